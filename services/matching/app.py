@@ -1,0 +1,66 @@
+"""matching: opened cases in, one fair and safe assignment (or an escalation) out."""
+
+from datetime import UTC, datetime
+
+import structlog
+from faststream.asgi import AsgiFastStream
+from prometheus_client import CollectorRegistry
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from services.matching.policy import assignment_for, no_peer_for, rank
+from services.matching.store import Decisions, Roster
+from shared.events import SupportCaseOpened
+from shared.kafka import create_broker, subscription
+from shared.logs import configure_logging
+from shared.mongo import Outbox, create_client, in_transaction
+from shared.service import service_app
+from shared.settings import ServiceSettings
+
+SERVICE = "matching"
+
+
+class MatchingSettings(ServiceSettings):
+    http_port: int = 8082
+
+
+def create_app(settings: MatchingSettings | None = None) -> AsgiFastStream:
+    settings = settings or MatchingSettings()
+    configure_logging(SERVICE, settings.log_level)
+    log = structlog.get_logger(SERVICE)
+    registry = CollectorRegistry()
+    broker, _ = create_broker(settings, SERVICE, registry)
+    mongo = create_client(settings)
+    database = mongo[settings.database_name(SERVICE)]
+    roster = Roster(database)
+    decisions = Decisions(database)
+    outbox = Outbox(database, broker)
+    topic = settings.topics.assignments
+
+    @broker.subscriber(settings.topics.cases, **subscription(SERVICE, "cases"))
+    async def on_case_opened(case: SupportCaseOpened) -> None:
+        case_id = str(case.case_id)
+
+        async def decide(session: AsyncClientSession) -> list[str]:
+            if await decisions.exists(session, case_id):
+                return []
+            now = datetime.now(UTC)
+            ranking = rank(case, await roster.available_in(case.hospital_id, session))
+            for candidate in ranking.candidates:
+                supporter_id = candidate.supporter.supporter_id
+                if await roster.reserve(session, supporter_id, case_id, now):
+                    assigned = assignment_for(case, candidate, now)
+                    await decisions.record(
+                        session, case_id, outcome="assigned", supporter_id=supporter_id, at=now
+                    )
+                    log.info("peer assigned", case_id=case_id, supporter_id=supporter_id)
+                    return await outbox.put(session, [(topic, assigned)])
+            nobody = no_peer_for(case, ranking, now)
+            await decisions.record(session, case_id, outcome="no_peer_available", at=now)
+            log.warning("no peer available", case_id=case_id, rejections=nobody.rejections)
+            return await outbox.put(session, [(topic, nobody)])
+
+        await outbox.flush(await in_transaction(mongo, decide))
+
+    return service_app(
+        broker, mongo, registry, on_startup=[roster.ensure_indexes], after_startup=[outbox.flush]
+    )

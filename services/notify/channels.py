@@ -1,0 +1,49 @@
+"""The channels notify reaches supporters through."""
+
+from email.message import EmailMessage
+
+import aiosmtplib
+
+from services.notify.messages import Outreach
+
+
+class EmailChannel:
+    name = "email"
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        sender: str,
+        *,
+        start_tls: bool = False,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 15.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.sender = sender
+        self.start_tls = start_tls
+        self.username = username
+        self.password = password
+        self.timeout = timeout
+
+    async def send(self, outreach: Outreach, message_id: str) -> None:
+        """Send one message; its Message-ID is the assignment's, so a repeat is recognisable."""
+        message = EmailMessage()
+        message["From"] = self.sender
+        message["To"] = outreach.to
+        message["Subject"] = outreach.subject
+        message["Message-ID"] = f"<{message_id}@peer-support>"
+        message["Content-Language"] = outreach.language
+        message.set_content(outreach.body)
+        await aiosmtplib.send(
+            message,
+            hostname=self.host,
+            port=self.port,
+            start_tls=self.start_tls,
+            username=self.username,
+            password=self.password,
+            timeout=self.timeout,
+        )

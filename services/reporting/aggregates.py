@@ -1,0 +1,94 @@
+"""Anonymised aggregates of the programme: pure, no I/O.
+
+A cell is a month x hospital x function x harm level, and holds counts only. Every event
+counts towards the cell of the case it concerns (the month the incident occurred), so a
+cohort's cases, assignments and notifications stay comparable. Cells smaller than the minimum
+cell size are suppressed when they are served, never when they are stored.
+"""
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from shared.events import (
+    CaseEvent,
+    CaseProfile,
+    NoPeerAvailable,
+    PeerAssigned,
+    PeerNotified,
+    SupportCaseOpened,
+)
+
+DIMENSIONS = ("month", "hospital_id", "function", "harm")
+MEASURES = ("cases_opened", "peers_assigned", "no_peer_available", "peers_notified")
+
+_MEASURE_OF: dict[type[CaseEvent], str] = {
+    SupportCaseOpened: "cases_opened",
+    PeerAssigned: "peers_assigned",
+    NoPeerAvailable: "no_peer_available",
+    PeerNotified: "peers_notified",
+}
+
+
+@dataclass(frozen=True, order=True)
+class Cell:
+    month: str
+    hospital_id: str
+    function: str
+    harm: str
+
+    @classmethod
+    def of(cls, profile: CaseProfile) -> "Cell":
+        return cls(profile.month, profile.hospital_id, profile.function.value, profile.harm.value)
+
+    @property
+    def key(self) -> str:
+        return "|".join((self.month, self.hospital_id, self.function, self.harm))
+
+    def dimensions(self) -> dict[str, str]:
+        return {d: getattr(self, d) for d in DIMENSIONS}
+
+
+def tally(events: Iterable[CaseEvent]) -> dict[Cell, Counter[str]]:
+    """Pre-aggregate a batch, so that writes scale with the cells touched, not the events."""
+    cells: dict[Cell, Counter[str]] = {}
+    for event in events:
+        cells.setdefault(Cell.of(event.profile), Counter())[_MEASURE_OF[type(event)]] += 1
+    return cells
+
+
+@dataclass
+class Row:
+    dimensions: dict[str, str]
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MEASURES, 0))
+
+
+@dataclass(frozen=True)
+class ServedRow:
+    dimensions: dict[str, str]
+    counts: dict[str, int | None]
+    suppressed: bool
+
+    def as_json(self) -> dict[str, str | int | bool | None]:
+        return {**self.dimensions, **self.counts, "suppressed": self.suppressed}
+
+
+def roll_up(rows: Iterable[Row], group_by: Sequence[str]) -> list[Row]:
+    """Sum rows over the dimensions not grouped by, sorted by the grouped ones."""
+    grouped: dict[tuple[str, ...], Row] = {}
+    for row in rows:
+        key = tuple(row.dimensions[d] for d in group_by)
+        target = grouped.setdefault(key, Row(dict(zip(group_by, key, strict=True))))
+        for measure, n in row.counts.items():
+            target.counts[measure] += n
+    return [grouped[key] for key in sorted(grouped)]
+
+
+def suppress(rows: Iterable[Row], min_cell_size: int) -> list[ServedRow]:
+    """Hide every count of a cell with fewer cases than the minimum: small cells identify."""
+    return [
+        ServedRow(row.dimensions, dict(row.counts), suppressed=False)
+        if row.counts["cases_opened"] >= min_cell_size
+        else ServedRow(row.dimensions, dict.fromkeys(MEASURES), suppressed=True)
+        for row in rows
+    ]

@@ -1,0 +1,134 @@
+"""reporting: case events in, anonymised aggregates out, served to analysts over HTTP."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+import structlog
+from fastapi import FastAPI, HTTPException, Query, Response
+from faststream.kafka.annotations import KafkaMessage
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import Field, TypeAdapter, ValidationError
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from services.reporting.aggregates import DIMENSIONS, roll_up, suppress
+from services.reporting.store import CellStore
+from shared.errors import describe
+from shared.events import CaseEvent
+from shared.kafka import create_broker, subscription
+from shared.logs import configure_logging
+from shared.mongo import create_client, in_transaction
+from shared.service import is_ready
+from shared.settings import ServiceSettings
+
+SERVICE = "reporting"
+MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+
+case_events: TypeAdapter[CaseEvent] = TypeAdapter(
+    Annotated[CaseEvent, Field(discriminator="event_type")]
+)
+
+
+class ReportingSettings(ServiceSettings):
+    http_port: int = 8080
+    min_cell_size: int = Field(default=11, ge=5)
+    """Cells with fewer cases are suppressed; never below 5."""
+    batch_max_records: int = Field(default=500, ge=1)
+    counted_event_retention_days: int = Field(default=35, ge=1)
+    """Keep at least as long as the topics keep events, or a late redelivery counts twice."""
+
+
+def create_app(settings: ReportingSettings | None = None) -> FastAPI:
+    settings = settings or ReportingSettings()
+    configure_logging(SERVICE, settings.log_level)
+    log = structlog.get_logger(SERVICE)
+    registry = CollectorRegistry()
+    broker, dead_letters = create_broker(settings, SERVICE, registry)
+    mongo = create_client(settings)
+    store = CellStore(
+        mongo[settings.database_name(SERVICE)],
+        timedelta(days=settings.counted_event_retention_days),
+    )
+    topics = settings.topics
+
+    @broker.subscriber(
+        topics.cases,
+        topics.assignments,
+        topics.notifications,
+        batch=True,
+        max_records=settings.batch_max_records,
+        **subscription(SERVICE, "case_events"),
+    )
+    async def on_case_events(message: KafkaMessage) -> None:
+        records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
+        events: list[CaseEvent] = []
+        malformed = []
+        for record in records:
+            try:
+                events.append(case_events.validate_json(record.value))
+            except ValidationError as error:
+                malformed.append((record, describe(error)))
+
+        async def count(session: AsyncClientSession) -> int:
+            return await store.count(session, events)
+
+        counted = await in_transaction(mongo, count) if events else 0
+        for record, reason in malformed:
+            await dead_letters.send(record, reason)
+        log.info("case events counted", received=len(records), counted=counted)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await store.ensure_indexes()
+        await broker.start()
+        try:
+            yield
+        finally:
+            await broker.stop()
+            await mongo.close()
+
+    api = FastAPI(
+        title="peer-support reporting",
+        version="1",
+        description="Anonymised aggregates of the peer-support programme. "
+        f"Cells with fewer than {settings.min_cell_size} cases are suppressed.",
+        lifespan=lifespan,
+    )
+
+    @api.get("/api/v1/aggregates", tags=["aggregates"])
+    async def aggregates(
+        month_from: Annotated[str | None, Query(pattern=MONTH)] = None,
+        month_to: Annotated[str | None, Query(pattern=MONTH)] = None,
+        hospital_id: str | None = None,
+        group_by: Annotated[
+            str, Query(description=f"comma-separated subset of {', '.join(DIMENSIONS)}")
+        ] = ",".join(DIMENSIONS),
+    ) -> dict[str, Any]:
+        """Counts per cell, grouped by the dimensions asked for; small cells suppressed."""
+        dimensions = [d.strip() for d in group_by.split(",") if d.strip()]
+        if unknown := sorted(set(dimensions) - set(DIMENSIONS)):
+            raise HTTPException(422, f"unknown dimension(s) {unknown}; choose from {DIMENSIONS}")
+        rows = roll_up(await store.rows(month_from, month_to, hospital_id), dimensions)
+        return {
+            "group_by": dimensions,
+            "min_cell_size": settings.min_cell_size,
+            "rows": [row.as_json() for row in suppress(rows, settings.min_cell_size)],
+        }
+
+    @api.get("/health/live", include_in_schema=False)
+    async def live() -> dict[str, Literal["live"]]:
+        return {"status": "live"}
+
+    @api.get("/health/ready", include_in_schema=False)
+    async def ready(response: Response) -> dict[str, str]:
+        if await is_ready(broker, mongo):
+            return {"status": "ready"}
+        response.status_code = 503
+        return {"status": "not ready"}
+
+    @api.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return api

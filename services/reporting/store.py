@@ -1,0 +1,80 @@
+"""Reporting's database: aggregate cells, and the ids of events already counted.
+
+The cells hold counts only. The ledger holds event ids (random or derived UUIDs that name
+nobody) for as long as an event could be delivered again, so a redelivery counts once; it
+expires after `ledger_retention`, which must exceed the topics' retention.
+"""
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from pymongo import UpdateOne
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.reporting.aggregates import DIMENSIONS, MEASURES, Row, tally
+from shared.events import CaseEvent
+from shared.mongo import Document
+
+
+class CellStore:
+    def __init__(self, database: AsyncDatabase[Document], ledger_retention: timedelta) -> None:
+        self.cells = database["cells"]
+        self.ledger = database["counted_events"]
+        self.ledger_retention = ledger_retention
+
+    async def ensure_indexes(self) -> None:
+        await self.cells.create_index([("month", 1), ("hospital_id", 1)])
+        await self.ledger.create_index(
+            "counted_at", expireAfterSeconds=int(self.ledger_retention.total_seconds())
+        )
+
+    async def count(self, session: AsyncClientSession, events: Sequence[CaseEvent]) -> int:
+        """Add the events not counted before to their cells; returns how many were new."""
+        ids = {str(e.event_id): e for e in events}
+        counted = {
+            doc["_id"]
+            async for doc in self.ledger.find({"_id": {"$in": list(ids)}}, {"_id": 1}, session=session)
+        }
+        fresh = [e for event_id, e in ids.items() if event_id not in counted]
+        if not fresh:
+            return 0
+        await self.cells.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": cell.key},
+                    {"$setOnInsert": cell.dimensions(), "$inc": dict(counts)},
+                    upsert=True,
+                )
+                for cell, counts in tally(fresh).items()
+            ],
+            ordered=False,
+            session=session,
+        )
+        now = datetime.now(UTC)
+        await self.ledger.insert_many(
+            [{"_id": str(e.event_id), "counted_at": now} for e in fresh], session=session
+        )
+        return len(fresh)
+
+    async def rows(
+        self,
+        month_from: str | None = None,
+        month_to: str | None = None,
+        hospital_id: str | None = None,
+    ) -> list[Row]:
+        query: Document = {}
+        if month_from or month_to:
+            query["month"] = {
+                **({"$gte": month_from} if month_from else {}),
+                **({"$lte": month_to} if month_to else {}),
+            }
+        if hospital_id:
+            query["hospital_id"] = hospital_id
+        return [
+            Row(
+                dimensions={d: doc[d] for d in DIMENSIONS},
+                counts={m: int(doc.get(m, 0)) for m in MEASURES},
+            )
+            async for doc in self.cells.find(query)
+        ]

@@ -1,0 +1,51 @@
+"""JSON-line logs for every service, FastStream's, aiokafka's and uvicorn's included."""
+
+import logging
+import sys
+
+import structlog
+
+
+def configure_logging(service: str, level: str = "INFO") -> structlog.stdlib.BoundLogger:
+    """Route structlog and the standard library through one JSON renderer on stdout.
+
+    Context bound with `structlog.contextvars` (the correlation id of the message being
+    handled) appears on every line logged while it is bound, whichever library logs it.
+    """
+    shared_processors: list[structlog.types.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.stdlib.ExtraAdder(),
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    structlog.configure(
+        processors=[
+            *shared_processors,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared_processors,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level.upper())
+    # FastStream gives its own logger a coloured stderr handler; send it through ours instead.
+    faststream_logger = logging.getLogger("faststream")
+    faststream_logger.handlers = []
+    faststream_logger.propagate = True
+    # aiokafka logs every rebalance and lost heartbeat at INFO/WARNING; keep those, drop debug.
+    logging.getLogger("aiokafka").setLevel(max(logging.INFO, root.level))
+    logger: structlog.stdlib.BoundLogger = structlog.get_logger(service).bind(service=service)
+    return logger

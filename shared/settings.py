@@ -1,0 +1,56 @@
+"""Settings every service reads from its environment (or a `.env` file)."""
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Topics(BaseSettings):
+    """Topic names; the dead letters of topic T go to `T.dlq`."""
+
+    model_config = SettingsConfigDict(env_prefix="TOPIC_", env_file=".env", extra="ignore")
+
+    incidents_reported: str = "incidents.reported.v1"
+    cases: str = "support.cases.v1"
+    contacts: str = "support.contacts.v1"
+    assignments: str = "support.assignments.v1"
+    notifications: str = "support.notifications.v1"
+
+    def all(self) -> list[str]:
+        return [
+            self.incidents_reported,
+            self.cases,
+            self.contacts,
+            self.assignments,
+            self.notifications,
+        ]
+
+
+def dead_letter_topic(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_enable_idempotence: bool = False
+    """Switch on where the broker is Apache Kafka; the local Tansu build lacks it."""
+    mongodb_url: str = "mongodb://127.0.0.1:27017/?directConnection=true"
+    mongodb_database_prefix: str = "peer_support_"
+    topics: Topics = Field(default_factory=Topics)
+    log_level: str = "INFO"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8081
+    """Health, metrics (and reporting's API); each service has its own default."""
+    retry_backoff_max_seconds: float = 30.0
+    """Ceiling of the pause before a message that failed for a passing reason is retried."""
+
+    def database_name(self, service: str) -> str:
+        return f"{self.mongodb_database_prefix}{service}"
+
+
+class PseudonymSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    pseudonym_key: SecretStr = SecretStr("change-me-outside-the-demo")
+    """HMAC key for staff pseudonyms: the same in intake and in the roster loader."""
