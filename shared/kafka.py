@@ -11,6 +11,7 @@ every handler is idempotent. A failed message is then one of two things:
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Sequence
@@ -221,9 +222,7 @@ def subscription(service: str, handler: str) -> dict[str, Any]:
     }
 
 
-async def ensure_topics(
-    bootstrap_servers: str, topics: Sequence[str], partitions: int = 3
-) -> None:
+async def ensure_topics(bootstrap_servers: str, topics: Sequence[str], partitions: int = 3) -> None:
     """Create each topic and its dead-letter topic if missing."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
@@ -232,12 +231,10 @@ async def ensure_topics(
         names = [t for topic in topics for t in (topic, dead_letter_topic(topic))]
         missing = [n for n in names if n not in existing]
         if missing:
-            try:
+            # Another process may create one between our list and our create: that is fine.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
                     [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in missing]
                 )
-            except TopicAlreadyExistsError:
-                pass  # another process created it between our list and create
     finally:
         await admin.close()
-

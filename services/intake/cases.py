@@ -45,8 +45,7 @@ def open_cases(
     incident: IncidentReported, pseudonym_key: bytes, opened_at: datetime
 ) -> list[OpenedCase]:
     pseudonyms = [
-        pseudonymise(pseudonym_key, incident.hospital_id, p.staff_id)
-        for p in incident.participants
+        pseudonymise(pseudonym_key, incident.hospital_id, p.staff_id) for p in incident.participants
     ]
     return [
         _open_case(incident, participant, pseudonym, pseudonyms, opened_at)

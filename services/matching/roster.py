@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from shared.events import Code, Department, Email, Function, HospitalId, LanguageCode, Phone
 from shared.errors import describe
+from shared.events import Code, Department, Email, Function, HospitalId, LanguageCode, Phone
 
 
 class RosterEntry(BaseModel):
@@ -58,7 +58,10 @@ def parse_roster(text: str) -> tuple[list[RosterEntry], list[RowError]]:
             continue
         if entry.supporter_id in seen:
             errors.append(
-                RowError(line, f"supporter_id {entry.supporter_id} already on line {seen[entry.supporter_id]}")
+                RowError(
+                    line,
+                    f"supporter_id {entry.supporter_id} already on line {seen[entry.supporter_id]}",
+                )
             )
             continue
         seen[entry.supporter_id] = line

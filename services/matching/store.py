@@ -57,9 +57,7 @@ class Roster:
     async def available_in(
         self, hospital_id: str, session: AsyncClientSession | None = None
     ) -> list[Supporter]:
-        cursor = self.collection.find(
-            {"hospital_id": hospital_id, "active": True}, session=session
-        )
+        cursor = self.collection.find({"hospital_id": hospital_id, "active": True}, session=session)
         return [_supporter(doc) async for doc in cursor]
 
     async def reserve(
@@ -85,7 +83,10 @@ class Decisions:
         self.collection = database["decisions"]
 
     async def exists(self, session: AsyncClientSession, case_id: str) -> bool:
-        return await self.collection.find_one({"_id": case_id}, {"_id": 1}, session=session) is not None
+        return (
+            await self.collection.find_one({"_id": case_id}, {"_id": 1}, session=session)
+            is not None
+        )
 
     async def record(self, session: AsyncClientSession, case_id: str, **decision: Any) -> None:
         await self.collection.insert_one({"_id": case_id, **decision}, session=session)

@@ -57,7 +57,9 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
         username=settings.smtp_username,
         password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
     )
-    sent = Counter("outreach_sent", "Supporters contacted, by channel", ["channel"], registry=registry)
+    sent = Counter(
+        "outreach_sent", "Supporters contacted, by channel", ["channel"], registry=registry
+    )
 
     async def deliver(assignment_id: str, case_id: str) -> None:
         contact = await contacts.of_case(case_id)

@@ -5,6 +5,7 @@ from email.message import EmailMessage
 import aiosmtplib
 
 from services.notify.messages import Outreach
+from shared.errors import RejectedEvent, RetryLater
 
 
 class EmailChannel:
@@ -38,12 +39,20 @@ class EmailChannel:
         message["Message-ID"] = f"<{message_id}@peer-support>"
         message["Content-Language"] = outreach.language
         message.set_content(outreach.body)
-        await aiosmtplib.send(
-            message,
-            hostname=self.host,
-            port=self.port,
-            start_tls=self.start_tls,
-            username=self.username,
-            password=self.password,
-            timeout=self.timeout,
-        )
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=self.host,
+                port=self.port,
+                start_tls=self.start_tls,
+                username=self.username,
+                password=self.password,
+                timeout=self.timeout,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as error:
+            if all(500 <= refused.code < 600 for refused in error.recipients):
+                raise RejectedEvent(f"the mail server refuses {outreach.to}: {error}") from error
+            raise RetryLater(f"the mail server defers {outreach.to}: {error}") from error
+        except aiosmtplib.SMTPException as error:
+            # Down, full, or misconfigured: not the assignment's fault, so it waits its turn.
+            raise RetryLater(f"mail server {self.host}:{self.port}: {error}") from error

@@ -93,7 +93,9 @@ def render_outreach(assignment: PeerAssigned, contact: CaseContactRecorded) -> O
     )
 
 
-def notified(assignment: PeerAssigned, channel: Literal["email", "sms"], at: datetime) -> PeerNotified:
+def notified(
+    assignment: PeerAssigned, channel: Literal["email", "sms"], at: datetime
+) -> PeerNotified:
     return PeerNotified(
         event_id=derived_event_id("peer_notified", assignment.assignment_id),
         assignment_id=assignment.assignment_id,

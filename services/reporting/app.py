@@ -61,7 +61,11 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         **subscription(SERVICE, "case_events"),
     )
     async def on_case_events(message: KafkaMessage) -> None:
-        records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
+        records = (
+            message.raw_message
+            if isinstance(message.raw_message, tuple)
+            else (message.raw_message,)
+        )
         events: list[CaseEvent] = []
         malformed = []
         for record in records:

@@ -34,7 +34,9 @@ class CellStore:
         ids = {str(e.event_id): e for e in events}
         counted = {
             doc["_id"]
-            async for doc in self.ledger.find({"_id": {"$in": list(ids)}}, {"_id": 1}, session=session)
+            async for doc in self.ledger.find(
+                {"_id": {"$in": list(ids)}}, {"_id": 1}, session=session
+            )
         }
         fresh = [e for event_id, e in ids.items() if event_id not in counted]
         if not fresh:

@@ -1,0 +1,100 @@
+"""Operator commands for the whole stack on this machine: `python -m deploy.cli --help`."""
+
+import shutil
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from deploy.localservers import ServerError
+from deploy.stack import SERVICES, Ports, Stack, stop_recorded
+
+RUN_DIR = Path(".run")
+
+cli = typer.Typer(help="Run peer-support on local servers, without Docker.", no_args_is_help=True)
+
+
+@cli.callback()
+def _stop_cleanly_on_sigterm() -> None:
+    """A demo or benchmark that is terminated still stops the servers it started."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+Incidents = Annotated[int, typer.Option(help="How many synthetic incidents to feed.", min=1)]
+
+
+def _fresh(workdir: Path) -> Path:
+    stop_recorded(workdir)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return workdir
+
+
+@cli.command()
+def up() -> None:
+    """Start servers and services in the background on the default ports."""
+    stack = Stack(RUN_DIR / "stack")
+    try:
+        stack.start()
+    except ServerError as error:
+        typer.echo(f"could not start: {error}", err=True)
+        raise typer.Exit(1) from error
+    ports = stack.ports
+    typer.echo(
+        f"""peer-support is up (logs in {stack.workdir / 'logs'}):
+  Kafka broker       {stack.servers.kafka_bootstrap_servers}
+  MongoDB            {stack.servers.mongodb_url}
+  SMTP sink          127.0.0.1:{ports.smtp} (mail in {stack.servers.maildir})
+  reporting API      {stack.reporting_url}/api/v1/aggregates  (docs: {stack.reporting_url}/docs)
+  health & metrics   """
+        + ", ".join(f"{s} http://127.0.0.1:{ports.of_service(s)}/metrics" for s in SERVICES)
+        + "\nFeed incidents with `python -m deploy.cli feed`; stop with `make down`."
+    )
+
+
+@cli.command()
+def down() -> None:
+    """Stop what `up` started."""
+    stopped = stop_recorded(RUN_DIR / "stack")
+    typer.echo(f"stopped {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+@cli.command()
+def feed(count: Incidents = 50, seed: int = 1) -> None:
+    """Publish synthetic incidents to the stack that `up` started."""
+    import asyncio  # noqa: PLC0415
+
+    from deploy.feed import publish_incidents  # noqa: PLC0415
+    from deploy.incidents import incidents  # noqa: PLC0415
+
+    sent = asyncio.run(publish_incidents("127.0.0.1:9092", incidents(count, seed=seed)))
+    typer.echo(f"published {len(sent)} incidents")
+
+
+@cli.command()
+def demo(count: Incidents = 150) -> None:
+    """Start everything on free ports, feed incidents, print the aggregates, stop."""
+    from deploy.demo import run_demo  # noqa: PLC0415
+
+    stack = Stack(_fresh(RUN_DIR / "demo"), Ports.free())
+    stack.start()
+    try:
+        run_demo(stack, count)
+    finally:
+        stack.stop()
+
+
+@cli.command()
+def bench(count: Incidents = 400) -> None:
+    """End-to-end throughput and latency beside the raw broker and store ceilings."""
+    from deploy.bench import run_bench  # noqa: PLC0415
+
+    stack = Stack(_fresh(RUN_DIR / "bench"), Ports.free(), log_level="WARNING")
+    stack.start()
+    try:
+        run_bench(stack, count)
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    cli()

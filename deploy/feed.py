@@ -1,0 +1,97 @@
+"""Playing a hospital incident system, and watching the aggregates catch up."""
+
+import asyncio
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaProducer
+
+from deploy.incidents import kafka_key
+from shared.settings import Topics
+
+
+async def publish_incidents(
+    bootstrap_servers: str, events: Sequence[dict[str, Any]], topic: str | None = None
+) -> dict[str, float]:
+    """Publish the events under their hospital key; returns each key's wall-clock send time."""
+    topic = topic or Topics().incidents_reported
+    sent_at: dict[str, float] = {}
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        pending = []
+        for event in events:
+            key = kafka_key(event)
+            sent_at.setdefault(key.decode(), time.time())
+            pending.append(await producer.send(topic, json.dumps(event).encode(), key=key))
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return sent_at
+
+
+async def publish_raw(bootstrap_servers: str, value: bytes, key: bytes, topic: str) -> None:
+    """Send bytes as they are: what a broken incident system might send."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+def expected_cases(events: Sequence[dict[str, Any]]) -> int:
+    """Cases the events should open: one per participant, unless entered in error."""
+    return sum(
+        len(e["participants"]) for e in events if e.get("status") != "entered-in-error"
+    )
+
+
+def aggregates(reporting_url: str, group_by: Sequence[str], **filters: str) -> dict[str, Any]:
+    response = httpx.get(
+        f"{reporting_url}/api/v1/aggregates",
+        params={"group_by": ",".join(group_by), **filters},
+        timeout=10.0,
+    )
+    response.raise_for_status()
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def totals(reporting_url: str) -> dict[str, Any]:
+    """All cells summed into one row (suppressed while fewer cases than the minimum)."""
+    rows = aggregates(reporting_url, group_by=[])["rows"]
+    return rows[0] if rows else {}
+
+
+def is_settled(row: dict[str, Any], cases: int) -> bool:
+    """Every case decided, and every assignment notified."""
+    return (
+        row.get("cases_opened") == cases
+        and row["peers_assigned"] + row["no_peer_available"] == cases
+        and row["peers_notified"] == row["peers_assigned"]
+    )
+
+
+async def wait_until_settled(
+    reporting_url: str, cases: int, within: float, progress: bool = True
+) -> dict[str, Any]:
+    """Poll the analysts' API until the pipeline has counted everything it was fed."""
+    deadline = time.monotonic() + within
+    row: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        row = await asyncio.to_thread(totals, reporting_url)
+        if is_settled(row, cases):
+            return row
+        if progress:
+            print(  # noqa: T201
+                f"  counted so far: {row.get('cases_opened') or 0}/{cases} cases, "
+                f"{row.get('peers_assigned') or 0} assigned, "
+                f"{row.get('peers_notified') or 0} notified",
+                flush=True,
+            )
+        await asyncio.sleep(1.0)
+    raise TimeoutError(f"not all {cases} cases were counted within {within:.0f}s; last: {row}")

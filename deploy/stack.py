@@ -1,0 +1,158 @@
+"""The whole product on one machine: local servers, topics, the roster and the four services.
+
+Each service runs as its own process (`python -m services.<name>`), exactly as it would be
+deployed, with its settings in its environment and its JSON log in `<workdir>/logs/`. The
+process ids go to `<workdir>/stack.json`, so that `down` can stop a stack that `up` left
+running in the background.
+"""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+
+from deploy.localservers import HOST, LocalServers, Process, ServerError, free_port, stop_process_group
+from shared.kafka import ensure_topics
+from shared.settings import Topics
+
+SERVICES = ("intake", "matching", "notify", "reporting")
+SEED_ROSTER = Path(__file__).parent / "seed" / "roster.csv"
+DEMO_PSEUDONYM_KEY = "demo-key-not-for-production"
+
+
+@dataclass
+class Ports:
+    kafka: int = 9092
+    mongo: int = 27017
+    smtp: int = 8025
+    reporting: int = 8080
+    intake: int = 8081
+    matching: int = 8082
+    notify: int = 8083
+
+    @classmethod
+    def free(cls) -> "Ports":
+        """Ports nobody uses now: for a demo or benchmark beside a stack that is up."""
+        return cls(*(free_port() for _ in range(7)))
+
+    def of_service(self, service: str) -> int:
+        port: int = getattr(self, service)
+        return port
+
+
+@dataclass
+class Stack:
+    workdir: Path
+    ports: Ports = field(default_factory=Ports)
+    roster: Path = SEED_ROSTER
+    log_level: str = "INFO"
+    servers: LocalServers = field(init=False)
+    services: list[Process] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        self.servers = LocalServers(
+            self.workdir, self.ports.kafka, self.ports.mongo, self.ports.smtp
+        )
+
+    @property
+    def state_file(self) -> Path:
+        return self.workdir / "stack.json"
+
+    @property
+    def reporting_url(self) -> str:
+        return f"http://{HOST}:{self.ports.reporting}"
+
+    def service_env(self, service: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": self.servers.kafka_bootstrap_servers,
+            "MONGODB_URL": self.servers.mongodb_url,
+            "SMTP_HOST": HOST,
+            "SMTP_PORT": str(self.ports.smtp),
+            "HTTP_HOST": HOST,
+            "HTTP_PORT": str(self.ports.of_service(service)),
+            "PSEUDONYM_KEY": os.environ.get("PSEUDONYM_KEY", DEMO_PSEUDONYM_KEY),
+            "LOG_LEVEL": self.log_level,
+        }
+
+    def start(self) -> None:
+        if self.state_file.exists():
+            raise ServerError(f"a stack is already up in {self.workdir}: `make down` first")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.servers.start()
+        try:
+            asyncio.run(ensure_topics(self.servers.kafka_bootstrap_servers, Topics().all()))
+            self._load_roster()
+            self.services = [
+                Process(
+                    service,
+                    [sys.executable, "-m", f"services.{service}"],
+                    self.workdir / "logs" / f"{service}.log",
+                    env=self.service_env(service),
+                )
+                for service in SERVICES
+            ]
+            for process in self.services:
+                process.start()
+            self._save_state()
+            self._wait_until_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _load_roster(self) -> None:
+        subprocess.run(  # noqa: S603 - our own command
+            [sys.executable, "-m", "services.matching.cli", "load", str(self.roster)],
+            env=self.service_env("matching"),
+            check=True,
+        )
+
+    def _wait_until_ready(self, within: float = 60.0) -> None:
+        deadline = time.monotonic() + within
+        for process in self.services:
+            url = f"http://{HOST}:{self.ports.of_service(process.name)}/health/ready"
+            while not _answers_ok(url):
+                if process.exited() is not None:
+                    raise process.failure(f"exited with code {process.exited()}")
+                if time.monotonic() > deadline:
+                    raise process.failure(f"was not ready within {within:.0f}s")
+                time.sleep(0.2)
+
+    def _save_state(self) -> None:
+        state = {
+            "ports": asdict(self.ports),
+            "pids": {p.name: p.pid for p in [*self.servers.processes, *self.services]},
+        }
+        self.state_file.write_text(json.dumps(state, indent=2))
+
+    def stop(self) -> None:
+        """Services first (they finish their in-flight messages), then the servers."""
+        for process in reversed(self.services):
+            process.stop()
+        self.servers.stop()
+        self.state_file.unlink(missing_ok=True)
+
+
+def stop_recorded(workdir: Path) -> list[str]:
+    """Stop the stack whose process ids `up` recorded in `workdir`; returns what was stopped."""
+    state_file = workdir / "stack.json"
+    if not state_file.exists():
+        return []
+    pids: dict[str, int] = json.loads(state_file.read_text())["pids"]
+    for name, pid in reversed(pids.items()):
+        stop_process_group(pid)
+    state_file.unlink()
+    return list(reversed(pids))
+
+
+def _answers_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
