@@ -86,9 +86,10 @@ def demo(count: Incidents = 150) -> None:
 @cli.command()
 def bench(count: Incidents = 400) -> None:
     """End-to-end throughput and latency beside the raw broker and store ceilings."""
-    from deploy.bench import run_bench  # noqa: PLC0415
+    from deploy.bench import roomy_roster, run_bench  # noqa: PLC0415
 
-    stack = Stack(_fresh(RUN_DIR / "bench"), Ports.free(), log_level="WARNING")
+    workdir = _fresh(RUN_DIR / "bench")
+    stack = Stack(workdir, Ports.free(), roster=roomy_roster(workdir), log_level="WARNING")
     stack.start()
     try:
         run_bench(stack, count)

@@ -1,0 +1,47 @@
+# Every target sets up what it needs first: a fresh clone needs nothing but Python 3.11+.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SETUP  := $(VENV)/.installed
+
+.PHONY: setup demo up down feed test bench lint format clean
+
+$(SETUP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "Python 3.11 or newer is needed (set PYTHON=...)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[local,dev]"
+	touch $(SETUP)
+
+setup: $(SETUP)
+
+demo: $(SETUP)  ## the whole pipeline on local servers, fed with incidents, printing aggregates
+	$(BIN)/python -m deploy.cli demo
+
+up: $(SETUP)    ## start the stack in the background on the default ports
+	$(BIN)/python -m deploy.cli up
+
+down: $(SETUP)
+	$(BIN)/python -m deploy.cli down
+
+feed: $(SETUP)  ## publish synthetic incidents to the stack that `make up` started
+	$(BIN)/python -m deploy.cli feed
+
+test: $(SETUP)  ## unit tests, then integration tests on real servers
+	$(BIN)/python -m pytest
+
+bench: $(SETUP)
+	$(BIN)/python -m deploy.cli bench
+
+lint: $(SETUP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+format: $(SETUP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean: down
+	rm -rf .run

@@ -1,0 +1,140 @@
+"""`make bench`: the pipeline's throughput and latency beside the raw ceilings of its servers.
+
+All figures come from one run on the same servers, so the ratios hold on a noisy machine
+where the absolute numbers do not.
+"""
+
+import asyncio
+import csv
+import io
+import json
+import statistics
+import time
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pymongo import AsyncMongoClient, UpdateOne
+
+from deploy.feed import expected_cases, publish_incidents, wait_until_settled
+from deploy.incidents import incidents
+from deploy.stack import SEED_ROSTER, Stack
+from shared.kafka import ensure_topics
+from shared.settings import Topics
+
+RAW_MESSAGES = 20_000
+RAW_MESSAGE_BYTES = 1_000
+RAW_UPSERTS = 10_000
+UPSERT_BATCH = 1_000
+
+
+async def broker_round_trip(bootstrap_servers: str) -> float:
+    """Messages per second produced and consumed back through one topic."""
+    topic = "bench.raw"
+    await ensure_topics(bootstrap_servers, [topic])
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap_servers, auto_offset_reset="earliest"
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", linger_ms=5)
+    await consumer.start()
+    await producer.start()
+    payload = b"x" * RAW_MESSAGE_BYTES
+    try:
+        started = time.perf_counter()
+        sends = [await producer.send(topic, payload) for _ in range(RAW_MESSAGES)]
+        await asyncio.gather(*sends)
+        received = 0
+        while received < RAW_MESSAGES:
+            batches = await consumer.getmany(timeout_ms=1000)
+            received += sum(len(records) for records in batches.values())
+        return RAW_MESSAGES / (time.perf_counter() - started)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+async def store_bulk_upserts(mongodb_url: str) -> float:
+    """Counter upserts per second, in bulk writes of 1,000, like reporting's cell updates."""
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongodb_url)
+    collection = client["bench_raw"]["cells"]
+    try:
+        await collection.drop()
+        started = time.perf_counter()
+        for batch in range(0, RAW_UPSERTS, UPSERT_BATCH):
+            await collection.bulk_write(
+                [
+                    UpdateOne({"_id": f"cell-{i % 2_000}"}, {"$inc": {"n": 1}}, upsert=True)
+                    for i in range(batch, batch + UPSERT_BATCH)
+                ],
+                ordered=False,
+            )
+        return RAW_UPSERTS / (time.perf_counter() - started)
+    finally:
+        await client.close()
+
+
+async def notification_latencies(bootstrap_servers: str, sent_at: dict[str, float]) -> list[float]:
+    """Seconds from an incident's publication to each `peer_notified` it led to."""
+    consumer = AIOKafkaConsumer(
+        Topics().notifications, bootstrap_servers=bootstrap_servers, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    latencies: list[float] = []
+    try:
+        while batches := await consumer.getmany(timeout_ms=2000, max_records=5_000):
+            for records in batches.values():
+                for record in records:
+                    incident = json.loads(record.value)["correlation_id"]
+                    latencies.append(record.timestamp / 1000 - sent_at[incident])
+    finally:
+        await consumer.stop()
+    return latencies
+
+
+def roomy_roster(workdir: Path) -> Path:
+    """The seed roster with room for every case, so that the bench measures the full path."""
+    rows = list(csv.DictReader(io.StringIO(SEED_ROSTER.read_text())))
+    for row in rows:
+        row["max_open_cases"] = "50"
+        row["active"] = "true"
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "bench-roster.csv"
+    with path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def run_bench(stack: Stack, incident_count: int) -> None:
+    bootstrap = stack.servers.kafka_bootstrap_servers
+    print("measuring the raw broker and store ...", flush=True)
+    broker_rate = asyncio.run(broker_round_trip(bootstrap))
+    upsert_rate = asyncio.run(store_bulk_upserts(stack.servers.mongodb_url))
+
+    events = incidents(incident_count, seed=99)
+    cases = expected_cases(events)
+    print(f"feeding {incident_count} incidents ({cases} cases) ...", flush=True)
+    started = time.perf_counter()
+    sent_at = asyncio.run(publish_incidents(bootstrap, events))
+    totals = asyncio.run(wait_until_settled(stack.reporting_url, cases, 1800, progress=False))
+    elapsed = time.perf_counter() - started
+    latencies = asyncio.run(notification_latencies(bootstrap, sent_at))
+
+    # Messages through the broker per incident: the incident, and per case its contact,
+    # its opening, its assignment outcome and, when assigned, its notification.
+    messages = incident_count + 3 * cases + totals["peers_notified"]
+    centiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
+    print(
+        f"""
+raw broker round trip   {broker_rate:10,.0f} messages/s  ({RAW_MESSAGES:,} x {RAW_MESSAGE_BYTES} B)
+raw store bulk upsert   {upsert_rate:10,.0f} upserts/s   ({RAW_UPSERTS:,} in bulks of {UPSERT_BATCH:,})
+
+pipeline                {incident_count / elapsed:10,.1f} incidents/s fully counted in reporting
+                        {cases / elapsed:10,.1f} cases/s  ({incident_count} incidents, {cases} cases,
+                        {totals['peers_notified']} notified, {elapsed:.1f} s)
+                        {messages / elapsed:10,.0f} broker messages/s = {messages / elapsed / broker_rate:.3f} of the raw broker rate
+                        {cases / elapsed / upsert_rate:10.3f} cases per raw store upsert
+latency to notified     p50 {centiles[49]:.2f} s   p99 {centiles[98]:.2f} s   ({len(latencies)} notifications)
+"""  # noqa: E501
+    )
+
