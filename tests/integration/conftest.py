@@ -1,0 +1,283 @@
+"""Real servers for the wiring tests, and the four services running against them in process.
+
+Servers come, in this order, from `KAFKA_BOOTSTRAP_SERVERS` / `MONGODB_URL`, from
+testcontainers when a Docker engine answers, or from the project's local servers. Each test
+session uses topics and databases of its own, so a shared server is never polluted.
+"""
+
+import asyncio
+import contextlib
+import json
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiosmtpd.controller import Controller
+from asgi_lifespan import LifespanManager
+from pymongo import AsyncMongoClient
+
+from deploy.localservers import LocalServers, free_port
+from services.intake.app import IntakeSettings
+from services.intake.app import create_app as intake_app
+from services.matching.app import MatchingSettings
+from services.matching.app import create_app as matching_app
+from services.matching.roster import RosterEntry
+from services.matching.store import Roster
+from services.notify.app import NotifySettings
+from services.notify.app import create_app as notify_app
+from services.reporting.app import ReportingSettings
+from services.reporting.app import create_app as reporting_app
+from shared.kafka import ensure_topics
+from shared.mongo import Document
+from shared.settings import Topics, dead_letter_topic
+from tests.factories import PSEUDONYM_KEY
+
+pytestmark = pytest.mark.integration
+
+CONSUMER_GROUPS = {
+    "intake.incidents": "incidents_reported",
+    "matching.cases": "cases",
+    "notify.assignments": "assignments",
+    "notify.contacts": "contacts",
+    "reporting.case_events": "cases,assignments,notifications",
+}
+"""Every consumer group of the pipeline and the topics (fields of `Topics`) it reads."""
+
+
+@dataclass(frozen=True)
+class Servers:
+    kafka_bootstrap_servers: str
+    mongodb_url: str
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker  # noqa: PLC0415 - comes with testcontainers
+
+        docker.from_env(timeout=3).ping()
+    except Exception:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _containers() -> Iterator[Servers]:
+    from testcontainers.core.container import DockerContainer  # noqa: PLC0415
+    from testcontainers.core.waiting_utils import wait_for_logs  # noqa: PLC0415
+    from testcontainers.kafka import KafkaContainer  # noqa: PLC0415
+
+    # A one-node replica set: transactions need one, as in docker-compose.yml.
+    mongo = DockerContainer("mongo:8.0").with_command("--replSet rs0 --bind_ip_all")
+    with KafkaContainer().with_kraft() as kafka, mongo.with_exposed_ports(27017) as mongo:
+        wait_for_logs(mongo, "Waiting for connections")
+        address = f"{mongo.get_container_host_ip()}:{mongo.get_exposed_port(27017)}"
+        url = f"mongodb://{address}/?directConnection=true"
+        asyncio.run(_initiate_replica_set(url))
+        yield Servers(kafka.get_bootstrap_server(), url)
+
+
+async def _initiate_replica_set(url: str) -> None:
+    client: AsyncMongoClient[Document] = AsyncMongoClient(url)
+    try:
+        config = {"_id": "rs0", "members": [{"_id": 0, "host": "localhost:27017"}]}
+        await client.admin.command("replSetInitiate", config)
+        while not (await client.admin.command("hello")).get("isWritablePrimary"):
+            await asyncio.sleep(0.5)
+    finally:
+        await client.close()
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and os.environ.get("MONGODB_URL"):
+        yield Servers(os.environ["KAFKA_BOOTSTRAP_SERVERS"], os.environ["MONGODB_URL"])
+    elif _docker_answers():
+        with _containers() as containers:
+            yield containers
+    else:
+        local = LocalServers(
+            Path(tmp_path_factory.mktemp("servers")), free_port(), free_port(), smtp_port=None
+        )
+        local.start()
+        try:
+            yield Servers(local.kafka_bootstrap_servers, local.mongodb_url)
+        finally:
+            local.stop()
+
+
+class MailSink:
+    """An SMTP server in this process that keeps what it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.controller = Controller(self, hostname="127.0.0.1", port=free_port())
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[Message]:
+        return [m for m in self.messages if m["To"] == address]
+
+
+@dataclass
+class EventLog:
+    """Every record on the pipeline's topics and their dead-letter topics, as it arrives."""
+
+    records: list[ConsumerRecord[bytes, bytes]] = field(default_factory=list)
+
+    def on(self, topic: str, key: str | None = None) -> list[ConsumerRecord[bytes, bytes]]:
+        return [
+            r
+            for r in self.records
+            if r.topic == topic and (key is None or (r.key or b"").decode() == key)
+        ]
+
+    def events(self, topic: str, key: str | None = None) -> list[dict[str, Any]]:
+        return [json.loads(r.value or b"") for r in self.on(topic, key)]
+
+
+@dataclass
+class Pipeline:
+    bootstrap_servers: str
+    topics: Topics
+    mongo: AsyncMongoClient[Document]
+    database_prefix: str
+    reporting: httpx.AsyncClient
+    mail: MailSink
+    log: EventLog
+    producer: AIOKafkaProducer
+
+    async def report(self, incident: dict[str, Any], partition: int | None = None) -> int:
+        """Publish an incident as a hospital system does; returns the partition it went to."""
+        key = f"{incident['hospital_id']}:{incident['incident_id']}".encode()
+        return await self.send_raw(json.dumps(incident).encode(), key, partition)
+
+    async def send_raw(
+        self, value: bytes, key: bytes, partition: int | None = None, topic: str | None = None
+    ) -> int:
+        sent = await self.producer.send_and_wait(
+            topic or self.topics.incidents_reported, value, key=key, partition=partition
+        )
+        return int(sent.partition)
+
+    async def until(
+        self, condition: Callable[[], object], within: float = 60.0, what: str = ""
+    ) -> None:
+        deadline = time.monotonic() + within
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not within {within:.0f}s: {what or condition}")
+            await asyncio.sleep(0.1)
+
+    async def idle(self, within: float = 60.0) -> None:
+        """Wait until every consumer group has committed every message on its topics."""
+        deadline = time.monotonic() + within
+        while not await self._all_consumed():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the pipeline did not become idle within {within:.0f}s")
+            await asyncio.sleep(0.2)
+
+    async def _all_consumed(self) -> bool:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers)
+        await admin.start()
+        await consumer.start()
+        try:
+            for group, fields in CONSUMER_GROUPS.items():
+                topics = [getattr(self.topics, f) for f in fields.split(",")]
+                partitions = [
+                    TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()
+                ]
+                ends = await consumer.end_offsets(partitions)
+                committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+                for tp, end in ends.items():
+                    done = committed.get(tp)
+                    if end > 0 and (done is None or done.offset < end):
+                        return False
+            return True
+        finally:
+            await consumer.stop()
+            await admin.close()
+
+    async def cells(self) -> list[Document]:
+        cursor = self.mongo[f"{self.database_prefix}reporting"]["cells"].find()
+        return [doc async for doc in cursor]
+
+    async def load_roster(self, entries: list[RosterEntry]) -> None:
+        await Roster(self.mongo[f"{self.database_prefix}matching"]).load(entries, PSEUDONYM_KEY)
+
+
+async def _follow(consumer: AIOKafkaConsumer, log: EventLog) -> None:
+    async for record in consumer:
+        log.records.append(record)
+
+
+@pytest.fixture(scope="session")
+async def pipeline(servers: Servers) -> AsyncIterator[Pipeline]:
+    run = uuid.uuid4().hex[:8]
+    topics = Topics(
+        **{name: f"test-{run}.{default}" for name, default in Topics().model_dump().items()}
+    )
+    await ensure_topics(servers.kafka_bootstrap_servers, topics.all())
+    mail = MailSink()
+    mail.controller.start()
+    common: dict[str, Any] = {
+        "kafka_bootstrap_servers": servers.kafka_bootstrap_servers,
+        "mongodb_url": servers.mongodb_url,
+        "mongodb_database_prefix": f"test_{run}_",
+        "topics": topics,
+        "retry_backoff_max_seconds": 2.0,
+    }
+    apps = [
+        intake_app(IntakeSettings(**common, pseudonym_key=PSEUDONYM_KEY.decode())),
+        matching_app(MatchingSettings(**common)),
+        notify_app(NotifySettings(**common, smtp_port=mail.controller.port)),
+    ]
+    reporting = reporting_app(ReportingSettings(**common, min_cell_size=5, batch_max_records=50))
+    log = EventLog()
+    follower = AIOKafkaConsumer(
+        *topics.all(),
+        *(dead_letter_topic(t) for t in topics.all()),
+        bootstrap_servers=servers.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        metadata_max_age_ms=1000,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=servers.kafka_bootstrap_servers, acks="all")
+    mongo: AsyncMongoClient[Document] = AsyncMongoClient(servers.mongodb_url, tz_aware=True)
+    async with contextlib.AsyncExitStack() as stack:
+        for app in [*apps, reporting]:
+            await stack.enter_async_context(LifespanManager(app, startup_timeout=60))
+        await follower.start()
+        stack.push_async_callback(follower.stop)
+        following = asyncio.create_task(_follow(follower, log))
+        await producer.start()
+        stack.push_async_callback(producer.stop)
+        stack.push_async_callback(mongo.close)
+        client = await stack.enter_async_context(
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=reporting), base_url="http://reporting"
+            )
+        )
+        yield Pipeline(
+            servers.kafka_bootstrap_servers,
+            topics,
+            mongo,
+            f"test_{run}_",
+            client,
+            mail,
+            log,
+            producer,
+        )
+        following.cancel()
+    mail.controller.stop()

@@ -1,0 +1,191 @@
+"""The four services together on real servers: what a hospital, a supporter and an analyst see."""
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from services.matching.roster import RosterEntry
+from tests.factories import incident_json, participant
+from tests.integration.conftest import Pipeline
+
+pytestmark = pytest.mark.integration
+
+INVOLVED_STAFF_ID = "E23456"
+
+
+def roster(hospital: str) -> list[RosterEntry]:
+    """Supporters whose ids sort so that, were a rule broken, the wrong one would win the tie."""
+
+    def entry(supporter_id: str, staff_id: str, department: str) -> RosterEntry:
+        return RosterEntry(
+            supporter_id=f"{hospital}-{supporter_id}",
+            hospital_id=hospital,
+            staff_id=staff_id,
+            display_name=f"Supporter {supporter_id}",
+            email=f"{supporter_id.lower()}@{hospital.lower()}.example",
+            function="nurse",
+            department=department,
+            max_open_cases=10,
+        )
+
+    return [
+        entry("A-ICU", "E90001", "ICU"),
+        entry("A-INVOLVED", INVOLVED_STAFF_ID, "Cardiology"),
+        entry("S-1", "E90002", "Oncology"),
+        entry("S-2", "E90003", "Radiology"),
+    ]
+
+
+async def report_and_wait(pipeline: Pipeline, event: dict[str, Any], notified: int) -> str:
+    """Report an incident and wait until `notified` supporters were contacted for it."""
+    key = f"{event['hospital_id']}:{event['incident_id']}"
+    await pipeline.report(event)
+    topic = pipeline.topics.notifications
+    await pipeline.until(
+        lambda: len(pipeline.log.on(topic, key)) >= notified, what=f"{notified} notified for {key}"
+    )
+    return key
+
+
+async def test_two_professionals_get_two_cases_two_supporters_and_two_emails(
+    pipeline: Pipeline,
+) -> None:
+    await pipeline.load_roster(roster("T1"))
+    people = [participant("E12345", department="ICU"), participant(INVOLVED_STAFF_ID, "ED")]
+    key = await report_and_wait(pipeline, incident_json("INC-1", people, hospital_id="T1"), 2)
+
+    cases = pipeline.log.events(pipeline.topics.cases, key)
+    assignments = pipeline.log.events(pipeline.topics.assignments, key)
+    assert len({c["case_id"] for c in cases}) == 2
+    assert {a["event_type"] for a in assignments} == {"support.peer_assigned"}
+    department_of_case = {c["case_id"]: c["colleague"]["department"] for c in cases}
+    assigned = {a["case_id"]: a["supporter"]["supporter_id"] for a in assignments}
+    assert assigned.keys() == department_of_case.keys()
+    assert "T1-A-INVOLVED" not in assigned.values()
+    icu_case = next(case for case, dept in department_of_case.items() if dept == "ICU")
+    assert assigned[icu_case] != "T1-A-ICU"
+
+    for assignment in assignments:
+        (mail,) = pipeline.mail.to(assignment["supporter"]["email"])
+        assert mail["Subject"] == "Verzoek om collegiale ondersteuning (medication, 2026-11-20)"
+        assert f"<{assignment['assignment_id']}@peer-support>" == mail["Message-ID"]
+
+    await pipeline.idle()
+    (cell,) = [c for c in await pipeline.cells() if c["hospital_id"] == "T1"]
+    assert (cell["cases_opened"], cell["peers_assigned"], cell["peers_notified"]) == (2, 2, 2)
+    response = await pipeline.reporting.get("/api/v1/aggregates", params={"hospital_id": "T1"})
+    assert response.status_code == 200
+    (row,) = response.json()["rows"]
+    assert row["suppressed"] is True  # 2 cases: under the minimum cell size of this test (5)
+    assert row["cases_opened"] is None
+
+
+async def test_reporting_stores_no_personal_data(pipeline: Pipeline) -> None:
+    await pipeline.load_roster(roster("T5"))
+    people = [participant("E55555", department="ICU")]
+    key = await report_and_wait(pipeline, incident_json("INC-5", people, hospital_id="T5"), 1)
+    await pipeline.idle()
+    (case,) = pipeline.log.events(pipeline.topics.cases, key)
+    (assignment,) = pipeline.log.events(pipeline.topics.assignments, key)
+    database = pipeline.mongo[f"{pipeline.database_prefix}reporting"]
+    stored = [
+        json.dumps(doc, default=str)
+        for name in await database.list_collection_names()
+        async for doc in database[name].find()
+    ]
+    personal = [
+        "E55555",
+        case["colleague"]["pseudonym"],
+        "e55555@zh-a.example",
+        "+31612345678",
+        assignment["supporter"]["supporter_id"],
+        assignment["supporter"]["email"],
+        assignment["supporter"]["display_name"],
+    ]
+    assert stored
+    assert [p for p in personal if any(p in doc for doc in stored)] == []
+
+
+async def test_analysts_see_cells_large_enough(pipeline: Pipeline) -> None:
+    await pipeline.load_roster(roster("T4"))
+    people = [participant(f"E4000{i}", department="ED") for i in range(6)]
+    await report_and_wait(pipeline, incident_json("INC-4", people, hospital_id="T4"), 6)
+    await pipeline.idle()
+
+    response = await pipeline.reporting.get(
+        "/api/v1/aggregates",
+        params={"hospital_id": "T4", "group_by": "month,hospital_id,function"},
+    )
+    assert response.json()["rows"] == [
+        {
+            "month": "2026-11",
+            "hospital_id": "T4",
+            "function": "nurse",
+            "cases_opened": 6,
+            "peers_assigned": 6,
+            "no_peer_available": 0,
+            "peers_notified": 6,
+            "suppressed": False,
+        }
+    ]
+    unknown = await pipeline.reporting.get("/api/v1/aggregates", params={"group_by": "staff_id"})
+    assert unknown.status_code == 422
+
+
+async def test_the_same_incident_again_changes_nothing(pipeline: Pipeline) -> None:
+    await pipeline.load_roster(roster("T2"))
+    event = incident_json("INC-2", [participant("E22222", department="OR")], hospital_id="T2")
+    key = await report_and_wait(pipeline, event, 1)
+    await pipeline.idle()
+    before = await pipeline.cells()
+
+    await pipeline.report(event)  # redelivered as it was
+    await pipeline.report({**event, "event_id": str(uuid.uuid4())})  # re-sent by the hospital
+    # Every internal event of this incident delivered a second time, to every service.
+    for topic in (pipeline.topics.cases, pipeline.topics.contacts, pipeline.topics.assignments,
+                  pipeline.topics.notifications):  # fmt: skip
+        for record in pipeline.log.on(topic, key):
+            await pipeline.send_raw(record.value or b"", record.key or b"", topic=topic)
+    await pipeline.idle()
+
+    assert len(pipeline.log.events(pipeline.topics.incidents_reported, key)) == 3
+    assert len(pipeline.log.events(pipeline.topics.assignments, key)) == 2  # ours + resent
+    assert len({e["event_id"] for e in pipeline.log.events(pipeline.topics.cases, key)}) == 1
+    (assignment_id,) = {e["assignment_id"] for e in pipeline.log.events(pipeline.topics.assignments, key)}
+    sent = [m for m in pipeline.mail.messages if m["Message-ID"] == f"<{assignment_id}@peer-support>"]
+    assert len(sent) == 1
+    notified = pipeline.log.events(pipeline.topics.notifications, key)
+    assert len({e["event_id"] for e in notified}) == 1
+    assert await pipeline.cells() == before
+
+
+async def test_a_malformed_event_is_dead_lettered_and_the_next_one_processed(
+    pipeline: Pipeline,
+) -> None:
+    await pipeline.load_roster(roster("T3"))
+    broken = b'{"event_type": "incident.reported", "hospital_id": "T3"'
+    partition = await pipeline.send_raw(broken, b"T3:BROKEN")
+    incomplete = incident_json("INC-3-BAD", hospital_id="T3")
+    del incomplete["category"]
+    await pipeline.report(incomplete, partition)
+    valid = incident_json("INC-3", [participant("E33333", department="OR")], hospital_id="T3")
+    await pipeline.report(valid, partition)
+
+    await pipeline.until(
+        lambda: pipeline.log.on(pipeline.topics.cases, "T3:INC-3"), what="the valid incident"
+    )
+    dead = pipeline.log.on(f"{pipeline.topics.incidents_reported}.dlq")
+    letters = {record.key: record for record in dead if (record.key or b"").startswith(b"T3:")}
+    assert letters.keys() == {b"T3:BROKEN", b"T3:INC-3-BAD"}
+    assert letters[b"T3:BROKEN"].value == broken
+    headers = {k: v.decode() for k, v in letters[b"T3:BROKEN"].headers}
+    assert headers["dlq-reason"] == "not a JSON document"
+    assert headers["dlq-service"] == "intake"
+    assert headers["dlq-source"].startswith(f"{pipeline.topics.incidents_reported}/{partition}/")
+    assert datetime.fromisoformat(headers["dlq-failed-at"]).tzinfo is not None
+    reason = dict(letters[b"T3:INC-3-BAD"].headers)["dlq-reason"].decode()
+    assert "category: Field required" in reason
+    assert json.loads(letters[b"T3:INC-3-BAD"].value or b"") == incomplete

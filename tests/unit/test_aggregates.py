@@ -1,0 +1,66 @@
+"""Reporting's domain: counts per cell, rolled up, small cells hidden."""
+
+from datetime import UTC, datetime
+
+from services.intake.cases import open_cases
+from services.matching.policy import assignment_for, rank
+from services.notify.messages import notified
+from services.reporting.aggregates import MEASURES, Cell, Row, roll_up, suppress, tally
+from shared.events import CaseEvent
+from tests.factories import PSEUDONYM_KEY, incident, participant, supporter
+
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+def events_of_one_incident() -> list[CaseEvent]:
+    people = [participant("E1"), participant("E2", function="physician", department="ED")]
+    events: list[CaseEvent] = []
+    for case in open_cases(incident(participants=people), PSEUDONYM_KEY, NOW):
+        opened = case.case_opened
+        assigned = assignment_for(opened, rank(opened, [supporter("P1")]).candidates[0], NOW)
+        events += [opened, assigned, notified(assigned, "email", NOW)]
+    return events
+
+
+def test_each_event_counts_in_the_cell_of_its_case() -> None:
+    cells = tally(events_of_one_incident())
+    nurse = Cell("2026-11", "ZH-A", "nurse", "severe")
+    physician = Cell("2026-11", "ZH-A", "physician", "severe")
+    assert set(cells) == {nurse, physician}
+    assert cells[nurse] == {"cases_opened": 1, "peers_assigned": 1, "peers_notified": 1}
+
+
+def test_a_cell_holds_only_dimensions_and_counts() -> None:
+    (cell,) = list(tally(events_of_one_incident()[:1]))
+    assert cell.dimensions() == {
+        "month": "2026-11",
+        "hospital_id": "ZH-A",
+        "function": "nurse",
+        "harm": "severe",
+    }
+
+
+def row(month: str, hospital: str, cases: int) -> Row:
+    return Row(
+        {"month": month, "hospital_id": hospital, "function": "nurse", "harm": "none"},
+        dict.fromkeys(MEASURES, 0) | {"cases_opened": cases, "peers_assigned": cases},
+    )
+
+
+def test_rolling_up_sums_the_dimensions_left_out() -> None:
+    rows = [row("2026-10", "ZH-A", 4), row("2026-10", "ZH-B", 5), row("2026-11", "ZH-A", 7)]
+    rolled = roll_up(rows, ["month"])
+    assert [(r.dimensions, r.counts["cases_opened"]) for r in rolled] == [
+        ({"month": "2026-10"}, 9),
+        ({"month": "2026-11"}, 7),
+    ]
+    assert roll_up(rows, [])[0].counts["peers_assigned"] == 16
+
+
+def test_cells_under_the_minimum_are_suppressed_whole() -> None:
+    small, large = suppress([row("2026-10", "ZH-A", 4), row("2026-10", "ZH-B", 11)], 11)
+    assert small.suppressed
+    assert set(small.counts.values()) == {None}
+    assert not large.suppressed
+    assert large.counts["cases_opened"] == 11
+    assert large.as_json()["hospital_id"] == "ZH-B"
