@@ -79,7 +79,13 @@ class Process:
 
     def stop(self, timeout: float = 20.0) -> None:
         if self.popen is not None and self.popen.poll() is None:
-            stop_process_group(self.popen.pid, timeout)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):  # then it is killed below
+                self.popen.wait(timeout)
+            # Whatever the leader started and left behind goes with it.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
             self.popen.wait()
         if self._log is not None:
             self._log.close()
@@ -90,7 +96,8 @@ class Process:
 
 
 def stop_process_group(pid: int, timeout: float = 20.0) -> None:
-    """SIGTERM the group, then SIGKILL what is still running after `timeout` seconds."""
+    """SIGTERM the group of a process that is not our child (its exit is not ours to reap),
+    then SIGKILL what is still running after `timeout` seconds."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout

@@ -6,13 +6,20 @@ import sys
 import structlog
 
 
-def configure_logging(service: str, level: str = "INFO") -> structlog.stdlib.BoundLogger:
+def configure_logging(service: str, level: str = "INFO") -> None:
     """Route structlog and the standard library through one JSON renderer on stdout.
 
     Context bound with `structlog.contextvars` (the correlation id of the message being
     handled) appears on every line logged while it is bound, whichever library logs it.
     """
+    def add_service(
+        logger: object, method: str, event: structlog.types.EventDict
+    ) -> structlog.types.EventDict:
+        event.setdefault("service", service)
+        return event
+
     shared_processors: list[structlog.types.Processor] = [
+        add_service,
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
@@ -32,6 +39,7 @@ def configure_logging(service: str, level: str = "INFO") -> structlog.stdlib.Bou
         foreign_pre_chain=shared_processors,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            _drop_colour,
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(),
         ],
@@ -47,5 +55,11 @@ def configure_logging(service: str, level: str = "INFO") -> structlog.stdlib.Bou
     faststream_logger.propagate = True
     # aiokafka logs every rebalance and lost heartbeat at INFO/WARNING; keep those, drop debug.
     logging.getLogger("aiokafka").setLevel(max(logging.INFO, root.level))
-    logger: structlog.stdlib.BoundLogger = structlog.get_logger(service).bind(service=service)
-    return logger
+
+
+def _drop_colour(
+    logger: object, method: str, event: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """uvicorn adds a coloured copy of its message for terminals; JSON lines need none."""
+    event.pop("color_message", None)
+    return event
