@@ -131,10 +131,9 @@ raw store bulk upsert   {upsert_rate:10,.0f} upserts/s   ({RAW_UPSERTS:,} in bul
 
 pipeline                {incident_count / elapsed:10,.1f} incidents/s fully counted in reporting
                         {cases / elapsed:10,.1f} cases/s  ({incident_count} incidents, {cases} cases,
-                        {totals['peers_notified']} notified, {elapsed:.1f} s)
+                        {totals["peers_notified"]} notified, {elapsed:.1f} s)
                         {messages / elapsed:10,.0f} broker messages/s = {messages / elapsed / broker_rate:.3f} of the raw broker rate
                         {cases / elapsed / upsert_rate:10.3f} cases per raw store upsert
 latency to notified     p50 {centiles[49]:.2f} s   p99 {centiles[98]:.2f} s   ({len(latencies)} notifications)
 """  # noqa: E501
     )
-

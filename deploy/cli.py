@@ -20,6 +20,7 @@ def _stop_cleanly_on_sigterm() -> None:
     """A demo or benchmark that is terminated still stops the servers it started."""
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
+
 Incidents = Annotated[int, typer.Option(help="How many synthetic incidents to feed.", min=1)]
 
 
@@ -40,7 +41,7 @@ def up() -> None:
         raise typer.Exit(1) from error
     ports = stack.ports
     typer.echo(
-        f"""peer-support is up (logs in {stack.workdir / 'logs'}):
+        f"""peer-support is up (logs in {stack.workdir / "logs"}):
   Kafka broker       {stack.servers.kafka_bootstrap_servers}
   MongoDB            {stack.servers.mongodb_url}
   SMTP sink          127.0.0.1:{ports.smtp} (mail in {stack.servers.maildir})
@@ -61,10 +62,10 @@ def down() -> None:
 @cli.command()
 def feed(count: Incidents = 50, seed: int = 1) -> None:
     """Publish synthetic incidents to the stack that `up` started."""
-    import asyncio  # noqa: PLC0415
+    import asyncio
 
-    from deploy.feed import publish_incidents  # noqa: PLC0415
-    from deploy.incidents import incidents  # noqa: PLC0415
+    from deploy.feed import publish_incidents
+    from deploy.incidents import incidents
 
     sent = asyncio.run(publish_incidents("127.0.0.1:9092", incidents(count, seed=seed)))
     typer.echo(f"published {len(sent)} incidents")
@@ -73,7 +74,7 @@ def feed(count: Incidents = 50, seed: int = 1) -> None:
 @cli.command()
 def demo(count: Incidents = 150) -> None:
     """Start everything on free ports, feed incidents, print the aggregates, stop."""
-    from deploy.demo import run_demo  # noqa: PLC0415
+    from deploy.demo import run_demo
 
     stack = Stack(_fresh(RUN_DIR / "demo"), Ports.free())
     stack.start()
@@ -86,7 +87,7 @@ def demo(count: Incidents = 150) -> None:
 @cli.command()
 def bench(count: Incidents = 400) -> None:
     """End-to-end throughput and latency beside the raw broker and store ceilings."""
-    from deploy.bench import roomy_roster, run_bench  # noqa: PLC0415
+    from deploy.bench import roomy_roster, run_bench
 
     workdir = _fresh(RUN_DIR / "bench")
     stack = Stack(workdir, Ports.free(), roster=roomy_roster(workdir), log_level="WARNING")

@@ -75,7 +75,9 @@ def run_demo(stack: Stack, incident_count: int) -> None:
         flush=True,
     )
     asyncio.run(publish_incidents(bootstrap, events))
-    asyncio.run(publish_raw(bootstrap, b'{"event_type": "incident.reported"', b"ZH-A:BROKEN", topic))
+    asyncio.run(
+        publish_raw(bootstrap, b'{"event_type": "incident.reported"', b"ZH-A:BROKEN", topic)
+    )
     asyncio.run(publish_incidents(bootstrap, events[:10]))
     totals = asyncio.run(wait_until_settled(stack.reporting_url, cases, within=600))
 

@@ -45,9 +45,7 @@ async def publish_raw(bootstrap_servers: str, value: bytes, key: bytes, topic: s
 
 def expected_cases(events: Sequence[dict[str, Any]]) -> int:
     """Cases the events should open: one per participant, unless entered in error."""
-    return sum(
-        len(e["participants"]) for e in events if e.get("status") != "entered-in-error"
-    )
+    return sum(len(e["participants"]) for e in events if e.get("status") != "entered-in-error")
 
 
 def aggregates(reporting_url: str, group_by: Sequence[str], **filters: str) -> dict[str, Any]:
@@ -87,7 +85,7 @@ async def wait_until_settled(
         if is_settled(row, cases):
             return row
         if progress:
-            print(  # noqa: T201
+            print(
                 f"  counted so far: {row.get('cases_opened') or 0}/{cases} cases, "
                 f"{row.get('peers_assigned') or 0} assigned, "
                 f"{row.get('peers_notified') or 0} notified",

@@ -17,7 +17,14 @@ from pathlib import Path
 
 import httpx
 
-from deploy.localservers import HOST, LocalServers, Process, ServerError, free_port, stop_process_group
+from deploy.localservers import (
+    HOST,
+    LocalServers,
+    Process,
+    ServerError,
+    free_port,
+    stop_process_group,
+)
 from shared.kafka import ensure_topics
 from shared.settings import Topics
 
@@ -145,7 +152,7 @@ def stop_recorded(workdir: Path) -> list[str]:
     if not state_file.exists():
         return []
     pids: dict[str, int] = json.loads(state_file.read_text())["pids"]
-    for name, pid in reversed(pids.items()):
+    for pid in reversed(pids.values()):
         stop_process_group(pid)
     state_file.unlink()
     return list(reversed(pids))

@@ -12,6 +12,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     Context bound with `structlog.contextvars` (the correlation id of the message being
     handled) appears on every line logged while it is bound, whichever library logs it.
     """
+
     def add_service(
         logger: object, method: str, event: structlog.types.EventDict
     ) -> structlog.types.EventDict:

@@ -55,7 +55,7 @@ class Outbox:
         if not entries:
             return []
         now = datetime.now(UTC)
-        docs = [
+        docs: list[Document] = [
             {
                 "_id": str(event.event_id),
                 "topic": topic,

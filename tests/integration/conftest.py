@@ -62,7 +62,7 @@ class Servers:
 
 def _docker_answers() -> bool:
     try:
-        import docker  # noqa: PLC0415 - comes with testcontainers
+        import docker
 
         docker.from_env(timeout=3).ping()
     except Exception:
@@ -72,9 +72,9 @@ def _docker_answers() -> bool:
 
 @contextlib.contextmanager
 def _containers() -> Iterator[Servers]:
-    from testcontainers.core.container import DockerContainer  # noqa: PLC0415
-    from testcontainers.core.waiting_utils import wait_for_logs  # noqa: PLC0415
-    from testcontainers.kafka import KafkaContainer  # noqa: PLC0415
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.waiting_utils import wait_for_logs
+    from testcontainers.kafka import KafkaContainer
 
     # A one-node replica set: transactions need one, as in docker-compose.yml.
     mongo = DockerContainer("mongo:8.0").with_command("--replSet rs0 --bind_ip_all")
@@ -91,7 +91,7 @@ async def _initiate_replica_set(url: str) -> None:
     try:
         config = {"_id": "rs0", "members": [{"_id": 0, "host": "localhost:27017"}]}
         await client.admin.command("replSetInitiate", config)
-        while not (await client.admin.command("hello")).get("isWritablePrimary"):
+        while not (await client.admin.command("hello")).get("isWritablePrimary"):  # noqa: ASYNC110 - polling the server
             await asyncio.sleep(0.5)
     finally:
         await client.close()
@@ -122,7 +122,7 @@ class MailSink:
         self.messages: list[Message] = []
         self.controller = Controller(self, hostname="127.0.0.1", port=free_port())
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(message_from_bytes(envelope.content))
         return "250 Message accepted for delivery"
 
@@ -197,7 +197,9 @@ class Pipeline:
             for group, fields in CONSUMER_GROUPS.items():
                 topics = [getattr(self.topics, f) for f in fields.split(",")]
                 partitions = [
-                    TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()
+                    TopicPartition(t, p)
+                    for t in topics
+                    for p in consumer.partitions_for_topic(t) or ()
                 ]
                 ends = await consumer.end_offsets(partitions)
                 committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
@@ -226,8 +228,8 @@ async def _follow(consumer: AIOKafkaConsumer, log: EventLog) -> None:
 @pytest.fixture(scope="session")
 async def pipeline(servers: Servers) -> AsyncIterator[Pipeline]:
     run = uuid.uuid4().hex[:8]
-    topics = Topics(
-        **{name: f"test-{run}.{default}" for name, default in Topics().model_dump().items()}
+    topics = Topics.model_validate(
+        {name: f"test-{run}.{default}" for name, default in Topics().model_dump().items()}
     )
     await ensure_topics(servers.kafka_bootstrap_servers, topics.all())
     mail = MailSink()
@@ -239,7 +241,7 @@ async def pipeline(servers: Servers) -> AsyncIterator[Pipeline]:
         "topics": topics,
         "retry_backoff_max_seconds": 2.0,
     }
-    apps = [
+    apps: list[Any] = [
         intake_app(IntakeSettings(**common, pseudonym_key=PSEUDONYM_KEY.decode())),
         matching_app(MatchingSettings(**common)),
         notify_app(NotifySettings(**common, smtp_port=mail.controller.port)),

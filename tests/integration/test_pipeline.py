@@ -154,8 +154,12 @@ async def test_the_same_incident_again_changes_nothing(pipeline: Pipeline) -> No
     assert len(pipeline.log.events(pipeline.topics.incidents_reported, key)) == 3
     assert len(pipeline.log.events(pipeline.topics.assignments, key)) == 2  # ours + resent
     assert len({e["event_id"] for e in pipeline.log.events(pipeline.topics.cases, key)}) == 1
-    (assignment_id,) = {e["assignment_id"] for e in pipeline.log.events(pipeline.topics.assignments, key)}
-    sent = [m for m in pipeline.mail.messages if m["Message-ID"] == f"<{assignment_id}@peer-support>"]
+    (assignment_id,) = {
+        e["assignment_id"] for e in pipeline.log.events(pipeline.topics.assignments, key)
+    }
+    sent = [
+        m for m in pipeline.mail.messages if m["Message-ID"] == f"<{assignment_id}@peer-support>"
+    ]
     assert len(sent) == 1
     notified = pipeline.log.events(pipeline.topics.notifications, key)
     assert len({e["event_id"] for e in notified}) == 1

@@ -1,5 +1,6 @@
 """Each service as operators run it: its own process, health over HTTP, JSON logs, SIGTERM."""
 
+import asyncio
 import json
 import signal
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from deploy.localservers import free_port
 from shared.kafka import ensure_topics
@@ -35,12 +37,14 @@ def wait_for(url: str, process: subprocess.Popen[bytes], within: float = 60.0) -
 
 
 @pytest.mark.parametrize("service", ["intake", "matching", "notify", "reporting"])
-async def test_a_service_reports_health_logs_json_and_stops_on_sigterm(
+def test_a_service_reports_health_logs_json_and_stops_on_sigterm(
     service: str, servers: Servers, tmp_path: Path
 ) -> None:
     run = uuid.uuid4().hex[:8]
-    topics = {f"TOPIC_{name.upper()}": f"proc-{run}.{t}" for name, t in Topics().model_dump().items()}
-    await ensure_topics(servers.kafka_bootstrap_servers, list(topics.values()))
+    topics = {
+        f"TOPIC_{name.upper()}": f"proc-{run}.{t}" for name, t in Topics().model_dump().items()
+    }
+    asyncio.run(ensure_topics(servers.kafka_bootstrap_servers, list(topics.values())))
     port = free_port()
     env = {
         "PATH": "/usr/bin:/bin",
@@ -63,8 +67,8 @@ async def test_a_service_reports_health_logs_json_and_stops_on_sigterm(
             metrics = httpx.get(f"{base}/metrics").text
             assert "dead_lettered_messages_total" in metrics
             if service == "intake":
-                await _report_one_incident(servers, topics["TOPIC_INCIDENTS_REPORTED"])
-                await _until_logged(log_path, "incident received")
+                asyncio.run(_report_one_incident(servers, topics["TOPIC_INCIDENTS_REPORTED"]))
+                _until_logged(log_path, "incident received")
 
             process.send_signal(signal.SIGTERM)
             # uvicorn finishes the shutdown, then re-raises the signal for the supervisor to see.
@@ -77,7 +81,10 @@ async def test_a_service_reports_health_logs_json_and_stops_on_sigterm(
     records = [json.loads(line) for line in lines]  # every line is a JSON object
     events = [r["event"] for r in records]
     assert "Application startup complete." in events
-    assert events[-2:] == ["Application shutdown complete.", f"Finished server process [{process.pid}]"]
+    assert events[-2:] == [
+        "Application shutdown complete.",
+        f"Finished server process [{process.pid}]",
+    ]
     if service == "intake":
         (received,) = [r for r in records if r["event"] == "incident received"]
         assert received["correlation_id"] == "ZH-A:INC-PROC-1"
@@ -85,8 +92,6 @@ async def test_a_service_reports_health_logs_json_and_stops_on_sigterm(
 
 
 async def _report_one_incident(servers: Servers, topic: str) -> None:
-    from aiokafka import AIOKafkaProducer  # noqa: PLC0415
-
     producer = AIOKafkaProducer(bootstrap_servers=servers.kafka_bootstrap_servers)
     await producer.start()
     try:
@@ -96,10 +101,8 @@ async def _report_one_incident(servers: Servers, topic: str) -> None:
         await producer.stop()
 
 
-async def _until_logged(log_path: Path, event: str, within: float = 30.0) -> None:
-    import asyncio  # noqa: PLC0415
-
+def _until_logged(log_path: Path, event: str, within: float = 30.0) -> None:
     deadline = time.monotonic() + within
     while f'"event": "{event}"' not in log_path.read_text():
         assert time.monotonic() < deadline, f"{event!r} was not logged within {within:.0f}s"
-        await asyncio.sleep(0.2)
+        time.sleep(0.2)

@@ -1,6 +1,7 @@
 """The public contract: what hospital systems may send, and what they are told when it is wrong."""
 
 import json
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -46,7 +47,7 @@ def test_fields_from_a_newer_producer_are_ignored() -> None:
         ({"hospital_id": "ZH A; drop"}, "hospital_id: String should match pattern"),
     ],
 )
-def test_a_violation_is_named_by_its_field(change: dict[str, object], expected: str) -> None:
+def test_a_violation_is_named_by_its_field(change: dict[str, Any], expected: str) -> None:
     assert expected in reason_for(incident_json(**change))
 
 

@@ -46,7 +46,11 @@ def test_a_supporter_at_capacity_takes_no_more(case: SupportCaseOpened) -> None:
 
 
 def test_the_least_loaded_supporter_goes_first(case: SupportCaseOpened) -> None:
-    roster = [supporter("P1", open_cases=2), supporter("P2", open_cases=0), supporter("P3", open_cases=1)]
+    roster = [
+        supporter("P1", open_cases=2),
+        supporter("P2", open_cases=0),
+        supporter("P3", open_cases=1),
+    ]
     assert chosen(case, *roster) == ["P2", "P3", "P1"]
 
 

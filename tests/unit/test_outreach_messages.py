@@ -44,4 +44,7 @@ def test_the_reasons_for_the_match_are_listed() -> None:
 def test_without_contact_details_the_supporter_is_sent_to_the_coordinator() -> None:
     assignment, contact = assignment_and_contact("en")
     bare = contact.model_copy(update={"email": None, "phone": None})
-    assert "no contact details were given; ask the coordinator" in render_outreach(assignment, bare).body
+    assert (
+        "no contact details were given; ask the coordinator"
+        in render_outreach(assignment, bare).body
+    )
