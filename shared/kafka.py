@@ -209,16 +209,19 @@ def create_broker(
     return broker, dead_letters
 
 
-def subscription(service: str, handler: str) -> dict[str, Any]:
+def subscription(service: str, handler: str, consumers: int = 1) -> dict[str, Any]:
     """Options every subscriber shares: commit after success, one consumer group per handler.
 
     A group per handler (not per service) keeps each group's members on the same topics, so
-    instances of a service split each topic's partitions between them.
+    instances of a service split each topic's partitions between them. With `consumers` > 1
+    the process runs that many members of the group, each handling its own partitions in
+    order: concurrency between partitions, never within one.
     """
     return {
         "group_id": f"{service}.{handler}",
         "ack_policy": AckPolicy.NACK_ON_ERROR,
         "auto_offset_reset": "earliest",
+        **({"max_workers": consumers} if consumers > 1 else {}),
     }
 
 

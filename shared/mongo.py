@@ -6,6 +6,7 @@ publishes them and deletes them. A crash in between leaves them in the outbox; t
 the next start (with the same event ids, so consumers recognise a repeat).
 """
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -71,17 +72,29 @@ class Outbox:
         return [doc["_id"] for doc in docs]
 
     async def flush(self, event_ids: Sequence[str] | None = None) -> int:
-        """Publish these pending events (or all of them) in the order they were put."""
+        """Publish these pending events (or all of them) in the order they were put.
+
+        All are handed to the producer at once, in order, and removed when the broker has
+        acknowledged every one: a failure leaves them all to be published again.
+        """
         query: Document = {} if event_ids is None else {"_id": {"$in": list(event_ids)}}
-        published = 0
-        async for doc in self.collection.find(query).sort([("created_at", 1), ("sequence", 1)]):
+        pending = [
+            doc
+            async for doc in self.collection.find(query).sort([("created_at", 1), ("sequence", 1)])
+        ]
+        if not pending:
+            return 0
+        acknowledgements = [
             await self.broker.publish(
                 doc["payload"],
                 topic=doc["topic"],
                 key=doc["key"].encode(),
                 correlation_id=doc["key"],
                 headers={"event_type": doc["event_type"]},
+                no_confirm=True,
             )
-            await self.collection.delete_one({"_id": doc["_id"]})
-            published += 1
-        return published
+            for doc in pending
+        ]
+        await asyncio.gather(*acknowledgements)
+        await self.collection.delete_many({"_id": {"$in": [doc["_id"] for doc in pending]}})
+        return len(pending)

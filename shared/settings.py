@@ -42,6 +42,9 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8081
     """Health, metrics (and reporting's API); each service has its own default."""
+    consumers_per_topic: int = Field(default=3, ge=1)
+    """Members of each consumer group in one process (partitions handled concurrently); more
+    than a topic's partitions leaves the extra ones idle."""
     retry_backoff_max_seconds: float = 30.0
     """Ceiling of the pause before a message that failed for a passing reason is retried."""
 

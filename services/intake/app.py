@@ -36,7 +36,10 @@ def create_app(settings: IntakeSettings | None = None) -> AsgiFastStream:
     topics = settings.topics
     pseudonym_key = settings.pseudonym_key.get_secret_value().encode()
 
-    @broker.subscriber(topics.incidents_reported, **subscription(SERVICE, "incidents"))
+    @broker.subscriber(
+        topics.incidents_reported,
+        **subscription(SERVICE, "incidents", settings.consumers_per_topic),
+    )
     async def on_incident_reported(incident: IncidentReported) -> None:
         if not needs_support(incident):
             log.info("incident entered in error: no cases", incident_event=str(incident.event_id))

@@ -36,7 +36,9 @@ def create_app(settings: MatchingSettings | None = None) -> AsgiFastStream:
     outbox = Outbox(database, broker)
     topic = settings.topics.assignments
 
-    @broker.subscriber(settings.topics.cases, **subscription(SERVICE, "cases"))
+    @broker.subscriber(
+        settings.topics.cases, **subscription(SERVICE, "cases", settings.consumers_per_topic)
+    )
     async def on_case_opened(case: SupportCaseOpened) -> None:
         case_id = str(case.case_id)
 

@@ -85,13 +85,18 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
         sent.labels(email.name).inc()
         log.info("supporter contacted", assignment_id=assignment_id, channel=email.name)
 
-    @broker.subscriber(settings.topics.assignments, **subscription(SERVICE, "assignments"))
+    @broker.subscriber(
+        settings.topics.assignments,
+        **subscription(SERVICE, "assignments", settings.consumers_per_topic),
+    )
     async def on_assignment_outcome(outcome: AssignmentOutcome) -> None:
         if isinstance(outcome, PeerAssigned):
             await notifications.expect(outcome)
             await deliver(str(outcome.assignment_id), str(outcome.case_id))
 
-    @broker.subscriber(settings.topics.contacts, **subscription(SERVICE, "contacts"))
+    @broker.subscriber(
+        settings.topics.contacts, **subscription(SERVICE, "contacts", settings.consumers_per_topic)
+    )
     async def on_case_contact_recorded(contact: CaseContactRecorded) -> None:
         case_id = str(contact.case_id)
         await contacts.record(contact)

@@ -259,7 +259,9 @@ async def pipeline(servers: Servers) -> AsyncIterator[Pipeline]:
     mongo: AsyncMongoClient[Document] = AsyncMongoClient(servers.mongodb_url, tz_aware=True)
     async with contextlib.AsyncExitStack() as stack:
         for app in [*apps, reporting]:
-            await stack.enter_async_context(LifespanManager(app, startup_timeout=60, shutdown_timeout=60))
+            await stack.enter_async_context(
+                LifespanManager(app, startup_timeout=60, shutdown_timeout=60)
+            )
         await follower.start()
         stack.push_async_callback(follower.stop)
         following = asyncio.create_task(_follow(follower, log))

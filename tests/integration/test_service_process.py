@@ -1,9 +1,9 @@
 """Each service as operators run it: its own process, health over HTTP, JSON logs, SIGTERM."""
 
 import asyncio
+import contextlib
 import json
 import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -22,29 +22,27 @@ from tests.integration.conftest import Servers
 pytestmark = pytest.mark.integration
 
 
-def wait_for(url: str, process: subprocess.Popen[bytes], within: float = 60.0) -> httpx.Response:
+async def wait_for(url: str, process: asyncio.subprocess.Process, within: float = 60.0) -> None:
     deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"the service exited with {process.returncode}"
-        try:
-            response = httpx.get(url, timeout=2.0)
-            if response.status_code == 200:
-                return response
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            assert process.returncode is None, f"the service exited with {process.returncode}"
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(url)).status_code == 200:
+                    return
+            await asyncio.sleep(0.2)
     raise AssertionError(f"{url} did not answer 200 within {within:.0f}s")
 
 
 @pytest.mark.parametrize("service", ["intake", "matching", "notify", "reporting"])
-def test_a_service_reports_health_logs_json_and_stops_on_sigterm(
+async def test_a_service_reports_health_logs_json_and_stops_on_sigterm(
     service: str, servers: Servers, tmp_path: Path
 ) -> None:
     run = uuid.uuid4().hex[:8]
     topics = {
         f"TOPIC_{name.upper()}": f"proc-{run}.{t}" for name, t in Topics().model_dump().items()
     }
-    asyncio.run(ensure_topics(servers.kafka_bootstrap_servers, list(topics.values())))
+    await ensure_topics(servers.kafka_bootstrap_servers, list(topics.values()))
     port = free_port()
     env = {
         "PATH": "/usr/bin:/bin",
@@ -57,28 +55,28 @@ def test_a_service_reports_health_logs_json_and_stops_on_sigterm(
     }
     log_path = tmp_path / f"{service}.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", f"services.{service}"], env=env, stdout=log, stderr=log
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", f"services.{service}", env=env, stdout=log, stderr=log
         )
         try:
             base = f"http://127.0.0.1:{port}"
-            wait_for(f"{base}/health/ready", process)
-            assert httpx.get(f"{base}/health/live").status_code == 200
-            metrics = httpx.get(f"{base}/metrics").text
-            assert "dead_lettered_messages_total" in metrics
+            await wait_for(f"{base}/health/ready", process)
+            async with httpx.AsyncClient() as client:
+                assert (await client.get(f"{base}/health/live")).status_code == 200
+                assert "dead_lettered_messages_total" in (await client.get(f"{base}/metrics")).text
             if service == "intake":
-                asyncio.run(_report_one_incident(servers, topics["TOPIC_INCIDENTS_REPORTED"]))
-                _until_logged(log_path, "incident received")
+                await _report_one_incident(servers, topics["TOPIC_INCIDENTS_REPORTED"])
+                await _until_logged(log_path, "incident received")
 
             process.send_signal(signal.SIGTERM)
             # uvicorn finishes the shutdown, then re-raises the signal for the supervisor to see.
-            assert process.wait(timeout=40) in (0, -signal.SIGTERM)
+            assert await asyncio.wait_for(process.wait(), 40) in (0, -signal.SIGTERM)
         finally:
-            if process.poll() is None:
+            if process.returncode is None:
                 process.kill()
+                await process.wait()
 
-    lines = log_path.read_text().splitlines()
-    records = [json.loads(line) for line in lines]  # every line is a JSON object
+    records = [json.loads(line) for line in log_path.read_text().splitlines()]  # all JSON
     events = [r["event"] for r in records]
     assert "Application startup complete." in events
     assert events[-2:] == [
@@ -101,8 +99,8 @@ async def _report_one_incident(servers: Servers, topic: str) -> None:
         await producer.stop()
 
 
-def _until_logged(log_path: Path, event: str, within: float = 30.0) -> None:
+async def _until_logged(log_path: Path, event: str, within: float = 30.0) -> None:
     deadline = time.monotonic() + within
-    while f'"event": "{event}"' not in log_path.read_text():
+    while f'"event": "{event}"' not in await asyncio.to_thread(log_path.read_text):
         assert time.monotonic() < deadline, f"{event!r} was not logged within {within:.0f}s"
-        time.sleep(0.2)
+        await asyncio.sleep(0.2)
