@@ -1,16 +1,49 @@
 """What every service process has besides its handlers: health, metrics and clean shutdown."""
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import structlog
 import uvicorn
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.asgi.types import ASGIApp, Scope
 from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry, make_asgi_app
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.mongo import Document, is_reachable
+from shared.kafka import DeadLetters, create_broker
+from shared.logs import configure_logging
+from shared.mongo import Document, create_client, is_reachable
+from shared.settings import ServiceSettings
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What every service is built from: its log, metrics, broker and own database."""
+
+    log: Any
+    registry: CollectorRegistry
+    broker: KafkaBroker
+    dead_letters: DeadLetters
+    mongo: AsyncMongoClient[Document]
+    database: AsyncDatabase[Document]
+
+
+def wire(service: str, settings: ServiceSettings) -> Wiring:
+    configure_logging(service, settings.log_level)
+    registry = CollectorRegistry()
+    broker, dead_letters = create_broker(settings, service, registry)
+    mongo = create_client(settings)
+    return Wiring(
+        log=structlog.get_logger(service),
+        registry=registry,
+        broker=broker,
+        dead_letters=dead_letters,
+        mongo=mongo,
+        database=mongo[settings.database_name(service)],
+    )
 
 
 async def is_ready(broker: KafkaBroker, mongo: AsyncMongoClient[Document]) -> bool:

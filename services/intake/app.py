@@ -2,18 +2,15 @@
 
 from datetime import UTC, datetime
 
-import structlog
 from faststream.asgi import AsgiFastStream
-from prometheus_client import CollectorRegistry
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.intake.cases import needs_support, open_cases
 from services.intake.store import CaseLedger
 from shared.events import IncidentReported
-from shared.kafka import create_broker, subscription
-from shared.logs import configure_logging
-from shared.mongo import Outbox, create_client, in_transaction
-from shared.service import service_app
+from shared.kafka import subscription
+from shared.mongo import Outbox, in_transaction
+from shared.service import service_app, wire
 from shared.settings import PseudonymSettings, ServiceSettings
 
 SERVICE = "intake"
@@ -25,14 +22,10 @@ class IntakeSettings(ServiceSettings, PseudonymSettings):
 
 def create_app(settings: IntakeSettings | None = None) -> AsgiFastStream:
     settings = settings or IntakeSettings()
-    configure_logging(SERVICE, settings.log_level)
-    log = structlog.get_logger(SERVICE)
-    registry = CollectorRegistry()
-    broker, _ = create_broker(settings, SERVICE, registry)
-    mongo = create_client(settings)
-    database = mongo[settings.database_name(SERVICE)]
-    ledger = CaseLedger(database)
-    outbox = Outbox(database, broker)
+    wiring = wire(SERVICE, settings)
+    log, registry, broker, mongo = wiring.log, wiring.registry, wiring.broker, wiring.mongo
+    ledger = CaseLedger(wiring.database)
+    outbox = Outbox(wiring.database, broker)
     topics = settings.topics
     pseudonym_key = settings.pseudonym_key.get_secret_value().encode()
 

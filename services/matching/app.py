@@ -2,18 +2,15 @@
 
 from datetime import UTC, datetime
 
-import structlog
 from faststream.asgi import AsgiFastStream
-from prometheus_client import CollectorRegistry
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.matching.policy import assignment_for, no_peer_for, rank
 from services.matching.store import Decisions, Roster
 from shared.events import SupportCaseOpened
-from shared.kafka import create_broker, subscription
-from shared.logs import configure_logging
-from shared.mongo import Outbox, create_client, in_transaction
-from shared.service import service_app
+from shared.kafka import subscription
+from shared.mongo import Outbox, in_transaction
+from shared.service import service_app, wire
 from shared.settings import ServiceSettings
 
 SERVICE = "matching"
@@ -25,15 +22,11 @@ class MatchingSettings(ServiceSettings):
 
 def create_app(settings: MatchingSettings | None = None) -> AsgiFastStream:
     settings = settings or MatchingSettings()
-    configure_logging(SERVICE, settings.log_level)
-    log = structlog.get_logger(SERVICE)
-    registry = CollectorRegistry()
-    broker, _ = create_broker(settings, SERVICE, registry)
-    mongo = create_client(settings)
-    database = mongo[settings.database_name(SERVICE)]
-    roster = Roster(database)
-    decisions = Decisions(database)
-    outbox = Outbox(database, broker)
+    wiring = wire(SERVICE, settings)
+    log, registry, broker, mongo = wiring.log, wiring.registry, wiring.broker, wiring.mongo
+    roster = Roster(wiring.database)
+    decisions = Decisions(wiring.database)
+    outbox = Outbox(wiring.database, broker)
     topic = settings.topics.assignments
 
     @broker.subscriber(

@@ -7,9 +7,8 @@ second triggers the message.
 
 from datetime import UTC, datetime, timedelta
 
-import structlog
 from faststream.asgi import AsgiFastStream
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import Counter
 from pydantic import SecretStr
 from pymongo.asynchronous.client_session import AsyncClientSession
 
@@ -17,10 +16,9 @@ from services.notify.channels import EmailChannel
 from services.notify.messages import notified, render_outreach
 from services.notify.store import CaseContacts, Notifications
 from shared.events import AssignmentOutcome, CaseContactRecorded, PeerAssigned
-from shared.kafka import create_broker, subscription
-from shared.logs import configure_logging
-from shared.mongo import Outbox, create_client, in_transaction
-from shared.service import service_app
+from shared.kafka import subscription
+from shared.mongo import Outbox, in_transaction
+from shared.service import service_app, wire
 from shared.settings import ServiceSettings
 
 SERVICE = "notify"
@@ -40,15 +38,13 @@ class NotifySettings(ServiceSettings):
 
 def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
     settings = settings or NotifySettings()
-    configure_logging(SERVICE, settings.log_level)
-    log = structlog.get_logger(SERVICE)
-    registry = CollectorRegistry()
-    broker, _ = create_broker(settings, SERVICE, registry)
-    mongo = create_client(settings)
-    database = mongo[settings.database_name(SERVICE)]
-    contacts = CaseContacts(database)
-    notifications = Notifications(database, timedelta(seconds=settings.sending_lease_seconds))
-    outbox = Outbox(database, broker)
+    wiring = wire(SERVICE, settings)
+    log, registry, broker, mongo = wiring.log, wiring.registry, wiring.broker, wiring.mongo
+    contacts = CaseContacts(wiring.database)
+    notifications = Notifications(
+        wiring.database, timedelta(seconds=settings.sending_lease_seconds)
+    )
+    outbox = Outbox(wiring.database, broker)
     email = EmailChannel(
         settings.smtp_host,
         settings.smtp_port,

@@ -5,10 +5,9 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-import structlog
 from fastapi import FastAPI, HTTPException, Query, Response
 from faststream.kafka.annotations import KafkaMessage
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import Field, TypeAdapter, ValidationError
 from pymongo.asynchronous.client_session import AsyncClientSession
 
@@ -16,10 +15,9 @@ from services.reporting.aggregates import DIMENSIONS, roll_up, suppress
 from services.reporting.store import CellStore
 from shared.errors import describe
 from shared.events import CaseEvent
-from shared.kafka import create_broker, subscription
-from shared.logs import configure_logging
-from shared.mongo import create_client, in_transaction
-from shared.service import is_ready
+from shared.kafka import subscription
+from shared.mongo import in_transaction
+from shared.service import is_ready, wire
 from shared.settings import ServiceSettings
 
 SERVICE = "reporting"
@@ -41,13 +39,10 @@ class ReportingSettings(ServiceSettings):
 
 def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     settings = settings or ReportingSettings()
-    configure_logging(SERVICE, settings.log_level)
-    log = structlog.get_logger(SERVICE)
-    registry = CollectorRegistry()
-    broker, dead_letters = create_broker(settings, SERVICE, registry)
-    mongo = create_client(settings)
+    wiring = wire(SERVICE, settings)
+    log, registry, broker, mongo = wiring.log, wiring.registry, wiring.broker, wiring.mongo
     store = CellStore(
-        mongo[settings.database_name(SERVICE)],
+        wiring.database,
         timedelta(days=settings.counted_event_retention_days),
     )
     topics = settings.topics
@@ -79,7 +74,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
 
         counted = await in_transaction(mongo, count) if events else 0
         for record, reason in malformed:
-            await dead_letters.send(record, reason)
+            await wiring.dead_letters.send(record, reason)
         log.info("case events counted", received=len(records), counted=counted)
 
     @asynccontextmanager
