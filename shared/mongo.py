@@ -51,8 +51,8 @@ class Outbox:
 
     async def put(
         self, session: AsyncClientSession, entries: Sequence[tuple[str, Envelope]]
-    ) -> list[str]:
-        """Add (topic, event) pairs within the caller's transaction; returns their ids."""
+    ) -> list[Document]:
+        """Add (topic, event) pairs within the caller's transaction; returns the entries."""
         if not entries:
             return []
         now = datetime.now(UTC)
@@ -69,19 +69,22 @@ class Outbox:
             for i, (topic, event) in enumerate(entries)
         ]
         await self.collection.insert_many(docs, session=session)
-        return [doc["_id"] for doc in docs]
+        return docs
 
-    async def flush(self, event_ids: Sequence[str] | None = None) -> int:
-        """Publish these pending events (or all of them) in the order they were put.
+    async def flush(self, entries: Sequence[Document] | None = None) -> int:
+        """Publish the entries just put (or, at startup, all left behind) in the order put.
 
         All are handed to the producer at once, in order, and removed when the broker has
         acknowledged every one: a failure leaves them all to be published again.
         """
-        query: Document = {} if event_ids is None else {"_id": {"$in": list(event_ids)}}
-        pending = [
-            doc
-            async for doc in self.collection.find(query).sort([("created_at", 1), ("sequence", 1)])
-        ]
+        pending = (
+            entries
+            if entries is not None
+            else [
+                doc
+                async for doc in self.collection.find().sort([("created_at", 1), ("sequence", 1)])
+            ]
+        )
         if not pending:
             return 0
         acknowledgements = [

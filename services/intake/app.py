@@ -9,7 +9,7 @@ from services.intake.cases import needs_support, open_cases
 from services.intake.store import CaseLedger
 from shared.events import IncidentReported
 from shared.kafka import subscription
-from shared.mongo import Outbox, in_transaction
+from shared.mongo import Document, Outbox, in_transaction
 from shared.service import service_app, wire
 from shared.settings import PseudonymSettings, ServiceSettings
 
@@ -39,7 +39,7 @@ def create_app(settings: IntakeSettings | None = None) -> AsgiFastStream:
             return
         cases = open_cases(incident, pseudonym_key, opened_at=datetime.now(UTC))
 
-        async def record(session: AsyncClientSession) -> list[str]:
+        async def record(session: AsyncClientSession) -> list[Document]:
             new = await ledger.record_new(session, cases)
             return await outbox.put(
                 session,

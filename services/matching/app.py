@@ -9,7 +9,7 @@ from services.matching.policy import assignment_for, no_peer_for, rank
 from services.matching.store import Decisions, Roster
 from shared.events import SupportCaseOpened
 from shared.kafka import subscription
-from shared.mongo import Outbox, in_transaction
+from shared.mongo import Document, Outbox, in_transaction
 from shared.service import service_app, wire
 from shared.settings import ServiceSettings
 
@@ -35,7 +35,7 @@ def create_app(settings: MatchingSettings | None = None) -> AsgiFastStream:
     async def on_case_opened(case: SupportCaseOpened) -> None:
         case_id = str(case.case_id)
 
-        async def decide(session: AsyncClientSession) -> list[str]:
+        async def decide(session: AsyncClientSession) -> list[Document]:
             if await decisions.exists(session, case_id):
                 return []
             now = datetime.now(UTC)

@@ -17,7 +17,7 @@ from services.notify.messages import notified, render_outreach
 from services.notify.store import CaseContacts, Notifications
 from shared.events import AssignmentOutcome, CaseContactRecorded, PeerAssigned
 from shared.kafka import subscription
-from shared.mongo import Outbox, in_transaction
+from shared.mongo import Document, Outbox, in_transaction
 from shared.service import service_app, wire
 from shared.settings import ServiceSettings
 
@@ -71,7 +71,7 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
             raise
         now = datetime.now(UTC)
 
-        async def complete(session: AsyncClientSession) -> list[str]:
+        async def complete(session: AsyncClientSession) -> list[Document]:
             await notifications.complete(session, assignment_id, email.name, now)
             return await outbox.put(
                 session, [(settings.topics.notifications, notified(assignment, "email", now))]
