@@ -26,6 +26,7 @@ RAW_MESSAGE_BYTES = 1_000
 RAW_UPSERTS = 10_000
 UPSERT_BATCH = 1_000
 RAW_SINGLE_UPSERTS = 1_000
+RAW_TRANSACTIONS = 300
 
 
 async def broker_round_trip(bootstrap_servers: str) -> float:
@@ -86,6 +87,24 @@ async def store_single_upserts(mongodb_url: str) -> float:
         await client.close()
 
 
+async def store_transactions(mongodb_url: str) -> float:
+    """Transactions per second of one upsert and one insert each, the shape of a handler's."""
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongodb_url)
+    database = client["bench_raw"]
+    try:
+        await database["log"].drop()
+        started = time.perf_counter()
+        for i in range(RAW_TRANSACTIONS):
+            async with client.start_session() as session, await session.start_transaction():
+                await database["state"].update_one(
+                    {"_id": f"doc-{i % 50}"}, {"$inc": {"n": 1}}, upsert=True, session=session
+                )
+                await database["log"].insert_one({"_id": i}, session=session)
+        return RAW_TRANSACTIONS / (time.perf_counter() - started)
+    finally:
+        await client.close()
+
+
 async def notification_latencies(bootstrap_servers: str, sent_at: dict[str, float]) -> list[float]:
     """Seconds from an incident's publication to each `peer_notified` it led to."""
     consumer = AIOKafkaConsumer(
@@ -125,6 +144,7 @@ def run_bench(stack: Stack, incident_count: int) -> None:
     broker_rate = asyncio.run(broker_round_trip(bootstrap))
     upsert_rate = asyncio.run(store_bulk_upserts(stack.servers.mongodb_url))
     single_rate = asyncio.run(store_single_upserts(stack.servers.mongodb_url))
+    transaction_rate = asyncio.run(store_transactions(stack.servers.mongodb_url))
 
     events = incidents(incident_count, seed=99)
     cases = expected_cases(events)
@@ -145,11 +165,12 @@ ceilings, measured on the same servers in this run
   broker round trip     {broker_rate:10,.0f} messages/s  ({RAW_MESSAGES:,} x {RAW_MESSAGE_BYTES:,} B produced and consumed)
   store bulk upserts    {upsert_rate:10,.0f} upserts/s   ({RAW_UPSERTS:,} in bulks of {UPSERT_BATCH:,})
   store single upserts  {single_rate:10,.0f} upserts/s   ({RAW_SINGLE_UPSERTS:,} one after another)
+  store transactions    {transaction_rate:10,.0f} per s       ({RAW_TRANSACTIONS:,} of an upsert and an insert each, one after another)
 
 pipeline: {incident_count} incidents, {cases} cases, {totals["peers_notified"]} notified in {elapsed:.1f} s
   throughput            {incident_count / elapsed:10,.1f} incidents/s fully counted in reporting ({cases / elapsed:,.1f} cases/s)
   broker messages       {messages / elapsed:10,.0f} messages/s = {messages / elapsed / broker_rate:.4f} x broker round trip
-  store                 {single_rate / (cases / elapsed):10,.1f} single-upsert times per case (single upserts/s / cases/s)
+  store                 {cases / elapsed / transaction_rate:10.2f} x store transactions/s (a case costs intake, matching and notify one each, and reporting a share)
   latency to notified   p50 {centiles[49]:.2f} s, p99 {centiles[98]:.2f} s (all incidents published at once: queueing included)
 """  # noqa: E501
     )

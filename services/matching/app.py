@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 from faststream.asgi import AsgiFastStream
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import DuplicateKeyError
 
 from services.matching.policy import assignment_for, no_peer_for, rank
 from services.matching.store import Decisions, Roster
@@ -36,25 +37,35 @@ def create_app(settings: MatchingSettings | None = None) -> AsgiFastStream:
         case_id = str(case.case_id)
 
         async def decide(session: AsyncClientSession) -> list[Document]:
-            if await decisions.exists(session, case_id):
-                return []
             now = datetime.now(UTC)
             ranking = rank(case, await roster.available_in(case.hospital_id, session))
             for candidate in ranking.candidates:
                 supporter_id = candidate.supporter.supporter_id
                 if await roster.reserve(session, supporter_id, case_id, now):
-                    assigned = assignment_for(case, candidate, now)
                     await decisions.record(
                         session, case_id, outcome="assigned", supporter_id=supporter_id, at=now
                     )
-                    log.info("peer assigned", case_id=case_id, supporter_id=supporter_id)
-                    return await outbox.put(session, [(topic, assigned)])
-            nobody = no_peer_for(case, ranking, now)
+                    return await outbox.put(
+                        session, [(topic, assignment_for(case, candidate, now))]
+                    )
             await decisions.record(session, case_id, outcome="no_peer_available", at=now)
-            log.warning("no peer available", case_id=case_id, rejections=nobody.rejections)
-            return await outbox.put(session, [(topic, nobody)])
+            return await outbox.put(session, [(topic, no_peer_for(case, ranking, now))])
 
-        await outbox.flush(await in_transaction(mongo, decide))
+        try:
+            decided = await in_transaction(mongo, decide)
+        except DuplicateKeyError:
+            # Decided before: this delivery's transaction, reservation included, was undone.
+            log.info("case decided before", case_id=case_id)
+            return
+        await outbox.flush(decided)
+        outcome = decided[0]["payload"]
+        log.info(
+            "case decided",
+            case_id=case_id,
+            outcome=outcome["event_type"],
+            supporter_id=outcome.get("supporter", {}).get("supporter_id"),
+            rejections=outcome.get("rejections"),
+        )
 
     return service_app(
         broker, mongo, registry, on_startup=[roster.ensure_indexes], after_startup=[outbox.flush]

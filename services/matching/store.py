@@ -82,13 +82,8 @@ class Decisions:
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self.collection = database["decisions"]
 
-    async def exists(self, session: AsyncClientSession, case_id: str) -> bool:
-        return (
-            await self.collection.find_one({"_id": case_id}, {"_id": 1}, session=session)
-            is not None
-        )
-
     async def record(self, session: AsyncClientSession, case_id: str, **decision: Any) -> None:
+        """Raises DuplicateKeyError when the case was decided before, undoing the transaction."""
         await self.collection.insert_one({"_id": case_id, **decision}, session=session)
 
 
