@@ -1,5 +1,6 @@
 """Operator commands for the whole stack on this machine: `python -m deploy.cli --help`."""
 
+import asyncio
 import shutil
 import signal
 from pathlib import Path
@@ -7,8 +8,13 @@ from typing import Annotated
 
 import typer
 
+from deploy.bench import roomy_roster, run_bench
+from deploy.demo import run_demo
+from deploy.feed import publish_incidents
+from deploy.incidents import incidents
 from deploy.localservers import ServerError
 from deploy.stack import SERVICES, Ports, Stack, stop_recorded
+from shared.settings import ServiceSettings
 
 RUN_DIR = Path(".run")
 
@@ -61,20 +67,15 @@ def down() -> None:
 
 @cli.command()
 def feed(count: Incidents = 50, seed: int = 1) -> None:
-    """Publish synthetic incidents to the stack that `up` started."""
-    import asyncio
-
-    from deploy.feed import publish_incidents
-    from deploy.incidents import incidents
-
-    sent = asyncio.run(publish_incidents("127.0.0.1:9092", incidents(count, seed=seed)))
+    """Publish synthetic incidents to the stack that `up` started (or KAFKA_BOOTSTRAP_SERVERS)."""
+    bootstrap = ServiceSettings().kafka_bootstrap_servers
+    sent = asyncio.run(publish_incidents(bootstrap, incidents(count, seed=seed)))
     typer.echo(f"published {len(sent)} incidents")
 
 
 @cli.command()
 def demo(count: Incidents = 150) -> None:
     """Start everything on free ports, feed incidents, print the aggregates, stop."""
-    from deploy.demo import run_demo
 
     stack = Stack(_fresh(RUN_DIR / "demo"), Ports.free())
     stack.start()
@@ -87,7 +88,6 @@ def demo(count: Incidents = 150) -> None:
 @cli.command()
 def bench(count: Incidents = 400) -> None:
     """End-to-end throughput and latency beside the raw broker and store ceilings."""
-    from deploy.bench import roomy_roster, run_bench
 
     workdir = _fresh(RUN_DIR / "bench")
     stack = Stack(workdir, Ports.free(), roster=roomy_roster(workdir), log_level="WARNING")
