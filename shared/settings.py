@@ -55,5 +55,6 @@ class ServiceSettings(BaseSettings):
 class PseudonymSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    pseudonym_key: SecretStr = SecretStr("change-me-outside-the-demo")
-    """HMAC key for staff pseudonyms: the same in intake and in the roster loader."""
+    pseudonym_key: SecretStr = Field(min_length=16)
+    """HMAC key for staff pseudonyms, the same in intake and in the roster loader. Required:
+    a default key would let anyone who reads this code recompute every pseudonym."""

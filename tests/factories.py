@@ -8,7 +8,7 @@ from services.matching.policy import Supporter
 from shared.events import IncidentReported
 from shared.pseudonyms import pseudonymise
 
-PSEUDONYM_KEY = b"test-key"
+PSEUDONYM_KEY = b"test-pseudonym-key-0123456789"
 
 
 def participant(staff_id: str, department: str = "ICU", **changes: Any) -> dict[str, Any]:

@@ -4,6 +4,7 @@ import asyncio
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 
 from services.matching.app import SERVICE, MatchingSettings
 from services.matching.roster import RosterEntry, parse_roster
@@ -34,7 +35,11 @@ def check(path: Path) -> None:
 def load(path: Path) -> None:
     """Load a roster CSV into matching; nothing is loaded when any row has an error."""
     entries = _parse_or_exit(path)
-    key = PseudonymSettings().pseudonym_key.get_secret_value().encode()
+    try:
+        key = PseudonymSettings().pseudonym_key.get_secret_value().encode()
+    except ValidationError as error:
+        typer.echo("set PSEUDONYM_KEY to the key intake uses (16 characters or more)", err=True)
+        raise typer.Exit(2) from error
     changed = asyncio.run(_load(MatchingSettings(), entries, key))
     typer.echo(f"{len(entries)} supporters in the roster ({changed} added or changed)")
 

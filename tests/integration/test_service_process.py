@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaProducer
 from deploy.localservers import free_port
 from shared.kafka import ensure_topics
 from shared.settings import Topics
-from tests.factories import incident_json
+from tests.factories import PSEUDONYM_KEY, incident_json
 from tests.integration.conftest import Servers
 
 pytestmark = pytest.mark.integration
@@ -50,7 +50,7 @@ async def test_a_service_reports_health_logs_json_and_stops_on_sigterm(
         "MONGODB_URL": servers.mongodb_url,
         "MONGODB_DATABASE_PREFIX": f"proc_{run}_",
         "HTTP_PORT": str(port),
-        "PSEUDONYM_KEY": "test-key",
+        "PSEUDONYM_KEY": PSEUDONYM_KEY.decode(),
         **topics,
     }
     log_path = tmp_path / f"{service}.log"
