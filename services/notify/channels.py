@@ -37,8 +37,8 @@ class EmailChannel:
         message["To"] = outreach.to
         message["Subject"] = outreach.subject
         message["Message-ID"] = f"<{message_id}@peer-support>"
-        message["Content-Language"] = outreach.language
         message.set_content(outreach.body)
+        message["Content-Language"] = outreach.language  # after set_content, which clears it
         try:
             await aiosmtplib.send(
                 message,
