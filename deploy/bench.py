@@ -27,6 +27,8 @@ RAW_UPSERTS = 10_000
 UPSERT_BATCH = 1_000
 RAW_SINGLE_UPSERTS = 1_000
 RAW_TRANSACTIONS = 300
+PACED_INCIDENTS = 60
+PACED_RATE = 4.0
 
 
 async def broker_round_trip(bootstrap_servers: str) -> float:
@@ -117,7 +119,8 @@ async def notification_latencies(bootstrap_servers: str, sent_at: dict[str, floa
             for records in batches.values():
                 for record in records:
                     incident = json.loads(record.value)["correlation_id"]
-                    latencies.append(record.timestamp / 1000 - sent_at[incident])
+                    if incident in sent_at:
+                        latencies.append(record.timestamp / 1000 - sent_at[incident])
     finally:
         await consumer.stop()
     return latencies
@@ -153,12 +156,18 @@ def run_bench(stack: Stack, incident_count: int) -> None:
     sent_at = asyncio.run(publish_incidents(bootstrap, events))
     totals = asyncio.run(wait_until_settled(stack.reporting_url, cases, 1800, progress=False))
     elapsed = time.perf_counter() - started
-    latencies = asyncio.run(notification_latencies(bootstrap, sent_at))
+    burst = asyncio.run(notification_latencies(bootstrap, sent_at))
+
+    paced = incidents(PACED_INCIDENTS, seed=100, first=incident_count + 1)
+    print(f"feeding {PACED_INCIDENTS} more, {PACED_RATE:g} a second ...", flush=True)
+    paced_sent_at = asyncio.run(publish_incidents(bootstrap, paced, per_second=PACED_RATE))
+    all_cases = cases + expected_cases(paced)
+    asyncio.run(wait_until_settled(stack.reporting_url, all_cases, 600, progress=False))
+    steady = asyncio.run(notification_latencies(bootstrap, paced_sent_at))
 
     # Messages through the broker: each incident, and per case its contact, its opening, its
     # assignment outcome and, when assigned, its notification.
     messages = incident_count + 3 * cases + totals["peers_notified"]
-    centiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
     print(
         f"""
 ceilings, measured on the same servers in this run
@@ -171,6 +180,16 @@ pipeline: {incident_count} incidents, {cases} cases, {totals["peers_notified"]} 
   throughput            {incident_count / elapsed:10,.1f} incidents/s fully counted in reporting ({cases / elapsed:,.1f} cases/s)
   broker messages       {messages / elapsed:10,.0f} messages/s = {messages / elapsed / broker_rate:.4f} x broker round trip
   store                 {cases / elapsed / transaction_rate:10.2f} x store transactions/s (a case costs intake, matching and notify one each, and reporting a share)
-  latency to notified   p50 {centiles[49]:.2f} s, p99 {centiles[98]:.2f} s (all incidents published at once: queueing included)
+  latency to notified   {_centiles(burst)} (all published at once: mostly waiting in line)
+
+at a steady {PACED_RATE:g} incidents/s ({PACED_INCIDENTS} incidents)
+  latency to notified   {_centiles(steady)}
 """  # noqa: E501
     )
+
+
+def _centiles(latencies: list[float]) -> str:
+    if len(latencies) < 2:
+        return f"only {len(latencies)} notification(s)"
+    centiles = statistics.quantiles(latencies, n=100)
+    return f"p50 {centiles[49]:.2f} s, p99 {centiles[98]:.2f} s ({len(latencies)} notifications)"

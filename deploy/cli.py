@@ -3,6 +3,7 @@
 import asyncio
 import shutil
 import signal
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -66,17 +67,21 @@ def down() -> None:
 
 
 @cli.command()
-def feed(count: Incidents = 50, seed: int = 1) -> None:
-    """Publish synthetic incidents to the stack that `up` started (or KAFKA_BOOTSTRAP_SERVERS)."""
+def feed(
+    count: Incidents = 50,
+    seed: Annotated[int | None, typer.Option(help="Repeat a feed by its seed.")] = None,
+) -> None:
+    """Publish new synthetic incidents to the stack `up` started (or KAFKA_BOOTSTRAP_SERVERS)."""
+    seed = int(time.time()) if seed is None else seed
+    events = incidents(count, seed=seed, first=(seed % 100_000) * 1_000 + 1)
     bootstrap = ServiceSettings().kafka_bootstrap_servers
-    sent = asyncio.run(publish_incidents(bootstrap, incidents(count, seed=seed)))
-    typer.echo(f"published {len(sent)} incidents")
+    sent = asyncio.run(publish_incidents(bootstrap, events))
+    typer.echo(f"published {len(sent)} incidents (seed {seed}) to {bootstrap}")
 
 
 @cli.command()
 def demo(count: Incidents = 150) -> None:
     """Start everything on free ports, feed incidents, print the aggregates, stop."""
-
     stack = Stack(_fresh(RUN_DIR / "demo"), Ports.free())
     stack.start()
     try:

@@ -14,9 +14,13 @@ from shared.settings import Topics
 
 
 async def publish_incidents(
-    bootstrap_servers: str, events: Sequence[dict[str, Any]], topic: str | None = None
+    bootstrap_servers: str,
+    events: Sequence[dict[str, Any]],
+    topic: str | None = None,
+    per_second: float | None = None,
 ) -> dict[str, float]:
-    """Publish the events under their hospital key; returns each key's wall-clock send time."""
+    """Publish the events under their hospital key, all at once or at a steady rate;
+    returns each key's wall-clock send time."""
     topic = topic or Topics().incidents_reported
     sent_at: dict[str, float] = {}
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
@@ -27,6 +31,8 @@ async def publish_incidents(
             key = kafka_key(event)
             sent_at.setdefault(key.decode(), time.time())
             pending.append(await producer.send(topic, json.dumps(event).encode(), key=key))
+            if per_second:
+                await asyncio.sleep(1 / per_second)
         await asyncio.gather(*pending)
     finally:
         await producer.stop()

@@ -121,10 +121,13 @@ def incident(rng: random.Random, sequence: int, now: datetime) -> dict[str, Any]
     }
 
 
-def incidents(count: int, seed: int = 2026, now: datetime | None = None) -> list[dict[str, Any]]:
+def incidents(
+    count: int, seed: int = 2026, now: datetime | None = None, first: int = 1
+) -> list[dict[str, Any]]:
+    """`count` incidents numbered from `first` (numbers make the incident ids unique)."""
     rng = random.Random(seed)
     now = now or datetime.now(UTC)
-    return [incident(rng, sequence, now) for sequence in range(1, count + 1)]
+    return [incident(rng, sequence, now) for sequence in range(first, first + count)]
 
 
 def kafka_key(event: dict[str, Any]) -> bytes:
