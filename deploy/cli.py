@@ -55,7 +55,7 @@ def up() -> None:
   reporting API      {stack.reporting_url}/api/v1/aggregates  (docs: {stack.reporting_url}/docs)
   health & metrics   """
         + ", ".join(f"{s} http://127.0.0.1:{ports.of_service(s)}/metrics" for s in SERVICES)
-        + "\nFeed incidents with `python -m deploy.cli feed`; stop with `make down`."
+        + "\nFeed incidents with `make feed`; stop with `make down`."
     )
 
 
