@@ -58,6 +58,8 @@ CONSUMER_GROUPS = {
 class Servers:
     kafka_bootstrap_servers: str
     mongodb_url: str
+    local: LocalServers | None = None
+    """Set when the tests started the servers themselves (and so may pause them)."""
 
 
 def _docker_answers() -> bool:
@@ -110,7 +112,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         )
         local.start()
         try:
-            yield Servers(local.kafka_bootstrap_servers, local.mongodb_url)
+            yield Servers(local.kafka_bootstrap_servers, local.mongodb_url, local)
         finally:
             local.stop()
 
@@ -149,6 +151,7 @@ class EventLog:
 
 @dataclass
 class Pipeline:
+    servers: Servers
     bootstrap_servers: str
     topics: Topics
     mongo: AsyncMongoClient[Document]
@@ -274,6 +277,7 @@ async def pipeline(servers: Servers) -> AsyncIterator[Pipeline]:
             )
         )
         yield Pipeline(
+            servers,
             servers.kafka_bootstrap_servers,
             topics,
             mongo,

@@ -1,6 +1,9 @@
 """The four services together on real servers: what a hospital, a supporter and an analyst see."""
 
+import asyncio
 import json
+import os
+import signal
 import uuid
 from datetime import datetime
 from typing import Any
@@ -193,3 +196,36 @@ async def test_a_malformed_event_is_dead_lettered_and_the_next_one_processed(
     reason = dict(letters[b"T3:INC-3-BAD"].headers)["dlq-reason"].decode()
     assert "category: Field required" in reason
     assert json.loads(letters[b"T3:INC-3-BAD"].value or b"") == incomplete
+
+
+async def test_an_unreachable_store_delays_but_loses_nothing(pipeline: Pipeline) -> None:
+    local = pipeline.servers.local
+    if local is None:
+        pytest.skip("pausing the document store needs the local servers")
+    await pipeline.load_roster(roster("T6"))
+    people = [participant("E66661", department="ICU"), participant("E66662", department="ED")]
+    event = incident_json("INC-6", people, hospital_id="T6")
+    mongodb = next(p for p in local.processes if p.name.startswith("mongodb"))
+
+    os.killpg(mongodb.pid, signal.SIGSTOP)  # the store hangs, as a stuck server does
+    try:
+        await pipeline.report(event)
+        # Longer than the client's server selection timeout: handlers fail and retry.
+        await asyncio.sleep(8)
+        assert pipeline.log.on(pipeline.topics.cases, "T6:INC-6") == []
+    finally:
+        os.killpg(mongodb.pid, signal.SIGCONT)
+
+    key = "T6:INC-6"
+    await pipeline.until(
+        lambda: len(pipeline.log.on(pipeline.topics.notifications, key)) == 2,
+        within=120,
+        what="both supporters notified after the store came back",
+    )
+    await pipeline.idle()
+    assert len(pipeline.log.events(pipeline.topics.cases, key)) == 2
+    assert len(pipeline.log.events(pipeline.topics.notifications, key)) == 2
+    dead = [r for t in pipeline.topics.all() for r in pipeline.log.on(f"{t}.dlq", key)]
+    assert dead == []
+    (cell,) = [c for c in await pipeline.cells() if c["hospital_id"] == "T6"]
+    assert (cell["cases_opened"], cell["peers_notified"]) == (2, 2)
