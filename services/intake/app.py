@@ -17,7 +17,7 @@ SERVICE = "intake"
 
 
 class IntakeSettings(ServiceSettings, PseudonymSettings):
-    pass
+    """The common settings and the pseudonym key, which only intake and the roster use."""
 
 
 def create_app(settings: IntakeSettings | None = None) -> AsgiFastStream:
@@ -52,11 +52,8 @@ def create_app(settings: IntakeSettings | None = None) -> AsgiFastStream:
 
         pending = await in_transaction(mongo, record)
         await outbox.flush(pending)
-        log.info(
-            "incident received",
-            participants=len(cases),
-            cases_opened=len(pending) // 2,
-        )
+        opened = sum(1 for entry in pending if entry["topic"] == topics.cases)
+        log.info("incident received", participants=len(cases), cases_opened=opened)
 
     return service_app(
         broker, mongo, registry, on_startup=[ledger.ensure_indexes], after_startup=[outbox.flush]
