@@ -1,6 +1,7 @@
 """The main job, end to end: incidents in, aggregates an analyst can read out."""
 
 import asyncio
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -92,6 +93,12 @@ def run_demo(stack: Stack, incident_count: int) -> None:
     mails = stack.servers.received_mail()
     letters = asyncio.run(dead_letters(bootstrap, topic))
     print(f"\n{len(mails)} supporters were emailed (SMTP sink: {stack.servers.maildir}).")
+    if mails:
+        sample = mails[0]
+        print(f"One of them, to {sample['To']}: {sample['Subject']}\n")
+        body = sample.get_payload(decode=True)
+        assert isinstance(body, bytes)
+        print(textwrap.indent(body.decode().strip(), "  | ", lambda _: True))
     for value, reason in letters:
         print(f"dead-lettered on {dead_letter_topic(topic)}: {value[:40]!r}: {reason}")
     print(f"Service logs: {stack.workdir / 'logs'}")

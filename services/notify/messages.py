@@ -5,11 +5,22 @@ reach them, and of the incident only its category, harm level and date. Never pa
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from enum import StrEnum
 from string import Template
 from typing import Literal
 
-from shared.events import CaseContactRecorded, PeerAssigned, PeerNotified, derived_event_id
+from shared.events import (
+    CaseContactRecorded,
+    CaseProfile,
+    Category,
+    Function,
+    Harm,
+    PeerAssigned,
+    PeerNotified,
+    ScoreItem,
+    derived_event_id,
+)
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,71 @@ _NO_CONTACT = {
 }
 
 
+_DUTCH: dict[StrEnum, str] = {
+    Function.NURSE: "verpleegkundige",
+    Function.PHYSICIAN: "arts",
+    Function.RESIDENT: "arts in opleiding",
+    Function.MIDWIFE: "verloskundige",
+    Function.PHARMACIST: "apotheker",
+    Function.PARAMEDIC: "ambulancezorgverlener",
+    Function.ALLIED_HEALTH: "paramedisch zorgverlener",
+    Function.SUPPORT_STAFF: "ondersteunend medewerker",
+    Function.MANAGER: "leidinggevende",
+    Function.OTHER: "overig",
+    Category.MEDICATION: "medicatie",
+    Category.FALL: "val",
+    Category.SURGERY: "operatie",
+    Category.DIAGNOSIS: "diagnose",
+    Category.TREATMENT: "behandeling",
+    Category.DEVICE: "medisch hulpmiddel",
+    Category.COMMUNICATION: "communicatie",
+    Category.OTHER: "overig",
+    Harm.NONE: "geen",
+    Harm.MILD: "licht",
+    Harm.MODERATE: "matig",
+    Harm.SEVERE: "ernstig",
+    Harm.DEATH: "overlijden",
+    Harm.UNKNOWN: "onbekend",
+}
+
+_REASONS = {
+    "nl": {
+        "open_cases": (
+            "je had {open_cases} lopende trajecten, niet meer dan andere beschikbare collega's"
+        ),
+        "last_assigned": "je laatste koppeling was op {last_assigned}",
+        "never_assigned": "je bent nog niet eerder gekoppeld",
+        "department": "je werkt niet op de afdeling van je collega ({department})",
+        "not_involved": "je was zelf niet bij het incident betrokken",
+    },
+    "en": {
+        "open_cases": "you had {open_cases} open cases, no more than other available supporters",
+        "last_assigned": "your last match was on {last_assigned}",
+        "never_assigned": "you have not been matched before",
+        "department": "you do not work in your colleague's department ({department})",
+        "not_involved": "you were not involved in the incident yourself",
+    },
+}
+
+
+def _term(value: StrEnum, language: str) -> str:
+    return _DUTCH[value] if language == "nl" else value.value.replace("_", " ")
+
+
+def _reason(item: ScoreItem, language: str, profile: CaseProfile) -> str:
+    """The matching rule in the supporter's words; a rule unknown here keeps its own."""
+    phrases = _REASONS[language]
+    if item.rule == "last_assigned" and not item.value:
+        return phrases["never_assigned"]
+    if item.rule not in phrases:
+        return item.detail
+    return phrases[item.rule].format(
+        open_cases=int(item.value),
+        last_assigned=f"{datetime.fromtimestamp(item.value, UTC):%Y-%m-%d}",
+        department=profile.department,
+    )
+
+
 def render_outreach(assignment: PeerAssigned, contact: CaseContactRecorded) -> Outreach:
     supporter = assignment.supporter
     language = supporter.language if supporter.language in _BODIES else "en"
@@ -77,13 +153,15 @@ def render_outreach(assignment: PeerAssigned, contact: CaseContactRecorded) -> O
     ways = [w for w in (contact.email, contact.phone) if w]
     fields = {
         "supporter": supporter.display_name,
-        "function": profile.function.value.replace("_", " "),
+        "function": _term(profile.function, language),
         "department": profile.department,
         "date": profile.incident_occurred_at.strftime("%Y-%m-%d"),
-        "category": profile.category.value,
-        "harm": profile.harm.value,
+        "category": _term(profile.category, language),
+        "harm": _term(profile.harm, language),
         "how_to_reach": ", ".join(ways) if ways else _NO_CONTACT[language],
-        "reasons": "\n".join(f"- {item.detail}" for item in assignment.explanation),
+        "reasons": "\n".join(
+            f"- {_reason(item, language, profile)}" for item in assignment.explanation
+        ),
     }
     return Outreach(
         to=supporter.email,

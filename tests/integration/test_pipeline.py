@@ -73,7 +73,7 @@ async def test_two_professionals_get_two_cases_two_supporters_and_two_emails(
 
     for assignment in assignments:
         (mail,) = pipeline.mail.to(assignment["supporter"]["email"])
-        assert mail["Subject"] == "Verzoek om collegiale ondersteuning (medication, 2026-11-20)"
+        assert mail["Subject"] == "Verzoek om collegiale ondersteuning (medicatie, 2026-11-20)"
         assert f"<{assignment['assignment_id']}@peer-support>" == mail["Message-ID"]
 
     await pipeline.idle()

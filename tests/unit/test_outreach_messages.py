@@ -13,17 +13,23 @@ from tests.factories import PSEUDONYM_KEY, incident, supporter
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
-def assignment_and_contact(language: str) -> tuple[PeerAssigned, CaseContactRecorded]:
+def assignment_and_contact(
+    language: str, **supporter_changes: object
+) -> tuple[PeerAssigned, CaseContactRecorded]:
     case = open_cases(incident(), PSEUDONYM_KEY, NOW)[0]
-    candidate = rank(case.case_opened, [supporter("P1", language=language)]).candidates[0]
+    peer = supporter("P1", language=language, **supporter_changes)
+    candidate = rank(case.case_opened, [peer]).candidates[0]
     return assignment_for(case.case_opened, candidate, NOW), case.contact
 
 
 def test_a_dutch_supporter_gets_dutch() -> None:
     outreach = render_outreach(*assignment_and_contact("nl"))
     assert outreach.to == "p1@zh-a.example"
-    assert outreach.subject == "Verzoek om collegiale ondersteuning (medication, 2026-11-20)"
+    assert outreach.subject == "Verzoek om collegiale ondersteuning (medicatie, 2026-11-20)"
     assert outreach.body.startswith("Beste Supporter P1,")
+    assert "Een collega (verpleegkundige, ICU)" in outreach.body
+    assert "(categorie: medicatie, schade: ernstig)" in outreach.body
+    assert "- je was zelf niet bij het incident betrokken" in outreach.body
     assert "e12345@zh-a.example, +31612345678" in outreach.body
 
 
@@ -37,8 +43,10 @@ def test_other_languages_get_english(language: str) -> None:
 
 def test_the_reasons_for_the_match_are_listed() -> None:
     body = render_outreach(*assignment_and_contact("en")).body
-    assert "- 0 of at most 3 open cases" in body
-    assert "- not among the staff involved in the incident" in body
+    assert "- you had 0 open cases, no more than other available supporters" in body
+    assert "- your last match was on 2026-01-01" in body
+    assert "- you do not work in your colleague's department (ICU)" in body
+    assert "- you were not involved in the incident yourself" in body
 
 
 def test_without_contact_details_the_supporter_is_sent_to_the_coordinator() -> None:
@@ -48,3 +56,8 @@ def test_without_contact_details_the_supporter_is_sent_to_the_coordinator() -> N
         "no contact details were given; ask the coordinator"
         in render_outreach(assignment, bare).body
     )
+
+
+def test_a_first_match_is_called_one() -> None:
+    body = render_outreach(*assignment_and_contact("nl", last_assigned_at=None)).body
+    assert "- je bent nog niet eerder gekoppeld" in body
