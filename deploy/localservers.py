@@ -181,7 +181,8 @@ class LocalServers:
                     logs / "smtp.log",
                 )
             )  # fmt: skip
-        mailbox.Maildir(self.maildir, create=True)  # with the tmp/new/cur the sink writes to
+        for part in ("tmp", "new", "cur"):  # the Maildir the sink writes to
+            (self.maildir / part).mkdir(parents=True, exist_ok=True)
         for process in self.processes:
             process.start()
         try:

@@ -36,17 +36,33 @@ class Roster:
         await self.collection.create_index([("hospital_id", 1), ("active", 1)])
 
     async def load(self, entries: Sequence[RosterEntry], pseudonym_key: bytes) -> int:
-        """Add or update supporters; their open cases and history are kept as they are."""
+        """Add or update supporters; their open cases and history are kept as they are.
+
+        `free_capacity` (maximum less open cases) is kept beside the two, so that a
+        reservation is a lookup by id and one comparison rather than an expression.
+        """
         requests = [
             UpdateOne(
                 {"_id": entry.supporter_id},
-                {
-                    "$set": {
-                        **{f: getattr(entry, f) for f in _PROFILE_FIELDS},
-                        "pseudonym": pseudonymise(pseudonym_key, entry.hospital_id, entry.staff_id),
+                [
+                    {
+                        "$set": {
+                            **{f: {"$literal": getattr(entry, f)} for f in _PROFILE_FIELDS},
+                            "pseudonym": pseudonymise(
+                                pseudonym_key, entry.hospital_id, entry.staff_id
+                            ),
+                            "open_case_ids": {"$ifNull": ["$open_case_ids", []]},
+                            "last_assigned_at": {"$ifNull": ["$last_assigned_at", None]},
+                        }
                     },
-                    "$setOnInsert": {"open_case_ids": [], "last_assigned_at": None},
-                },
+                    {
+                        "$set": {
+                            "free_capacity": {
+                                "$subtract": ["$max_open_cases", {"$size": "$open_case_ids"}]
+                            }
+                        }
+                    },
+                ],
                 upsert=True,
             )
             for entry in entries
@@ -65,12 +81,12 @@ class Roster:
     ) -> bool:
         """Take one unit of the supporter's capacity for this case, if any is left."""
         result = await self.collection.update_one(
+            {"_id": supporter_id, "active": True, "free_capacity": {"$gt": 0}},
             {
-                "_id": supporter_id,
-                "active": True,
-                "$expr": {"$lt": [{"$size": "$open_case_ids"}, "$max_open_cases"]},
+                "$addToSet": {"open_case_ids": case_id},
+                "$inc": {"free_capacity": -1},
+                "$set": {"last_assigned_at": at},
             },
-            {"$addToSet": {"open_case_ids": case_id}, "$set": {"last_assigned_at": at}},
             session=session,
         )
         return result.modified_count == 1

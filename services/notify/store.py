@@ -3,9 +3,13 @@
 A notification is `pending` until claimed, `sending` while one worker holds it (for at most
 the lease), and `sent` once the supporter was contacted. The claim is what keeps two workers,
 or a contact and an assignment arriving together, from sending the same message twice.
+
+`claimable_from` says when a notification may be claimed: at once when pending, when its lease
+runs out while sending, never (null) once sent. One date, so that a claim is a lookup by id
+and a single comparison, which every document store answers from the id index.
 """
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -14,6 +18,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from shared.errors import RetryLater
 from shared.events import CaseContactRecorded, PeerAssigned
 from shared.mongo import Document
+
+AT_ONCE = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class CaseContacts:
@@ -47,6 +53,7 @@ class Notifications:
                 "$setOnInsert": {
                     "case_id": str(assignment.case_id),
                     "state": "pending",
+                    "claimable_from": AT_ONCE,
                     "assignment": assignment.model_dump(mode="json"),
                 }
             },
@@ -60,14 +67,8 @@ class Notifications:
     async def claim(self, assignment_id: str, now: datetime) -> PeerAssigned | None:
         """The assignment to send, or None when it is sent already (or unknown)."""
         doc = await self.collection.find_one_and_update(
-            {
-                "_id": assignment_id,
-                "$or": [
-                    {"state": "pending"},
-                    {"state": "sending", "claimed_at": {"$lt": now - self.lease}},
-                ],
-            },
-            {"$set": {"state": "sending", "claimed_at": now}},
+            {"_id": assignment_id, "claimable_from": {"$lte": now}},
+            {"$set": {"state": "sending", "claimed_at": now, "claimable_from": now + self.lease}},
             return_document=ReturnDocument.AFTER,
         )
         if doc:
@@ -79,7 +80,8 @@ class Notifications:
 
     async def release(self, assignment_id: str) -> None:
         await self.collection.update_one(
-            {"_id": assignment_id, "state": "sending"}, {"$set": {"state": "pending"}}
+            {"_id": assignment_id, "state": "sending"},
+            {"$set": {"state": "pending", "claimable_from": AT_ONCE}},
         )
 
     async def complete(
@@ -87,6 +89,6 @@ class Notifications:
     ) -> None:
         await self.collection.update_one(
             {"_id": assignment_id},
-            {"$set": {"state": "sent", "sent_at": at, "channel": channel}},
+            {"$set": {"state": "sent", "sent_at": at, "channel": channel, "claimable_from": None}},
             session=session,
         )
