@@ -209,16 +209,19 @@ def create_broker(
     return broker, dead_letters
 
 
-def subscription(service: str, handler: str, consumers: int = 1) -> dict[str, Any]:
+def subscription(
+    settings: ServiceSettings, service: str, handler: str, *, concurrent: bool = True
+) -> dict[str, Any]:
     """Options every subscriber shares: commit after success, one consumer group per handler.
 
     A group per handler (not per service) keeps each group's members on the same topics, so
-    instances of a service split each topic's partitions between them. With `consumers` > 1
-    the process runs that many members of the group, each handling its own partitions in
-    order: concurrency between partitions, never within one.
+    instances of a service split each topic's partitions between them. A `concurrent`
+    subscriber runs `consumers_per_topic` members of the group in this process, each handling
+    its own partitions in order: concurrency between partitions, never within one.
     """
+    consumers = settings.consumers_per_topic if concurrent else 1
     return {
-        "group_id": f"{service}.{handler}",
+        "group_id": f"{settings.kafka_group_prefix}{service}.{handler}",
         "ack_policy": AckPolicy.NACK_ON_ERROR,
         "auto_offset_reset": "earliest",
         **({"max_workers": consumers} if consumers > 1 else {}),

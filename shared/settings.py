@@ -33,6 +33,9 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_group_prefix: str = ""
+    """Prefix of every consumer group: several deployments on one Kafka cluster (with their
+    TOPIC_* names set apart too) never share a group."""
     kafka_enable_idempotence: bool = False
     """Switch on where the broker is Apache Kafka; the local Tansu build lacks it."""
     mongodb_url: str = "mongodb://127.0.0.1:27017/?directConnection=true"

@@ -31,7 +31,7 @@ def create_app(settings: IntakeSettings | None = None) -> AsgiFastStream:
 
     @broker.subscriber(
         topics.incidents_reported,
-        **subscription(SERVICE, "incidents", settings.consumers_per_topic),
+        **subscription(settings, SERVICE, "incidents"),
     )
     async def on_incident_reported(incident: IncidentReported) -> None:
         if not needs_support(incident):

@@ -30,9 +30,7 @@ def create_app(settings: MatchingSettings | None = None) -> AsgiFastStream:
     outbox = Outbox(wiring.database, broker)
     topic = settings.topics.assignments
 
-    @broker.subscriber(
-        settings.topics.cases, **subscription(SERVICE, "cases", settings.consumers_per_topic)
-    )
+    @broker.subscriber(settings.topics.cases, **subscription(settings, SERVICE, "cases"))
     async def on_case_opened(case: SupportCaseOpened) -> None:
         case_id = str(case.case_id)
 

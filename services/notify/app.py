@@ -83,16 +83,14 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
 
     @broker.subscriber(
         settings.topics.assignments,
-        **subscription(SERVICE, "assignments", settings.consumers_per_topic),
+        **subscription(settings, SERVICE, "assignments"),
     )
     async def on_assignment_outcome(outcome: AssignmentOutcome) -> None:
         if isinstance(outcome, PeerAssigned):
             await notifications.expect(outcome)
             await deliver(str(outcome.assignment_id), str(outcome.case_id))
 
-    @broker.subscriber(
-        settings.topics.contacts, **subscription(SERVICE, "contacts", settings.consumers_per_topic)
-    )
+    @broker.subscriber(settings.topics.contacts, **subscription(settings, SERVICE, "contacts"))
     async def on_case_contact_recorded(contact: CaseContactRecorded) -> None:
         case_id = str(contact.case_id)
         await contacts.record(contact)

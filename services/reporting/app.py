@@ -53,7 +53,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         topics.notifications,
         batch=True,
         max_records=settings.batch_max_records,
-        **subscription(SERVICE, "case_events"),
+        **subscription(settings, SERVICE, "case_events", concurrent=False),
     )
     async def on_case_events(message: KafkaMessage) -> None:
         records = (

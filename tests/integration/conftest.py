@@ -148,6 +148,15 @@ class EventLog:
     def events(self, topic: str, key: str | None = None) -> list[dict[str, Any]]:
         return [json.loads(r.value or b"") for r in self.on(topic, key)]
 
+    def next_offset(self, partition: TopicPartition) -> int:
+        """One past the last offset seen on the partition (0 when none was)."""
+        offsets = [
+            r.offset
+            for r in self.records
+            if r.topic == partition.topic and r.partition == partition.partition
+        ]
+        return max(offsets, default=-1) + 1
+
 
 @dataclass
 class Pipeline:
@@ -156,6 +165,7 @@ class Pipeline:
     topics: Topics
     mongo: AsyncMongoClient[Document]
     database_prefix: str
+    group_prefix: str
     reporting: httpx.AsyncClient
     mail: MailSink
     log: EventLog
@@ -183,11 +193,29 @@ class Pipeline:
                 raise AssertionError(f"not within {within:.0f}s: {what or condition}")
             await asyncio.sleep(0.1)
 
-    async def idle(self, within: float = 60.0) -> None:
-        """Wait until every consumer group has committed every message on its topics."""
+    async def idle(self, within: float = 60.0, quiet: float = 1.0) -> None:
+        """Wait until every consumer group has committed every message on its topics, and
+        nothing new has appeared for `quiet` seconds.
+
+        Handlers publish what they cause before committing what caused it, so once the
+        groups have committed all there is and the event log stays still, nothing is in
+        flight. The event log's own offsets count too: the local broker (Tansu 0.6) reports
+        an end offset one past the first record of the last batch, not past its last record.
+        """
         deadline = time.monotonic() + within
-        while not await self._all_consumed():
-            if time.monotonic() > deadline:
+        quiet_since: float | None = None
+        seen = -1
+        while True:
+            consumed = await self._all_consumed()
+            now = time.monotonic()
+            if consumed and len(self.log.records) == seen:
+                quiet_since = quiet_since or now
+                if now - quiet_since >= quiet:
+                    return
+            else:
+                quiet_since = None
+            seen = len(self.log.records)
+            if now > deadline:
                 raise AssertionError(f"the pipeline did not become idle within {within:.0f}s")
             await asyncio.sleep(0.2)
 
@@ -205,10 +233,13 @@ class Pipeline:
                     for p in consumer.partitions_for_topic(t) or ()
                 ]
                 ends = await consumer.end_offsets(partitions)
-                committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+                committed = await admin.list_consumer_group_offsets(
+                    self.group_prefix + group, partitions=partitions
+                )
                 for tp, end in ends.items():
+                    needed = max(end, self.log.next_offset(tp))
                     done = committed.get(tp)
-                    if end > 0 and (done is None or done.offset < end):
+                    if needed > 0 and (done is None or done.offset < needed):
                         return False
             return True
         finally:
@@ -241,6 +272,7 @@ async def pipeline(servers: Servers) -> AsyncIterator[Pipeline]:
         "kafka_bootstrap_servers": servers.kafka_bootstrap_servers,
         "mongodb_url": servers.mongodb_url,
         "mongodb_database_prefix": f"test_{run}_",
+        "kafka_group_prefix": f"test-{run}.",
         "topics": topics,
         "retry_backoff_max_seconds": 2.0,
     }
@@ -282,6 +314,7 @@ async def pipeline(servers: Servers) -> AsyncIterator[Pipeline]:
             topics,
             mongo,
             f"test_{run}_",
+            f"test-{run}.",
             client,
             mail,
             log,

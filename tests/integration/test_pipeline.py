@@ -59,6 +59,7 @@ async def test_two_professionals_get_two_cases_two_supporters_and_two_emails(
     await pipeline.load_roster(roster("T1"))
     people = [participant("E12345", department="ICU"), participant(INVOLVED_STAFF_ID, "ED")]
     key = await report_and_wait(pipeline, incident_json("INC-1", people, hospital_id="T1"), 2)
+    await pipeline.idle()
 
     cases = pipeline.log.events(pipeline.topics.cases, key)
     assignments = pipeline.log.events(pipeline.topics.assignments, key)
@@ -76,7 +77,6 @@ async def test_two_professionals_get_two_cases_two_supporters_and_two_emails(
         assert mail["Subject"] == "Verzoek om collegiale ondersteuning (medicatie, 2026-11-20)"
         assert f"<{assignment['assignment_id']}@peer-support>" == mail["Message-ID"]
 
-    await pipeline.idle()
     (cell,) = [c for c in await pipeline.cells() if c["hospital_id"] == "T1"]
     assert (cell["cases_opened"], cell["peers_assigned"], cell["peers_notified"]) == (2, 2, 2)
     response = await pipeline.reporting.get("/api/v1/aggregates", params={"hospital_id": "T1"})

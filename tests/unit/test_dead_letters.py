@@ -40,7 +40,7 @@ async def harness() -> AsyncIterator[Harness]:
     broker, _ = create_broker(settings, "intake", CollectorRegistry())
     harness = Harness(broker)
 
-    @broker.subscriber(TOPIC, **subscription("intake", "incidents"))
+    @broker.subscriber(TOPIC, **subscription(settings, "intake", "incidents"))
     async def on_incident(incident: IncidentReported) -> None:
         if harness.failure:
             raise harness.failure
