@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -79,14 +80,9 @@ class Process:
 
     def stop(self, timeout: float = 20.0) -> None:
         if self.popen is not None and self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):  # then it is killed below
-                self.popen.wait(timeout)
-            # Whatever the leader started and left behind goes with it.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGKILL)
-            self.popen.wait()
+            popen = self.popen
+            stop_process_group(popen.pid, timeout, exited=lambda: popen.poll() is not None)
+            popen.wait()  # reaps it when it had to be killed
         if self._log is not None:
             self._log.close()
 
@@ -95,20 +91,37 @@ class Process:
         return ServerError(f"{self.name} {what}; log {self.log_path}:\n{tail}")
 
 
-def stop_process_group(pid: int, timeout: float = 20.0) -> None:
-    """SIGTERM the group of a process that is not our child (its exit is not ours to reap),
-    then SIGKILL what is still running after `timeout` seconds."""
+def stop_process_group(
+    pid: int, timeout: float = 20.0, exited: Callable[[], bool] | None = None
+) -> None:
+    """SIGTERM the group, wait up to `timeout` seconds for its leader, then SIGKILL what is left.
+
+    `exited` says when the leader is gone. By default the leader is looked up, which only
+    works for a process that is not our child (ours stays a zombie until we reap it).
+    """
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
+    gone = exited or (lambda: _has_exited(pid))
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            return
+    while not gone() and time.monotonic() < deadline:
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
+
+
+def _has_exited(pid: int) -> bool:
+    """True once the process is gone or a zombie waiting for whoever adopted it to reap it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    except OSError:  # no /proc here: ask the kernel whether the pid still exists
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+    return stat.rpartition(")")[2].split()[0] == "Z"
 
 
 def tansu_binary() -> str:

@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import httpx
@@ -46,7 +46,7 @@ class Ports:
     @classmethod
     def free(cls) -> "Ports":
         """Ports nobody uses now: for a demo or benchmark beside a stack that is up."""
-        return cls(*(free_port() for _ in range(7)))
+        return cls(*(free_port() for _ in fields(cls)))
 
     def of_service(self, service: str) -> int:
         port: int = getattr(self, service)
