@@ -18,7 +18,7 @@ from deploy.incidents import incidents
 from deploy.stack import Stack
 from shared.settings import Topics, dead_letter_topic
 
-COLUMNS = ("cases_opened", "peers_assigned", "no_peer_available", "peers_notified")
+COLUMNS = ("cases_opened", "opted_out", "peers_assigned", "escalated", "peers_notified")
 
 
 def format_table(rows: Sequence[dict[str, Any]], dimensions: Sequence[str]) -> str:

@@ -72,10 +72,11 @@ def totals(reporting_url: str) -> dict[str, Any]:
 
 
 def is_settled(row: dict[str, Any], cases: int) -> bool:
-    """Every case decided, and every assignment notified."""
+    """Every case decided (on a fresh stack: offered once, escalated or opted out), and every
+    assignment notified."""
     return (
         row.get("cases_opened") == cases
-        and row["peers_assigned"] + row["no_peer_available"] == cases
+        and row["peers_assigned"] + row["escalated"] + row["opted_out"] == cases
         and row["peers_notified"] == row["peers_assigned"]
     )
 

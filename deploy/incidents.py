@@ -74,11 +74,14 @@ def _participant(rng: random.Random, hospital: Hospital, number: int, home: str)
     function = _pick(rng, FUNCTIONS)
     seniority = rng.randint(0, 35)
     name = f"{rng.choice(FIRST_NAMES)}.{rng.choice(LAST_NAMES).replace(' ', '')}"
+    # Most of those involved work where it happened; some came from elsewhere.
+    department = home if rng.random() < 0.8 else rng.choice(DEPARTMENTS)
     return {
         "staff_id": staff_id(number),
         "function": function.value,
-        # Most of those involved work where it happened; some came from elsewhere.
-        "department": home if rng.random() < 0.8 else rng.choice(DEPARTMENTS),
+        "department": department,
+        "team": f"{department.replace(' ', '')}-{rng.randint(1, 3)}",
+        "line_manager_staff_id": staff_id(rng.randrange(hospital.staff_size)),
         "involvement": _pick(rng, {Involvement.DIRECT: 80, Involvement.INDIRECT: 20}).value,
         "seniority_years": seniority,
         "birth_year": 2026 - 22 - seniority - rng.randint(0, 8),
@@ -118,6 +121,9 @@ def incident(rng: random.Random, sequence: int, now: datetime) -> dict[str, Any]
         "calamity": harm in (Harm.SEVERE, Harm.DEATH) and rng.random() < 0.5,
         "department": department,
         "participants": [_participant(rng, hospital, n, department) for n in numbers],
+        "investigators": [staff_id(rng.randrange(hospital.staff_size)) for _ in range(2)]
+        if harm in (Harm.SEVERE, Harm.DEATH)
+        else [],
     }
 
 

@@ -95,7 +95,6 @@ class Stack:
         self.servers.start()
         try:
             asyncio.run(ensure_topics(self.servers.kafka_bootstrap_servers, Topics().all()))
-            self._load_roster()
             self.services = [
                 Process(
                     service,
@@ -109,13 +108,17 @@ class Stack:
                 process.start()
             self._save_state()
             self._wait_until_ready()
+            self._load_roster()
         except BaseException:
             self.stop()
             raise
 
     def _load_roster(self) -> None:
         subprocess.run(  # noqa: S603 - our own command
-            [sys.executable, "-m", "services.matching.cli", "load", str(self.roster)],
+            [
+                *(sys.executable, "-m", "services.matching.cli"),
+                *("load", str(self.roster), "--wait", "60"),
+            ],
             env=self.service_env("matching"),
             check=True,
         )

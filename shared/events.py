@@ -11,7 +11,7 @@ identify nobody and ride on every event reporting counts.
 """
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 
@@ -26,6 +26,7 @@ from pydantic import (
 
 MAX_PARTICIPANTS = 100
 """More participants than this in one incident is a data error, not an incident."""
+MAX_INVESTIGATORS = 50
 
 HospitalId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")]
 Code = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
@@ -112,6 +113,8 @@ class Participant(Contract):
     staff_id: Code
     function: Function
     department: Department
+    team: Code | None = None
+    line_manager_staff_id: Code | None = None
     involvement: Involvement = Involvement.DIRECT
     seniority_years: int | None = Field(default=None, ge=0, le=60)
     birth_year: int | None = Field(default=None, ge=1930, le=2015)
@@ -119,15 +122,19 @@ class Participant(Contract):
     contact: Contact | None = None
 
 
-class IncidentReported(Contract):
+class IncidentFacts(Contract):
+    """An incident as the hospital's system now describes it: every report and update is whole,
+    so that any one of them, arriving in any order, says all there is to know."""
+
     event_id: uuid.UUID
-    event_type: Literal["incident.reported"]
     schema_version: Literal[1]
     occurred_at: AwareDatetime
     reported_at: AwareDatetime | None = None
     source_system: Code
     hospital_id: HospitalId
     incident_id: Code
+    revision: int = Field(default=0, ge=0)
+    """Grows with every change at the source (FHIR `meta.versionId`): the highest one wins."""
     status: IncidentStatus = IncidentStatus.COMPLETED
     actuality: Actuality = Actuality.ACTUAL
     category: Category
@@ -135,6 +142,8 @@ class IncidentReported(Contract):
     calamity: bool = False
     department: Department
     participants: list[Participant] = Field(min_length=1, max_length=MAX_PARTICIPANTS)
+    investigators: list[Code] = Field(default_factory=list, max_length=MAX_INVESTIGATORS)
+    """Staff ids of the incident's investigation team: none of them may support its staff."""
 
     @model_validator(mode="after")
     def _each_professional_once(self) -> Self:
@@ -146,7 +155,81 @@ class IncidentReported(Contract):
     @property
     def incident_key(self) -> str:
         """The Kafka key hospitals publish under, and the correlation id of all that follows."""
-        return f"{self.hospital_id}:{self.incident_id}"
+        return incident_key(self.hospital_id, self.incident_id)
+
+
+class IncidentReported(IncidentFacts):
+    event_type: Literal["incident.reported"]
+
+
+class IncidentUpdated(IncidentFacts):
+    """Participants added or removed, harm re-graded, a calamity declared: the whole incident
+    again, at a higher revision."""
+
+    event_type: Literal["incident.updated"]
+    revision: int = Field(ge=1)
+
+
+class IncidentWithdrawn(Contract):
+    """The report was a mistake: the incident happened to nobody. Final."""
+
+    event_id: uuid.UUID
+    event_type: Literal["incident.withdrawn"]
+    schema_version: Literal[1]
+    occurred_at: AwareDatetime
+    source_system: Code
+    hospital_id: HospitalId
+    incident_id: Code
+    revision: int = Field(ge=1)
+
+    @property
+    def incident_key(self) -> str:
+        return incident_key(self.hospital_id, self.incident_id)
+
+
+IncidentEvent = Annotated[
+    IncidentReported | IncidentUpdated | IncidentWithdrawn, Field(discriminator="event_type")
+]
+"""What hospital incident systems publish on the incidents topic, keyed by `incident_key`."""
+
+
+def incident_key(hospital_id: str, incident_id: str) -> str:
+    return f"{hospital_id}:{incident_id}"
+
+
+# --- The public contract: staff events v1 ----------------------------------------------------
+
+
+class StaffEvent(Contract):
+    event_id: uuid.UUID
+    schema_version: Literal[1]
+    occurred_at: AwareDatetime
+    source_system: Code
+    hospital_id: HospitalId
+
+
+class SupportRequested(StaffEvent):
+    """A professional asks for support, or a colleague asks on their behalf, without an
+    incident report (an intranet form). Any free text the form had is not part of it."""
+
+    event_type: Literal["support.requested"]
+    request_id: Code
+    requested_by: Literal["self", "colleague"] = "self"
+    professional: Participant
+
+
+class OutreachPreferenceSet(StaffEvent):
+    """A professional's standing choice about being approached after incidents."""
+
+    event_type: Literal["staff.outreach_preference"]
+    staff_id: Code
+    outreach: Literal["welcome", "declined"]
+
+
+StaffMessage = Annotated[
+    SupportRequested | OutreachPreferenceSet, Field(discriminator="event_type")
+]
+"""What staff-facing systems publish on the staff topic."""
 
 
 # --- Internal events ------------------------------------------------------------------------
@@ -163,6 +246,12 @@ class Envelope(Contract):
     hospital_id: HospitalId
 
 
+class CaseOrigin(StrEnum):
+    INCIDENT = "incident"
+    REQUEST = "request"
+    """Asked for without an incident: counted with category `other` and harm `unknown`."""
+
+
 class CaseProfile(Contract):
     """What reporting may count a case by: identifies nobody, travels on every case event."""
 
@@ -173,6 +262,7 @@ class CaseProfile(Contract):
     harm: Harm
     calamity: bool
     incident_occurred_at: AwareDatetime
+    origin: CaseOrigin = CaseOrigin.INCIDENT
 
     @property
     def month(self) -> str:
@@ -186,10 +276,21 @@ class Colleague(Contract):
     pseudonym: Pseudonym
     function: Function
     department: Department
+    team: Code | None = None
+    line_manager_pseudonym: Pseudonym | None = None
     involvement: Involvement
     seniority_years: int | None = None
     birth_year: int | None = None
     languages: list[LanguageCode] = Field(default_factory=list)
+
+
+class Exclusions(Contract):
+    """Who may never support the case: everyone involved, everyone investigating."""
+
+    involved_pseudonyms: list[Pseudonym]
+    investigator_pseudonyms: list[Pseudonym] = Field(default_factory=list)
+    incident_size: int = Field(default=1, ge=1)
+    """Professionals involved in the incident: large incidents cap each supporter's share."""
 
 
 class SupportCaseOpened(Envelope):
@@ -198,8 +299,39 @@ class SupportCaseOpened(Envelope):
     incident_id: Code
     profile: CaseProfile
     colleague: Colleague
-    involved_pseudonyms: list[Pseudonym]
-    """Everyone involved in the incident: none of them may support this case."""
+    exclusions: Exclusions
+    opted_out: bool = False
+    """The colleague declined outreach beforehand: counted, but nobody is sent."""
+
+
+class SupportCaseUpdated(Envelope):
+    """The incident changed under an open case: harm re-graded, calamity declared, someone
+    added to the involved or the investigators."""
+
+    event_type: Literal["support.case_updated"] = "support.case_updated"
+    case_id: uuid.UUID
+    profile: CaseProfile
+    exclusions: Exclusions
+
+
+class CloseReason(StrEnum):
+    INCIDENT_WITHDRAWN = "incident_withdrawn"
+    PARTICIPANT_REMOVED = "participant_removed"
+
+
+class SupportCaseClosed(Envelope):
+    event_type: Literal["support.case_closed"] = "support.case_closed"
+    case_id: uuid.UUID
+    profile: CaseProfile
+    reason: CloseReason
+
+
+class GroupDebriefSuggested(Envelope):
+    """Many staff in one incident: the coordinator may prefer one group debriefing."""
+
+    event_type: Literal["support.group_debrief_suggested"] = "support.group_debrief_suggested"
+    incident_id: Code
+    professionals_involved: int
 
 
 class CaseContactRecorded(Envelope):
@@ -212,20 +344,103 @@ class CaseContactRecorded(Envelope):
     languages: list[LanguageCode] = Field(default_factory=list)
 
 
+CaseNews = Annotated[
+    SupportCaseOpened | SupportCaseUpdated | SupportCaseClosed | GroupDebriefSuggested,
+    Field(discriminator="event_type"),
+]
+"""What the cases topic carries, from intake."""
+
+
+# --- The roster ------------------------------------------------------------------------------
+
+
+class Weekday(StrEnum):
+    MON = "mon"
+    TUE = "tue"
+    WED = "wed"
+    THU = "thu"
+    FRI = "fri"
+    SAT = "sat"
+    SUN = "sun"
+
+
+class Absence(Contract):
+    first_day: date
+    last_day: date
+
+    @model_validator(mode="after")
+    def _in_order(self) -> Self:
+        if self.last_day < self.first_day:
+            raise ValueError(f"absence ends ({self.last_day}) before it starts ({self.first_day})")
+        return self
+
+
 class SupporterContact(Contract):
     supporter_id: Code
     display_name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     email: Email
     phone: Phone | None = None
     language: LanguageCode = "nl"
+    """The language messages to the supporter are written in."""
+
+
+class SupporterProfile(SupporterContact):
+    """A trained peer supporter as the coordinator keeps them; the staff id only pseudonymised."""
+
+    hospital_id: HospitalId
+    pseudonym: Pseudonym
+    function: Function
+    department: Department
+    team: Code | None = None
+    seniority_years: int | None = Field(default=None, ge=0, le=60)
+    birth_year: int | None = Field(default=None, ge=1930, le=2015)
+    languages: list[LanguageCode] = Field(default_factory=list, max_length=10)
+    """Languages the supporter can support a colleague in."""
+    trained_on: date | None = None
+    max_open_cases: int = Field(default=3, ge=1, le=50)
+    available_days: list[Weekday] = Field(default_factory=list)
+    """Days the supporter takes new cases; empty means every day."""
+    absences: list[Absence] = Field(default_factory=list, max_length=50)
+
+
+class SupporterRegistered(Envelope):
+    event_type: Literal["supporter.registered"] = "supporter.registered"
+    supporter: SupporterProfile
+
+
+class SupporterUpdated(Envelope):
+    event_type: Literal["supporter.updated"] = "supporter.updated"
+    supporter: SupporterProfile
+
+
+class SupporterDeactivated(Envelope):
+    """Takes no new cases; the cases already taken stay theirs."""
+
+    event_type: Literal["supporter.deactivated"] = "supporter.deactivated"
+    supporter_id: Code
+
+
+RosterChange = Annotated[
+    SupporterRegistered | SupporterUpdated | SupporterDeactivated,
+    Field(discriminator="event_type"),
+]
+"""What the roster topic carries, keyed by supporter id, from the coordinator's import."""
+
+
+# --- Assignments and responses ---------------------------------------------------------------
 
 
 class ScoreItem(Contract):
-    """One reason in the explanation of a match, as a coordinator reads it."""
+    """One reason in the explanation of a match, as a coordinator reads it.
+
+    `points` is what the reason added to the score (0 for a hard rule that was met); `terms`
+    are the facts behind `detail`, so that a message can word the reason in any language.
+    """
 
     rule: str
-    value: float
+    points: float
     detail: str
+    terms: dict[str, str] = Field(default_factory=dict)
 
 
 class PeerAssigned(Envelope):
@@ -235,14 +450,52 @@ class PeerAssigned(Envelope):
     attempt: int = Field(ge=1)
     profile: CaseProfile
     supporter: SupporterContact
+    score: float
     explanation: list[ScoreItem]
+    respond_by: AwareDatetime
+    """Without an answer by then the case goes to someone else."""
 
 
-class NoPeerAvailable(Envelope):
-    event_type: Literal["support.no_peer_available"] = "support.no_peer_available"
+class ResponseDeadlineMoved(Envelope):
+    """The case became more urgent while the supporter was still to answer."""
+
+    event_type: Literal["support.response_deadline_moved"] = "support.response_deadline_moved"
+    assignment_id: uuid.UUID
     case_id: uuid.UUID
-    attempt: int = Field(ge=1)
     profile: CaseProfile
+    respond_by: AwareDatetime
+
+
+class CancelReason(StrEnum):
+    NO_RESPONSE = "no_response"
+    CASE_CLOSED = "case_closed"
+    SUPPORTER_EXCLUDED = "supporter_excluded"
+    """The incident changed and the supporter turned out to be involved or investigating."""
+
+
+class AssignmentCancelled(Envelope):
+    event_type: Literal["support.assignment_cancelled"] = "support.assignment_cancelled"
+    assignment_id: uuid.UUID
+    case_id: uuid.UUID
+    profile: CaseProfile
+    supporter_id: Code
+    reason: CancelReason
+
+
+class EscalationReason(StrEnum):
+    NO_PEER_AVAILABLE = "no_peer_available"
+    """Nobody fits now; the case waits and is matched as soon as someone does."""
+    ATTEMPTS_EXHAUSTED = "attempts_exhausted"
+    """Declined or unanswered too often: the coordinator takes the case over."""
+
+
+class CaseEscalated(Envelope):
+    event_type: Literal["support.case_escalated"] = "support.case_escalated"
+    case_id: uuid.UUID
+    attempt: int = Field(ge=0)
+    """Offers made before the escalation."""
+    profile: CaseProfile
+    reason: EscalationReason
     rejections: dict[str, int]
     """How many supporters each rule turned away: why nobody fits, without naming anyone."""
 
@@ -256,11 +509,45 @@ class PeerNotified(Envelope):
     notified_at: datetime
 
 
-AssignmentOutcome = Annotated[PeerAssigned | NoPeerAvailable, Field(discriminator="event_type")]
-"""What the assignments topic carries."""
+class AssignmentAccepted(Envelope):
+    event_type: Literal["assignment.accepted"] = "assignment.accepted"
+    assignment_id: uuid.UUID
+    case_id: uuid.UUID
+    profile: CaseProfile
 
-CaseEvent = SupportCaseOpened | PeerAssigned | NoPeerAvailable | PeerNotified
-"""Every event about one case that carries the case's profile (what reporting counts)."""
+
+class AssignmentDeclined(Envelope):
+    event_type: Literal["assignment.declined"] = "assignment.declined"
+    assignment_id: uuid.UUID
+    case_id: uuid.UUID
+    profile: CaseProfile
+
+
+AssignmentNews = Annotated[
+    PeerAssigned | ResponseDeadlineMoved | AssignmentCancelled | CaseEscalated,
+    Field(discriminator="event_type"),
+]
+"""What the assignments topic carries, from matching."""
+
+AssignmentResponse = Annotated[
+    AssignmentAccepted | AssignmentDeclined, Field(discriminator="event_type")
+]
+"""What the responses topic carries: the supporter's answer to an assignment."""
+
+CaseEvent = (
+    SupportCaseOpened
+    | SupportCaseUpdated
+    | SupportCaseClosed
+    | GroupDebriefSuggested
+    | PeerAssigned
+    | ResponseDeadlineMoved
+    | AssignmentCancelled
+    | CaseEscalated
+    | PeerNotified
+    | AssignmentAccepted
+    | AssignmentDeclined
+)
+"""Every event on the topics reporting reads."""
 
 
 def derived_event_id(*parts: object) -> uuid.UUID:

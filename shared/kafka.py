@@ -63,9 +63,16 @@ def is_poison(error: BaseException) -> bool:
 class DeadLetters:
     """Broker middleware factory: one scope per consumed message (or batch)."""
 
-    def __init__(self, service: str, backoff_max_seconds: float, registry: CollectorRegistry):
+    def __init__(
+        self,
+        service: str,
+        backoff_max_seconds: float,
+        registry: CollectorRegistry,
+        max_event_bytes: int,
+    ):
         self.service = service
         self.backoff_max_seconds = backoff_max_seconds
+        self.max_event_bytes = max_event_bytes
         self.broker: KafkaBroker | None = None
         self.failures: dict[tuple[str, int, int], int] = {}
         self.dead_lettered = Counter(
@@ -124,6 +131,10 @@ class _DeadLetterScope(BaseMiddleware):
         with structlog.contextvars.bound_contextvars(
             topic=self.position[0], **_correlation_of(self.records)
         ):
+            limit = self.policy.max_event_bytes
+            if len(self.records) == 1 and len(self.records[0].value or b"") > limit:
+                size = len(self.records[0].value or b"")
+                raise RejectedEvent(f"event of {size} bytes exceeds the limit of {limit} bytes")
             return await call_next(msg)
 
     async def after_processed(
@@ -192,7 +203,9 @@ def _correlation_of(records: tuple[ConsumerRecord[bytes, bytes], ...]) -> dict[s
 def create_broker(
     settings: ServiceSettings, service: str, registry: CollectorRegistry
 ) -> tuple[KafkaBroker, DeadLetters]:
-    dead_letters = DeadLetters(service, settings.retry_backoff_max_seconds, registry)
+    dead_letters = DeadLetters(
+        service, settings.retry_backoff_max_seconds, registry, settings.max_event_bytes
+    )
     broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=service,

@@ -58,6 +58,7 @@ def service_app(
     *,
     on_startup: Sequence[Callable[[], Awaitable[Any]]] = (),
     after_startup: Sequence[Callable[[], Awaitable[Any]]] = (),
+    on_shutdown: Sequence[Callable[[], Awaitable[Any]]] = (),
 ) -> AsgiFastStream:
     """The ASGI app uvicorn runs: the broker's subscribers plus `/health/*` and `/metrics`.
 
@@ -81,6 +82,7 @@ def service_app(
         asgi_routes=[("/health/live", live), ("/health/ready", ready), ("/metrics", metrics)],
         on_startup=on_startup,
         after_startup=after_startup,
+        on_shutdown=on_shutdown,
         after_shutdown=[mongo.close],
     )
 

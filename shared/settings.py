@@ -10,19 +10,18 @@ class Topics(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TOPIC_", env_file=".env", extra="ignore")
 
     incidents_reported: str = "incidents.reported.v1"
+    """Public: incident.reported, .updated and .withdrawn from hospital incident systems."""
+    staff: str = "staff.events.v1"
+    """Public: support requests and outreach preferences from staff-facing systems."""
+    roster: str = "roster.supporters.v1"
     cases: str = "support.cases.v1"
     contacts: str = "support.contacts.v1"
     assignments: str = "support.assignments.v1"
+    responses: str = "support.responses.v1"
     notifications: str = "support.notifications.v1"
 
     def all(self) -> list[str]:
-        return [
-            self.incidents_reported,
-            self.cases,
-            self.contacts,
-            self.assignments,
-            self.notifications,
-        ]
+        return list(self.model_dump().values())
 
 
 def dead_letter_topic(topic: str) -> str:
@@ -50,6 +49,8 @@ class ServiceSettings(BaseSettings):
     than a topic's partitions leaves the extra ones idle."""
     retry_backoff_max_seconds: float = 30.0
     """Ceiling of the pause before a message that failed for a passing reason is retried."""
+    max_event_bytes: int = Field(default=256 * 1024, ge=1024)
+    """A larger event is refused (dead-lettered) before it is parsed."""
 
     def database_name(self, service: str) -> str:
         return f"{self.mongodb_database_prefix}{service}"

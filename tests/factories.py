@@ -1,14 +1,22 @@
 """Events and roster entries as tests need them: valid by default, changed where a test says."""
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from services.matching.policy import Supporter
-from shared.events import IncidentReported
+from services.intake.cases import IntakePolicy, Occasion, Reconciled, reconcile
+from services.matching.policy import Case, Supporter
+from shared.events import (
+    Function,
+    IncidentReported,
+    SupportCaseOpened,
+    SupporterContact,
+)
 from shared.pseudonyms import pseudonymise
 
 PSEUDONYM_KEY = b"test-pseudonym-key-0123456789"
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+"""A Friday."""
 
 
 def participant(staff_id: str, department: str = "ICU", **changes: Any) -> dict[str, Any]:
@@ -57,16 +65,46 @@ def incident(**changes: Any) -> IncidentReported:
     return IncidentReported.model_validate(incident_json(**changes))
 
 
+def reconciled(event: dict[str, Any] | None = None, **policy: Any) -> Reconciled:
+    """What intake makes of an incident (the example one unless given) seen for the first time."""
+    occasion = Occasion.of_incident(IncidentReported.model_validate(event or incident_json()))
+    return reconcile(None, occasion, PSEUDONYM_KEY, set(), IntakePolicy(**policy), NOW)
+
+
+def opened_cases(event: dict[str, Any] | None = None) -> list[SupportCaseOpened]:
+    return [e for e in reconciled(event).cases if isinstance(e, SupportCaseOpened)]
+
+
+def case_to_match(opened: SupportCaseOpened, tried: frozenset[str] = frozenset()) -> Case:
+    return Case(
+        case_id=opened.case_id,
+        correlation_id=opened.correlation_id,
+        profile=opened.profile,
+        colleague=opened.colleague,
+        exclusions=opened.exclusions,
+        tried=tried,
+    )
+
+
 def supporter(supporter_id: str, **changes: Any) -> Supporter:
+    """A trained, available nurse from Cardiology with room for three cases."""
+    contact = SupporterContact(
+        supporter_id=supporter_id,
+        display_name=f"Supporter {supporter_id}",
+        email=f"{supporter_id.lower()}@zh-a.example",
+        language=changes.pop("language", "nl"),
+    )
     fields: dict[str, Any] = {
-        "supporter_id": supporter_id,
+        "contact": contact,
         "hospital_id": "ZH-A",
         "pseudonym": pseudonymise(PSEUDONYM_KEY, "ZH-A", f"staff-of-{supporter_id}"),
-        "display_name": f"Supporter {supporter_id}",
-        "email": f"{supporter_id.lower()}@zh-a.example",
-        "function": "nurse",
+        "function": Function.NURSE,
         "department": "Cardiology",
         "max_open_cases": 3,
+        "languages": frozenset({"nl"}),
+        "trained_on": date(2025, 3, 1),
+        "seniority_years": 10,
+        "birth_year": 1990,
         "last_assigned_at": datetime(2026, 1, 1, tzinfo=UTC),
     }
     return Supporter(**(fields | changes))

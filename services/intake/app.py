@@ -1,15 +1,21 @@
-"""intake: reported incidents in, one support case per involved professional out."""
+"""intake: incidents and support requests in, one support case per professional out."""
 
 from datetime import UTC, datetime
 
 from faststream.asgi import AsgiFastStream
+from pydantic import Field
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from services.intake.cases import needs_support, open_cases
-from services.intake.store import CaseLedger
-from shared.events import IncidentReported
+from services.intake.cases import IntakePolicy, Occasion, reconcile
+from services.intake.store import IncidentRecords, Preferences
+from shared.events import (
+    IncidentEvent,
+    OutreachPreferenceSet,
+    StaffMessage,
+)
 from shared.kafka import subscription
 from shared.mongo import Document, Outbox, in_transaction
+from shared.pseudonyms import pseudonymise
 from shared.service import service_app, wire
 from shared.settings import PseudonymSettings, ServiceSettings
 
@@ -19,42 +25,66 @@ SERVICE = "intake"
 class IntakeSettings(ServiceSettings, PseudonymSettings):
     """The common settings and the pseudonym key, which only intake and the roster use."""
 
+    near_miss_outreach: bool = True
+    """Reach out after near misses (`actuality: potential`) too."""
+    large_incident: int = Field(default=5, ge=1)
+    """More professionals than this in one incident: suggest a group debriefing."""
+
 
 def create_app(settings: IntakeSettings | None = None) -> AsgiFastStream:
     settings = settings or IntakeSettings()
     wiring = wire(SERVICE, settings)
     log, registry, broker, mongo = wiring.log, wiring.registry, wiring.broker, wiring.mongo
-    ledger = CaseLedger(wiring.database)
+    records = IncidentRecords(wiring.database)
+    preferences = Preferences(wiring.database)
     outbox = Outbox(wiring.database, broker)
     topics = settings.topics
     pseudonym_key = settings.pseudonym_key.get_secret_value().encode()
+    policy = IntakePolicy(settings.near_miss_outreach, settings.large_incident)
 
-    @broker.subscriber(
-        topics.incidents_reported,
-        **subscription(settings, SERVICE, "incidents"),
-    )
-    async def on_incident_reported(incident: IncidentReported) -> None:
-        if not needs_support(incident):
-            log.info("incident entered in error: no cases", incident_event=str(incident.event_id))
-            return
-        cases = open_cases(incident, pseudonym_key, opened_at=datetime.now(UTC))
+    async def take_in(occasion: Occasion) -> None:
+        pseudonyms = [
+            pseudonymise(pseudonym_key, occasion.hospital_id, p.staff_id)
+            for p in occasion.participants
+        ]
 
         async def record(session: AsyncClientSession) -> list[Document]:
-            new = await ledger.record_new(session, cases)
+            previous = await records.get(session, occasion.key)
+            opted_out = await preferences.opted_out(session, pseudonyms)
+            outcome = reconcile(
+                previous, occasion, pseudonym_key, opted_out, policy, datetime.now(UTC)
+            )
+            if outcome.stale:
+                return []
+            await records.save(session, occasion.key, outcome.record, previous)
             return await outbox.put(
                 session,
                 [
-                    entry
-                    for case in new
-                    for entry in ((topics.contacts, case.contact), (topics.cases, case.case_opened))
+                    *((topics.contacts, contact) for contact in outcome.contacts),
+                    *((topics.cases, event) for event in outcome.cases),
                 ],
             )
 
-        pending = await in_transaction(mongo, record)
-        await outbox.flush(pending)
-        opened = sum(1 for entry in pending if entry["topic"] == topics.cases)
-        log.info("incident received", participants=len(cases), cases_opened=opened)
+        published = await in_transaction(mongo, record)
+        await outbox.flush(published)
+        log.info(
+            "incident taken in" if published else "incident unchanged or superseded",
+            revision=occasion.revision,
+            participants=len(pseudonyms),
+            events=sorted(doc["event_type"] for doc in published),
+        )
 
-    return service_app(
-        broker, mongo, registry, on_startup=[ledger.ensure_indexes], after_startup=[outbox.flush]
-    )
+    @broker.subscriber(topics.incidents_reported, **subscription(settings, SERVICE, "incidents"))
+    async def on_incident(incident: IncidentEvent) -> None:
+        await take_in(Occasion.of_incident(incident))
+
+    @broker.subscriber(topics.staff, **subscription(settings, SERVICE, "staff"))
+    async def on_staff_message(message: StaffMessage) -> None:
+        if isinstance(message, OutreachPreferenceSet):
+            pseudonym = pseudonymise(pseudonym_key, message.hospital_id, message.staff_id)
+            changed = await preferences.record(pseudonym, message.outreach, message.occurred_at)
+            log.info("outreach preference", outreach=message.outreach, changed=changed)
+        else:
+            await take_in(Occasion.of_request(message))
+
+    return service_app(broker, mongo, registry, after_startup=[outbox.flush])

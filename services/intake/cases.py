@@ -1,23 +1,44 @@
-"""Opening support cases from a reported incident: pure, no I/O.
+"""Opening, updating and closing support cases as incidents unfold: pure, no I/O.
 
-One case per involved professional, because each may need support of their own. The case id
-is derived from hospital, incident and pseudonym, so the same incident reported twice yields
-the same cases and opens nothing new.
+One case per involved professional, because each may need support of their own. Hospitals
+send every report and update whole, with a revision that grows at the source, so intake
+keeps one record per incident and reconciles each event against it: a revision not higher
+than the record's changes nothing, whatever order the events arrive in. New participants get
+new cases, removed ones have theirs closed, and a re-grade reaches the open cases as an update
+(matching shortens deadlines on an upgrade and never withdraws an offer on a downgrade). A
+withdrawal, or a status `entered-in-error`, closes every case for good.
+
+Case ids are derived from hospital, incident and pseudonym, so the same person in the same
+incident is always the same case.
 """
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from shared.events import (
     CaseContactRecorded,
+    CaseOrigin,
     CaseProfile,
+    Category,
+    CloseReason,
     Colleague,
-    IncidentReported,
+    Envelope,
+    Exclusions,
+    GroupDebriefSuggested,
+    Harm,
+    IncidentFacts,
     IncidentStatus,
+    IncidentWithdrawn,
     Participant,
+    SupportCaseClosed,
     SupportCaseOpened,
+    SupportCaseUpdated,
+    SupportRequested,
     derived_event_id,
+    incident_key,
 )
 from shared.pseudonyms import pseudonymise
 
@@ -25,84 +46,295 @@ PRODUCER = "intake"
 
 
 @dataclass(frozen=True)
-class OpenedCase:
+class IntakePolicy:
+    near_miss_outreach: bool = True
+    """Open cases for near misses (`actuality: potential`) too."""
+    large_incident: int = 5
+    """More professionals than this: suggest a group debriefing to the coordinator."""
+
+
+@dataclass(frozen=True)
+class Occasion:
+    """Why cases are opened: an incident as its system now describes it, or a request."""
+
+    event_id: uuid.UUID
+    key: str
+    hospital_id: str
+    incident_id: str
+    revision: int
+    withdrawn: bool
+    near_miss: bool
+    origin: CaseOrigin
+    category: Category
+    harm: Harm
+    calamity: bool
+    occurred_at: datetime
+    participants: Sequence[Participant]
+    investigators: Sequence[str] = ()
+    requested_by_self: bool = False
+
+    @classmethod
+    def of_incident(cls, incident: IncidentFacts | IncidentWithdrawn) -> "Occasion":
+        if isinstance(incident, IncidentWithdrawn):
+            return cls(
+                event_id=incident.event_id,
+                key=incident.incident_key,
+                hospital_id=incident.hospital_id,
+                incident_id=incident.incident_id,
+                revision=incident.revision,
+                withdrawn=True,
+                near_miss=False,
+                origin=CaseOrigin.INCIDENT,
+                category=Category.OTHER,
+                harm=Harm.UNKNOWN,
+                calamity=False,
+                occurred_at=incident.occurred_at,
+                participants=(),
+            )
+        return cls(
+            event_id=incident.event_id,
+            key=incident.incident_key,
+            hospital_id=incident.hospital_id,
+            incident_id=incident.incident_id,
+            revision=incident.revision,
+            withdrawn=incident.status is IncidentStatus.ENTERED_IN_ERROR,
+            near_miss=incident.actuality == "potential",
+            origin=CaseOrigin.INCIDENT,
+            category=incident.category,
+            harm=incident.harm,
+            calamity=incident.calamity,
+            occurred_at=incident.occurred_at,
+            participants=incident.participants,
+            investigators=incident.investigators,
+        )
+
+    @classmethod
+    def of_request(cls, request: SupportRequested) -> "Occasion":
+        """A request is a case without an incident: counted as category other, harm unknown."""
+        return cls(
+            event_id=request.event_id,
+            key=incident_key(request.hospital_id, f"request:{request.request_id}"),
+            hospital_id=request.hospital_id,
+            incident_id=f"request:{request.request_id}",
+            revision=0,
+            withdrawn=False,
+            near_miss=False,
+            origin=CaseOrigin.REQUEST,
+            category=Category.OTHER,
+            harm=Harm.UNKNOWN,
+            calamity=False,
+            occurred_at=request.occurred_at,
+            participants=(request.professional,),
+            requested_by_self=request.requested_by == "self",
+        )
+
+
+@dataclass(frozen=True)
+class TrackedCase:
     case_id: uuid.UUID
-    pseudonym: str
-    case_opened: SupportCaseOpened
-    contact: CaseContactRecorded
+    profile: CaseProfile
+    open: bool = True
+
+
+@dataclass(frozen=True)
+class IncidentRecord:
+    """What intake remembers of an incident: pseudonyms and profiles, never names."""
+
+    revision: int
+    withdrawn: bool = False
+    exclusions: Exclusions | None = None
+    cases: Mapping[str, TrackedCase] = field(default_factory=dict)
+    """By the colleague's pseudonym."""
+    debrief_suggested: bool = False
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    record: IncidentRecord
+    cases: list[Envelope] = field(default_factory=list)
+    """For the cases topic: opened, updated, closed, group debriefing suggested."""
+    contacts: list[CaseContactRecorded] = field(default_factory=list)
+    """For the contacts topic, read by notify alone."""
+    stale: bool = False
 
 
 def case_id_for(hospital_id: str, incident_id: str, pseudonym: str) -> uuid.UUID:
     return derived_event_id("case", hospital_id, incident_id, pseudonym)
 
 
-def needs_support(incident: IncidentReported) -> bool:
-    """An incident entered in error happened to nobody."""
-    return incident.status is not IncidentStatus.ENTERED_IN_ERROR
+def reconcile(
+    record: IncidentRecord | None,
+    occasion: Occasion,
+    pseudonym_key: bytes,
+    opted_out: Collection[str],
+    policy: IntakePolicy,
+    now: datetime,
+) -> Reconciled:
+    """`opted_out`: pseudonyms of staff who declined outreach beforehand."""
+    if record is not None and (record.withdrawn or occasion.revision <= record.revision):
+        return Reconciled(record, stale=True)
+    record = record or IncidentRecord(revision=-1)
+    envelope = _envelope(occasion, now)
+    if occasion.withdrawn:
+        return _close_all(record, occasion, envelope)
 
+    def pseudonym(staff_id: str) -> str:
+        return pseudonymise(pseudonym_key, occasion.hospital_id, staff_id)
 
-def open_cases(
-    incident: IncidentReported, pseudonym_key: bytes, opened_at: datetime
-) -> list[OpenedCase]:
-    pseudonyms = [
-        pseudonymise(pseudonym_key, incident.hospital_id, p.staff_id) for p in incident.participants
-    ]
-    return [
-        _open_case(incident, participant, pseudonym, pseudonyms, opened_at)
-        for participant, pseudonym in zip(incident.participants, pseudonyms, strict=True)
-    ]
-
-
-def _open_case(
-    incident: IncidentReported,
-    participant: Participant,
-    pseudonym: str,
-    involved: list[str],
-    opened_at: datetime,
-) -> OpenedCase:
-    case_id = case_id_for(incident.hospital_id, incident.incident_id, pseudonym)
-    envelope = {
-        "occurred_at": opened_at,
-        "producer": PRODUCER,
-        "correlation_id": incident.incident_key,
-        "causation_id": incident.event_id,
-        "hospital_id": incident.hospital_id,
-    }
-    contact = participant.contact
-    return OpenedCase(
-        case_id=case_id,
-        pseudonym=pseudonym,
-        case_opened=SupportCaseOpened(
-            event_id=derived_event_id("case_opened", case_id),
-            case_id=case_id,
-            incident_id=incident.incident_id,
-            profile=CaseProfile(
-                hospital_id=incident.hospital_id,
-                function=participant.function,
-                department=participant.department,
-                category=incident.category,
-                harm=incident.harm,
-                calamity=incident.calamity,
-                incident_occurred_at=incident.occurred_at,
-            ),
-            colleague=Colleague(
-                pseudonym=pseudonym,
-                function=participant.function,
-                department=participant.department,
-                involvement=participant.involvement,
-                seniority_years=participant.seniority_years,
-                birth_year=participant.birth_year,
-                languages=participant.languages,
-            ),
-            involved_pseudonyms=involved,
-            **envelope,
-        ),
-        contact=CaseContactRecorded(
-            event_id=derived_event_id("case_contact", case_id),
-            case_id=case_id,
-            email=contact.email if contact else None,
-            phone=contact.phone if contact else None,
-            languages=participant.languages,
-            **envelope,
+    involved = {pseudonym(p.staff_id): p for p in occasion.participants}
+    exclusions = Exclusions(
+        involved_pseudonyms=list(involved),
+        investigator_pseudonyms=[pseudonym(s) for s in occasion.investigators],
+        incident_size=len(involved),
+    )
+    reached = {} if occasion.near_miss and not policy.near_miss_outreach else involved
+    cases = dict(record.cases)
+    out = Reconciled(replace(record, revision=occasion.revision, exclusions=exclusions))
+    for colleague_pseudonym, participant in reached.items():
+        profile = _profile(occasion, participant)
+        tracked = cases.get(colleague_pseudonym)
+        if tracked is None:
+            case = _opened(
+                occasion,
+                participant,
+                colleague_pseudonym,
+                profile,
+                exclusions,
+                opted_out=colleague_pseudonym in opted_out and not occasion.requested_by_self,
+                line_manager=pseudonym(participant.line_manager_staff_id)
+                if participant.line_manager_staff_id
+                else None,
+                envelope=envelope,
+            )
+            out.cases.append(case)
+            if not case.opted_out:
+                out.contacts.append(_contact(case, participant, envelope))
+            cases[colleague_pseudonym] = TrackedCase(case.case_id, profile)
+        elif tracked.open and (profile != tracked.profile or exclusions != record.exclusions):
+            out.cases.append(
+                SupportCaseUpdated(
+                    event_id=derived_event_id("case_updated", tracked.case_id, occasion.revision),
+                    case_id=tracked.case_id,
+                    profile=profile,
+                    exclusions=exclusions,
+                    **envelope,
+                )
+            )
+            cases[colleague_pseudonym] = replace(tracked, profile=profile)
+    for colleague_pseudonym, tracked in record.cases.items():
+        if tracked.open and colleague_pseudonym not in involved:
+            out.cases.append(_closed(tracked, CloseReason.PARTICIPANT_REMOVED, envelope))
+            cases[colleague_pseudonym] = replace(tracked, open=False)
+    debrief = len(involved) > policy.large_incident and occasion.origin is CaseOrigin.INCIDENT
+    if debrief and not record.debrief_suggested:
+        out.cases.append(
+            GroupDebriefSuggested(
+                event_id=derived_event_id("group_debrief", occasion.key),
+                incident_id=occasion.incident_id,
+                professionals_involved=len(involved),
+                **envelope,
+            )
+        )
+    return replace(
+        out,
+        record=replace(
+            out.record, cases=cases, debrief_suggested=record.debrief_suggested or debrief
         ),
     )
+
+
+def _close_all(
+    record: IncidentRecord, occasion: Occasion, envelope: Mapping[str, Any]
+) -> Reconciled:
+    closed = [
+        _closed(tracked, CloseReason.INCIDENT_WITHDRAWN, envelope)
+        for tracked in record.cases.values()
+        if tracked.open
+    ]
+    cases = {p: replace(t, open=False) for p, t in record.cases.items()}
+    return Reconciled(
+        replace(record, revision=occasion.revision, withdrawn=True, cases=cases), list(closed)
+    )
+
+
+def _closed(
+    tracked: TrackedCase, reason: CloseReason, envelope: Mapping[str, Any]
+) -> SupportCaseClosed:
+    return SupportCaseClosed(
+        event_id=derived_event_id("case_closed", tracked.case_id),
+        case_id=tracked.case_id,
+        profile=tracked.profile,
+        reason=reason,
+        **envelope,
+    )
+
+
+def _profile(occasion: Occasion, participant: Participant) -> CaseProfile:
+    return CaseProfile(
+        hospital_id=occasion.hospital_id,
+        function=participant.function,
+        department=participant.department,
+        category=occasion.category,
+        harm=occasion.harm,
+        calamity=occasion.calamity,
+        incident_occurred_at=occasion.occurred_at,
+        origin=occasion.origin,
+    )
+
+
+def _opened(
+    occasion: Occasion,
+    participant: Participant,
+    pseudonym: str,
+    profile: CaseProfile,
+    exclusions: Exclusions,
+    *,
+    opted_out: bool,
+    line_manager: str | None,
+    envelope: Mapping[str, Any],
+) -> SupportCaseOpened:
+    case_id = case_id_for(occasion.hospital_id, occasion.incident_id, pseudonym)
+    return SupportCaseOpened(
+        event_id=derived_event_id("case_opened", case_id),
+        case_id=case_id,
+        incident_id=occasion.incident_id,
+        profile=profile,
+        colleague=Colleague(
+            pseudonym=pseudonym,
+            function=participant.function,
+            department=participant.department,
+            team=participant.team,
+            line_manager_pseudonym=line_manager,
+            involvement=participant.involvement,
+            seniority_years=participant.seniority_years,
+            birth_year=participant.birth_year,
+            languages=participant.languages,
+        ),
+        exclusions=exclusions,
+        opted_out=opted_out,
+        **envelope,
+    )
+
+
+def _contact(
+    case: SupportCaseOpened, participant: Participant, envelope: Mapping[str, Any]
+) -> CaseContactRecorded:
+    contact = participant.contact
+    return CaseContactRecorded(
+        event_id=derived_event_id("case_contact", case.case_id),
+        case_id=case.case_id,
+        email=contact.email if contact else None,
+        phone=contact.phone if contact else None,
+        languages=participant.languages,
+        **envelope,
+    )
+
+
+def _envelope(occasion: Occasion, now: datetime) -> dict[str, Any]:
+    return {
+        "occurred_at": now,
+        "producer": PRODUCER,
+        "correlation_id": occasion.key,
+        "causation_id": occasion.event_id,
+        "hospital_id": occasion.hospital_id,
+    }

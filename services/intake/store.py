@@ -1,45 +1,113 @@
-"""Intake's own record of the cases it opened: pseudonyms only, never names or contacts."""
+"""Intake's own data: one record per incident (and per support request), and the staff's
+outreach preferences. Pseudonyms only, never names, staff ids or contact details."""
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
-from services.intake.cases import OpenedCase
+from services.intake.cases import IncidentRecord, TrackedCase
+from shared.errors import RetryLater
+from shared.events import CaseProfile, Exclusions
 from shared.mongo import Document
 
 
-class CaseLedger:
+class IncidentRecords:
     def __init__(self, database: AsyncDatabase[Document]) -> None:
-        self.collection = database["cases"]
+        self.collection = database["incidents"]
 
-    async def ensure_indexes(self) -> None:
-        await self.collection.create_index([("hospital_id", 1), ("incident_id", 1)])
+    async def get(self, session: AsyncClientSession, key: str) -> IncidentRecord | None:
+        doc = await self.collection.find_one({"_id": key}, session=session)
+        return _record(doc) if doc else None
 
-    async def record_new(
-        self, session: AsyncClientSession, cases: Sequence[OpenedCase]
-    ) -> list[OpenedCase]:
-        """Record the cases not seen before, within the caller's transaction; return them."""
-        ids = [str(c.case_id) for c in cases]
-        seen = {
+    async def save(
+        self,
+        session: AsyncClientSession,
+        key: str,
+        record: IncidentRecord,
+        previous: IncidentRecord | None,
+    ) -> None:
+        """Write the record if nobody changed it since `previous` was read."""
+        doc = _document(record)
+        if previous is None:
+            try:
+                await self.collection.insert_one({"_id": key, **doc}, session=session)
+            except DuplicateKeyError as error:
+                raise RetryLater(f"incident {key} was recorded meanwhile") from error
+            return
+        result = await self.collection.replace_one(
+            {"_id": key, "revision": previous.revision}, doc, session=session
+        )
+        if result.matched_count != 1:
+            raise RetryLater(f"incident {key} changed meanwhile")
+
+
+class Preferences:
+    """Standing outreach choices by pseudonym; the latest choice made wins."""
+
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self.collection = database["outreach_preferences"]
+
+    async def record(self, pseudonym: str, outreach: str, set_at: datetime) -> bool:
+        """Returns whether it changed what is known (an older choice arriving late does not)."""
+        result = await self.collection.update_one(
+            {"_id": pseudonym, "set_at": {"$lt": set_at}},
+            {"$set": {"outreach": outreach, "set_at": set_at}},
+        )
+        if result.matched_count:
+            return True
+        try:
+            await self.collection.insert_one(
+                {"_id": pseudonym, "outreach": outreach, "set_at": set_at}
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def opted_out(self, session: AsyncClientSession, pseudonyms: Iterable[str]) -> set[str]:
+        return {
             doc["_id"]
             async for doc in self.collection.find(
-                {"_id": {"$in": ids}}, {"_id": 1}, session=session
-            )
-        }
-        new = [c for c in cases if str(c.case_id) not in seen]
-        if new:
-            await self.collection.insert_many(
-                [
-                    {
-                        "_id": str(c.case_id),
-                        "hospital_id": c.case_opened.hospital_id,
-                        "incident_id": c.case_opened.incident_id,
-                        "pseudonym": c.pseudonym,
-                        "opened_at": c.case_opened.occurred_at,
-                    }
-                    for c in new
-                ],
+                {"_id": {"$in": list(pseudonyms)}, "outreach": "declined"},
+                {"_id": 1},
                 session=session,
             )
-        return new
+        }
+
+
+def _document(record: IncidentRecord) -> Document:
+    return {
+        "revision": record.revision,
+        "withdrawn": record.withdrawn,
+        "debrief_suggested": record.debrief_suggested,
+        "exclusions": record.exclusions.model_dump(mode="json") if record.exclusions else None,
+        "cases": [
+            {
+                "pseudonym": pseudonym,
+                "case_id": str(case.case_id),
+                "open": case.open,
+                "profile": case.profile.model_dump(mode="json"),
+            }
+            for pseudonym, case in record.cases.items()
+        ],
+    }
+
+
+def _record(doc: Document) -> IncidentRecord:
+    return IncidentRecord(
+        revision=doc["revision"],
+        withdrawn=doc["withdrawn"],
+        debrief_suggested=doc["debrief_suggested"],
+        exclusions=Exclusions.model_validate(doc["exclusions"]) if doc["exclusions"] else None,
+        cases={
+            case["pseudonym"]: TrackedCase(
+                case_id=uuid.UUID(case["case_id"]),
+                profile=CaseProfile.model_validate(case["profile"]),
+                open=case["open"],
+            )
+            for case in doc["cases"]
+        },
+    )

@@ -1,16 +1,32 @@
-"""matching: opened cases in, one fair and safe assignment (or an escalation) out."""
+"""matching: cases in, fair and safe assignments (re-made on decline or silence) out.
 
-from datetime import UTC, datetime
+Three topics feed it: intake's cases, the roster's changes and the supporters' answers. A
+clock of its own expires unanswered offers and retries waiting cases; several instances may
+run it at once, since every step claims its case first.
+"""
+
+import asyncio
+import contextlib
+from datetime import timedelta
 
 from faststream.asgi import AsgiFastStream
-from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import DuplicateKeyError
+from pydantic import Field
 
-from services.matching.policy import assignment_for, no_peer_for, rank
-from services.matching.store import Decisions, Roster
-from shared.events import SupportCaseOpened
+from services.matching.matcher import Matcher
+from services.matching.policy import DepartmentRule, Policy, Weights
+from services.matching.store import CaseBook, Roster
+from shared.events import (
+    AssignmentResponse,
+    CaseNews,
+    GroupDebriefSuggested,
+    RosterChange,
+    SupportCaseClosed,
+    SupportCaseOpened,
+    SupportCaseUpdated,
+    SupporterDeactivated,
+)
 from shared.kafka import subscription
-from shared.mongo import Document, Outbox, in_transaction
+from shared.mongo import Outbox
 from shared.service import service_app, wire
 from shared.settings import ServiceSettings
 
@@ -19,6 +35,44 @@ SERVICE = "matching"
 
 class MatchingSettings(ServiceSettings):
     http_port: int = 8082
+    weight_function: float = Field(default=3.0, ge=0)
+    weight_seniority: float = Field(default=2.0, ge=0)
+    weight_age: float = Field(default=1.0, ge=0)
+    weight_load: float = Field(default=2.0, ge=0)
+    weight_waited: float = Field(default=1.0, ge=0)
+    weight_department: float = Field(default=2.0, ge=0)
+    department_rules: dict[str, DepartmentRule] = Field(default_factory=dict)
+    """Per hospital, e.g. `{"UMC-C": "prefer"}`; others follow `default_department_rule`."""
+    default_department_rule: DepartmentRule = DepartmentRule.AVOID
+    large_incident: int = Field(default=5, ge=1)
+    share_in_large_incident: int = Field(default=2, ge=1)
+    timezone: str = "Europe/Amsterdam"
+    urgent_response_seconds: float = Field(default=2 * 3600, gt=0)
+    response_seconds: float = Field(default=24 * 3600, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+    scan_seconds: float = Field(default=15.0, gt=0)
+    """How often overdue offers and waiting cases are looked at without other cause."""
+    scan_batch: int = Field(default=50, ge=1)
+
+    def policy(self) -> Policy:
+        return Policy(
+            weights=Weights(
+                function=self.weight_function,
+                seniority=self.weight_seniority,
+                age=self.weight_age,
+                load=self.weight_load,
+                waited=self.weight_waited,
+                department=self.weight_department,
+            ),
+            department_rules=self.department_rules,
+            default_department_rule=self.default_department_rule,
+            large_incident=self.large_incident,
+            share_in_large_incident=self.share_in_large_incident,
+            timezone=self.timezone,
+            urgent_response=timedelta(seconds=self.urgent_response_seconds),
+            response=timedelta(seconds=self.response_seconds),
+            max_attempts=self.max_attempts,
+        )
 
 
 def create_app(settings: MatchingSettings | None = None) -> AsgiFastStream:
@@ -26,45 +80,67 @@ def create_app(settings: MatchingSettings | None = None) -> AsgiFastStream:
     wiring = wire(SERVICE, settings)
     log, registry, broker, mongo = wiring.log, wiring.registry, wiring.broker, wiring.mongo
     roster = Roster(wiring.database)
-    decisions = Decisions(wiring.database)
+    book = CaseBook(wiring.database)
     outbox = Outbox(wiring.database, broker)
-    topic = settings.topics.assignments
+    topics = settings.topics
+    matcher = Matcher(mongo, roster, book, outbox, settings.policy(), topics.assignments, log)
 
-    @broker.subscriber(settings.topics.cases, **subscription(settings, SERVICE, "cases"))
-    async def on_case_opened(case: SupportCaseOpened) -> None:
-        case_id = str(case.case_id)
+    @broker.subscriber(topics.cases, **subscription(settings, SERVICE, "cases"))
+    async def on_case_news(news: CaseNews) -> None:
+        match news:
+            case SupportCaseOpened():
+                await matcher.open(news)
+            case SupportCaseUpdated():
+                await matcher.update(news)
+            case SupportCaseClosed():
+                await matcher.close(news)
+            case GroupDebriefSuggested():
+                pass  # for the coordinator, not for matching
 
-        async def decide(session: AsyncClientSession) -> list[Document]:
-            now = datetime.now(UTC)
-            ranking = rank(case, await roster.available_in(case.hospital_id, session))
-            for candidate in ranking.candidates:
-                supporter_id = candidate.supporter.supporter_id
-                if await roster.reserve(session, supporter_id, case_id, now):
-                    await decisions.record(
-                        session, case_id, outcome="assigned", supporter_id=supporter_id, at=now
-                    )
-                    return await outbox.put(
-                        session, [(topic, assignment_for(case, candidate, now))]
-                    )
-            await decisions.record(session, case_id, outcome="no_peer_available", at=now)
-            return await outbox.put(session, [(topic, no_peer_for(case, ranking, now))])
+    @broker.subscriber(topics.responses, **subscription(settings, SERVICE, "responses"))
+    async def on_response(response: AssignmentResponse) -> None:
+        await matcher.respond(response)
 
-        try:
-            decided = await in_transaction(mongo, decide)
-        except DuplicateKeyError:
-            # Decided before: this delivery's transaction, reservation included, was undone.
-            log.info("case decided before", case_id=case_id)
-            return
-        await outbox.flush(decided)
-        outcome = decided[0]["payload"]
-        log.info(
-            "case decided",
-            case_id=case_id,
-            outcome=outcome["event_type"],
-            supporter_id=outcome.get("supporter", {}).get("supporter_id"),
-            rejections=outcome.get("rejections"),
-        )
+    @broker.subscriber(topics.roster, **subscription(settings, SERVICE, "roster", concurrent=False))
+    async def on_roster_change(change: RosterChange) -> None:
+        if isinstance(change, SupporterDeactivated):
+            await roster.deactivate(change.supporter_id)
+        else:
+            await roster.apply(change.supporter)
+            matcher.capacity_freed.set()
+        log.info("roster changed", change=change.event_type, supporter_id=change.correlation_id)
+
+    async def keep_time() -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(matcher.capacity_freed.wait(), settings.scan_seconds)
+            matcher.capacity_freed.clear()
+            try:
+                await matcher.expire_overdue(settings.scan_batch)
+                await matcher.match_waiting(settings.scan_batch)
+            except Exception:
+                log.exception("deadline and waiting scan failed; next scan will retry")
+
+    clock: list[asyncio.Task[None]] = []
+
+    async def start_clock() -> None:
+        clock.append(asyncio.create_task(keep_time(), name="matching-clock"))
+
+    async def stop_clock() -> None:
+        for task in clock:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def prepare() -> None:
+        await roster.ensure_indexes()
+        await book.ensure_indexes()
 
     return service_app(
-        broker, mongo, registry, on_startup=[roster.ensure_indexes], after_startup=[outbox.flush]
+        broker,
+        mongo,
+        registry,
+        on_startup=[prepare],
+        after_startup=[outbox.flush, start_clock],
+        on_shutdown=[stop_clock],
     )

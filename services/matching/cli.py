@@ -1,14 +1,24 @@
-"""Coordinator commands for the roster: `python -m services.matching.cli load roster.csv`."""
+"""Coordinator commands for the roster: `python -m services.matching.cli load roster.csv`.
+
+`load` publishes the differences between the file and matching's roster as roster events,
+which every matching instance applies; it never writes matching's data itself.
+"""
 
 import asyncio
+import time
+from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Annotated
 
 import typer
+from faststream.kafka import KafkaBroker
 from pydantic import ValidationError
 
 from services.matching.app import SERVICE, MatchingSettings
-from services.matching.roster import RosterEntry, parse_roster
+from services.matching.roster import RosterEntry, parse_roster, roster_changes
 from services.matching.store import Roster
+from shared.events import SupporterProfile
 from shared.mongo import create_client
 from shared.settings import PseudonymSettings
 
@@ -32,26 +42,58 @@ def check(path: Path) -> None:
 
 
 @cli.command()
-def load(path: Path) -> None:
-    """Load a roster CSV into matching; nothing is loaded when any row has an error."""
+def load(
+    path: Path,
+    wait: Annotated[
+        float, typer.Option(help="Seconds to wait until matching has applied every change.")
+    ] = 0.0,
+) -> None:
+    """Publish a roster CSV's changes to matching; nothing when any row has an error."""
     entries = _parse_or_exit(path)
     try:
         key = PseudonymSettings().pseudonym_key.get_secret_value().encode()
     except ValidationError as error:
         typer.echo("set PSEUDONYM_KEY to the key intake uses (16 characters or more)", err=True)
         raise typer.Exit(2) from error
-    changed = asyncio.run(_load(MatchingSettings(), entries, key))
-    typer.echo(f"{len(entries)} supporters in the roster ({changed} added or changed)")
+    settings = MatchingSettings()
+    published = asyncio.run(_load(settings, entries, key))
+    summary = ", ".join(f"{n} {kind}" for kind, n in sorted(published.items())) or "no changes"
+    typer.echo(f"{len(entries)} supporters in the file: {summary}")
+    if wait and not asyncio.run(_applied(settings, entries, key, wait)):
+        typer.echo(f"matching had not applied every change within {wait:.0f}s", err=True)
+        raise typer.Exit(1)
 
 
-async def _load(settings: MatchingSettings, entries: list[RosterEntry], key: bytes) -> int:
+async def _current(settings: MatchingSettings) -> dict[str, tuple[SupporterProfile, bool]]:
     mongo = create_client(settings)
     try:
-        roster = Roster(mongo[settings.database_name(SERVICE)])
-        await roster.ensure_indexes()
-        return await roster.load(entries, key)
+        return await Roster(mongo[settings.database_name(SERVICE)]).profiles()
     finally:
         await mongo.close()
+
+
+async def _applied(
+    settings: MatchingSettings, entries: list[RosterEntry], key: bytes, within: float
+) -> bool:
+    deadline = time.monotonic() + within
+    while roster_changes(entries, await _current(settings), key, datetime.now(UTC)):
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.5)
+    return True
+
+
+async def _load(settings: MatchingSettings, entries: list[RosterEntry], key: bytes) -> Counter[str]:
+    changes = roster_changes(entries, await _current(settings), key, datetime.now(UTC))
+    async with KafkaBroker(settings.kafka_bootstrap_servers, acks="all") as broker:
+        for change in changes:
+            await broker.publish(
+                change.model_dump(mode="json"),
+                topic=settings.topics.roster,
+                key=change.correlation_id.encode(),
+                headers={"event_type": change.event_type},
+            )
+    return Counter(change.event_type.removeprefix("supporter.") for change in changes)
 
 
 if __name__ == "__main__":

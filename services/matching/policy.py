@@ -1,28 +1,65 @@
 """Who may support a colleague, and who should: pure, no I/O.
 
-Hard rules turn a supporter away; among those left, the least loaded goes first and, when
-loads are equal, the one who waited longest since their last assignment, so the work is
-shared fairly. Every candidate carries the reasons a coordinator would want to read.
+Hard rules turn a supporter away: they protect the colleague (nobody involved, investigating
+or managing them, never from their own team) and the supporter (trained, available, within
+capacity). Among those left, a weighted score prefers a peer the colleague can relate to
+(function, seniority, age) and shares the work fairly (fewest open cases, longest wait since
+the last assignment). Every assignment carries the score's breakdown, so a coordinator can
+see why this peer.
 """
 
+import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from shared.events import (
+    Absence,
+    AssignmentCancelled,
+    CancelReason,
+    CaseEscalated,
+    CaseProfile,
+    Colleague,
+    EscalationReason,
+    Exclusions,
     Function,
-    NoPeerAvailable,
+    Harm,
     PeerAssigned,
+    ResponseDeadlineMoved,
     ScoreItem,
-    SupportCaseOpened,
     SupporterContact,
+    Weekday,
     derived_event_id,
 )
 
 PRODUCER = "matching"
+
+WEEKDAYS = tuple(Weekday)
+"""In the order of `date.weekday()`."""
+
+SENIORITY_SPAN = 10
+"""Years of experience less than the colleague's at which the seniority fit reaches 0."""
+AGE_SPAN = 30
+"""Years apart in age at which the age fit reaches 0."""
+WAIT_SPAN = timedelta(days=30)
+"""A wait this long since the last assignment earns the full fairness points."""
+UNKNOWN_FIT = 0.5
+"""A fit that cannot be judged (a birth year not given) neither helps nor hurts."""
+
+_FUNCTION_FAMILY = {
+    Function.NURSE: "nursing",
+    Function.MIDWIFE: "nursing",
+    Function.PARAMEDIC: "nursing",
+    Function.PHYSICIAN: "medical",
+    Function.RESIDENT: "medical",
+    Function.PHARMACIST: "allied",
+    Function.ALLIED_HEALTH: "allied",
+}
+"""Functions whose work is alike enough that a peer from one understands the other."""
 
 
 class Refusal(StrEnum):
@@ -30,148 +67,464 @@ class Refusal(StrEnum):
 
     INACTIVE = "inactive"
     OTHER_HOSPITAL = "other_hospital"
+    NOT_TRAINED = "not_trained"
+    UNAVAILABLE = "unavailable_today"
+    ABSENT = "absent"
+    TRIED_BEFORE = "tried_before"
     INVOLVED = "involved_in_incident"
+    INVESTIGATOR = "investigates_incident"
+    LINE_MANAGER = "line_manager"
+    SAME_TEAM = "same_team"
     SAME_DEPARTMENT = "same_department"
+    NO_SHARED_LANGUAGE = "no_shared_language"
+    INCIDENT_SHARE = "incident_share_reached"
     AT_CAPACITY = "at_capacity"
 
 
+class DepartmentRule(StrEnum):
+    """Programmes differ: a peer from outside the department, or as close as possible."""
+
+    AVOID = "avoid"
+    PREFER = "prefer"
+    EITHER = "either"
+
+
 @dataclass(frozen=True)
+class Weights:
+    function: float = 3.0
+    seniority: float = 2.0
+    age: float = 1.0
+    load: float = 2.0
+    waited: float = 1.0
+    department: float = 2.0
+    """Counts only where the hospital's department rule is `prefer`."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    weights: Weights = field(default_factory=Weights)
+    department_rules: Mapping[str, DepartmentRule] = field(default_factory=dict)
+    default_department_rule: DepartmentRule = DepartmentRule.AVOID
+    large_incident: int = 5
+    """More professionals than this in one incident is a large incident."""
+    share_in_large_incident: int = 2
+    """The most cases of one large incident a single supporter takes."""
+    timezone: str = "Europe/Amsterdam"
+    """Where "today" is, for availability, absences and training dates."""
+    urgent_response: timedelta = timedelta(hours=2)
+    """How long a supporter has to answer for a death, severe harm or a calamity."""
+    response: timedelta = timedelta(hours=24)
+    max_attempts: int = 3
+    """Offers (declined or unanswered) before the coordinator takes the case over."""
+
+    def department_rule(self, hospital_id: str) -> DepartmentRule:
+        return self.department_rules.get(hospital_id, self.default_department_rule)
+
+    def today(self, now: datetime) -> date:
+        return now.astimezone(ZoneInfo(self.timezone)).date()
+
+    def response_time(self, profile: CaseProfile) -> timedelta:
+        return self.urgent_response if is_urgent(profile) else self.response
+
+
+def is_urgent(profile: CaseProfile) -> bool:
+    """Symptoms last far longer after permanent harm or death: reach these first and fastest."""
+    return profile.calamity or profile.harm in (Harm.SEVERE, Harm.DEATH)
+
+
+def priority(profile: CaseProfile) -> int:
+    """Lower goes first when cases wait for a supporter."""
+    if is_urgent(profile):
+        return 0
+    return 1 if profile.harm in (Harm.MODERATE, Harm.UNKNOWN) else 2
+
+
+@dataclass(frozen=True, slots=True)
 class Supporter:
-    supporter_id: str
+    contact: SupporterContact
     hospital_id: str
     pseudonym: str
-    display_name: str
-    email: str
     function: Function
     department: str
     max_open_cases: int
     open_cases: int = 0
     active: bool = True
-    phone: str | None = None
-    language: str = "nl"
+    team: str | None = None
+    languages: frozenset[str] = frozenset()
+    trained_on: date | None = None
+    available_days: frozenset[Weekday] = frozenset()
+    absences: tuple[Absence, ...] = ()
     seniority_years: int | None = None
     birth_year: int | None = None
     last_assigned_at: datetime | None = None
 
     @property
-    def contact(self) -> SupporterContact:
-        return SupporterContact(
-            supporter_id=self.supporter_id,
-            display_name=self.display_name,
-            email=self.email,
-            phone=self.phone,
-            language=self.language,
-        )
+    def supporter_id(self) -> str:
+        return self.contact.supporter_id
+
+
+@dataclass(frozen=True)
+class Case:
+    """A case as matching sees it: the colleague pseudonymised, no contact details."""
+
+    case_id: uuid.UUID
+    correlation_id: str
+    profile: CaseProfile
+    colleague: Colleague
+    exclusions: Exclusions
+    tried: frozenset[str] = frozenset()
+    """Supporters who declined or did not answer this case before."""
+
+    @property
+    def hospital_id(self) -> str:
+        return self.profile.hospital_id
 
 
 @dataclass(frozen=True)
 class Candidate:
     supporter: Supporter
-    explanation: list[ScoreItem]
+    score: float
 
 
 @dataclass
 class Ranking:
     candidates: list[Candidate] = field(default_factory=list)
+    """Best first; ties go to whoever waited longest since their last assignment."""
     refusals: Counter[Refusal] = field(default_factory=Counter)
 
 
-def refusal(case: SupportCaseOpened, supporter: Supporter) -> Refusal | None:
-    if not supporter.active:
-        return Refusal.INACTIVE
-    if supporter.hospital_id != case.hospital_id:
-        return Refusal.OTHER_HOSPITAL
-    if supporter.pseudonym in case.involved_pseudonyms:
-        return Refusal.INVOLVED
-    if _same_department(supporter.department, case.colleague.department):
-        return Refusal.SAME_DEPARTMENT
-    if supporter.open_cases >= supporter.max_open_cases:
-        return Refusal.AT_CAPACITY
-    return None
+@dataclass(frozen=True)
+class _Judge:
+    """The facts of one case and one day, worked out once for the whole roster."""
 
+    case: Case
+    policy: Policy
+    today: date
+    weekday: Weekday
+    now: datetime
+    involved: frozenset[str]
+    investigators: frozenset[str]
+    languages: frozenset[str]
+    department: str
+    department_rule: DepartmentRule
+    incident_share: Mapping[str, int]
+    share_limit: int | None
 
-def rank(case: SupportCaseOpened, roster: Iterable[Supporter]) -> Ranking:
-    ranking = Ranking()
-    eligible: list[Supporter] = []
-    for supporter in roster:
-        if reason := refusal(case, supporter):
-            ranking.refusals[reason] += 1
+    @classmethod
+    def of(
+        cls, case: Case, policy: Policy, now: datetime, incident_share: Mapping[str, int]
+    ) -> "_Judge":
+        today = policy.today(now)
+        large = case.exclusions.incident_size > policy.large_incident
+        return cls(
+            case=case,
+            policy=policy,
+            today=today,
+            weekday=WEEKDAYS[today.weekday()],
+            now=now,
+            involved=frozenset(case.exclusions.involved_pseudonyms),
+            investigators=frozenset(case.exclusions.investigator_pseudonyms),
+            languages=frozenset(case.colleague.languages),
+            department=_folded(case.colleague.department),
+            department_rule=policy.department_rule(case.hospital_id),
+            incident_share=incident_share,
+            share_limit=policy.share_in_large_incident if large else None,
+        )
+
+    def refusal(self, s: Supporter) -> Refusal | None:
+        colleague = self.case.colleague
+        if not s.active:
+            return Refusal.INACTIVE
+        if s.hospital_id != self.case.hospital_id:
+            return Refusal.OTHER_HOSPITAL
+        if s.trained_on is None or s.trained_on > self.today:
+            return Refusal.NOT_TRAINED
+        if s.available_days and self.weekday not in s.available_days:
+            return Refusal.UNAVAILABLE
+        if any(a.first_day <= self.today <= a.last_day for a in s.absences):
+            return Refusal.ABSENT
+        if s.contact.supporter_id in self.case.tried:
+            return Refusal.TRIED_BEFORE
+        if s.pseudonym in self.involved:
+            return Refusal.INVOLVED
+        if s.pseudonym in self.investigators:
+            return Refusal.INVESTIGATOR
+        if s.pseudonym == colleague.line_manager_pseudonym:
+            return Refusal.LINE_MANAGER
+        if s.team is not None and s.team == colleague.team:
+            return Refusal.SAME_TEAM
+        if (
+            self.department_rule is DepartmentRule.AVOID
+            and _folded(s.department) == self.department
+        ):
+            return Refusal.SAME_DEPARTMENT
+        if self.languages and not self.languages & s.languages:
+            return Refusal.NO_SHARED_LANGUAGE
+        if (
+            self.share_limit is not None
+            and self.incident_share.get(s.contact.supporter_id, 0) >= self.share_limit
+        ):
+            return Refusal.INCIDENT_SHARE
+        if s.open_cases >= s.max_open_cases:
+            return Refusal.AT_CAPACITY
+        return None
+
+    def fits(self, s: Supporter) -> tuple[float, float, float, float, float, float]:
+        """Function, seniority, age, load, wait and department fit, each from 0 to 1."""
+        colleague = self.case.colleague
+        if s.function == colleague.function:
+            function = 1.0
+        elif _FUNCTION_FAMILY.get(s.function, s.function) == _FUNCTION_FAMILY.get(
+            colleague.function
+        ):
+            function = 0.5
         else:
-            eligible.append(supporter)
-    eligible.sort(key=_fairness)
-    ranking.candidates = [Candidate(s, explain(case, s)) for s in eligible]
+            function = 0.0
+        if s.seniority_years is None or colleague.seniority_years is None:
+            seniority = UNKNOWN_FIT
+        else:
+            shortfall = colleague.seniority_years - s.seniority_years
+            seniority = 1.0 if shortfall <= 0 else max(0.0, 1 - shortfall / SENIORITY_SPAN)
+        if s.birth_year is None or colleague.birth_year is None:
+            age = UNKNOWN_FIT
+        else:
+            age = max(0.0, 1 - abs(s.birth_year - colleague.birth_year) / AGE_SPAN)
+        load = 1 - s.open_cases / s.max_open_cases
+        if s.last_assigned_at is None:
+            waited = 1.0
+        else:
+            waited = min(1.0, max(0.0, (self.now - s.last_assigned_at) / WAIT_SPAN))
+        department = 0.0
+        if self.department_rule is DepartmentRule.PREFER:
+            department = 1.0 if _folded(s.department) == self.department else 0.0
+        return function, seniority, age, load, waited, department
+
+    def score(self, s: Supporter) -> float:
+        w = self.policy.weights
+        function, seniority, age, load, waited, department = self.fits(s)
+        return (
+            w.function * function
+            + w.seniority * seniority
+            + w.age * age
+            + w.load * load
+            + w.waited * waited
+            + w.department * department
+        )
+
+
+def rank(
+    case: Case,
+    roster: Iterable[Supporter],
+    policy: Policy,
+    now: datetime,
+    incident_share: Mapping[str, int] | None = None,
+) -> Ranking:
+    """`incident_share`: how many cases of this case's incident each supporter holds."""
+    judge = _Judge.of(case, policy, now, incident_share or {})
+    ranking = Ranking()
+    scored: list[tuple[float, float, str, Supporter]] = []
+    for supporter in roster:
+        if reason := judge.refusal(supporter):
+            ranking.refusals[reason] += 1
+            continue
+        last = supporter.last_assigned_at
+        scored.append(
+            (
+                -round(judge.score(supporter), 9),
+                last.timestamp() if last else 0.0,
+                supporter.contact.supporter_id,
+                supporter,
+            )
+        )
+    scored.sort(key=lambda entry: entry[:3])
+    ranking.candidates = [Candidate(entry[3], -entry[0]) for entry in scored]
     return ranking
 
 
-def explain(case: SupportCaseOpened, supporter: Supporter) -> list[ScoreItem]:
+def explain(case: Case, supporter: Supporter, policy: Policy, now: datetime) -> list[ScoreItem]:
+    """The score's breakdown and the protective rules met, as a coordinator reads them."""
+    judge = _Judge.of(case, policy, now, {})
+    w = policy.weights
+    colleague = case.colleague
+    function, seniority, age, load, waited, department = judge.fits(supporter)
+    fit = {1.0: "same", 0.5: "related"}.get(function, "different")
     last = supporter.last_assigned_at
-    return [
+    items = [
+        ScoreItem(
+            rule="function",
+            points=w.function * function,
+            detail=f"{fit} function: {supporter.function}, colleague {colleague.function}",
+            terms={"fit": fit, "function": supporter.function, "colleague": colleague.function},
+        ),
+        ScoreItem(
+            rule="seniority",
+            points=w.seniority * seniority,
+            detail=(
+                f"{_known(supporter.seniority_years)} years of experience, "
+                f"colleague {_known(colleague.seniority_years)}"
+            ),
+            terms={
+                "years": _known(supporter.seniority_years),
+                "colleague": _known(colleague.seniority_years),
+            },
+        ),
+        ScoreItem(
+            rule="age",
+            points=w.age * age,
+            detail=f"born {_known(supporter.birth_year)}, colleague {_known(colleague.birth_year)}",
+            terms={
+                "years_apart": str(abs(supporter.birth_year - colleague.birth_year))
+                if supporter.birth_year and colleague.birth_year
+                else "unknown"
+            },
+        ),
         ScoreItem(
             rule="open_cases",
-            value=supporter.open_cases,
+            points=w.load * load,
             detail=f"{supporter.open_cases} of at most {supporter.max_open_cases} open cases",
+            terms={"open": str(supporter.open_cases), "max": str(supporter.max_open_cases)},
         ),
         ScoreItem(
-            rule="last_assigned",
-            value=last.timestamp() if last else 0.0,
+            rule="waited",
+            points=w.waited * waited,
             detail=f"last assigned {last:%Y-%m-%d}" if last else "never assigned before",
-        ),
-        ScoreItem(
-            rule="department",
-            value=1.0,
-            detail=(
-                f"works in {supporter.department}, "
-                f"outside the colleague's department {case.colleague.department}"
-            ),
-        ),
-        ScoreItem(
-            rule="not_involved",
-            value=1.0,
-            detail="not among the staff involved in the incident",
+            terms={"last_assigned": f"{last:%Y-%m-%d}" if last else ""},
         ),
     ]
+    rule = judge.department_rule
+    if rule is not DepartmentRule.EITHER:
+        same = department == 1.0
+        items.append(
+            ScoreItem(
+                rule="department",
+                points=w.department * department,
+                detail=(
+                    f"works in {supporter.department}, "
+                    + ("the colleague's own department" if same else "outside the colleague's")
+                    + f" ({colleague.department})"
+                ),
+                terms={"same": str(same).lower(), "department": colleague.department},
+            )
+        )
+    items.append(
+        ScoreItem(
+            rule="protected",
+            points=0.0,
+            detail="not involved in the incident, not investigating it, not the colleague's "
+            "line manager, not on the colleague's team",
+        )
+    )
+    if judge.languages:
+        shared = sorted(judge.languages & supporter.languages)
+        items.append(
+            ScoreItem(
+                rule="language",
+                points=0.0,
+                detail=f"speaks {', '.join(shared)} with the colleague",
+                terms={"languages": ", ".join(shared)},
+            )
+        )
+    return items
 
 
-def _fairness(supporter: Supporter) -> tuple[int, float, str]:
-    last = supporter.last_assigned_at.timestamp() if supporter.last_assigned_at else 0.0
-    return (supporter.open_cases, last, supporter.supporter_id)
+def _known(value: int | None) -> str:
+    return "unknown" if value is None else str(value)
 
 
-def _same_department(a: str, b: str) -> bool:
-    return a.strip().casefold() == b.strip().casefold()
+def _folded(department: str) -> str:
+    return department.strip().casefold()
 
 
-def assignment_for(case: SupportCaseOpened, candidate: Candidate, at: datetime) -> PeerAssigned:
-    attempt = 1
+# --- What matching announces -------------------------------------------------------------------
+
+
+def assignment_for(
+    case: Case,
+    candidate: Candidate,
+    attempt: int,
+    policy: Policy,
+    at: datetime,
+    caused_by: uuid.UUID,
+) -> PeerAssigned:
     return PeerAssigned(
-        event_id=derived_event_id("peer_assigned", case.case_id, attempt),
-        assignment_id=derived_event_id("assignment", case.case_id, attempt),
+        event_id=peer_assigned_id(case.case_id, attempt),
+        assignment_id=assignment_id_for(case.case_id, attempt),
         case_id=case.case_id,
         attempt=attempt,
         profile=case.profile,
         supporter=candidate.supporter.contact,
-        explanation=candidate.explanation,
-        **_caused_by(case, at),
+        score=round(candidate.score, 3),
+        explanation=explain(case, candidate.supporter, policy, at),
+        respond_by=at + policy.response_time(case.profile),
+        **_envelope(case, at, caused_by),
     )
 
 
-def no_peer_for(case: SupportCaseOpened, ranking: Ranking, at: datetime) -> NoPeerAvailable:
-    attempt = 1
-    return NoPeerAvailable(
-        event_id=derived_event_id("no_peer_available", case.case_id, attempt),
+def assignment_id_for(case_id: uuid.UUID, attempt: int) -> uuid.UUID:
+    return derived_event_id("assignment", case_id, attempt)
+
+
+def peer_assigned_id(case_id: uuid.UUID, attempt: int) -> uuid.UUID:
+    """The event that made an offer: what its cancellation for no response is caused by."""
+    return derived_event_id("peer_assigned", case_id, attempt)
+
+
+def escalation_for(
+    case: Case,
+    attempt: int,
+    reason: EscalationReason,
+    refusals: Counter[Refusal],
+    at: datetime,
+    caused_by: uuid.UUID,
+) -> CaseEscalated:
+    return CaseEscalated(
+        event_id=derived_event_id("case_escalated", case.case_id, attempt, reason),
         case_id=case.case_id,
         attempt=attempt,
         profile=case.profile,
-        rejections={str(reason): n for reason, n in sorted(ranking.refusals.items())},
-        **_caused_by(case, at),
+        reason=reason,
+        rejections={str(r): n for r, n in sorted(refusals.items())},
+        **_envelope(case, at, caused_by),
     )
 
 
-def _caused_by(case: SupportCaseOpened, at: datetime) -> dict[str, Any]:
+def cancellation_for(
+    case: Case,
+    attempt: int,
+    supporter_id: str,
+    reason: CancelReason,
+    at: datetime,
+    caused_by: uuid.UUID,
+) -> AssignmentCancelled:
+    return AssignmentCancelled(
+        event_id=derived_event_id("assignment_cancelled", case.case_id, attempt),
+        assignment_id=assignment_id_for(case.case_id, attempt),
+        case_id=case.case_id,
+        profile=case.profile,
+        supporter_id=supporter_id,
+        reason=reason,
+        **_envelope(case, at, caused_by),
+    )
+
+
+def moved_deadline_for(
+    case: Case, attempt: int, respond_by: datetime, at: datetime, caused_by: uuid.UUID
+) -> ResponseDeadlineMoved:
+    return ResponseDeadlineMoved(
+        event_id=derived_event_id("deadline_moved", case.case_id, attempt, respond_by.isoformat()),
+        assignment_id=assignment_id_for(case.case_id, attempt),
+        case_id=case.case_id,
+        profile=case.profile,
+        respond_by=respond_by,
+        **_envelope(case, at, caused_by),
+    )
+
+
+def _envelope(case: Case, at: datetime, caused_by: uuid.UUID) -> dict[str, Any]:
     return {
         "occurred_at": at,
         "producer": PRODUCER,
         "correlation_id": case.correlation_id,
-        "causation_id": case.event_id,
+        "causation_id": caused_by,
         "hospital_id": case.hospital_id,
     }

@@ -1,17 +1,61 @@
-"""The coordinator's roster file: parsed and checked whole before anything is loaded.
+"""The coordinator's roster file: parsed and checked whole before anything is published.
 
-CSV columns: supporter_id, hospital_id, staff_id, display_name, email, phone, language,
-function, department, seniority_years, birth_year, max_open_cases, active.
+One row per trained peer supporter. Lists inside a cell are separated by `;`, and an absence
+is `first/last` (ISO dates, both days included). See the README for every column.
 """
 
 import csv
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shared.errors import describe
-from shared.events import Code, Department, Email, Function, HospitalId, LanguageCode, Phone
+from shared.events import (
+    Absence,
+    Code,
+    Department,
+    Email,
+    Function,
+    HospitalId,
+    LanguageCode,
+    Phone,
+    RosterChange,
+    SupporterDeactivated,
+    SupporterProfile,
+    SupporterRegistered,
+    SupporterUpdated,
+    Weekday,
+    derived_event_id,
+)
+from shared.pseudonyms import pseudonymise
+
+PRODUCER = "roster-import"
+COLUMNS = (
+    "supporter_id",
+    "hospital_id",
+    "staff_id",
+    "display_name",
+    "email",
+    "phone",
+    "language",
+    "languages",
+    "function",
+    "department",
+    "team",
+    "seniority_years",
+    "birth_year",
+    "trained_on",
+    "max_open_cases",
+    "available_days",
+    "absences",
+    "active",
+)
+REQUIRED_COLUMNS = ("supporter_id", "hospital_id", "staff_id", "display_name", "email",
+                    "function", "department")  # fmt: skip
 
 
 class RosterEntry(BaseModel):
@@ -24,17 +68,57 @@ class RosterEntry(BaseModel):
     email: Email
     phone: Phone | None = None
     language: LanguageCode = "nl"
+    languages: list[LanguageCode] = Field(default_factory=list, max_length=10)
     function: Function
     department: Department
+    team: Code | None = None
     seniority_years: int | None = Field(default=None, ge=0, le=60)
     birth_year: int | None = Field(default=None, ge=1930, le=2015)
+    trained_on: date | None = None
     max_open_cases: int = Field(default=3, ge=1, le=50)
+    available_days: list[Weekday] = Field(default_factory=list)
+    absences: list[Absence] = Field(default_factory=list, max_length=50)
     active: bool = True
 
-    @field_validator("phone", "seniority_years", "birth_year", mode="before")
+    @field_validator(
+        "phone", "team", "seniority_years", "birth_year", "trained_on", "active", mode="before"
+    )
     @classmethod
     def _blank_is_missing(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("active", mode="after")
+    @classmethod
+    def _missing_is_active(cls, value: bool | None) -> bool:
+        return True if value is None else value
+
+    @field_validator("languages", "available_days", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip().lower() for item in value.split(";") if item.strip()]
+        return value
+
+    @field_validator("absences", mode="before")
+    @classmethod
+    def _periods(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        periods = []
+        for period in filter(None, (p.strip() for p in value.split(";"))):
+            first, _, last = period.partition("/")
+            periods.append({"first_day": first.strip(), "last_day": (last or first).strip()})
+        return periods
+
+    def profile(self, pseudonym_key: bytes) -> SupporterProfile:
+        """The supporter as matching keeps them: the staff id only as its pseudonym, which
+        is how matching recognises a supporter among the staff involved in an incident."""
+        fields = self.model_dump(exclude={"staff_id", "active"})
+        if not self.languages:
+            fields["languages"] = [self.language]
+        return SupporterProfile(
+            **fields, pseudonym=pseudonymise(pseudonym_key, self.hospital_id, self.staff_id)
+        )
 
 
 @dataclass(frozen=True)
@@ -45,14 +129,19 @@ class RowError:
 
 def parse_roster(text: str) -> tuple[list[RosterEntry], list[RowError]]:
     """All entries, or every row's error by its line number in the file."""
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    if missing := [c for c in REQUIRED_COLUMNS if c not in header]:
+        return [], [RowError(1, f"missing column(s): {', '.join(missing)}")]
+    if unknown := [c for c in header if c not in COLUMNS]:
+        return [], [RowError(1, f"unknown column(s): {', '.join(unknown)}")]
     entries: list[RosterEntry] = []
     errors: list[RowError] = []
     seen: dict[str, int] = {}
-    reader = csv.DictReader(io.StringIO(text))
     for row in reader:
         line = reader.line_num
         try:
-            entry = RosterEntry.model_validate(row)
+            entry = RosterEntry.model_validate({k: v for k, v in row.items() if v is not None})
         except ValidationError as error:
             errors.append(RowError(line, describe(error)))
             continue
@@ -69,3 +158,54 @@ def parse_roster(text: str) -> tuple[list[RosterEntry], list[RowError]]:
     if not entries and not errors:
         errors.append(RowError(1, "the roster has no supporters"))
     return entries, errors
+
+
+def roster_changes(
+    entries: list[RosterEntry],
+    current: Mapping[str, tuple[SupporterProfile, bool]],
+    pseudonym_key: bytes,
+    at: datetime,
+) -> list[RosterChange]:
+    """The events that turn the current roster into the file's: registrations, updates and
+    deactivations, none for a supporter the file leaves as they are. Supporters missing from
+    the file are left alone: a file may cover one hospital only."""
+    changes: list[RosterChange] = []
+    for entry in entries:
+        profile = entry.profile(pseudonym_key)
+        known = current.get(entry.supporter_id)
+        envelope = _envelope(entry, at)
+        if not entry.active:
+            if known and known[1]:
+                changes.append(
+                    SupporterDeactivated(
+                        event_id=_event_id("deactivated", profile, at),
+                        supporter_id=entry.supporter_id,
+                        **envelope,
+                    )
+                )
+        elif known is None:
+            changes.append(
+                SupporterRegistered(
+                    event_id=_event_id("registered", profile, at), supporter=profile, **envelope
+                )
+            )
+        elif known != (profile, True):
+            changes.append(
+                SupporterUpdated(
+                    event_id=_event_id("updated", profile, at), supporter=profile, **envelope
+                )
+            )
+    return changes
+
+
+def _event_id(change: str, profile: SupporterProfile, at: datetime) -> Any:
+    return derived_event_id("roster", change, profile.supporter_id, at.isoformat())
+
+
+def _envelope(entry: RosterEntry, at: datetime) -> dict[str, Any]:
+    return {
+        "occurred_at": at,
+        "producer": PRODUCER,
+        "correlation_id": entry.supporter_id,
+        "hospital_id": entry.hospital_id,
+    }

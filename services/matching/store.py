@@ -1,31 +1,31 @@
-"""Matching's own data: the roster with each supporter's open cases, and the decisions."""
+"""Matching's own data: the roster with each supporter's open cases, and the case book.
 
-from collections.abc import Sequence
-from datetime import datetime
+Every change that two matchers could race for is a conditional update on one document (a
+supporter's free capacity, a case's status and attempt), inside the transaction that also
+writes the events it causes. Two matchers can therefore never book the same capacity twice,
+nor act twice on one case.
+"""
+
+import uuid
+from collections import Counter
+from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
-from pymongo import UpdateOne
+from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.matching.policy import Supporter
-from services.matching.roster import RosterEntry
-from shared.mongo import Document
-from shared.pseudonyms import pseudonymise
-
-_PROFILE_FIELDS = (
-    "hospital_id",
-    "display_name",
-    "email",
-    "phone",
-    "language",
-    "function",
-    "department",
-    "seniority_years",
-    "birth_year",
-    "max_open_cases",
-    "active",
+from services.matching.policy import Case, Supporter
+from shared.events import (
+    Absence,
+    CaseProfile,
+    Colleague,
+    Exclusions,
+    SupporterContact,
+    SupporterProfile,
 )
+from shared.mongo import Document
 
 
 class Roster:
@@ -35,46 +35,53 @@ class Roster:
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("hospital_id", 1), ("active", 1)])
 
-    async def load(self, entries: Sequence[RosterEntry], pseudonym_key: bytes) -> int:
-        """Add or update supporters; their open cases and history are kept as they are.
+    async def apply(self, profile: SupporterProfile) -> None:
+        """Register or update a supporter; their open cases and history are kept.
 
         `free_capacity` (maximum less open cases) is kept beside the two, so that a
         reservation is a lookup by id and one comparison rather than an expression.
         """
-        requests = [
-            UpdateOne(
-                {"_id": entry.supporter_id},
-                [
-                    {
-                        "$set": {
-                            **{f: {"$literal": getattr(entry, f)} for f in _PROFILE_FIELDS},
-                            "pseudonym": pseudonymise(
-                                pseudonym_key, entry.hospital_id, entry.staff_id
-                            ),
-                            "open_case_ids": {"$ifNull": ["$open_case_ids", []]},
-                            "last_assigned_at": {"$ifNull": ["$last_assigned_at", None]},
+        fields = profile.model_dump(mode="json", exclude={"supporter_id"})
+        await self.collection.update_one(
+            {"_id": profile.supporter_id},
+            [
+                {
+                    "$set": {
+                        **{name: {"$literal": value} for name, value in fields.items()},
+                        "active": True,
+                        "open_case_ids": {"$ifNull": ["$open_case_ids", []]},
+                        "last_assigned_at": {"$ifNull": ["$last_assigned_at", None]},
+                    }
+                },
+                {
+                    "$set": {
+                        "free_capacity": {
+                            "$subtract": ["$max_open_cases", {"$size": "$open_case_ids"}]
                         }
-                    },
-                    {
-                        "$set": {
-                            "free_capacity": {
-                                "$subtract": ["$max_open_cases", {"$size": "$open_case_ids"}]
-                            }
-                        }
-                    },
-                ],
-                upsert=True,
-            )
-            for entry in entries
-        ]
-        result = await self.collection.bulk_write(requests, ordered=False)
-        return result.upserted_count + result.modified_count
+                    }
+                },
+            ],
+            upsert=True,
+        )
+
+    async def deactivate(self, supporter_id: str) -> None:
+        await self.collection.update_one({"_id": supporter_id}, {"$set": {"active": False}})
+
+    async def profiles(self) -> dict[str, tuple[SupporterProfile, bool]]:
+        """Every supporter's profile and whether they are active, by supporter id."""
+        return {doc["_id"]: (_profile(doc), doc["active"]) async for doc in self.collection.find()}
 
     async def available_in(
         self, hospital_id: str, session: AsyncClientSession | None = None
     ) -> list[Supporter]:
         cursor = self.collection.find({"hospital_id": hospital_id, "active": True}, session=session)
         return [_supporter(doc) async for doc in cursor]
+
+    async def pseudonym_of(self, supporter_id: str, session: AsyncClientSession) -> str | None:
+        doc = await self.collection.find_one(
+            {"_id": supporter_id}, {"pseudonym": 1}, session=session
+        )
+        return doc["pseudonym"] if doc else None
 
     async def reserve(
         self, session: AsyncClientSession, supporter_id: str, case_id: str, at: datetime
@@ -91,23 +98,163 @@ class Roster:
         )
         return result.modified_count == 1
 
+    async def release(self, session: AsyncClientSession, supporter_id: str, case_id: str) -> None:
+        """Give back the capacity a case held; nothing when it was given back before."""
+        await self.collection.update_one(
+            {"_id": supporter_id, "open_case_ids": case_id},
+            {"$pull": {"open_case_ids": case_id}, "$inc": {"free_capacity": 1}},
+            session=session,
+        )
 
-class Decisions:
-    """One decision per case: who was assigned, or that nobody fitted."""
+
+class Status(StrEnum):
+    NEW = "new"
+    WAITING = "waiting"
+    """Nobody fitted: matched again as soon as someone does, the most urgent first."""
+    OFFERED = "offered"
+    ACCEPTED = "accepted"
+    ESCALATED = "escalated"
+    """Declined or unanswered too often: the coordinator has it."""
+    OPTED_OUT = "opted_out"
+    CLOSED = "closed"
+
+
+HOLDING_CAPACITY = (Status.OFFERED, Status.ACCEPTED)
+
+
+class CaseBook:
+    """One document per case: where it stands, who was tried, who holds it now."""
 
     def __init__(self, database: AsyncDatabase[Document]) -> None:
-        self.collection = database["decisions"]
+        self.collection = database["cases"]
 
-    async def record(self, session: AsyncClientSession, case_id: str, **decision: Any) -> None:
-        """Raises DuplicateKeyError when the case was decided before, undoing the transaction."""
-        await self.collection.insert_one({"_id": case_id, **decision}, session=session)
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index([("status", 1), ("respond_by", 1)])
+        await self.collection.create_index([("status", 1), ("priority", 1), ("since", 1)])
+        await self.collection.create_index([("incident", 1)])
+
+    async def open(
+        self,
+        session: AsyncClientSession,
+        case: Case,
+        status: Status,
+        priority: int,
+        caused_by: uuid.UUID,
+        at: datetime,
+    ) -> Document:
+        """Raises DuplicateKeyError when the case was opened before, undoing the transaction."""
+        doc: Document = {
+            "_id": str(case.case_id),
+            "incident": case.correlation_id,
+            "profile": case.profile.model_dump(mode="json"),
+            "colleague": case.colleague.model_dump(mode="json"),
+            "exclusions": case.exclusions.model_dump(mode="json"),
+            "tried": [],
+            "status": status,
+            "attempt": 0,
+            "priority": priority,
+            "since": at,
+            "escalated_while_waiting": False,
+            "caused_by": str(caused_by),
+        }
+        await self.collection.insert_one(doc, session=session)
+        return doc
+
+    async def take(
+        self,
+        session: AsyncClientSession,
+        case_id: str,
+        *,
+        changes: Document | None = None,
+        **expected: Any,
+    ) -> Document | None:
+        """The case if it is still as `expected`, claimed for this transaction (with `changes`
+        applied): a concurrent transaction on the same case then conflicts and is retried."""
+        return await self.collection.find_one_and_update(
+            {"_id": case_id, **expected},
+            {"$set": {"touched": True, **(changes or {})}},
+            session=session,
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def update(self, session: AsyncClientSession, case_id: str, **changes: Any) -> None:
+        await self.collection.update_one({"_id": case_id}, {"$set": changes}, session=session)
+
+    async def tried(self, session: AsyncClientSession, case_id: str, supporter_id: str) -> None:
+        await self.collection.update_one(
+            {"_id": case_id}, {"$addToSet": {"tried": supporter_id}}, session=session
+        )
+
+    async def incident_share(self, session: AsyncClientSession, incident: str) -> Counter[str]:
+        """How many of the incident's cases each supporter holds now."""
+        share: Counter[str] = Counter()
+        async for doc in self.collection.find(
+            {"incident": incident}, {"status": 1, "supporter_id": 1}, session=session
+        ):
+            if doc["status"] in HOLDING_CAPACITY:
+                share[doc["supporter_id"]] += 1
+        return share
+
+    async def overdue(self, now: datetime, limit: int) -> list[Document]:
+        """Offers whose deadline passed, the most urgent first."""
+        cursor = (
+            self.collection.find({"status": Status.OFFERED, "respond_by": {"$lte": now}})
+            .sort([("priority", 1), ("respond_by", 1)])
+            .limit(limit)
+        )
+        return [doc async for doc in cursor]
+
+    async def waiting(self, limit: int) -> list[Document]:
+        """Cases nobody fitted, the most urgent first, then the longest waiting."""
+        cursor = (
+            self.collection.find({"status": Status.WAITING})
+            .sort([("priority", 1), ("since", 1)])
+            .limit(limit)
+        )
+        return [doc async for doc in cursor]
+
+
+def case_of(doc: Document) -> Case:
+    return Case(
+        case_id=uuid.UUID(doc["_id"]),
+        correlation_id=doc["incident"],
+        profile=CaseProfile.model_validate(doc["profile"]),
+        colleague=Colleague.model_validate(doc["colleague"]),
+        exclusions=Exclusions.model_validate(doc["exclusions"]),
+        tried=frozenset(doc["tried"]),
+    )
+
+
+def _profile(doc: Document) -> SupporterProfile:
+    return SupporterProfile.model_validate({**doc, "supporter_id": doc["_id"]})
 
 
 def _supporter(doc: Document) -> Supporter:
     return Supporter(
-        supporter_id=doc["_id"],
+        contact=SupporterContact(
+            supporter_id=doc["_id"],
+            display_name=doc["display_name"],
+            email=doc["email"],
+            phone=doc["phone"],
+            language=doc["language"],
+        ),
+        hospital_id=doc["hospital_id"],
         pseudonym=doc["pseudonym"],
+        function=doc["function"],
+        department=doc["department"],
+        max_open_cases=doc["max_open_cases"],
         open_cases=len(doc["open_case_ids"]),
+        active=doc["active"],
+        team=doc["team"],
+        languages=frozenset(doc["languages"]),
+        trained_on=_date(doc["trained_on"]),
+        available_days=frozenset(doc["available_days"]),
+        absences=tuple(Absence.model_validate(a) for a in doc["absences"]),
+        seniority_years=doc["seniority_years"],
+        birth_year=doc["birth_year"],
         last_assigned_at=doc["last_assigned_at"],
-        **{f: doc[f] for f in _PROFILE_FIELDS},
     )
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None

@@ -15,7 +15,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from services.notify.channels import EmailChannel
 from services.notify.messages import notified, render_outreach
 from services.notify.store import CaseContacts, Notifications
-from shared.events import AssignmentOutcome, CaseContactRecorded, PeerAssigned
+from shared.events import AssignmentNews, CaseContactRecorded, PeerAssigned
 from shared.kafka import subscription
 from shared.mongo import Document, Outbox, in_transaction
 from shared.service import service_app, wire
@@ -85,7 +85,7 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
         settings.topics.assignments,
         **subscription(settings, SERVICE, "assignments"),
     )
-    async def on_assignment_outcome(outcome: AssignmentOutcome) -> None:
+    async def on_assignment_news(outcome: AssignmentNews) -> None:
         if isinstance(outcome, PeerAssigned):
             await notifications.expect(outcome)
             await deliver(str(outcome.assignment_id), str(outcome.case_id))

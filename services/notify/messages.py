@@ -5,14 +5,13 @@ reach them, and of the incident only its category, harm level and date. Never pa
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from string import Template
 from typing import Literal
 
 from shared.events import (
     CaseContactRecorded,
-    CaseProfile,
     Category,
     Function,
     Harm,
@@ -108,22 +107,34 @@ _DUTCH: dict[StrEnum, str] = {
     Harm.UNKNOWN: "onbekend",
 }
 
-_REASONS = {
+_REASONS: dict[str, dict[str, str]] = {
     "nl": {
-        "open_cases": (
-            "je had {open_cases} lopende trajecten, niet meer dan andere beschikbare collega's"
-        ),
-        "last_assigned": "je laatste koppeling was op {last_assigned}",
-        "never_assigned": "je bent nog niet eerder gekoppeld",
-        "department": "je werkt niet op de afdeling van je collega ({department})",
-        "not_involved": "je was zelf niet bij het incident betrokken",
+        "function:same": "je hebt dezelfde functie ({function})",
+        "function:related": "je functie ({function}) ligt dicht bij die van je collega",
+        "seniority": "je hebt minstens zoveel ervaring als je collega",
+        "age": "je bent ongeveer even oud als je collega",
+        "open_cases": "je had {open} van maximaal {max} lopende trajecten",
+        "waited": "je laatste koppeling was op {last_assigned}",
+        "waited:never": "je bent nog niet eerder gekoppeld",
+        "department:false": "je werkt niet op de afdeling van je collega ({department})",
+        "department:true": "je werkt op dezelfde afdeling als je collega ({department})",
+        "protected": "je was niet bij het incident betrokken, onderzoekt het niet, bent niet "
+        "de leidinggevende van je collega en zit niet in hetzelfde team",
+        "language": "je spreekt {languages} met je collega",
     },
     "en": {
-        "open_cases": "you had {open_cases} open cases, no more than other available supporters",
-        "last_assigned": "your last match was on {last_assigned}",
-        "never_assigned": "you have not been matched before",
-        "department": "you do not work in your colleague's department ({department})",
-        "not_involved": "you were not involved in the incident yourself",
+        "function:same": "you have the same function ({function})",
+        "function:related": "your function ({function}) is close to your colleague's",
+        "seniority": "you have at least as much experience as your colleague",
+        "age": "you are close in age to your colleague",
+        "open_cases": "you had {open} of at most {max} open cases",
+        "waited": "your last match was on {last_assigned}",
+        "waited:never": "you have not been matched before",
+        "department:false": "you do not work in your colleague's department ({department})",
+        "department:true": "you work in your colleague's department ({department})",
+        "protected": "you were not involved in the incident, do not investigate it, are not "
+        "your colleague's line manager and not on their team",
+        "language": "you speak {languages} with your colleague",
     },
 }
 
@@ -132,18 +143,38 @@ def _term(value: StrEnum, language: str) -> str:
     return _DUTCH[value] if language == "nl" else value.value.replace("_", " ")
 
 
-def _reason(item: ScoreItem, language: str, profile: CaseProfile) -> str:
-    """The matching rule in the supporter's words; a rule unknown here keeps its own."""
-    phrases = _REASONS[language]
-    if item.rule == "last_assigned" and not item.value:
-        return phrases["never_assigned"]
-    if item.rule not in phrases:
+CLOSE_IN_AGE = 10
+"""Years apart within which a supporter is told they are close in age to the colleague."""
+
+
+def _reason(item: ScoreItem, language: str) -> str | None:
+    """The reason in the supporter's words, without the colleague's age or experience; None
+    for a reason that did not speak for this supporter; a reason unknown here keeps the
+    coordinator's wording."""
+    terms = item.terms
+    phrase = {
+        "function": f"function:{terms.get('fit')}",
+        "waited": "waited" if terms.get("last_assigned") else "waited:never",
+        "department": f"department:{terms.get('same')}",
+    }.get(item.rule, item.rule)
+    if "unknown" in terms.values() or not _speaks_for(item):
+        return None
+    if phrase not in _REASONS[language]:
         return item.detail
-    return phrases[item.rule].format(
-        open_cases=int(item.value),
-        last_assigned=f"{datetime.fromtimestamp(item.value, UTC):%Y-%m-%d}",
-        department=profile.department,
-    )
+    if item.rule == "function":
+        terms = {**terms, "function": _term(Function(terms["function"]), language)}
+    return _REASONS[language][phrase].format(**terms)
+
+
+def _speaks_for(item: ScoreItem) -> bool:
+    terms = item.terms
+    if item.rule == "function":
+        return terms.get("fit") != "different"
+    if item.rule == "seniority":
+        return int(terms["years"]) >= int(terms["colleague"])
+    if item.rule == "age":
+        return int(terms["years_apart"]) <= CLOSE_IN_AGE
+    return True
 
 
 def render_outreach(assignment: PeerAssigned, contact: CaseContactRecorded) -> Outreach:
@@ -160,7 +191,9 @@ def render_outreach(assignment: PeerAssigned, contact: CaseContactRecorded) -> O
         "harm": _term(profile.harm, language),
         "how_to_reach": ", ".join(ways) if ways else _NO_CONTACT[language],
         "reasons": "\n".join(
-            f"- {_reason(item, language, profile)}" for item in assignment.explanation
+            f"- {reason}"
+            for item in assignment.explanation
+            if (reason := _reason(item, language)) is not None
         ),
     }
     return Outreach(

@@ -11,23 +11,32 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from shared.events import (
+    CaseEscalated,
     CaseEvent,
     CaseProfile,
-    NoPeerAvailable,
     PeerAssigned,
     PeerNotified,
     SupportCaseOpened,
 )
 
 DIMENSIONS = ("month", "hospital_id", "function", "harm")
-MEASURES = ("cases_opened", "peers_assigned", "no_peer_available", "peers_notified")
+MEASURES = ("cases_opened", "opted_out", "peers_assigned", "escalated", "peers_notified")
 
-_MEASURE_OF: dict[type[CaseEvent], str] = {
-    SupportCaseOpened: "cases_opened",
-    PeerAssigned: "peers_assigned",
-    NoPeerAvailable: "no_peer_available",
-    PeerNotified: "peers_notified",
-}
+
+def measures_of(event: CaseEvent) -> tuple[CaseProfile, list[str]] | None:
+    """The cell an event counts in and what it counts for; None for an event not counted."""
+    match event:
+        case SupportCaseOpened(opted_out=True):
+            return event.profile, ["cases_opened", "opted_out"]
+        case SupportCaseOpened():
+            return event.profile, ["cases_opened"]
+        case PeerAssigned():
+            return event.profile, ["peers_assigned"]
+        case CaseEscalated():
+            return event.profile, ["escalated"]
+        case PeerNotified():
+            return event.profile, ["peers_notified"]
+    return None
 
 
 @dataclass(frozen=True, order=True)
@@ -53,7 +62,9 @@ def tally(events: Iterable[CaseEvent]) -> dict[Cell, Counter[str]]:
     """Pre-aggregate a batch, so that writes scale with the cells touched, not the events."""
     cells: dict[Cell, Counter[str]] = {}
     for event in events:
-        cells.setdefault(Cell.of(event.profile), Counter())[_MEASURE_OF[type(event)]] += 1
+        if counted := measures_of(event):
+            profile, measures = counted
+            cells.setdefault(Cell.of(profile), Counter()).update(measures)
     return cells
 
 

@@ -41,18 +41,19 @@ class CellStore:
         fresh = [e for event_id, e in ids.items() if event_id not in counted]
         if not fresh:
             return 0
-        await self.cells.bulk_write(
-            [
-                UpdateOne(
-                    {"_id": cell.key},
-                    {"$setOnInsert": cell.dimensions(), "$inc": dict(counts)},
-                    upsert=True,
-                )
-                for cell, counts in tally(fresh).items()
-            ],
-            ordered=False,
-            session=session,
-        )
+        if cells := tally(fresh):
+            await self.cells.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": cell.key},
+                        {"$setOnInsert": cell.dimensions(), "$inc": dict(counts)},
+                        upsert=True,
+                    )
+                    for cell, counts in cells.items()
+                ],
+                ordered=False,
+                session=session,
+            )
         now = datetime.now(UTC)
         await self.ledger.insert_many(
             [{"_id": str(e.event_id), "counted_at": now} for e in fresh], session=session

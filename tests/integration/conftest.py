@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
@@ -25,13 +26,14 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiosmtpd.controller import Controller
 from asgi_lifespan import LifespanManager
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 
 from deploy.localservers import LocalServers, free_port
 from services.intake.app import IntakeSettings
 from services.intake.app import create_app as intake_app
 from services.matching.app import MatchingSettings
 from services.matching.app import create_app as matching_app
-from services.matching.roster import RosterEntry
+from services.matching.roster import RosterEntry, roster_changes
 from services.matching.store import Roster
 from services.notify.app import NotifySettings
 from services.notify.app import create_app as notify_app
@@ -46,7 +48,10 @@ pytestmark = pytest.mark.integration
 
 CONSUMER_GROUPS = {
     "intake.incidents": "incidents_reported",
+    "intake.staff": "staff",
     "matching.cases": "cases",
+    "matching.roster": "roster",
+    "matching.responses": "responses",
     "notify.assignments": "assignments",
     "notify.contacts": "contacts",
     "reporting.case_events": "cases,assignments,notifications",
@@ -251,7 +256,35 @@ class Pipeline:
         return [doc async for doc in cursor]
 
     async def load_roster(self, entries: list[RosterEntry]) -> None:
-        await Roster(self.mongo[f"{self.database_prefix}matching"]).load(entries, PSEUDONYM_KEY)
+        await load_roster(
+            self.producer, self.topics, self.mongo[f"{self.database_prefix}matching"], entries
+        )
+
+    async def send(self, topic: str, event: dict[str, Any], key: str) -> None:
+        await self.producer.send_and_wait(topic, json.dumps(event).encode(), key=key.encode())
+
+
+async def load_roster(
+    producer: AIOKafkaProducer,
+    topics: Topics,
+    matching: AsyncDatabase[Document],
+    entries: list[RosterEntry],
+    within: float = 30.0,
+) -> None:
+    """Publish the entries' changes as the coordinator's import does; return once matching
+    has applied them all."""
+    roster = Roster(matching)
+    for change in roster_changes(
+        entries, await roster.profiles(), PSEUDONYM_KEY, datetime.now(UTC)
+    ):
+        await producer.send_and_wait(
+            topics.roster, change.model_dump_json().encode(), key=change.correlation_id.encode()
+        )
+    deadline = time.monotonic() + within
+    while roster_changes(entries, await roster.profiles(), PSEUDONYM_KEY, datetime.now(UTC)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"matching did not apply the roster within {within:.0f}s")
+        await asyncio.sleep(0.1)
 
 
 async def _follow(consumer: AIOKafkaConsumer, log: EventLog) -> None:

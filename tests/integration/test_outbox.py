@@ -2,17 +2,15 @@
 
 import json
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 from aiokafka import AIOKafkaConsumer
 from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
 
-from services.intake.cases import open_cases
 from shared.kafka import ensure_topics
 from shared.mongo import Document, Outbox, in_transaction
-from tests.factories import PSEUDONYM_KEY, incident
+from tests.factories import opened_cases
 from tests.integration.conftest import Servers
 
 pytestmark = pytest.mark.integration
@@ -25,14 +23,14 @@ async def test_events_left_in_the_outbox_are_published_at_the_next_start(
     await ensure_topics(servers.kafka_bootstrap_servers, [topic], partitions=1)
     mongo: AsyncMongoClient[Document] = AsyncMongoClient(servers.mongodb_url, tz_aware=True)
     database = mongo[f"outbox_{uuid.uuid4().hex[:8]}"]
-    cases = open_cases(incident(), PSEUDONYM_KEY, datetime.now(UTC))
+    cases = opened_cases()
     broker = KafkaBroker(servers.kafka_bootstrap_servers)
     try:
         # The handler committed its transaction, then its process died before publishing.
         await in_transaction(
             mongo,
             lambda session: Outbox(database, broker).put(
-                session, [(topic, case.case_opened) for case in cases]
+                session, [(topic, case) for case in cases]
             ),
         )
         await broker.start()

@@ -5,7 +5,7 @@ import json
 import os
 import signal
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -32,6 +32,7 @@ def roster(hospital: str) -> list[RosterEntry]:
             function="nurse",
             department=department,
             max_open_cases=10,
+            trained_on=date(2025, 1, 15),
         )
 
     return [
@@ -128,8 +129,9 @@ async def test_analysts_see_cells_large_enough(pipeline: Pipeline) -> None:
             "hospital_id": "T4",
             "function": "nurse",
             "cases_opened": 6,
+            "opted_out": 0,
             "peers_assigned": 6,
-            "no_peer_available": 0,
+            "escalated": 0,
             "peers_notified": 6,
             "suppressed": False,
         }

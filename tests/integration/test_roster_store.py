@@ -32,7 +32,7 @@ async def test_concurrent_reservations_never_exceed_capacity(servers: Servers) -
     mongo: AsyncMongoClient[Document] = AsyncMongoClient(servers.mongodb_url, tz_aware=True)
     roster = Roster(mongo[f"roster_{uuid.uuid4().hex[:8]}"])
     try:
-        await roster.load([SUPPORTER], PSEUDONYM_KEY)
+        await roster.apply(SUPPORTER.profile(PSEUDONYM_KEY))
 
         async def reserve(case_id: str) -> bool:
             async def work(session: AsyncClientSession) -> bool:
@@ -44,10 +44,11 @@ async def test_concurrent_reservations_never_exceed_capacity(servers: Servers) -
         assert sum(results) == 2
         (supporter,) = await roster.available_in("ZH-A")
         assert supporter.open_cases == 2
-        assert supporter.display_name == "$ a name that looks like an operator"
+        assert supporter.contact.display_name == "$ a name that looks like an operator"
 
         # The coordinator raises the maximum: open cases are kept, one more fits.
-        await roster.load([SUPPORTER.model_copy(update={"max_open_cases": 3})], PSEUDONYM_KEY)
+        raised = SUPPORTER.model_copy(update={"max_open_cases": 3})
+        await roster.apply(raised.profile(PSEUDONYM_KEY))
         assert (await roster.available_in("ZH-A"))[0].open_cases == 2
         assert await reserve("case-10")
         assert not await reserve("case-11")

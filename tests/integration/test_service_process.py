@@ -67,7 +67,7 @@ async def test_a_service_reports_health_logs_json_and_stops_on_sigterm(
                 assert "dead_lettered_messages_total" in (await client.get(f"{base}/metrics")).text
             if service == "intake":
                 await _report_one_incident(servers, topics["TOPIC_INCIDENTS_REPORTED"])
-                await _until_logged(log_path, "incident received")
+                await _until_logged(log_path, "incident taken in")
 
             process.send_signal(signal.SIGTERM)
             # uvicorn finishes the shutdown, then re-raises the signal for the supervisor to see.
@@ -83,7 +83,7 @@ async def test_a_service_reports_health_logs_json_and_stops_on_sigterm(
     assert "Application shutdown complete." in events
     assert f"Finished server process [{process.pid}]" in events
     if service == "intake":
-        (received,) = [r for r in records if r["event"] == "incident received"]
+        (received,) = [r for r in records if r["event"] == "incident taken in"]
         assert received["correlation_id"] == "ZH-A:INC-PROC-1"
         assert received["service"] == "intake"
 

@@ -1,23 +1,19 @@
 """Reporting's domain: counts per cell, rolled up, small cells hidden."""
 
-from datetime import UTC, datetime
-
-from services.intake.cases import open_cases
-from services.matching.policy import assignment_for, rank
+from services.matching.policy import Policy, assignment_for, rank
 from services.notify.messages import notified
 from services.reporting.aggregates import MEASURES, Cell, Row, roll_up, suppress, tally
 from shared.events import CaseEvent
-from tests.factories import PSEUDONYM_KEY, incident, participant, supporter
-
-NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+from tests.factories import NOW, case_to_match, incident_json, opened_cases, participant, supporter
 
 
 def events_of_one_incident() -> list[CaseEvent]:
     people = [participant("E1"), participant("E2", function="physician", department="ED")]
     events: list[CaseEvent] = []
-    for case in open_cases(incident(participants=people), PSEUDONYM_KEY, NOW):
-        opened = case.case_opened
-        assigned = assignment_for(opened, rank(opened, [supporter("P1")]).candidates[0], NOW)
+    for opened in opened_cases(incident_json(participants=people)):
+        case = case_to_match(opened)
+        candidate = rank(case, [supporter("P1")], Policy(), NOW).candidates[0]
+        assigned = assignment_for(case, candidate, 1, Policy(), NOW, opened.event_id)
         events += [opened, assigned, notified(assigned, "email", NOW)]
     return events
 

@@ -1,25 +1,21 @@
 """What a supporter reads: in their language, enough to reach out, nothing about the patient."""
 
-from datetime import UTC, datetime
-
 import pytest
 
-from services.intake.cases import open_cases
-from services.matching.policy import assignment_for, rank
+from services.matching.policy import Policy, assignment_for, rank
 from services.notify.messages import render_outreach
 from shared.events import CaseContactRecorded, PeerAssigned
-from tests.factories import PSEUDONYM_KEY, incident, supporter
-
-NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+from tests.factories import NOW, case_to_match, reconciled, supporter
 
 
 def assignment_and_contact(
     language: str, **supporter_changes: object
 ) -> tuple[PeerAssigned, CaseContactRecorded]:
-    case = open_cases(incident(), PSEUDONYM_KEY, NOW)[0]
+    intake = reconciled()
+    case = case_to_match(intake.cases[0])  # type: ignore[arg-type]
     peer = supporter("P1", language=language, **supporter_changes)
-    candidate = rank(case.case_opened, [peer]).candidates[0]
-    return assignment_for(case.case_opened, candidate, NOW), case.contact
+    candidate = rank(case, [peer], Policy(), NOW).candidates[0]
+    return assignment_for(case, candidate, 1, Policy(), NOW, case.case_id), intake.contacts[0]
 
 
 def test_a_dutch_supporter_gets_dutch() -> None:
@@ -29,7 +25,8 @@ def test_a_dutch_supporter_gets_dutch() -> None:
     assert outreach.body.startswith("Beste Supporter P1,")
     assert "Een collega (verpleegkundige, ICU)" in outreach.body
     assert "(categorie: medicatie, schade: ernstig)" in outreach.body
-    assert "- je was zelf niet bij het incident betrokken" in outreach.body
+    assert "- je hebt dezelfde functie (verpleegkundige)" in outreach.body
+    assert "- je was niet bij het incident betrokken, onderzoekt het niet" in outreach.body
     assert "e12345@zh-a.example, +31612345678" in outreach.body
 
 
@@ -43,10 +40,23 @@ def test_other_languages_get_english(language: str) -> None:
 
 def test_the_reasons_for_the_match_are_listed() -> None:
     body = render_outreach(*assignment_and_contact("en")).body
-    assert "- you had 0 open cases, no more than other available supporters" in body
+    assert "- you have the same function (nurse)" in body
+    assert "- you have at least as much experience as your colleague" in body
+    assert "- you are close in age to your colleague" in body
+    assert "- you had 0 of at most 3 open cases" in body
     assert "- your last match was on 2026-01-01" in body
     assert "- you do not work in your colleague's department (ICU)" in body
-    assert "- you were not involved in the incident yourself" in body
+    assert "- you were not involved in the incident, do not investigate it" in body
+    assert "- you speak nl with your colleague" in body
+
+
+def test_reasons_that_did_not_speak_for_the_supporter_are_left_out() -> None:
+    body = render_outreach(
+        *assignment_and_contact("en", function="physician", seniority_years=1, birth_year=1960)
+    ).body
+    assert "function" not in body
+    assert "experience" not in body
+    assert "close in age" not in body
 
 
 def test_without_contact_details_the_supporter_is_sent_to_the_coordinator() -> None:

@@ -1,0 +1,306 @@
+"""What matching does with each case, from opening to acceptance or escalation.
+
+Each step is one transaction: it claims the case as it expects to find it, books or releases
+a supporter's capacity, records where the case now stands and puts the events it causes in
+the outbox. A step that finds the case changed (answered already, taken by another matcher)
+does nothing, so redeliveries, late answers and several matchers are all harmless.
+"""
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import DuplicateKeyError
+
+from services.matching.policy import (
+    Case,
+    Policy,
+    assignment_for,
+    cancellation_for,
+    escalation_for,
+    moved_deadline_for,
+    peer_assigned_id,
+    priority,
+    rank,
+)
+from services.matching.store import HOLDING_CAPACITY, CaseBook, Roster, Status, case_of
+from shared.events import (
+    AssignmentAccepted,
+    AssignmentDeclined,
+    CancelReason,
+    Envelope,
+    EscalationReason,
+    SupportCaseClosed,
+    SupportCaseOpened,
+    SupportCaseUpdated,
+)
+from shared.mongo import Document, Outbox, in_transaction
+
+Step = Callable[[AsyncClientSession, datetime], Awaitable[list[Envelope]]]
+
+
+class Matcher:
+    def __init__(
+        self,
+        mongo: AsyncMongoClient[Document],
+        roster: Roster,
+        book: CaseBook,
+        outbox: Outbox,
+        policy: Policy,
+        topic: str,
+        log: Any,
+    ) -> None:
+        self.mongo = mongo
+        self.roster = roster
+        self.book = book
+        self.outbox = outbox
+        self.policy = policy
+        self.topic = topic
+        self.log = log
+        self.capacity_freed = asyncio.Event()
+        """Set when waiting cases may now fit: wakes the scan instead of waiting for it."""
+
+    async def _run(self, step: Step) -> list[Document]:
+        async def work(session: AsyncClientSession) -> list[Document]:
+            events = await step(session, datetime.now(UTC))
+            return await self.outbox.put(session, [(self.topic, e) for e in events])
+
+        published = await in_transaction(self.mongo, work)
+        await self.outbox.flush(published)
+        for doc in published:
+            payload = doc["payload"]
+            self.log.info(
+                "case " + payload["event_type"].removeprefix("support."),
+                case_id=payload["case_id"],
+                attempt=payload.get("attempt"),
+                supporter_id=payload.get("supporter", {}).get("supporter_id"),
+                reason=payload.get("reason"),
+                rejections=payload.get("rejections"),
+            )
+        return published
+
+    async def open(self, opened: SupportCaseOpened) -> None:
+        case = Case(
+            case_id=opened.case_id,
+            correlation_id=opened.correlation_id,
+            profile=opened.profile,
+            colleague=opened.colleague,
+            exclusions=opened.exclusions,
+        )
+
+        async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
+            status = Status.OPTED_OUT if opened.opted_out else Status.NEW
+            doc = await self.book.open(
+                session, case, status, priority(case.profile), opened.event_id, now
+            )
+            if opened.opted_out:
+                return []
+            return await self._match(session, doc, now, opened.event_id)
+
+        try:
+            await self._run(step)
+        except DuplicateKeyError:
+            # Opened before: this delivery's transaction, reservation included, was undone.
+            self.log.info("case opened before", case_id=str(opened.case_id))
+
+    async def respond(self, response: AssignmentAccepted | AssignmentDeclined) -> None:
+        case_id = str(response.case_id)
+
+        async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
+            doc = await self.book.take(
+                session,
+                case_id,
+                status=Status.OFFERED,
+                assignment_id=str(response.assignment_id),
+            )
+            if doc is None:
+                self.log.info("answer to an offer no longer open", case_id=case_id)
+                return []
+            if isinstance(response, AssignmentAccepted):
+                await self.book.update(session, case_id, status=Status.ACCEPTED, accepted_at=now)
+                return []
+            return await self._offer_ended(session, doc, now, response.event_id, None)
+
+        await self._run(step)
+
+    async def update(self, updated: SupportCaseUpdated) -> None:
+        """An upgrade shortens an open offer's deadline; a downgrade never lengthens it."""
+        case_id = str(updated.case_id)
+        changes = {
+            "profile": updated.profile.model_dump(mode="json"),
+            "exclusions": updated.exclusions.model_dump(mode="json"),
+            "priority": priority(updated.profile),
+        }
+
+        async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
+            doc = await self.book.take(session, case_id, changes=changes)
+            if doc is None or doc["status"] not in HOLDING_CAPACITY:
+                return []
+            pseudonym = await self.roster.pseudonym_of(doc["supporter_id"], session)
+            exclusions = updated.exclusions
+            if pseudonym in (*exclusions.involved_pseudonyms, *exclusions.investigator_pseudonyms):
+                return await self._offer_ended(
+                    session, doc, now, updated.event_id, CancelReason.SUPPORTER_EXCLUDED
+                )
+            if doc["status"] != Status.OFFERED:
+                return []
+            respond_by = doc["offered_at"] + self.policy.response_time(updated.profile)
+            if respond_by >= doc["respond_by"]:
+                return []
+            await self.book.update(session, case_id, respond_by=respond_by)
+            return [
+                moved_deadline_for(case_of(doc), doc["attempt"], respond_by, now, updated.event_id)
+            ]
+
+        await self._run(step)
+
+    async def close(self, closed: SupportCaseClosed) -> None:
+        case_id = str(closed.case_id)
+
+        async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
+            doc = await self.book.take(session, case_id)
+            if doc is None or doc["status"] == Status.CLOSED:
+                return []
+            await self.book.update(session, case_id, status=Status.CLOSED)
+            if doc["status"] not in HOLDING_CAPACITY:
+                return []
+            await self.roster.release(session, doc["supporter_id"], case_id)
+            self.capacity_freed.set()
+            return [
+                cancellation_for(
+                    case_of(doc),
+                    doc["attempt"],
+                    doc["supporter_id"],
+                    CancelReason.CASE_CLOSED,
+                    now,
+                    closed.event_id,
+                )
+            ]
+
+        await self._run(step)
+
+    async def expire_overdue(self, limit: int) -> int:
+        """Offers not answered in time go to someone else; returns how many expired."""
+        expired = 0
+        for overdue in await self.book.overdue(datetime.now(UTC), limit):
+
+            async def step(
+                session: AsyncClientSession, now: datetime, overdue: Document = overdue
+            ) -> list[Envelope]:
+                doc = await self.book.take(
+                    session,
+                    overdue["_id"],
+                    status=Status.OFFERED,
+                    assignment_id=overdue["assignment_id"],
+                    respond_by={"$lte": now},
+                )
+                if doc is None:
+                    return []
+                cause = peer_assigned_id(uuid.UUID(doc["_id"]), doc["attempt"])
+                return await self._offer_ended(session, doc, now, cause, CancelReason.NO_RESPONSE)
+
+            expired += bool(await self._run(step))
+        return expired
+
+    async def match_waiting(self, limit: int) -> int:
+        """Try the waiting cases again, the most urgent first; returns how many were offered."""
+        offered = 0
+        for waiting in await self.book.waiting(limit):
+
+            async def step(
+                session: AsyncClientSession, now: datetime, waiting: Document = waiting
+            ) -> list[Envelope]:
+                doc = await self.book.take(
+                    session, waiting["_id"], status=Status.WAITING, attempt=waiting["attempt"]
+                )
+                if doc is None:
+                    return []
+                return await self._match(session, doc, now, uuid.UUID(doc["caused_by"]))
+
+            published = await self._run(step)
+            offered += any(d["event_type"] == "support.peer_assigned" for d in published)
+        return offered
+
+    async def _offer_ended(
+        self,
+        session: AsyncClientSession,
+        doc: Document,
+        now: datetime,
+        cause: uuid.UUID,
+        cancelled: CancelReason | None,
+    ) -> list[Envelope]:
+        """The supporter declined, did not answer or may no longer support: free their
+        capacity, never offer them this case again, and try the next (or escalate)."""
+        case_id, supporter_id, attempt = doc["_id"], doc["supporter_id"], doc["attempt"]
+        await self.roster.release(session, supporter_id, case_id)
+        await self.book.tried(session, case_id, supporter_id)
+        self.capacity_freed.set()
+        doc = {**doc, "tried": [*doc["tried"], supporter_id]}
+        case = case_of(doc)
+        events: list[Envelope] = []
+        if cancelled is not None:
+            events.append(cancellation_for(case, attempt, supporter_id, cancelled, now, cause))
+        if attempt >= self.policy.max_attempts:
+            await self.book.update(session, case_id, status=Status.ESCALATED)
+            return [
+                *events,
+                escalation_for(
+                    case, attempt, EscalationReason.ATTEMPTS_EXHAUSTED, Counter(), now, cause
+                ),
+            ]
+        return [*events, *await self._match(session, doc, now, cause)]
+
+    async def _match(
+        self, session: AsyncClientSession, doc: Document, now: datetime, cause: uuid.UUID
+    ) -> list[Envelope]:
+        case = case_of(doc)
+        case_id = doc["_id"]
+        share = (
+            await self.book.incident_share(session, case.correlation_id)
+            if case.exclusions.incident_size > self.policy.large_incident
+            else Counter[str]()
+        )
+        roster = await self.roster.available_in(case.hospital_id, session)
+        ranking = rank(case, roster, self.policy, now, share)
+        attempt = doc["attempt"] + 1
+        for candidate in ranking.candidates:
+            supporter_id = candidate.supporter.supporter_id
+            if await self.roster.reserve(session, supporter_id, case_id, now):
+                assigned = assignment_for(case, candidate, attempt, self.policy, now, cause)
+                await self.book.update(
+                    session,
+                    case_id,
+                    status=Status.OFFERED,
+                    attempt=attempt,
+                    supporter_id=supporter_id,
+                    assignment_id=str(assigned.assignment_id),
+                    offered_at=now,
+                    respond_by=assigned.respond_by,
+                    escalated_while_waiting=False,
+                )
+                return [assigned]
+        already_escalated = doc["status"] == Status.WAITING and doc["escalated_while_waiting"]
+        await self.book.update(
+            session,
+            case_id,
+            status=Status.WAITING,
+            since=doc["since"] if doc["status"] == Status.WAITING else now,
+            escalated_while_waiting=True,
+        )
+        if already_escalated:
+            return []
+        return [
+            escalation_for(
+                case,
+                doc["attempt"],
+                EscalationReason.NO_PEER_AVAILABLE,
+                ranking.refusals,
+                now,
+                cause,
+            )
+        ]

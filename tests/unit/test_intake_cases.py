@@ -1,0 +1,251 @@
+"""intake's domain: one case per professional, kept right as the incident unfolds."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from services.intake.cases import IncidentRecord, IntakePolicy, Occasion, Reconciled, reconcile
+from shared.events import (
+    CaseOrigin,
+    CloseReason,
+    GroupDebriefSuggested,
+    IncidentReported,
+    IncidentUpdated,
+    IncidentWithdrawn,
+    SupportCaseClosed,
+    SupportCaseOpened,
+    SupportCaseUpdated,
+    SupportRequested,
+)
+from shared.pseudonyms import pseudonymise
+from tests.factories import PSEUDONYM_KEY, incident_json, participant, reconciled
+
+LATER = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+
+
+def pseudonym(staff_id: str, hospital: str = "ZH-A") -> str:
+    return pseudonymise(PSEUDONYM_KEY, hospital, staff_id)
+
+
+def update(revision: int, **changes: Any) -> Occasion:
+    event = incident_json(event_type="incident.updated", revision=revision, **changes)
+    return Occasion.of_incident(IncidentUpdated.model_validate(event))
+
+
+def withdrawal(revision: int) -> Occasion:
+    event = {
+        "event_id": "5b0c9b0e-8c2f-4d7e-9a53-1f0b8f0f4a11",
+        "event_type": "incident.withdrawn",
+        "schema_version": 1,
+        "occurred_at": "2026-11-21T10:00:00+01:00",
+        "source_system": "epd-zh-a",
+        "hospital_id": "ZH-A",
+        "incident_id": "INC-2026-000123",
+        "revision": revision,
+    }
+    return Occasion.of_incident(IncidentWithdrawn.model_validate(event))
+
+
+def after(first: Reconciled | IncidentRecord | None, occasion: Occasion, **kw: Any) -> Reconciled:
+    record = first.record if isinstance(first, Reconciled) else first
+    return reconcile(
+        record,
+        occasion,
+        PSEUDONYM_KEY,
+        kw.pop("opted_out", set()),
+        IntakePolicy(**kw),
+        LATER,
+    )
+
+
+def of_type(outcome: Reconciled, kind: type) -> list[Any]:
+    return [e for e in outcome.cases if isinstance(e, kind)]
+
+
+def test_each_professional_involved_gets_a_case_of_their_own() -> None:
+    opened = of_type(reconciled(), SupportCaseOpened)
+    assert len({c.case_id for c in opened}) == 2
+    pseudonyms = [pseudonym("E12345"), pseudonym("E23456")]
+    assert [c.colleague.pseudonym for c in opened] == pseudonyms
+    assert all(c.exclusions.involved_pseudonyms == pseudonyms for c in opened)
+
+
+def test_no_staff_id_contact_or_free_text_leaves_intake_with_a_case() -> None:
+    people = [participant("E12345", notes="was on a double shift"), participant("E23456", "ED")]
+    event = incident_json(participants=people, description="Patient J. Jansen, bed 4, 10x dose")
+    outcome = reconciled(event)
+    for case in outcome.cases:
+        published = case.model_dump_json()
+        for personal in ("E12345", "E23456", "@zh-a.example", "+316", "Jansen", "double shift"):
+            assert personal not in published
+    for contact in outcome.contacts:
+        assert "Jansen" not in contact.model_dump_json()
+        assert "double shift" not in contact.model_dump_json()
+
+
+def test_contact_details_travel_separately_for_notify() -> None:
+    contact = reconciled().contacts[0]
+    assert contact.email == "e12345@zh-a.example"
+    assert contact.phone == "+31612345678"
+    assert contact.languages == ["nl", "en"]
+
+
+def test_pseudonyms_are_stable_per_hospital_and_staff_id() -> None:
+    here = of_type(reconciled(), SupportCaseOpened)[0].colleague.pseudonym
+    again = of_type(reconciled(incident_json("INC-2")), SupportCaseOpened)[0].colleague.pseudonym
+    elsewhere = of_type(reconciled(incident_json(hospital_id="ZH-B")), SupportCaseOpened)[0]
+    assert here == again
+    assert elsewhere.colleague.pseudonym != here
+
+
+def test_the_same_report_again_changes_nothing() -> None:
+    first = reconciled()
+    again = after(first, Occasion.of_incident(IncidentReported.model_validate(incident_json())))
+    assert again.stale
+    assert again.cases == []
+
+
+def test_events_trace_back_to_the_incident() -> None:
+    event = incident_json()
+    opened = of_type(reconciled(event), SupportCaseOpened)[0]
+    assert opened.correlation_id == "ZH-A:INC-2026-000123"
+    assert str(opened.causation_id) == event["event_id"]
+    assert opened.profile.month == "2026-11"
+
+
+def test_an_added_participant_gets_a_case_and_the_others_learn_who_is_involved() -> None:
+    people = [participant("E12345"), participant("E23456", "ED"), participant("E34567", "OR")]
+    outcome = after(reconciled(), update(2, participants=people))
+    (new,) = of_type(outcome, SupportCaseOpened)
+    assert new.colleague.pseudonym == pseudonym("E34567")
+    updated = of_type(outcome, SupportCaseUpdated)
+    assert len(updated) == 2
+    assert all(pseudonym("E34567") in u.exclusions.involved_pseudonyms for u in updated)
+    assert [c.case_id for c in outcome.contacts] == [new.case_id]
+
+
+def test_a_removed_participant_has_their_case_closed() -> None:
+    first = reconciled()
+    outcome = after(first, update(2, participants=[participant("E12345")]))
+    (closed,) = of_type(outcome, SupportCaseClosed)
+    assert closed.reason is CloseReason.PARTICIPANT_REMOVED
+    assert closed.case_id == of_type(first, SupportCaseOpened)[1].case_id
+
+
+def test_a_regrade_reaches_every_open_case() -> None:
+    first = reconciled(incident_json(harm="mild", calamity=False))
+    outcome = after(first, update(2, harm="death", calamity=True))
+    updated = of_type(outcome, SupportCaseUpdated)
+    assert [(u.profile.harm, u.profile.calamity) for u in updated] == [("death", True)] * 2
+    assert of_type(outcome, SupportCaseOpened) == []
+
+
+def test_an_update_that_arrives_first_opens_the_cases_and_the_late_report_is_ignored() -> None:
+    early = after(None, update(3, harm="death"))
+    assert len(of_type(early, SupportCaseOpened)) == 2
+    assert all(c.profile.harm == "death" for c in of_type(early, SupportCaseOpened))
+    report = Occasion.of_incident(IncidentReported.model_validate(incident_json(harm="mild")))
+    late = after(early, report)
+    assert late.stale
+    assert late.record == early.record
+
+
+def test_updates_out_of_order_keep_the_newest() -> None:
+    newest = after(reconciled(), update(3, harm="death"))
+    older = after(newest, update(2, harm="mild"))
+    assert older.stale
+    assert older.cases == []
+
+
+def test_a_withdrawal_closes_every_case_for_good() -> None:
+    first = reconciled()
+    withdrawn = after(first, withdrawal(2))
+    closed = of_type(withdrawn, SupportCaseClosed)
+    assert len(closed) == 2
+    assert {c.reason for c in closed} == {CloseReason.INCIDENT_WITHDRAWN}
+    assert after(withdrawn, update(3, harm="death")).stale
+
+
+def test_a_withdrawal_before_the_report_keeps_the_report_from_opening_anything() -> None:
+    withdrawn = after(None, withdrawal(2))
+    assert withdrawn.cases == []
+    assert after(
+        withdrawn, Occasion.of_incident(IncidentReported.model_validate(incident_json()))
+    ).stale
+
+
+def test_entered_in_error_is_a_withdrawal() -> None:
+    outcome = after(reconciled(), update(2, status="entered-in-error"))
+    assert len(of_type(outcome, SupportCaseClosed)) == 2
+    assert outcome.record.withdrawn
+
+
+def test_near_misses_follow_the_setting() -> None:
+    near_miss = incident_json(actuality="potential")
+    assert len(of_type(reconciled(near_miss), SupportCaseOpened)) == 2
+    assert reconciled(near_miss, near_miss_outreach=False).cases == []
+
+
+def test_a_near_miss_that_turns_out_actual_opens_cases_then() -> None:
+    first = reconciled(incident_json(actuality="potential"), near_miss_outreach=False)
+    outcome = after(first, update(2), near_miss_outreach=False)
+    assert len(of_type(outcome, SupportCaseOpened)) == 2
+
+
+def test_a_large_incident_suggests_one_group_debriefing() -> None:
+    people = [participant(f"E{n}", department="ED") for n in range(10001, 10007)]
+    first = reconciled(incident_json(participants=people))
+    (suggestion,) = of_type(first, GroupDebriefSuggested)
+    assert suggestion.professionals_involved == 6
+    bigger = [*people, participant("E10099", department="ED")]
+    assert of_type(after(first, update(2, participants=bigger)), GroupDebriefSuggested) == []
+    assert of_type(reconciled(incident_json(participants=people[:5])), GroupDebriefSuggested) == []
+
+
+def test_who_opted_out_gets_a_case_counted_but_no_outreach() -> None:
+    outcome = after(
+        None,
+        Occasion.of_incident(IncidentReported.model_validate(incident_json())),
+        opted_out={pseudonym("E12345")},
+    )
+    opted_out = {c.colleague.pseudonym: c.opted_out for c in of_type(outcome, SupportCaseOpened)}
+    assert opted_out == {pseudonym("E12345"): True, pseudonym("E23456"): False}
+    assert len(outcome.contacts) == 1
+
+
+def request(requested_by: str = "self") -> Occasion:
+    event = {
+        "event_id": "2c0b3f1e-2d7a-4d55-8f62-8f1b2b7f6a01",
+        "event_type": "support.requested",
+        "schema_version": 1,
+        "occurred_at": "2026-11-21T14:00:00+01:00",
+        "source_system": "intranet-zh-a",
+        "hospital_id": "ZH-A",
+        "request_id": "REQ-17",
+        "requested_by": requested_by,
+        "professional": participant("E12345"),
+        "message": "I keep thinking about the patient in bed 4",
+    }
+    return Occasion.of_request(SupportRequested.model_validate(event))
+
+
+def test_a_request_without_an_incident_opens_a_case() -> None:
+    outcome = after(None, request())
+    (case,) = of_type(outcome, SupportCaseOpened)
+    assert case.profile.origin is CaseOrigin.REQUEST
+    assert case.correlation_id == "ZH-A:request:REQ-17"
+    assert "bed 4" not in case.model_dump_json()
+    assert after(outcome, request()).stale
+
+
+def test_asking_oneself_overrides_an_earlier_opt_out_but_a_colleague_asking_does_not() -> None:
+    out = {pseudonym("E12345")}
+    (own,) = of_type(after(None, request("self"), opted_out=out), SupportCaseOpened)
+    (for_them,) = of_type(after(None, request("colleague"), opted_out=out), SupportCaseOpened)
+    assert not own.opted_out
+    assert for_them.opted_out
+
+
+def test_the_case_id_is_the_same_person_in_the_same_incident() -> None:
+    first = of_type(reconciled(), SupportCaseOpened)
+    early = of_type(after(None, update(3)), SupportCaseOpened)
+    assert [c.case_id for c in first] == [c.case_id for c in early]
