@@ -21,6 +21,8 @@ def describe(error: BaseException) -> str:
             for e in error.errors(include_url=False, include_input=False)
         )
         reason = f"{error.error_count()} contract violation(s): {problems}"
+    elif isinstance(error, RejectedEvent):
+        reason = str(error)
     else:
         reason = f"{type(error).__name__}: {error}"
     return reason[:REASON_MAX_CHARS]

@@ -1,0 +1,126 @@
+"""Incidents change after they are reported, and staff speak for themselves: the whole
+pipeline keeps up, in whatever order the events arrive."""
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.factories import incident_json, participant
+from tests.integration.conftest import Pipeline
+from tests.integration.test_pipeline import roster
+
+pytestmark = pytest.mark.integration
+
+
+def staff_event(event_type: str, hospital: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "event_id": str(uuid.uuid4()),
+        "event_type": event_type,
+        "schema_version": 1,
+        "occurred_at": "2026-11-21T14:00:00+01:00",
+        "source_system": f"intranet-{hospital.lower()}",
+        "hospital_id": hospital,
+        **fields,
+    }
+
+
+async def test_an_update_before_its_report_is_applied_and_the_report_ignored(
+    pipeline: Pipeline,
+) -> None:
+    await pipeline.load_roster(roster("U1"))
+    people = [participant("E70001"), participant("E70002", "ED"), participant("E70003", "OR")]
+    update = incident_json(
+        "INC-U1", people, hospital_id="U1", event_type="incident.updated", revision=2,
+        harm="death", calamity=True,
+    )  # fmt: skip
+    report = incident_json("INC-U1", people[:1], hospital_id="U1", harm="mild", calamity=False)
+    await pipeline.report(update)
+    await pipeline.report(report)
+    key = "U1:INC-U1"
+    await pipeline.until(
+        lambda: len(pipeline.log.on(pipeline.topics.notifications, key)) == 3,
+        what="three supporters notified",
+    )
+    await pipeline.idle()
+    cases = pipeline.log.events(pipeline.topics.cases, key)
+    assert [c["event_type"] for c in cases] == ["support.case_opened"] * 3
+    assert {c["profile"]["harm"] for c in cases} == {"death"}
+    offers = pipeline.log.events(pipeline.topics.assignments, key)
+    assert len(offers) == 3
+
+
+async def test_a_withdrawn_incident_closes_its_cases_and_cancels_their_offers(
+    pipeline: Pipeline,
+) -> None:
+    await pipeline.load_roster(roster("U2"))
+    event = incident_json("INC-U2", [participant("E70010")], hospital_id="U2")
+    await pipeline.report(event)
+    key = "U2:INC-U2"
+    await pipeline.until(lambda: pipeline.log.on(pipeline.topics.notifications, key))
+    withdrawal = {
+        "event_id": str(uuid.uuid4()),
+        "event_type": "incident.withdrawn",
+        "schema_version": 1,
+        "occurred_at": "2026-11-21T10:00:00+01:00",
+        "source_system": "epd-zh-a",
+        "hospital_id": "U2",
+        "incident_id": "INC-U2",
+        "revision": 1,
+    }
+    await pipeline.report(withdrawal)
+    await pipeline.report({**event, "event_id": str(uuid.uuid4())})  # a late resend
+    await pipeline.idle()
+    cases = pipeline.log.events(pipeline.topics.cases, key)
+    assert [c["event_type"] for c in cases] == ["support.case_opened", "support.case_closed"]
+    assert cases[1]["reason"] == "incident_withdrawn"
+    news = [e["event_type"] for e in pipeline.log.events(pipeline.topics.assignments, key)]
+    assert news == ["support.peer_assigned", "support.assignment_cancelled"]
+
+
+async def test_a_request_opens_a_case_and_an_opt_out_is_respected(pipeline: Pipeline) -> None:
+    await pipeline.load_roster(roster("U3"))
+    staff = pipeline.topics.staff
+    preference = staff_event("staff.outreach_preference", "U3", staff_id="E70021",
+                             outreach="declined")  # fmt: skip
+    await pipeline.send(staff, preference, "U3:E70021")
+    await pipeline.idle()
+    request = staff_event(
+        "support.requested", "U3", request_id="REQ-1", requested_by="colleague",
+        professional=participant("E70020"), message="she has not slept since the night shift",
+    )  # fmt: skip
+    await pipeline.send(staff, request, "U3:REQ-1")
+    incident = incident_json("INC-U3", [participant("E70021", "ED")], hospital_id="U3")
+    await pipeline.report(incident)
+    await pipeline.until(
+        lambda: pipeline.log.on(pipeline.topics.notifications, "U3:request:REQ-1"),
+        what="the requested support offered",
+    )
+    await pipeline.idle()
+
+    (requested,) = pipeline.log.events(pipeline.topics.cases, "U3:request:REQ-1")
+    assert requested["profile"]["origin"] == "request"
+    (opted_out,) = pipeline.log.events(pipeline.topics.cases, "U3:INC-U3")
+    assert opted_out["opted_out"] is True
+    assert pipeline.log.on(pipeline.topics.assignments, "U3:INC-U3") == []
+    assert pipeline.log.on(pipeline.topics.contacts, "U3:INC-U3") == []
+    downstream = [r for r in pipeline.log.records if r.topic != staff]
+    assert [r.topic for r in downstream if b"night shift" in (r.value or b"")] == []
+    (cell,) = [
+        c for c in await pipeline.cells() if c["hospital_id"] == "U3" and c["harm"] == "severe"
+    ]
+    assert (cell["cases_opened"], cell["opted_out"], cell.get("peers_assigned", 0)) == (1, 1, 0)
+
+
+async def test_an_oversized_event_is_dead_lettered_with_its_size(pipeline: Pipeline) -> None:
+    huge = incident_json("INC-U4", hospital_id="U4")
+    huge["padding"] = "x" * (300 * 1024)
+    partition = await pipeline.report(huge)
+    await pipeline.report(incident_json("INC-U4b", hospital_id="U4"), partition)
+    await pipeline.until(lambda: pipeline.log.on(pipeline.topics.cases, "U4:INC-U4b"))
+    (letter,) = pipeline.log.on(f"{pipeline.topics.incidents_reported}.dlq", "U4:INC-U4")
+    reason = dict(letter.headers)["dlq-reason"].decode()
+    assert reason.startswith("event of 30")
+    assert reason.endswith("bytes exceeds the limit of 262144 bytes")
+    assert json.loads(letter.value or b"")["incident_id"] == "INC-U4"

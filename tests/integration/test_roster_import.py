@@ -1,0 +1,76 @@
+"""The coordinator's import command against the running pipeline: all or nothing, then only
+what changed."""
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from services.matching.roster import COLUMNS
+from tests.factories import PSEUDONYM_KEY
+from tests.integration.conftest import Pipeline
+
+pytestmark = pytest.mark.integration
+
+ROW = (
+    "R1-{n},R1,E8{n},Supporter {n},s{n}@r1.example,,nl,nl,nurse,ICU,ICU-1,5,1990,2025-02-01,3,"
+    ",,true"
+)
+
+
+async def import_roster(pipeline: Pipeline, path: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": pipeline.bootstrap_servers,
+        "MONGODB_URL": pipeline.servers.mongodb_url,
+        "MONGODB_DATABASE_PREFIX": pipeline.database_prefix,
+        "TOPIC_ROSTER": pipeline.topics.roster,
+        "PSEUDONYM_KEY": PSEUDONYM_KEY.decode(),
+    }
+    command = [sys.executable, "-m", "services.matching.cli", "load", str(path), "--wait", "30"]
+    return await asyncio.to_thread(
+        subprocess.run, command, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+async def test_a_file_with_errors_publishes_nothing_a_good_one_only_changes(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    header = ",".join(COLUMNS)
+    rows = [ROW.format(n=n) for n in range(1, 4)]
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "\n".join([header, rows[0], rows[1].replace("nurse", "surgeon"), rows[2][:-4] + "maybe"])
+    )
+    refused = await import_roster(pipeline, bad)
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines() == [
+        f"{bad}:3: 1 contract violation(s): function: Input should be 'nurse', 'physician', "
+        "'resident', 'midwife', 'pharmacist', 'paramedic', 'allied_health', 'support_staff', "
+        "'manager' or 'other'",
+        f"{bad}:4: 1 contract violation(s): active: Input should be a valid boolean, "
+        "unable to interpret input",
+        "2 row error(s): nothing loaded",
+    ]
+    published = pipeline.log.on(pipeline.topics.roster)
+    assert [r for r in published if (r.key or b"").startswith(b"R1-")] == []
+
+    good = tmp_path / "good.csv"
+    good.write_text("\n".join([header, *rows]) + "\n")
+    loaded = await import_roster(pipeline, good)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "3 supporters in the file: 3 registered"
+
+    changed = [rows[0], rows[1].replace(",3,,,true", ",5,,,true"), rows[2].replace("true", "false")]
+    good.write_text("\n".join([header, *changed]) + "\n")
+    reloaded = await import_roster(pipeline, good)
+    assert reloaded.returncode == 0, reloaded.stderr
+    assert reloaded.stdout.strip() == "3 supporters in the file: 1 deactivated, 1 updated"
+    supporters = pipeline.mongo[f"{pipeline.database_prefix}matching"]["supporters"]
+    stored = {d["_id"]: d async for d in supporters.find({"hospital_id": "R1"})}
+    assert stored["R1-2"]["max_open_cases"] == 5
+    assert stored["R1-3"]["active"] is False
+    assert "E82" not in str(stored)
