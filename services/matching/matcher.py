@@ -41,6 +41,10 @@ from shared.events import (
 )
 from shared.mongo import Document, Outbox, in_transaction
 
+BEST = 10
+"""Candidates ranked per decision. Within the decision's transaction only a capacity taken
+since its snapshot can refuse one, and that aborts and retries the whole transaction."""
+
 Step = Callable[[AsyncClientSession, datetime], Awaitable[list[Envelope]]]
 
 
@@ -266,7 +270,7 @@ class Matcher:
             else Counter[str]()
         )
         roster = await self.roster.available_in(case.hospital_id, session)
-        ranking = rank(case, roster, self.policy, now, share)
+        ranking = rank(case, roster, self.policy, now, share, best=BEST)
         attempt = doc["attempt"] + 1
         for candidate in ranking.candidates:
             supporter_id = candidate.supporter.supporter_id

@@ -8,12 +8,15 @@ the last assignment). Every assignment carries the score's breakdown, so a coord
 see why this peer.
 """
 
+import functools
+import heapq
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -191,74 +194,76 @@ class Ranking:
     candidates: list[Candidate] = field(default_factory=list)
     """Best first; ties go to whoever waited longest since their last assignment."""
     refusals: Counter[Refusal] = field(default_factory=Counter)
+    eligible: int = 0
 
 
-@dataclass(frozen=True)
 class _Judge:
-    """The facts of one case and one day, worked out once for the whole roster."""
+    """The facts of one case and one day, worked out once for the whole roster: the fits
+    that depend only on the case become lookup tables, so that judging each supporter is a
+    few lookups, not a computation."""
 
-    case: Case
-    policy: Policy
-    today: date
-    weekday: Weekday
-    now: datetime
-    involved: frozenset[str]
-    investigators: frozenset[str]
-    languages: frozenset[str]
-    department: str
-    department_rule: DepartmentRule
-    incident_share: Mapping[str, int]
-    share_limit: int | None
-
-    @classmethod
-    def of(
-        cls, case: Case, policy: Policy, now: datetime, incident_share: Mapping[str, int]
-    ) -> "_Judge":
-        today = policy.today(now)
+    def __init__(
+        self, case: Case, policy: Policy, now: datetime, incident_share: Mapping[str, int]
+    ) -> None:
+        colleague = case.colleague
+        self.case = case
+        self.hospital_id = case.profile.hospital_id
+        self.team = colleague.team
+        self.tried = case.tried
+        self.weights = policy.weights
+        self.now = now
+        self.today = policy.today(now)
+        self.weekday = WEEKDAYS[self.today.weekday()]
+        self.excluded = {
+            **dict.fromkeys(case.exclusions.involved_pseudonyms, Refusal.INVOLVED),
+            **dict.fromkeys(case.exclusions.investigator_pseudonyms, Refusal.INVESTIGATOR),
+            **(
+                {colleague.line_manager_pseudonym: Refusal.LINE_MANAGER}
+                if colleague.line_manager_pseudonym
+                else {}
+            ),
+        }
+        self.languages = frozenset(colleague.languages)
+        self.department = _folded(colleague.department)
+        self.department_rule = policy.department_rule(case.hospital_id)
+        self.incident_share = incident_share
         large = case.exclusions.incident_size > policy.large_incident
-        return cls(
-            case=case,
-            policy=policy,
-            today=today,
-            weekday=WEEKDAYS[today.weekday()],
-            now=now,
-            involved=frozenset(case.exclusions.involved_pseudonyms),
-            investigators=frozenset(case.exclusions.investigator_pseudonyms),
-            languages=frozenset(case.colleague.languages),
-            department=_folded(case.colleague.department),
-            department_rule=policy.department_rule(case.hospital_id),
-            incident_share=incident_share,
-            share_limit=policy.share_in_large_incident if large else None,
-        )
+        self.share_limit = policy.share_in_large_incident if large else None
+        family = _FUNCTION_FAMILY.get(colleague.function)
+        self.function_fit = {
+            f: 1.0
+            if f == colleague.function
+            else 0.5
+            if family and _FUNCTION_FAMILY.get(f) == family
+            else 0.0
+            for f in Function
+        }
+        self.seniority_fit = _Table(colleague.seniority_years, _seniority_fit)
+        self.age_fit = _Table(colleague.birth_year, _age_fit)
 
     def refusal(self, s: Supporter) -> Refusal | None:
-        colleague = self.case.colleague
         if not s.active:
             return Refusal.INACTIVE
-        if s.hospital_id != self.case.hospital_id:
+        if s.hospital_id != self.hospital_id:
             return Refusal.OTHER_HOSPITAL
         if s.trained_on is None or s.trained_on > self.today:
             return Refusal.NOT_TRAINED
         if s.available_days and self.weekday not in s.available_days:
             return Refusal.UNAVAILABLE
-        if any(a.first_day <= self.today <= a.last_day for a in s.absences):
+        if s.absences and any(a.first_day <= self.today <= a.last_day for a in s.absences):
             return Refusal.ABSENT
-        if s.contact.supporter_id in self.case.tried:
+        if s.contact.supporter_id in self.tried:
             return Refusal.TRIED_BEFORE
-        if s.pseudonym in self.involved:
-            return Refusal.INVOLVED
-        if s.pseudonym in self.investigators:
-            return Refusal.INVESTIGATOR
-        if s.pseudonym == colleague.line_manager_pseudonym:
-            return Refusal.LINE_MANAGER
-        if s.team is not None and s.team == colleague.team:
+        if s.pseudonym in self.excluded:
+            return self.excluded[s.pseudonym]
+        if s.team is not None and s.team == self.team:
             return Refusal.SAME_TEAM
         if (
             self.department_rule is DepartmentRule.AVOID
             and _folded(s.department) == self.department
         ):
             return Refusal.SAME_DEPARTMENT
-        if self.languages and not self.languages & s.languages:
+        if self.languages and self.languages.isdisjoint(s.languages):
             return Refusal.NO_SHARED_LANGUAGE
         if (
             self.share_limit is not None
@@ -271,36 +276,22 @@ class _Judge:
 
     def fits(self, s: Supporter) -> tuple[float, float, float, float, float, float]:
         """Function, seniority, age, load, wait and department fit, each from 0 to 1."""
-        colleague = self.case.colleague
-        if s.function == colleague.function:
-            function = 1.0
-        elif _FUNCTION_FAMILY.get(s.function, s.function) == _FUNCTION_FAMILY.get(
-            colleague.function
-        ):
-            function = 0.5
-        else:
-            function = 0.0
-        if s.seniority_years is None or colleague.seniority_years is None:
-            seniority = UNKNOWN_FIT
-        else:
-            shortfall = colleague.seniority_years - s.seniority_years
-            seniority = 1.0 if shortfall <= 0 else max(0.0, 1 - shortfall / SENIORITY_SPAN)
-        if s.birth_year is None or colleague.birth_year is None:
-            age = UNKNOWN_FIT
-        else:
-            age = max(0.0, 1 - abs(s.birth_year - colleague.birth_year) / AGE_SPAN)
-        load = 1 - s.open_cases / s.max_open_cases
-        if s.last_assigned_at is None:
-            waited = 1.0
-        else:
-            waited = min(1.0, max(0.0, (self.now - s.last_assigned_at) / WAIT_SPAN))
+        last = s.last_assigned_at
+        waited = 1.0 if last is None else min(1.0, max(0.0, (self.now - last) / WAIT_SPAN))
         department = 0.0
         if self.department_rule is DepartmentRule.PREFER:
             department = 1.0 if _folded(s.department) == self.department else 0.0
-        return function, seniority, age, load, waited, department
+        return (
+            self.function_fit[s.function],
+            self.seniority_fit[s.seniority_years],
+            self.age_fit[s.birth_year],
+            1 - s.open_cases / s.max_open_cases,
+            waited,
+            department,
+        )
 
     def score(self, s: Supporter) -> float:
-        w = self.policy.weights
+        w = self.weights
         function, seniority, age, load, waited, department = self.fits(s)
         return (
             w.function * function
@@ -312,38 +303,72 @@ class _Judge:
         )
 
 
+class _Table(dict[int | None, float]):
+    """A fit against the colleague's value, computed once per supporter value met."""
+
+    def __init__(self, colleague: int | None, fit: Callable[[int, int], float]) -> None:
+        super().__init__({None: UNKNOWN_FIT})
+        self.colleague = colleague
+        self.fit = fit
+
+    def __missing__(self, value: int | None) -> float:
+        self[value] = (
+            UNKNOWN_FIT
+            if self.colleague is None or value is None
+            else self.fit(value, self.colleague)
+        )
+        return self[value]
+
+
+def _seniority_fit(years: int, colleague_years: int) -> float:
+    shortfall = colleague_years - years
+    return 1.0 if shortfall <= 0 else max(0.0, 1 - shortfall / SENIORITY_SPAN)
+
+
+def _age_fit(birth_year: int, colleague_birth_year: int) -> float:
+    return max(0.0, 1 - abs(birth_year - colleague_birth_year) / AGE_SPAN)
+
+
 def rank(
     case: Case,
     roster: Iterable[Supporter],
     policy: Policy,
     now: datetime,
     incident_share: Mapping[str, int] | None = None,
+    best: int | None = None,
 ) -> Ranking:
-    """`incident_share`: how many cases of this case's incident each supporter holds."""
-    judge = _Judge.of(case, policy, now, incident_share or {})
+    """`incident_share`: how many cases of this case's incident each supporter holds;
+    `best`: keep only that many candidates (the rest are counted, not ranked)."""
+    judge = _Judge(case, policy, now, incident_share or {})
+    refusal, score = judge.refusal, judge.score
     ranking = Ranking()
-    scored: list[tuple[float, float, str, Supporter]] = []
+    refused = ranking.refusals
+    scored: list[tuple[float, datetime, str, Supporter]] = []
     for supporter in roster:
-        if reason := judge.refusal(supporter):
-            ranking.refusals[reason] += 1
-            continue
-        last = supporter.last_assigned_at
-        scored.append(
-            (
-                -round(judge.score(supporter), 9),
-                last.timestamp() if last else 0.0,
-                supporter.contact.supporter_id,
-                supporter,
+        if reason := refusal(supporter):
+            refused[reason] += 1
+        else:
+            scored.append(
+                (
+                    -score(supporter),
+                    supporter.last_assigned_at or _NEVER,
+                    supporter.contact.supporter_id,
+                    supporter,
+                )
             )
-        )
-    scored.sort(key=lambda entry: entry[:3])
-    ranking.candidates = [Candidate(entry[3], -entry[0]) for entry in scored]
+    ranking.eligible = len(scored)
+    top = sorted(scored, key=_ORDER) if best is None else heapq.nsmallest(best, scored, _ORDER)
+    ranking.candidates = [Candidate(entry[3], -entry[0]) for entry in top]
     return ranking
+
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
+_ORDER = itemgetter(0, 1, 2)
 
 
 def explain(case: Case, supporter: Supporter, policy: Policy, now: datetime) -> list[ScoreItem]:
     """The score's breakdown and the protective rules met, as a coordinator reads them."""
-    judge = _Judge.of(case, policy, now, {})
+    judge = _Judge(case, policy, now, {})
     w = policy.weights
     colleague = case.colleague
     function, seniority, age, load, waited, department = judge.fits(supporter)
@@ -431,6 +456,7 @@ def _known(value: int | None) -> str:
     return "unknown" if value is None else str(value)
 
 
+@functools.cache
 def _folded(department: str) -> str:
     return department.strip().casefold()
 

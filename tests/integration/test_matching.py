@@ -351,7 +351,7 @@ async def test_someone_who_opted_out_is_counted_but_nobody_is_sent(matching: Rig
 
 async def test_concurrent_matchers_never_overbook_a_supporter(servers: Servers) -> None:
     """Three matching instances in one group, two consumers each, forty cases at once."""
-    async with rig(servers, instances=3, consumers_per_topic=2) as matchers:
+    async with rig(servers, instances=3, consumers_per_topic=1) as matchers:
         await matchers.roster(*(peer("MC", name, max_open_cases=2) for name in "ABC"))
         cases = [case_in("MC", staff_id=f"E{n}") for n in range(40)]
         await asyncio.gather(*(matchers.open(case) for case in cases))
