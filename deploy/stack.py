@@ -31,6 +31,7 @@ from shared.settings import Topics
 SERVICES = ("intake", "matching", "notify", "reporting")
 SEED_ROSTER = Path(__file__).parent / "seed" / "roster.csv"
 DEMO_PSEUDONYM_KEY = "demo-key-not-for-production"
+DEMO_LINK_SECRET = "demo-link-secret-not-for-production"  # noqa: S105 - the demo's own
 
 
 @dataclass
@@ -85,6 +86,8 @@ class Stack:
             "HTTP_HOST": HOST,
             "HTTP_PORT": str(self.ports.of_service(service)),
             "PSEUDONYM_KEY": os.environ.get("PSEUDONYM_KEY", DEMO_PSEUDONYM_KEY),
+            "LINK_SECRET": os.environ.get("LINK_SECRET", DEMO_LINK_SECRET),
+            "PUBLIC_URL": f"http://{HOST}:{self.ports.notify}",
             "LOG_LEVEL": self.log_level,
         }
 

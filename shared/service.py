@@ -59,6 +59,7 @@ def service_app(
     on_startup: Sequence[Callable[[], Awaitable[Any]]] = (),
     after_startup: Sequence[Callable[[], Awaitable[Any]]] = (),
     on_shutdown: Sequence[Callable[[], Awaitable[Any]]] = (),
+    routes: Sequence[tuple[str, ASGIApp]] = (),
 ) -> AsgiFastStream:
     """The ASGI app uvicorn runs: the broker's subscribers plus `/health/*` and `/metrics`.
 
@@ -79,7 +80,12 @@ def service_app(
     metrics: ASGIApp = make_asgi_app(registry)
     return AsgiFastStream(
         broker,
-        asgi_routes=[("/health/live", live), ("/health/ready", ready), ("/metrics", metrics)],
+        asgi_routes=[
+            ("/health/live", live),
+            ("/health/ready", ready),
+            ("/metrics", metrics),
+            *routes,
+        ],
         on_startup=on_startup,
         after_startup=after_startup,
         on_shutdown=on_shutdown,

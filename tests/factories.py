@@ -15,6 +15,7 @@ from shared.events import (
 from shared.pseudonyms import pseudonymise
 
 PSEUDONYM_KEY = b"test-pseudonym-key-0123456789"
+LINK_SECRET = "test-link-secret-0123456789"
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 """A Friday."""
 

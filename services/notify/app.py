@@ -6,16 +6,34 @@ second triggers the message.
 """
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs
 
 from faststream.asgi import AsgiFastStream
+from faststream.asgi.types import Receive, Scope, Send
 from prometheus_client import Counter
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pymongo.asynchronous.client_session import AsyncClientSession
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
 
 from services.notify.channels import EmailChannel
-from services.notify.messages import notified, render_outreach
+from services.notify.links import Link, LinkProblem, Links
+from services.notify.messages import answered, notified, render_outreach
+from services.notify.pages import (
+    Closed,
+    Outcome,
+    closed_page,
+    outcome_page,
+    problem_page,
+    question_page,
+)
 from services.notify.store import CaseContacts, Notifications
-from shared.events import AssignmentNews, CaseContactRecorded, PeerAssigned
+from shared.events import (
+    AssignmentCancelled,
+    AssignmentNews,
+    CaseContactRecorded,
+    PeerAssigned,
+)
 from shared.kafka import subscription
 from shared.mongo import Document, Outbox, in_transaction
 from shared.service import service_app, wire
@@ -34,6 +52,13 @@ class NotifySettings(ServiceSettings):
     mail_from: str = "peer-support@hospital.example"
     sending_lease_seconds: float = 120.0
     """How long a claimed message may stay unsent before another worker may send it."""
+    public_url: str = "http://127.0.0.1:8083"
+    """Where supporters reach notify's pages: the base of every link in a message."""
+    link_secret: SecretStr = Field(min_length=16)
+    """Signs the links in messages. Required: with a known secret anyone could answer."""
+    link_max_age_seconds: int = Field(default=14 * 24 * 3600, ge=60)
+    timezone: str = "Europe/Amsterdam"
+    """Times in messages are shown in this zone."""
 
 
 def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
@@ -56,6 +81,14 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
     sent = Counter(
         "outreach_sent", "Supporters contacted, by channel", ["channel"], registry=registry
     )
+    answers = Counter(
+        "offers_answered", "Offers answered through their link", ["answer"], registry=registry
+    )
+    links = Links(
+        settings.link_secret.get_secret_value(),
+        settings.public_url,
+        settings.link_max_age_seconds,
+    )
 
     async def deliver(assignment_id: str, case_id: str) -> None:
         contact = await contacts.of_case(case_id)
@@ -65,7 +98,13 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
         if assignment is None:
             return
         try:
-            await email.send(render_outreach(assignment, contact), assignment_id)
+            outreach = render_outreach(
+                assignment,
+                contact,
+                links.respond_url(assignment.assignment_id),
+                settings.timezone,
+            )
+            await email.send(outreach, assignment_id)
         except Exception:
             await notifications.release(assignment_id)
             raise
@@ -85,10 +124,12 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
         settings.topics.assignments,
         **subscription(settings, SERVICE, "assignments"),
     )
-    async def on_assignment_news(outcome: AssignmentNews) -> None:
-        if isinstance(outcome, PeerAssigned):
-            await notifications.expect(outcome)
-            await deliver(str(outcome.assignment_id), str(outcome.case_id))
+    async def on_assignment_news(news: AssignmentNews) -> None:
+        if isinstance(news, PeerAssigned):
+            await notifications.expect(news)
+            await deliver(str(news.assignment_id), str(news.case_id))
+        elif isinstance(news, AssignmentCancelled):
+            await notifications.withdraw(str(news.assignment_id))
 
     @broker.subscriber(settings.topics.contacts, **subscription(settings, SERVICE, "contacts"))
     async def on_case_contact_recorded(contact: CaseContactRecorded) -> None:
@@ -97,10 +138,57 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
         for assignment_id in await notifications.pending_for_case(case_id):
             await deliver(assignment_id, case_id)
 
+    async def record_answer(link: Link, answer: Outcome) -> HTMLResponse:
+        assignment_id = str(link.assignment_id)
+        offer = await notifications.offer(assignment_id)
+        if offer is None:
+            return HTMLResponse(closed_page("en", Closed.UNKNOWN), 404)
+        assignment = PeerAssigned.model_validate(offer["assignment"])
+        language = assignment.supporter.language
+
+        async def record(session: AsyncClientSession) -> list[Document]:
+            now = datetime.now(UTC)
+            if not await notifications.answer(session, assignment_id, answer, now):
+                return []
+            event = answered(assignment, answer == Outcome.ACCEPTED, now)
+            return await outbox.put(session, [(settings.topics.responses, event)])
+
+        recorded = await in_transaction(mongo, record)
+        if not recorded:
+            closed = Closed.ANSWERED if offer["answer"] or offer["open"] else Closed.WITHDRAWN
+            return HTMLResponse(closed_page(language, closed), 409)
+        await outbox.flush(recorded)
+        answers.labels(answer).inc()
+        log.info("offer answered", assignment_id=assignment_id, answer=answer)
+        return HTMLResponse(outcome_page(language, answer))
+
+    async def respond(scope: Scope, receive: Receive, send: Send) -> None:
+        """GET shows the question, POST records the answer (once)."""
+        request = Request(scope, receive)
+        token = request.query_params.get("t", "")
+        link = links.read(token)
+        if not isinstance(link, Link):
+            log.warning("link refused", problem=link)
+            response = HTMLResponse(problem_page(link), 400 if link == "forged" else 410)
+        elif request.method == "POST":
+            form = parse_qs((await request.body()).decode(errors="replace"))
+            choice = (form.get("answer") or [""])[0]
+            answer = {"accept": Outcome.ACCEPTED, "decline": Outcome.DECLINED}.get(choice)
+            if answer is None:
+                response = HTMLResponse(problem_page(LinkProblem.FORGED), 400)
+            else:
+                response = await record_answer(link, answer)
+        else:
+            offer = await notifications.offer(str(link.assignment_id))
+            language = offer["assignment"]["supporter"]["language"] if offer else "en"
+            response = HTMLResponse(question_page(language, token))
+        await response(scope, receive, send)
+
     return service_app(
         broker,
         mongo,
         registry,
         on_startup=[notifications.ensure_indexes],
         after_startup=[outbox.flush],
+        routes=[("/respond", respond)],
     )

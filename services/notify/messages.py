@@ -9,8 +9,11 @@ from datetime import datetime
 from enum import StrEnum
 from string import Template
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from shared.events import (
+    AssignmentAccepted,
+    AssignmentDeclined,
     CaseContactRecorded,
     Category,
     Function,
@@ -48,7 +51,9 @@ Zo bereik je je collega: $how_to_reach
 Je bent gekoppeld omdat:
 $reasons
 
-Kun je dit niet oppakken? Laat het de coördinator collegiale ondersteuning weten.
+Geef je antwoord (ja of nee) vóór $respond_by via:
+$respond_url
+Zonder antwoord vragen we daarna een andere collega.
 
 Dank je wel,
 Peer support
@@ -66,7 +71,9 @@ How to reach your colleague: $how_to_reach
 You were matched because:
 $reasons
 
-If you cannot take this on, please tell the peer-support coordinator.
+Please answer (yes or no) before $respond_by at:
+$respond_url
+Without an answer by then we will ask another colleague.
 
 Thank you,
 Peer support
@@ -177,7 +184,13 @@ def _speaks_for(item: ScoreItem) -> bool:
     return True
 
 
-def render_outreach(assignment: PeerAssigned, contact: CaseContactRecorded) -> Outreach:
+def render_outreach(
+    assignment: PeerAssigned,
+    contact: CaseContactRecorded,
+    respond_url: str,
+    timezone: str = "Europe/Amsterdam",
+) -> Outreach:
+    """`respond_url`: the supporter's signed link to accept or decline."""
     supporter = assignment.supporter
     language = supporter.language if supporter.language in _BODIES else "en"
     profile = assignment.profile
@@ -190,6 +203,8 @@ def render_outreach(assignment: PeerAssigned, contact: CaseContactRecorded) -> O
         "category": _term(profile.category, language),
         "harm": _term(profile.harm, language),
         "how_to_reach": ", ".join(ways) if ways else _NO_CONTACT[language],
+        "respond_by": f"{assignment.respond_by.astimezone(ZoneInfo(timezone)):%Y-%m-%d %H:%M}",
+        "respond_url": respond_url,
         "reasons": "\n".join(
             f"- {reason}"
             for item in assignment.explanation
@@ -214,6 +229,24 @@ def notified(
         profile=assignment.profile,
         channel=channel,
         notified_at=at,
+        occurred_at=at,
+        producer="notify",
+        correlation_id=assignment.correlation_id,
+        causation_id=assignment.event_id,
+        hospital_id=assignment.hospital_id,
+    )
+
+
+def answered(
+    assignment: PeerAssigned, accepted: bool, at: datetime
+) -> AssignmentAccepted | AssignmentDeclined:
+    """The supporter's answer, for matching (and reporting); an offer is answered once."""
+    kind = AssignmentAccepted if accepted else AssignmentDeclined
+    return kind(
+        event_id=derived_event_id("assignment_answered", assignment.assignment_id),
+        assignment_id=assignment.assignment_id,
+        case_id=assignment.case_id,
+        profile=assignment.profile,
         occurred_at=at,
         producer="notify",
         correlation_id=assignment.correlation_id,

@@ -55,6 +55,8 @@ class Notifications:
                     "state": "pending",
                     "claimable_from": AT_ONCE,
                     "assignment": assignment.model_dump(mode="json"),
+                    "open": True,
+                    "answer": None,
                 }
             },
             upsert=True,
@@ -91,4 +93,30 @@ class Notifications:
             {"_id": assignment_id},
             {"$set": {"state": "sent", "sent_at": at, "channel": channel, "claimable_from": None}},
             session=session,
+        )
+
+    async def offer(self, assignment_id: str) -> Document | None:
+        """The offer as notify knows it: the assignment, whether it is open, the answer."""
+        return await self.collection.find_one({"_id": assignment_id})
+
+    async def answer(
+        self, session: AsyncClientSession, assignment_id: str, answer: str, at: datetime
+    ) -> bool:
+        """Record the supporter's answer if the offer is still open; returns whether it was."""
+        result = await self.collection.update_one(
+            {"_id": assignment_id, "open": True},
+            {"$set": {"open": False, "answer": answer, "answered_at": at}},
+            session=session,
+        )
+        return result.modified_count == 1
+
+    async def withdraw(self, assignment_id: str) -> None:
+        """Matching cancelled the offer: it can no longer be answered, nor sent if unsent."""
+        await self.collection.update_one(
+            {"_id": assignment_id, "open": True},
+            {"$set": {"open": False}},
+        )
+        await self.collection.update_one(
+            {"_id": assignment_id, "state": "pending"},
+            {"$set": {"state": "cancelled", "claimable_from": None}},
         )

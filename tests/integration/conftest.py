@@ -42,7 +42,7 @@ from services.reporting.app import create_app as reporting_app
 from shared.kafka import ensure_topics
 from shared.mongo import Document
 from shared.settings import Topics, dead_letter_topic
-from tests.factories import PSEUDONYM_KEY
+from tests.factories import LINK_SECRET, PSEUDONYM_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -172,6 +172,8 @@ class Pipeline:
     database_prefix: str
     group_prefix: str
     reporting: httpx.AsyncClient
+    supporter: httpx.AsyncClient
+    """A supporter's browser: follows the links in their mail to notify."""
     mail: MailSink
     log: EventLog
     producer: AIOKafkaProducer
@@ -312,7 +314,14 @@ async def pipeline(servers: Servers) -> AsyncIterator[Pipeline]:
     apps: list[Any] = [
         intake_app(IntakeSettings(**common, pseudonym_key=PSEUDONYM_KEY.decode())),
         matching_app(MatchingSettings(**common)),
-        notify_app(NotifySettings(**common, smtp_port=mail.controller.port)),
+        notify := notify_app(
+            NotifySettings(
+                **common,
+                smtp_port=mail.controller.port,
+                link_secret=LINK_SECRET,
+                public_url="http://notify",
+            )
+        ),
     ]
     reporting = reporting_app(ReportingSettings(**common, min_cell_size=5, batch_max_records=50))
     log = EventLog()
@@ -341,6 +350,9 @@ async def pipeline(servers: Servers) -> AsyncIterator[Pipeline]:
                 transport=httpx.ASGITransport(app=reporting), base_url="http://reporting"
             )
         )
+        supporter = await stack.enter_async_context(
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=notify), base_url="http://notify")
+        )
         yield Pipeline(
             servers,
             servers.kafka_bootstrap_servers,
@@ -349,6 +361,7 @@ async def pipeline(servers: Servers) -> AsyncIterator[Pipeline]:
             f"test_{run}_",
             f"test-{run}.",
             client,
+            supporter,
             mail,
             log,
             producer,

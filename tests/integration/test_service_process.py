@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaProducer
 from deploy.localservers import free_port
 from shared.kafka import ensure_topics
 from shared.settings import Topics
-from tests.factories import PSEUDONYM_KEY, incident_json
+from tests.factories import LINK_SECRET, PSEUDONYM_KEY, incident_json
 from tests.integration.conftest import Servers
 
 pytestmark = pytest.mark.integration
@@ -52,6 +52,7 @@ async def test_a_service_reports_health_logs_json_and_stops_on_sigterm(
         "KAFKA_GROUP_PREFIX": f"proc-{run}.",
         "HTTP_PORT": str(port),
         "PSEUDONYM_KEY": PSEUDONYM_KEY.decode(),
+        "LINK_SECRET": LINK_SECRET,
         **topics,
     }
     log_path = tmp_path / f"{service}.log"

@@ -3,7 +3,7 @@
 import pytest
 
 from services.matching.policy import Policy, assignment_for, rank
-from services.notify.messages import render_outreach
+from services.notify.messages import Outreach, render_outreach
 from shared.events import CaseContactRecorded, PeerAssigned
 from tests.factories import NOW, case_to_match, reconciled, supporter
 
@@ -18,8 +18,15 @@ def assignment_and_contact(
     return assignment_for(case, candidate, 1, Policy(), NOW, case.case_id), intake.contacts[0]
 
 
+RESPOND_URL = "https://peer-support.zh-a.example/respond?t=signed"
+
+
+def rendered(language: str, **supporter_changes: object) -> Outreach:
+    return render_outreach(*assignment_and_contact(language, **supporter_changes), RESPOND_URL)
+
+
 def test_a_dutch_supporter_gets_dutch() -> None:
-    outreach = render_outreach(*assignment_and_contact("nl"))
+    outreach = rendered("nl")
     assert outreach.to == "p1@zh-a.example"
     assert outreach.subject == "Verzoek om collegiale ondersteuning (medicatie, 2026-11-20)"
     assert outreach.body.startswith("Beste Supporter P1,")
@@ -28,18 +35,22 @@ def test_a_dutch_supporter_gets_dutch() -> None:
     assert "- je hebt dezelfde functie (verpleegkundige)" in outreach.body
     assert "- je was niet bij het incident betrokken, onderzoekt het niet" in outreach.body
     assert "e12345@zh-a.example, +31612345678" in outreach.body
+    # Severe harm: two hours to answer, shown in Amsterdam time.
+    assert f"Geef je antwoord (ja of nee) vóór 2026-11-20 12:00 via:\n{RESPOND_URL}" in (
+        outreach.body
+    )
 
 
 @pytest.mark.parametrize("language", ["en", "de"])
 def test_other_languages_get_english(language: str) -> None:
-    outreach = render_outreach(*assignment_and_contact(language))
+    outreach = rendered(language)
     assert outreach.language == "en"
     assert outreach.body.startswith("Dear Supporter P1,")
     assert "A colleague (nurse, ICU)" in outreach.body
 
 
 def test_the_reasons_for_the_match_are_listed() -> None:
-    body = render_outreach(*assignment_and_contact("en")).body
+    body = rendered("en").body
     assert "- you have the same function (nurse)" in body
     assert "- you have at least as much experience as your colleague" in body
     assert "- you are close in age to your colleague" in body
@@ -51,9 +62,7 @@ def test_the_reasons_for_the_match_are_listed() -> None:
 
 
 def test_reasons_that_did_not_speak_for_the_supporter_are_left_out() -> None:
-    body = render_outreach(
-        *assignment_and_contact("en", function="physician", seniority_years=1, birth_year=1960)
-    ).body
+    body = rendered("en", function="physician", seniority_years=1, birth_year=1960).body
     assert "function" not in body
     assert "experience" not in body
     assert "close in age" not in body
@@ -64,10 +73,10 @@ def test_without_contact_details_the_supporter_is_sent_to_the_coordinator() -> N
     bare = contact.model_copy(update={"email": None, "phone": None})
     assert (
         "no contact details were given; ask the coordinator"
-        in render_outreach(assignment, bare).body
+        in render_outreach(assignment, bare, RESPOND_URL).body
     )
 
 
 def test_a_first_match_is_called_one() -> None:
-    body = render_outreach(*assignment_and_contact("nl", last_assigned_at=None)).body
+    body = rendered("nl", last_assigned_at=None).body
     assert "- je bent nog niet eerder gekoppeld" in body

@@ -1,0 +1,113 @@
+"""The pages a supporter sees after clicking a link, in their language: pure, no I/O.
+
+Opening a link only shows the question; the answer is a form post, so a mail scanner that
+opens every link answers nothing.
+"""
+
+from enum import StrEnum
+from html import escape
+from string import Template
+
+from services.notify.links import LinkProblem
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+
+
+class Closed(StrEnum):
+    """Why an offer can no longer be answered."""
+
+    ANSWERED = "answered"
+    WITHDRAWN = "withdrawn"
+    UNKNOWN = "unknown"
+
+
+_PAGE = Template(
+    """<!doctype html>
+<html lang="$language"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>$title</title></head>
+<body style="font-family: sans-serif; max-width: 36rem; margin: 2rem auto; line-height: 1.5">
+<h1>$title</h1>
+$body
+</body></html>
+"""
+)
+
+_TEXT = {
+    "nl": {
+        "question_title": "Verzoek om collegiale ondersteuning",
+        "question": "Kun je contact opnemen met je collega en ondersteuning aanbieden?",
+        "accept": "Ja, ik neem contact op",
+        "decline": "Nee, nu niet",
+        "accepted_title": "Dank je wel",
+        "accepted": "Je hebt het verzoek aangenomen. Neem binnenkort contact op met je collega.",
+        "declined_title": "Dank je voor je antwoord",
+        "declined": "Je hebt het verzoek afgewezen. We vragen een andere collega.",
+        "closed_title": "Dit verzoek is niet meer open",
+        "answered": "Op dit verzoek is al geantwoord.",
+        "withdrawn": "Dit verzoek is ingetrokken of aan een andere collega gegeven.",
+        "unknown": "Dit verzoek is niet bekend.",
+        "link_title": "Deze link werkt niet",
+        "forged": "De link is niet geldig. Gebruik de link uit je e-mail.",
+        "expired": "De link is verlopen. Neem contact op met de coördinator.",
+    },
+    "en": {
+        "question_title": "Request for peer support",
+        "question": "Can you get in touch with your colleague and offer support?",
+        "accept": "Yes, I will reach out",
+        "decline": "No, not now",
+        "accepted_title": "Thank you",
+        "accepted": "You accepted the request. Please reach out to your colleague soon.",
+        "declined_title": "Thank you for answering",
+        "declined": "You declined the request. We will ask another colleague.",
+        "closed_title": "This request is no longer open",
+        "answered": "This request has been answered already.",
+        "withdrawn": "This request was withdrawn or passed to another colleague.",
+        "unknown": "This request is not known.",
+        "link_title": "This link does not work",
+        "forged": "The link is not valid. Please use the link from your email.",
+        "expired": "The link has expired. Please contact the coordinator.",
+    },
+}
+
+
+def _page(language: str, title_key: str, body: str) -> str:
+    text = _TEXT[_known(language)]
+    return _PAGE.substitute(language=_known(language), title=escape(text[title_key]), body=body)
+
+
+def _known(language: str) -> str:
+    return language if language in _TEXT else "en"
+
+
+def question_page(language: str, token: str) -> str:
+    text = _TEXT[_known(language)]
+    buttons = "".join(
+        f'<button type="submit" name="answer" value="{answer}" '
+        f'style="font-size: 1.1rem; margin-right: 1rem">{escape(text[answer])}</button>'
+        for answer in ("accept", "decline")
+    )
+    form = (
+        f"<p>{escape(text['question'])}</p>"
+        f'<form method="post" action="respond?t={escape(token)}">{buttons}</form>'
+    )
+    return _page(language, "question_title", form)
+
+
+def outcome_page(language: str, outcome: Outcome) -> str:
+    text = _TEXT[_known(language)]
+    return _page(language, f"{outcome}_title", f"<p>{escape(text[outcome])}</p>")
+
+
+def closed_page(language: str, closed: Closed) -> str:
+    text = _TEXT[_known(language)]
+    return _page(language, "closed_title", f"<p>{escape(text[closed])}</p>")
+
+
+def problem_page(problem: LinkProblem) -> str:
+    """The link names no assignment we trust, so no language is known: both are shown."""
+    body = "".join(f"<p>{escape(_TEXT[lang][problem])}</p>" for lang in ("nl", "en"))
+    return _page("nl", "link_title", body)

@@ -1,0 +1,117 @@
+"""A supporter answers an offer from the link in their mail; matching acts on the answer."""
+
+import re
+from email.message import Message
+
+import pytest
+
+from tests.factories import incident_json, participant
+from tests.integration.conftest import Pipeline
+from tests.integration.test_pipeline import roster
+
+pytestmark = pytest.mark.integration
+
+LINK = re.compile(r"http://notify(/respond\?t=\S+)")
+
+
+def link_in(mail: Message) -> str:
+    body = mail.get_payload(decode=True)
+    assert isinstance(body, bytes)
+    found = LINK.search(body.decode())
+    assert found, body.decode()
+    return found.group(1)
+
+
+async def offered(pipeline: Pipeline, key: str, count: int = 1) -> list[dict[str, object]]:
+    topic = pipeline.topics.notifications
+    await pipeline.until(lambda: len(pipeline.log.on(topic, key)) >= count, what=f"{count} sent")
+    return pipeline.log.events(pipeline.topics.assignments, key)
+
+
+def mail_for(pipeline: Pipeline, offer: dict[str, object]) -> Message:
+    supporter = offer["supporter"]
+    assert isinstance(supporter, dict)
+    (mail,) = pipeline.mail.to(supporter["email"])
+    return mail
+
+
+async def case_status(pipeline: Pipeline, case_id: object) -> str:
+    cases = pipeline.mongo[f"{pipeline.database_prefix}matching"]["cases"]
+    doc = await cases.find_one({"_id": case_id})
+    assert doc is not None
+    return str(doc["status"])
+
+
+async def test_accepting_through_the_link_once(pipeline: Pipeline) -> None:
+    await pipeline.load_roster(roster("A1"))
+    await pipeline.report(incident_json("INC-A1", [participant("E91001")], hospital_id="A1"))
+    (offer,) = await offered(pipeline, "A1:INC-A1")
+    link = link_in(mail_for(pipeline, offer))
+
+    opened = await pipeline.supporter.get(link)
+    assert opened.status_code == 200
+    assert 'value="accept"' in opened.text
+    assert "Ja, ik neem contact op" in opened.text  # the supporter's language
+    await pipeline.idle()
+    assert pipeline.log.on(pipeline.topics.responses, "A1:INC-A1") == []  # opening answers nothing
+
+    accepted = await pipeline.supporter.post(link, data={"answer": "accept"})
+    assert accepted.status_code == 200
+    assert "Je hebt het verzoek aangenomen" in accepted.text
+    await pipeline.idle()
+    (answer,) = pipeline.log.events(pipeline.topics.responses, "A1:INC-A1")
+    assert answer["event_type"] == "assignment.accepted"
+    assert answer["assignment_id"] == offer["assignment_id"]
+    assert await case_status(pipeline, offer["case_id"]) == "accepted"
+
+    again = await pipeline.supporter.post(link, data={"answer": "decline"})
+    assert again.status_code == 409
+    assert "Op dit verzoek is al geantwoord" in again.text
+    await pipeline.idle()
+    assert len(pipeline.log.on(pipeline.topics.responses, "A1:INC-A1")) == 1
+    assert await case_status(pipeline, offer["case_id"]) == "accepted"
+
+
+async def test_declining_through_the_link_brings_the_next_peer(pipeline: Pipeline) -> None:
+    await pipeline.load_roster(roster("A2"))
+    await pipeline.report(incident_json("INC-A2", [participant("E91002")], hospital_id="A2"))
+    (first,) = await offered(pipeline, "A2:INC-A2")
+    declined = await pipeline.supporter.post(
+        link_in(mail_for(pipeline, first)), data={"answer": "decline"}
+    )
+    assert declined.status_code == 200
+    offers = await offered(pipeline, "A2:INC-A2", 2)
+    second = offers[-1]
+    assert second["event_type"] == "support.peer_assigned"
+    assert second["supporter"] != first["supporter"]
+    assert mail_for(pipeline, second)["Subject"].startswith("Verzoek om collegiale ondersteuning")
+
+
+async def test_forged_and_withdrawn_links_change_nothing(pipeline: Pipeline) -> None:
+    await pipeline.load_roster(roster("A3"))
+    event = incident_json("INC-A3", [participant("E91003")], hospital_id="A3")
+    await pipeline.report(event)
+    (offer,) = await offered(pipeline, "A3:INC-A3")
+    link = link_in(mail_for(pipeline, offer))
+
+    forged = await pipeline.supporter.post(link[:-3] + "xyz", data={"answer": "accept"})
+    assert forged.status_code == 400
+    assert "The link is not valid" in forged.text
+
+    withdrawal = {
+        "event_id": "1d2c3b4a-5e6f-4a1b-9c2d-3e4f5a6b7c8d",
+        "event_type": "incident.withdrawn",
+        "schema_version": 1,
+        "occurred_at": "2026-11-21T10:00:00+01:00",
+        "source_system": "epd-a3",
+        "hospital_id": "A3",
+        "incident_id": "INC-A3",
+        "revision": 1,
+    }
+    await pipeline.report(withdrawal)
+    await pipeline.idle()
+    too_late = await pipeline.supporter.post(link, data={"answer": "accept"})
+    assert too_late.status_code == 409
+    assert "ingetrokken" in too_late.text
+    await pipeline.idle()
+    assert pipeline.log.on(pipeline.topics.responses, "A3:INC-A3") == []
