@@ -382,6 +382,8 @@ class SupporterContact(Contract):
     phone: Phone | None = None
     language: LanguageCode = "nl"
     """The language messages to the supporter are written in."""
+    channel: Literal["email", "sms"] = "email"
+    """How the supporter prefers to be reached; the other one is the fallback."""
 
 
 class SupporterProfile(SupporterContact):
@@ -500,13 +502,53 @@ class CaseEscalated(Envelope):
     """How many supporters each rule turned away: why nobody fits, without naming anyone."""
 
 
+ChannelName = Literal["email", "sms"]
+
+
 class PeerNotified(Envelope):
     event_type: Literal["support.peer_notified"] = "support.peer_notified"
     assignment_id: uuid.UUID
     case_id: uuid.UUID
     profile: CaseProfile
-    channel: Literal["email", "sms"]
+    channel: ChannelName
     notified_at: datetime
+    step: str = "offer"
+    """`offer`, `reminder` or `follow_up_day_<n>`."""
+
+
+class NotificationFailed(Envelope):
+    """A step could not be delivered on a channel (the fallback is tried), or it is unknown
+    whether it was: the service stopped while sending, and a mail is never sent twice."""
+
+    event_type: Literal["support.notification_failed"] = "support.notification_failed"
+    assignment_id: uuid.UUID
+    case_id: uuid.UUID
+    profile: CaseProfile
+    step: str
+    channel: ChannelName
+    reason: str
+
+
+class ContactMode(StrEnum):
+    IN_PERSON = "in_person"
+    PHONE = "phone"
+    VIDEO = "video"
+
+
+class SupportContactLogged(Envelope):
+    """A supporter's contact with the colleague: what reporting turns into supporter time."""
+
+    event_type: Literal["support.contact_logged"] = "support.contact_logged"
+    assignment_id: uuid.UUID
+    case_id: uuid.UUID
+    profile: CaseProfile
+    contact_date: date
+    minutes: int = Field(ge=1, le=600)
+    mode: ContactMode
+    tier: int = Field(ge=1, le=3)
+    """1: peer support, 2: trained support team, 3: professional care."""
+    referred: bool
+    """Referred to professional help."""
 
 
 class AssignmentAccepted(Envelope):
@@ -544,6 +586,8 @@ CaseEvent = (
     | AssignmentCancelled
     | CaseEscalated
     | PeerNotified
+    | NotificationFailed
+    | SupportContactLogged
     | AssignmentAccepted
     | AssignmentDeclined
 )

@@ -19,29 +19,44 @@ class LinkProblem(StrEnum):
     EXPIRED = "expired"
 
 
+class Purpose(StrEnum):
+    """What a link is for; a link made for one purpose is forged for any other."""
+
+    RESPOND = "respond"
+    LOG_CONTACT = "log-contact"
+
+
 @dataclass(frozen=True)
 class Link:
     assignment_id: uuid.UUID
+    nonce: str = ""
+    """Tells apart the links of one assignment, for those that may be used once only."""
 
 
 class Links:
     def __init__(self, secret: str, public_url: str, max_age_seconds: int) -> None:
-        self.serializer = URLSafeTimedSerializer(secret, salt="peer-support/respond")
+        self.serializers = {
+            purpose: URLSafeTimedSerializer(secret, salt=f"peer-support/{purpose}")
+            for purpose in Purpose
+        }
         self.public_url = public_url.rstrip("/")
         self.max_age_seconds = max_age_seconds
 
-    def respond_url(self, assignment_id: uuid.UUID) -> str:
-        token = self.serializer.dumps({"a": str(assignment_id)})
-        return f"{self.public_url}/respond?{urlencode({'t': token})}"
+    def url(self, purpose: Purpose, assignment_id: uuid.UUID, nonce: str = "") -> str:
+        token = self.serializers[purpose].dumps({"a": str(assignment_id), "n": nonce})
+        return f"{self.public_url}/{purpose}?{urlencode({'t': token})}"
 
-    def read(self, token: str) -> Link | LinkProblem:
+    def respond_url(self, assignment_id: uuid.UUID) -> str:
+        return self.url(Purpose.RESPOND, assignment_id)
+
+    def read(self, token: str, purpose: Purpose = Purpose.RESPOND) -> Link | LinkProblem:
         try:
-            payload: Any = self.serializer.loads(token, max_age=self.max_age_seconds)
+            payload: Any = self.serializers[purpose].loads(token, max_age=self.max_age_seconds)
         except SignatureExpired:
             return LinkProblem.EXPIRED
         except BadSignature:
             return LinkProblem.FORGED
         try:
-            return Link(uuid.UUID(payload["a"]))
-        except (KeyError, TypeError, ValueError):
+            return Link(uuid.UUID(payload["a"]), str(payload.get("n", "")))
+        except (KeyError, TypeError, ValueError, AttributeError):
             return LinkProblem.FORGED

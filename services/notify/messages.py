@@ -4,23 +4,30 @@ Only what the supporter needs to reach out: the colleague's function, department
 reach them, and of the incident only its category, harm level and date. Never patient data.
 """
 
+import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from string import Template
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.notify.steps import OFFER, kind_of
 from shared.events import (
     AssignmentAccepted,
     AssignmentDeclined,
     CaseContactRecorded,
     Category,
+    ContactMode,
     Function,
     Harm,
+    NotificationFailed,
     PeerAssigned,
     PeerNotified,
     ScoreItem,
+    SupportContactLogged,
     derived_event_id,
 )
 
@@ -184,17 +191,89 @@ def _speaks_for(item: ScoreItem) -> bool:
     return True
 
 
-def render_outreach(
+@dataclass(frozen=True)
+class Links:
+    """The supporter's signed links in one message."""
+
+    respond: str = ""
+    log_contact: str = ""
+
+
+_STEP_TEXTS = {
+    "nl": {
+        "reminder_subject": "Herinnering: verzoek om collegiale ondersteuning ($date)",
+        "reminder": """Beste $supporter,
+
+Je hebt nog niet geantwoord op het verzoek om een collega ($function, $department)
+collegiale ondersteuning aan te bieden. Geef je antwoord (ja of nee) vóór $respond_by via:
+$respond_url
+Zonder antwoord vragen we daarna een andere collega.
+
+Peer support
+""",
+        "follow_up_subject": "Hoe gaat het met je collega? (dag $day)",
+        "follow_up": """Beste $supporter,
+
+Het is $day dag(en) geleden dat je het verzoek aannam om je collega ($function,
+$department) te ondersteunen. Neem gerust nog eens contact op: $how_to_reach
+
+Had je contact? Leg het vast (datum, duur, vorm), zo weten we hoeveel tijd
+collegiale ondersteuning vraagt:
+$log_url
+
+Peer support
+""",
+        "sms_offer": "Peer support: wil je een collega ($function, $department) steunen na een "
+        "incident op $date? Antwoord vóór $respond_by: $respond_url",
+        "sms_reminder": "Peer support, herinnering: antwoord vóór $respond_by: $respond_url",
+        "sms_follow_up": "Peer support: dag $day. Neem nog eens contact op met je collega en "
+        "leg het vast: $log_url",
+    },
+    "en": {
+        "reminder_subject": "Reminder: request for peer support ($date)",
+        "reminder": """Dear $supporter,
+
+You have not yet answered the request to offer peer support to a colleague
+($function, $department). Please answer (yes or no) before $respond_by at:
+$respond_url
+Without an answer by then we will ask another colleague.
+
+Peer support
+""",
+        "follow_up_subject": "How is your colleague doing? (day $day)",
+        "follow_up": """Dear $supporter,
+
+It is $day day(s) since you accepted to support your colleague ($function,
+$department). Please check in with them again: $how_to_reach
+
+Were you in touch? Record it (date, duration, how), so we learn how much time
+peer support takes:
+$log_url
+
+Peer support
+""",
+        "sms_offer": "Peer support: would you support a colleague ($function, $department) "
+        "after an incident on $date? Answer before $respond_by: $respond_url",
+        "sms_reminder": "Peer support reminder: please answer before $respond_by: $respond_url",
+        "sms_follow_up": "Peer support: day $day. Check in with your colleague again and "
+        "record it: $log_url",
+    },
+}
+
+
+def compose(
+    step: str,
     assignment: PeerAssigned,
-    contact: CaseContactRecorded,
-    respond_url: str,
+    contact: CaseContactRecorded | None,
+    channel: Literal["email", "sms"],
+    links: Links,
     timezone: str = "Europe/Amsterdam",
 ) -> Outreach:
-    """`respond_url`: the supporter's signed link to accept or decline."""
+    """The message of one step on one channel, in the supporter's language."""
     supporter = assignment.supporter
     language = supporter.language if supporter.language in _BODIES else "en"
     profile = assignment.profile
-    ways = [w for w in (contact.email, contact.phone) if w]
+    ways = [w for w in (contact.email, contact.phone) if w] if contact else []
     fields = {
         "supporter": supporter.display_name,
         "function": _term(profile.function, language),
@@ -204,37 +283,92 @@ def render_outreach(
         "harm": _term(profile.harm, language),
         "how_to_reach": ", ".join(ways) if ways else _NO_CONTACT[language],
         "respond_by": f"{assignment.respond_by.astimezone(ZoneInfo(timezone)):%Y-%m-%d %H:%M}",
-        "respond_url": respond_url,
+        "respond_url": links.respond,
+        "log_url": links.log_contact,
+        "day": step.rsplit("_", 1)[-1],
         "reasons": "\n".join(
             f"- {reason}"
             for item in assignment.explanation
             if (reason := _reason(item, language)) is not None
         ),
     }
+    kind = kind_of(step)
+    texts = _STEP_TEXTS[language]
+    if channel == "sms":
+        if supporter.phone is None:
+            raise ValueError(f"supporter {supporter.supporter_id} has no phone for sms")
+        body = Template(texts[f"sms_{kind}"]).substitute(fields)
+        return Outreach(to=supporter.phone, subject="", body=body, language=language)
+    if kind == OFFER:
+        subject, body = _SUBJECTS[language], _BODIES[language].template
+    else:
+        subject, body = texts[f"{kind}_subject"], texts[kind]
     return Outreach(
         to=supporter.email,
-        subject=Template(_SUBJECTS[language]).substitute(fields),
-        body=_BODIES[language].substitute(fields),
+        subject=Template(subject).substitute(fields),
+        body=Template(body).substitute(fields),
         language=language,
     )
 
 
+def render_outreach(
+    assignment: PeerAssigned,
+    contact: CaseContactRecorded,
+    respond_url: str,
+    timezone: str = "Europe/Amsterdam",
+) -> Outreach:
+    """The offer by email; `respond_url`: the supporter's signed link to accept or decline."""
+    return compose(OFFER, assignment, contact, "email", Links(respond=respond_url), timezone)
+
+
 def notified(
-    assignment: PeerAssigned, channel: Literal["email", "sms"], at: datetime
+    assignment: PeerAssigned, step: str, channel: Literal["email", "sms"], at: datetime
 ) -> PeerNotified:
     return PeerNotified(
-        event_id=derived_event_id("peer_notified", assignment.assignment_id),
+        event_id=_step_event_id("peer_notified", assignment, step),
         assignment_id=assignment.assignment_id,
         case_id=assignment.case_id,
         profile=assignment.profile,
         channel=channel,
         notified_at=at,
-        occurred_at=at,
-        producer="notify",
-        correlation_id=assignment.correlation_id,
-        causation_id=assignment.event_id,
-        hospital_id=assignment.hospital_id,
+        step=step,
+        **_caused_by(assignment, at),
     )
+
+
+def failed(
+    assignment: PeerAssigned,
+    step: str,
+    channel: Literal["email", "sms"],
+    reason: str,
+    at: datetime,
+) -> NotificationFailed:
+    return NotificationFailed(
+        event_id=derived_event_id("notification_failed", assignment.assignment_id, step, channel),
+        assignment_id=assignment.assignment_id,
+        case_id=assignment.case_id,
+        profile=assignment.profile,
+        step=step,
+        channel=channel,
+        reason=reason,
+        **_caused_by(assignment, at),
+    )
+
+
+def _step_event_id(kind: str, assignment: PeerAssigned, step: str) -> uuid.UUID:
+    if step == OFFER:  # as before steps existed, so a redelivery is still recognised
+        return derived_event_id(kind, assignment.assignment_id)
+    return derived_event_id(kind, assignment.assignment_id, step)
+
+
+def _caused_by(assignment: PeerAssigned, at: datetime) -> dict[str, Any]:
+    return {
+        "occurred_at": at,
+        "producer": "notify",
+        "correlation_id": assignment.correlation_id,
+        "causation_id": assignment.event_id,
+        "hospital_id": assignment.hospital_id,
+    }
 
 
 def answered(
@@ -247,9 +381,30 @@ def answered(
         assignment_id=assignment.assignment_id,
         case_id=assignment.case_id,
         profile=assignment.profile,
-        occurred_at=at,
-        producer="notify",
-        correlation_id=assignment.correlation_id,
-        causation_id=assignment.event_id,
-        hospital_id=assignment.hospital_id,
+        **_caused_by(assignment, at),
     )
+
+
+def contact_logged(
+    assignment: PeerAssigned, entry: "ContactEntry", nonce: str, at: datetime
+) -> SupportContactLogged:
+    return SupportContactLogged(
+        event_id=derived_event_id("contact_logged", nonce),
+        assignment_id=assignment.assignment_id,
+        case_id=assignment.case_id,
+        profile=assignment.profile,
+        **entry.model_dump(),
+        **_caused_by(assignment, at),
+    )
+
+
+class ContactEntry(BaseModel):
+    """What a supporter records of one contact, from the form behind their link."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    contact_date: date
+    minutes: int = Field(ge=1, le=600)
+    mode: ContactMode
+    tier: int = Field(ge=1, le=3)
+    referred: bool

@@ -53,6 +53,21 @@ _TEXT = {
         "link_title": "Deze link werkt niet",
         "forged": "De link is niet geldig. Gebruik de link uit je e-mail.",
         "expired": "De link is verlopen. Neem contact op met de coördinator.",
+        "log_title": "Contact vastleggen",
+        "log_intro": "Leg één contact met je collega vast. Alleen deze gegevens, geen inhoud.",
+        "contact_date": "Datum",
+        "minutes": "Duur (minuten)",
+        "mode": "Vorm",
+        "in_person": "persoonlijk",
+        "phone": "telefoon",
+        "video": "video",
+        "tier": "Niveau (1 collegiaal, 2 ondersteuningsteam, 3 professionele zorg)",
+        "referred": "Doorverwezen naar professionele hulp",
+        "save": "Vastleggen",
+        "logged_title": "Vastgelegd",
+        "logged": "Dank je wel. Het contact is vastgelegd.",
+        "used": "Deze link is al gebruikt. Elke follow-up heeft een nieuwe link.",
+        "invalid": "Niet alle velden zijn goed ingevuld:",
     },
     "en": {
         "question_title": "Request for peer support",
@@ -70,6 +85,21 @@ _TEXT = {
         "link_title": "This link does not work",
         "forged": "The link is not valid. Please use the link from your email.",
         "expired": "The link has expired. Please contact the coordinator.",
+        "log_title": "Record a contact",
+        "log_intro": "Record one contact with your colleague. Only these facts, no content.",
+        "contact_date": "Date",
+        "minutes": "Duration (minutes)",
+        "mode": "How",
+        "in_person": "in person",
+        "phone": "phone",
+        "video": "video",
+        "tier": "Tier (1 peer, 2 support team, 3 professional care)",
+        "referred": "Referred to professional help",
+        "save": "Record",
+        "logged_title": "Recorded",
+        "logged": "Thank you. The contact is recorded.",
+        "used": "This link was used already. Every follow-up brings a new one.",
+        "invalid": "Not every field was filled in correctly:",
     },
 }
 
@@ -111,3 +141,34 @@ def problem_page(problem: LinkProblem) -> str:
     """The link names no assignment we trust, so no language is known: both are shown."""
     body = "".join(f"<p>{escape(_TEXT[lang][problem])}</p>" for lang in ("nl", "en"))
     return _page("nl", "link_title", body)
+
+
+def contact_form_page(language: str, token: str, today: str, problems: str = "") -> str:
+    text = _TEXT[_known(language)]
+    modes = "".join(
+        f'<option value="{mode}">{escape(text[mode])}</option>'
+        for mode in ("in_person", "phone", "video")
+    )
+    warning = f"<p><strong>{escape(text['invalid'])}</strong> {escape(problems)}</p>"
+    form = f"""<p>{escape(text["log_intro"])}</p>{warning if problems else ""}
+<form method="post" action="log-contact?t={escape(token)}">
+<p><label>{escape(text["contact_date"])}
+<input type="date" name="contact_date" value="{escape(today)}" required></label></p>
+<p><label>{escape(text["minutes"])}
+<input type="number" name="minutes" min="1" max="600" required></label></p>
+<p><label>{escape(text["mode"])} <select name="mode">{modes}</select></label></p>
+<p><label>{escape(text["tier"])}
+<input type="number" name="tier" min="1" max="3" value="1" required></label></p>
+<p><label><input type="checkbox" name="referred" value="true">
+{escape(text["referred"])}</label></p>
+<p><button type="submit">{escape(text["save"])}</button></p>
+</form>"""
+    return _page(language, "log_title", form)
+
+
+def logged_page(language: str) -> str:
+    return _page(language, "logged_title", f"<p>{escape(_TEXT[_known(language)]['logged'])}</p>")
+
+
+def used_page(language: str) -> str:
+    return _page(language, "link_title", f"<p>{escape(_TEXT[_known(language)]['used'])}</p>")

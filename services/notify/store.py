@@ -1,25 +1,22 @@
-"""Notify's own data: how to reach each colleague, and each notification's progress.
+"""Notify's own data: how to reach each colleague, each offer's answer, each message step.
 
-A notification is `pending` until claimed, `sending` while one worker holds it (for at most
-the lease), and `sent` once the supporter was contacted. The claim is what keeps two workers,
-or a contact and an assignment arriving together, from sending the same message twice.
-
-`claimable_from` says when a notification may be claimed: at once when pending, when its lease
-runs out while sending, never (null) once sent. One date, so that a claim is a lookup by id
-and a single comparison, which every document store answers from the id index.
+A message is `scheduled` until due and claimed, `sending` while one worker holds it (for at
+most the lease), then `sent`, `failed`, `skipped` or, when a worker stopped while sending,
+`unconfirmed`. The claim keeps two workers (or a contact and an assignment arriving
+together) from sending one step twice.
 """
 
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.errors import RetryLater
+from services.notify.steps import Scheduled
 from shared.events import CaseContactRecorded, PeerAssigned
 from shared.mongo import Document
-
-AT_ONCE = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class CaseContacts:
@@ -38,66 +35,34 @@ class CaseContacts:
         return CaseContactRecorded.model_validate(doc["contact"]) if doc else None
 
 
-class Notifications:
-    def __init__(self, database: AsyncDatabase[Document], lease: timedelta) -> None:
-        self.collection = database["notifications"]
-        self.lease = lease
+class Offers:
+    """Each assignment as notify knows it: open until answered or cancelled."""
 
-    async def ensure_indexes(self) -> None:
-        await self.collection.create_index([("case_id", 1), ("state", 1)])
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self.collection = database["offers"]
 
-    async def expect(self, assignment: PeerAssigned) -> None:
-        await self.collection.update_one(
+    async def record(self, session: AsyncClientSession, assignment: PeerAssigned) -> bool:
+        """Returns whether the offer is new."""
+        result = await self.collection.update_one(
             {"_id": str(assignment.assignment_id)},
             {
                 "$setOnInsert": {
                     "case_id": str(assignment.case_id),
-                    "state": "pending",
-                    "claimable_from": AT_ONCE,
                     "assignment": assignment.model_dump(mode="json"),
                     "open": True,
                     "answer": None,
+                    "cancelled": False,
                 }
             },
             upsert=True,
-        )
-
-    async def pending_for_case(self, case_id: str) -> list[str]:
-        cursor = self.collection.find({"case_id": case_id, "state": "pending"}, {"_id": 1})
-        return [doc["_id"] async for doc in cursor]
-
-    async def claim(self, assignment_id: str, now: datetime) -> PeerAssigned | None:
-        """The assignment to send, or None when it is sent already (or unknown)."""
-        doc = await self.collection.find_one_and_update(
-            {"_id": assignment_id, "claimable_from": {"$lte": now}},
-            {"$set": {"state": "sending", "claimed_at": now, "claimable_from": now + self.lease}},
-            return_document=ReturnDocument.AFTER,
-        )
-        if doc:
-            return PeerAssigned.model_validate(doc["assignment"])
-        current = await self.collection.find_one({"_id": assignment_id}, {"state": 1})
-        if current and current["state"] == "sending":
-            raise RetryLater(f"notification {assignment_id} is being sent by another worker")
-        return None
-
-    async def release(self, assignment_id: str) -> None:
-        await self.collection.update_one(
-            {"_id": assignment_id, "state": "sending"},
-            {"$set": {"state": "pending", "claimable_from": AT_ONCE}},
-        )
-
-    async def complete(
-        self, session: AsyncClientSession, assignment_id: str, channel: str, at: datetime
-    ) -> None:
-        await self.collection.update_one(
-            {"_id": assignment_id},
-            {"$set": {"state": "sent", "sent_at": at, "channel": channel, "claimable_from": None}},
             session=session,
         )
+        return result.upserted_id is not None
 
-    async def offer(self, assignment_id: str) -> Document | None:
-        """The offer as notify knows it: the assignment, whether it is open, the answer."""
-        return await self.collection.find_one({"_id": assignment_id})
+    async def get(
+        self, assignment_id: str, session: AsyncClientSession | None = None
+    ) -> Document | None:
+        return await self.collection.find_one({"_id": assignment_id}, session=session)
 
     async def answer(
         self, session: AsyncClientSession, assignment_id: str, answer: str, at: datetime
@@ -110,13 +75,174 @@ class Notifications:
         )
         return result.modified_count == 1
 
-    async def withdraw(self, assignment_id: str) -> None:
-        """Matching cancelled the offer: it can no longer be answered, nor sent if unsent."""
+    async def cancel(self, session: AsyncClientSession, assignment_id: str) -> None:
         await self.collection.update_one(
-            {"_id": assignment_id, "open": True},
-            {"$set": {"open": False}},
+            {"_id": assignment_id},
+            {"$set": {"open": False, "cancelled": True}},
+            session=session,
         )
+
+    async def move_deadline(
+        self, session: AsyncClientSession, assignment_id: str, respond_by: datetime
+    ) -> None:
         await self.collection.update_one(
-            {"_id": assignment_id, "state": "pending"},
-            {"$set": {"state": "cancelled", "claimable_from": None}},
+            {"_id": assignment_id},
+            {"$set": {"assignment.respond_by": respond_by.isoformat()}},
+            session=session,
         )
+
+
+class State:
+    SCHEDULED = "scheduled"
+    AWAITING_CONTACT = "awaiting_contact"
+    SENDING = "sending"
+    SENT = "sent"
+    UNCONFIRMED = "unconfirmed"
+    """The service stopped while sending: perhaps sent, so never sent again."""
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class Messages:
+    """One document per assignment and step: the idempotency record that keeps a step to one
+    message. `claimable_from` says when it may be claimed (its due time, the end of a lease,
+    or never once done), so that every claim is a lookup and one comparison."""
+
+    def __init__(self, database: AsyncDatabase[Document], lease: timedelta) -> None:
+        self.collection = database["messages"]
+        self.lease = lease
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index([("claimable_from", 1)])
+        await self.collection.create_index([("case_id", 1), ("state", 1)])
+        await self.collection.create_index([("assignment_id", 1), ("state", 1)])
+
+    async def schedule(
+        self,
+        session: AsyncClientSession,
+        assignment: PeerAssigned,
+        steps: Sequence[Scheduled],
+    ) -> None:
+        for scheduled in steps:
+            await self.collection.update_one(
+                {"_id": f"{assignment.assignment_id}/{scheduled.step}"},
+                {
+                    "$setOnInsert": {
+                        "assignment_id": str(assignment.assignment_id),
+                        "case_id": str(assignment.case_id),
+                        "step": scheduled.step,
+                        "state": State.SCHEDULED,
+                        "due_at": scheduled.due_at,
+                        "claimable_from": scheduled.due_at,
+                        "attempts": 0,
+                        "tried": [],
+                    }
+                },
+                upsert=True,
+                session=session,
+            )
+
+    async def reschedule(
+        self, session: AsyncClientSession, assignment_id: str, step: str, due_at: datetime
+    ) -> None:
+        await self.collection.update_one(
+            {"_id": f"{assignment_id}/{step}", "state": State.SCHEDULED},
+            {"$set": {"due_at": due_at, "claimable_from": due_at}},
+            session=session,
+        )
+
+    async def skip_remaining(self, session: AsyncClientSession, assignment_id: str) -> None:
+        for state in (State.SCHEDULED, State.AWAITING_CONTACT):
+            await self.collection.update_many(
+                {"assignment_id": assignment_id, "state": state},
+                {"$set": {"state": State.SKIPPED, "claimable_from": None}},
+                session=session,
+            )
+
+    async def due(self, now: datetime, limit: int) -> list[str]:
+        cursor = (
+            self.collection.find({"claimable_from": {"$lte": now}}, {"_id": 1})
+            .sort([("claimable_from", 1)])
+            .limit(limit)
+        )
+        return [doc["_id"] async for doc in cursor]
+
+    async def of_assignment(self, assignment_id: str) -> list[str]:
+        cursor = self.collection.find({"assignment_id": assignment_id}, {"_id": 1})
+        return [doc["_id"] async for doc in cursor]
+
+    async def contact_arrived(self, case_id: str, now: datetime) -> list[str]:
+        """Steps that waited for the colleague's contact become due now."""
+        waiting = self.collection.find(
+            {"case_id": case_id, "state": State.AWAITING_CONTACT}, {"_id": 1}
+        )
+        ids = [doc["_id"] async for doc in waiting]
+        for message_id in ids:
+            await self.collection.update_one(
+                {"_id": message_id, "state": State.AWAITING_CONTACT},
+                {"$set": {"state": State.SCHEDULED, "claimable_from": now}},
+            )
+        return ids
+
+    async def claim(self, message_id: str, now: datetime) -> Document | None:
+        """The message as it was before this claim (its `state` says whether an earlier
+        claim was interrupted while sending), or None when it is not claimable now."""
+        return await self.collection.find_one_and_update(
+            {"_id": message_id, "claimable_from": {"$lte": now}},
+            {
+                "$set": {
+                    "state": State.SENDING,
+                    "claimed_at": now,
+                    "claimable_from": now + self.lease,
+                }
+            },
+            return_document=ReturnDocument.BEFORE,
+        )
+
+    async def settle(
+        self,
+        message_id: str,
+        state: str,
+        session: AsyncClientSession | None = None,
+        **fields: Any,
+    ) -> None:
+        """Done with the message for good: sent, unconfirmed, failed or skipped."""
+        await self.collection.update_one(
+            {"_id": message_id},
+            {"$set": {"state": state, "claimable_from": None, **fields}},
+            session=session,
+        )
+
+    async def wait_for_contact(self, message_id: str) -> None:
+        await self.collection.update_one(
+            {"_id": message_id},
+            {"$set": {"state": State.AWAITING_CONTACT, "claimable_from": None}},
+        )
+
+    async def retry_later(self, message_id: str, attempts: int, at: datetime) -> None:
+        await self.collection.update_one(
+            {"_id": message_id},
+            {"$set": {"state": State.SCHEDULED, "claimable_from": at, "attempts": attempts}},
+        )
+
+    async def sending_on(self, message_id: str, channel: str) -> None:
+        """Mark the channel about to be used: after a stop, this says a send may have begun."""
+        await self.collection.update_one({"_id": message_id}, {"$set": {"channel": channel}})
+
+    async def tried(self, message_id: str, channel: str) -> None:
+        await self.collection.update_one({"_id": message_id}, {"$addToSet": {"tried": channel}})
+
+
+class UsedLinks:
+    """Single-use links: the nonce of each link once used."""
+
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self.collection = database["used_links"]
+
+    async def use(self, session: AsyncClientSession, nonce: str, at: datetime) -> bool:
+        """Returns False when the link was used before; two uses at once make the second
+        transaction fail on the key, and its retry then sees the first."""
+        if await self.collection.find_one({"_id": nonce}, {"_id": 1}, session=session):
+            return False
+        await self.collection.insert_one({"_id": nonce, "used_at": at}, session=session)
+        return True

@@ -34,7 +34,7 @@ def measures_of(event: CaseEvent) -> tuple[CaseProfile, list[str]] | None:
             return event.profile, ["peers_assigned"]
         case CaseEscalated():
             return event.profile, ["escalated"]
-        case PeerNotified():
+        case PeerNotified(step="offer"):
             return event.profile, ["peers_notified"]
     return None
 

@@ -14,7 +14,7 @@ def events_of_one_incident() -> list[CaseEvent]:
         case = case_to_match(opened)
         candidate = rank(case, [supporter("P1")], Policy(), NOW).candidates[0]
         assigned = assignment_for(case, candidate, 1, Policy(), NOW, opened.event_id)
-        events += [opened, assigned, notified(assigned, "email", NOW)]
+        events += [opened, assigned, notified(assigned, "offer", "email", NOW)]
     return events
 
 
