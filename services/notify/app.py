@@ -93,8 +93,11 @@ class NotifySettings(ServiceSettings):
     """Longer than the last follow-up, whose link records contacts."""
     timezone: str = "Europe/Amsterdam"
     """Times in messages are shown in this zone."""
-    follow_up_days: list[int] = Field(default_factory=lambda: [1, 3, 7, 30])
-    """Days after acceptance on which the supporter is prompted to check in again."""
+    follow_up_after: list[timedelta] = Field(
+        default_factory=lambda: [timedelta(days=d) for d in (1, 3, 7, 30)]
+    )
+    """When after acceptance the supporter is prompted to check in again (ISO 8601
+    durations or seconds, e.g. `["P1D", "P3D", "P7D", "P30D"]`)."""
     scan_seconds: float = Field(default=5.0, gt=0)
     """How often due reminders, follow-ups and retries are looked for."""
     scan_batch: int = Field(default=100, ge=1)
@@ -337,7 +340,7 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
                 return []
             if answer == Outcome.ACCEPTED:
                 await messages.schedule(
-                    session, assignment, follow_up_steps(now, settings.follow_up_days)
+                    session, assignment, follow_up_steps(now, settings.follow_up_after)
                 )
             return [(topics.responses, answered(assignment, answer == Outcome.ACCEPTED, now))]
 

@@ -285,7 +285,7 @@ def compose(
         "respond_by": f"{assignment.respond_by.astimezone(ZoneInfo(timezone)):%Y-%m-%d %H:%M}",
         "respond_url": links.respond,
         "log_url": links.log_contact,
-        "day": step.rsplit("_", 1)[-1],
+        "day": step.rsplit("_", 1)[-1].removesuffix("s"),
         "reasons": "\n".join(
             f"- {reason}"
             for item in assignment.explanation

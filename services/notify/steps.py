@@ -16,8 +16,11 @@ REMINDER = "reminder"
 FOLLOW_UP = "follow_up"
 
 
-def follow_up(day: int) -> str:
-    return f"{FOLLOW_UP}_day_{day}"
+def follow_up(after: timedelta) -> str:
+    """`follow_up_day_3`; a cadence shorter than whole days is named in seconds."""
+    if after.seconds == after.microseconds == 0:
+        return f"{FOLLOW_UP}_day_{after.days}"
+    return f"{FOLLOW_UP}_day_{after.total_seconds():g}s"
 
 
 def kind_of(step: str) -> str:
@@ -42,8 +45,8 @@ def offer_steps(offered_at: datetime, respond_by: datetime) -> list[Scheduled]:
     ]
 
 
-def follow_up_steps(accepted_at: datetime, days: Iterable[int]) -> list[Scheduled]:
-    return [Scheduled(follow_up(day), accepted_at + timedelta(days=day)) for day in days]
+def follow_up_steps(accepted_at: datetime, cadence: Iterable[timedelta]) -> list[Scheduled]:
+    return [Scheduled(follow_up(after), accepted_at + after) for after in cadence]
 
 
 def still_due(step: str, *, cancelled: bool, answer: str | None) -> bool:

@@ -1,0 +1,340 @@
+"""notify on real servers with a real SMTP server and a real SMS webhook receiver: reminders,
+follow-ups, logged contacts, channels and their fallback. Assignments and contacts are
+published as matching and intake publish them."""
+
+import asyncio
+import contextlib
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import Message
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from asgi_lifespan import LifespanManager
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from deploy.localservers import free_port
+from services.matching.policy import Policy, assignment_for, rank
+from services.notify.app import NotifySettings, create_app
+from shared.events import (
+    AssignmentCancelled,
+    CancelReason,
+    Envelope,
+    PeerAssigned,
+    SupporterContact,
+)
+from shared.kafka import ensure_topics
+from shared.settings import Topics
+from tests.factories import (
+    LINK_SECRET,
+    case_to_match,
+    incident_json,
+    participant,
+    reconciled,
+    supporter,
+)
+from tests.integration.conftest import EventLog, MailSink, Servers
+
+pytestmark = pytest.mark.integration
+
+REMINDER_AFTER = 2.0
+"""Seconds: the rig's offers have twice this to be answered."""
+
+
+@dataclass
+class SmsProvider:
+    """A webhook receiver that keeps what it delivers, once per idempotency key."""
+
+    answers: dict[str, int] = field(default_factory=dict)
+    """A status to answer for a phone number (the first time only when negative)."""
+    delivered: dict[str, dict[str, Any]] = field(default_factory=dict)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    async def receive(self, request: Request) -> JSONResponse:
+        body = await request.json()
+        self.requests.append({**body, "key": request.headers.get("Idempotency-Key")})
+        status = self.answers.get(body["to"], 200)
+        if status < 0:
+            self.answers[body["to"]] = 200
+            status = -status
+        if status == 200:
+            self.delivered.setdefault(request.headers["Idempotency-Key"], body)
+        return JSONResponse({"status": status}, status_code=status)
+
+
+@dataclass
+class NotifyRig:
+    topics: Topics
+    producer: AIOKafkaProducer
+    mail: MailSink
+    sms: SmsProvider
+    log: EventLog
+    browser: httpx.AsyncClient
+
+    async def publish(self, topic: str, event: Envelope) -> None:
+        key = event.correlation_id.encode()
+        await self.producer.send_and_wait(topic, event.model_dump_json().encode(), key=key)
+
+    async def offer(
+        self, incident: str, *, channel: str = "email", phone: str | None = None
+    ) -> PeerAssigned:
+        """An assignment (and the colleague's contact) as matching and intake publish them."""
+        intake = reconciled(incident_json(incident, [participant("E1")], hospital_id="N1"))
+        case = case_to_match(intake.cases[0])  # type: ignore[arg-type]
+        candidate = rank(
+            case, [supporter("P1", hospital_id="N1")], Policy(), datetime.now(UTC)
+        ).candidates[0]
+        now = datetime.now(UTC)
+        assigned = assignment_for(case, candidate, 1, Policy(), now, case.case_id)
+        contact = SupporterContact(
+            supporter_id=f"P-{incident}",
+            display_name="Anna",
+            email=f"{incident.lower()}@n1.example",
+            phone=phone,
+            language="en",
+            channel=channel,
+        )
+        assigned = assigned.model_copy(
+            update={
+                "supporter": contact,
+                "respond_by": now + timedelta(seconds=2 * REMINDER_AFTER),
+            }
+        )
+        await self.publish(self.topics.assignments, assigned)
+        await self.publish(self.topics.contacts, intake.contacts[0])
+        return assigned
+
+    def mails(self, offer: PeerAssigned) -> list[Message]:
+        return self.mail.to(offer.supporter.email)
+
+    def events(self, offer: PeerAssigned, event_type: str) -> list[dict[str, Any]]:
+        return [
+            e
+            for e in self.log.events(self.topics.notifications, offer.correlation_id)
+            + self.log.events(self.topics.responses, offer.correlation_id)
+            if e["event_type"] == event_type
+        ]
+
+    async def until(self, condition: Any, what: str, within: float = 30.0) -> None:
+        for _ in range(int(within * 10)):
+            if condition():
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"not within {within:.0f}s: {what}")
+
+
+def link_in(mail: Message, path: str) -> str:
+    body = mail.get_payload(decode=True)
+    assert isinstance(body, bytes)
+    found = re.search(rf"http://notify(/{path}\?t=\S+)", body.decode())
+    assert found, body.decode()
+    return found.group(1)
+
+
+@contextlib.asynccontextmanager
+async def notify_rig(servers: Servers) -> AsyncIterator[NotifyRig]:
+    run = uuid.uuid4().hex[:8]
+    topics = Topics.model_validate(
+        {name: f"notify-{run}.{default}" for name, default in Topics().model_dump().items()}
+    )
+    await ensure_topics(servers.kafka_bootstrap_servers, topics.all())
+    mail, sms, log = MailSink(), SmsProvider(), EventLog()
+    provider = uvicorn.Server(
+        uvicorn.Config(
+            Starlette(routes=[Route("/sms", sms.receive, methods=["POST"])]),
+            host="127.0.0.1",
+            port=(sms_port := free_port()),
+            log_config=None,
+        )
+    )
+    settings = NotifySettings(
+        kafka_bootstrap_servers=servers.kafka_bootstrap_servers,
+        mongodb_url=servers.mongodb_url,
+        mongodb_database_prefix=f"notify_{run}_",
+        kafka_group_prefix=f"notify-{run}.",
+        topics=topics,
+        smtp_port=mail.controller.port,
+        sms_webhook_url=f"http://127.0.0.1:{sms_port}/sms",
+        link_secret=LINK_SECRET,
+        public_url="http://notify",
+        follow_up_after=[timedelta(seconds=1), timedelta(seconds=2)],
+        scan_seconds=0.3,
+        retry_max_seconds=0.5,
+    )
+    app = create_app(settings)
+    follower = AIOKafkaConsumer(
+        topics.notifications,
+        topics.responses,
+        bootstrap_servers=servers.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=servers.kafka_bootstrap_servers, acks="all")
+    mail.controller.start()
+    serving = asyncio.create_task(provider.serve())
+    async with contextlib.AsyncExitStack() as stack:
+        stack.callback(mail.controller.stop)
+        await stack.enter_async_context(
+            LifespanManager(app, startup_timeout=60, shutdown_timeout=60)
+        )
+        await follower.start()
+        stack.push_async_callback(follower.stop)
+        following = asyncio.create_task(_follow(follower, log))
+        await producer.start()
+        stack.push_async_callback(producer.stop)
+        browser = await stack.enter_async_context(
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://notify")
+        )
+        while not provider.started:  # noqa: ASYNC110 - waiting for the server in this loop
+            await asyncio.sleep(0.05)
+        yield NotifyRig(topics, producer, mail, sms, log, browser)
+        following.cancel()
+    provider.should_exit = True
+    await serving
+
+
+async def _follow(consumer: AIOKafkaConsumer, log: EventLog) -> None:
+    async for record in consumer:
+        log.records.append(record)
+
+
+@pytest.fixture(scope="module")
+async def rig(servers: Servers) -> AsyncIterator[NotifyRig]:
+    async with notify_rig(servers) as ready:
+        yield ready
+
+
+async def test_an_unanswered_offer_is_reminded_half_way_once(rig: NotifyRig) -> None:
+    offer = await rig.offer("INC-R1")
+    await rig.until(lambda: len(rig.mails(offer)) == 1, "the offer")
+    await rig.until(lambda: len(rig.mails(offer)) == 2, "the reminder")
+    reminder = rig.mails(offer)[1]
+    assert reminder["Subject"] == "Reminder: request for peer support (2026-11-20)"
+    assert link_in(reminder, "respond").startswith("/respond?t=")
+    await asyncio.sleep(1.5)
+    assert len(rig.mails(offer)) == 2
+    steps = [e["step"] for e in rig.events(offer, "support.peer_notified")]
+    assert steps == ["offer", "reminder"]
+
+
+async def test_an_answered_or_cancelled_offer_is_not_reminded(rig: NotifyRig) -> None:
+    answered = await rig.offer("INC-R2")
+    cancelled = await rig.offer("INC-R3")
+    await rig.until(lambda: rig.mails(answered) and rig.mails(cancelled), "both offers")
+    link = link_in(rig.mails(answered)[0], "respond")
+    assert (await rig.browser.post(link, data={"answer": "decline"})).status_code == 200
+    await rig.publish(
+        rig.topics.assignments,
+        AssignmentCancelled(
+            event_id=uuid.uuid4(),
+            occurred_at=datetime.now(UTC),
+            producer="matching",
+            correlation_id=cancelled.correlation_id,
+            hospital_id=cancelled.hospital_id,
+            assignment_id=cancelled.assignment_id,
+            case_id=cancelled.case_id,
+            profile=cancelled.profile,
+            supporter_id=cancelled.supporter.supporter_id,
+            reason=CancelReason.CASE_CLOSED,
+        ),
+    )
+    await asyncio.sleep(REMINDER_AFTER + 1.5)
+    assert len(rig.mails(answered)) == 1
+    assert len(rig.mails(cancelled)) == 1
+    (declined,) = rig.events(answered, "assignment.declined")
+    assert declined["assignment_id"] == str(answered.assignment_id)
+
+
+async def test_after_acceptance_follow_ups_prompt_and_record_contacts(rig: NotifyRig) -> None:
+    offer = await rig.offer("INC-F1")
+    await rig.until(lambda: rig.mails(offer), "the offer")
+    accepted = await rig.browser.post(
+        link_in(rig.mails(offer)[0], "respond"), data={"answer": "accept"}
+    )
+    assert accepted.status_code == 200
+    await rig.until(lambda: len(rig.mails(offer)) == 3, "two follow-ups")
+    follow_ups = rig.mails(offer)[1:]
+    assert [m["Subject"] for m in follow_ups] == [
+        "How is your colleague doing? (day 1)",
+        "How is your colleague doing? (day 2)",
+    ]
+    first, second = (link_in(m, "log-contact") for m in follow_ups)
+    assert first != second
+
+    form = await rig.browser.get(first)
+    assert form.status_code == 200
+    assert 'name="minutes"' in form.text
+    entry = {
+        "contact_date": "2026-11-21",
+        "minutes": "45",
+        "mode": "phone",
+        "tier": "1",
+        "referred": "true",
+    }
+    wrong = await rig.browser.post(first, data={**entry, "minutes": "0"})
+    assert wrong.status_code == 422
+    assert "minutes" in wrong.text
+    logged = await rig.browser.post(first, data=entry)
+    assert logged.status_code == 200
+    assert "The contact is recorded" in logged.text
+    again = await rig.browser.post(first, data=entry)
+    assert again.status_code == 409
+    other = await rig.browser.post(second, data={**entry, "referred": "", "mode": "in_person"})
+    assert other.status_code == 200
+
+    await rig.until(lambda: len(rig.events(offer, "support.contact_logged")) == 2, "2 logged")
+    contacts = rig.events(offer, "support.contact_logged")
+    assert [(c["minutes"], c["mode"], c["tier"], c["referred"]) for c in contacts] == [
+        (45, "phone", 1, True),
+        (45, "in_person", 1, False),
+    ]
+    assert all(c["assignment_id"] == str(offer.assignment_id) for c in contacts)
+    assert "E1" not in json.dumps(contacts)
+    reminders = [e for e in rig.events(offer, "support.peer_notified") if e["step"] == "reminder"]
+    assert reminders == []
+    forged = await rig.browser.post(first.replace("log-contact", "respond"), data=entry)
+    assert forged.status_code == 405 or forged.status_code == 400
+
+
+async def test_a_supporter_who_prefers_sms_gets_a_text(rig: NotifyRig) -> None:
+    offer = await rig.offer("INC-S1", channel="sms", phone="+31611111111")
+    await rig.until(lambda: rig.events(offer, "support.peer_notified"), "the text")
+    (request,) = [r for r in rig.sms.requests if r["to"] == "+31611111111"]
+    assert request["key"] == str(offer.assignment_id)
+    assert request["text"].startswith("Peer support: would you support a colleague")
+    assert "http://notify/respond?t=" in request["text"]
+    assert rig.mails(offer) == []
+    (sent,) = rig.events(offer, "support.peer_notified")
+    assert sent["channel"] == "sms"
+
+
+async def test_a_refused_text_falls_back_to_email_and_a_passing_failure_is_retried(
+    rig: NotifyRig,
+) -> None:
+    rig.sms.answers["+31622222222"] = 400
+    rig.sms.answers["+31633333333"] = -503  # fails once, then works
+    refused = await rig.offer("INC-S2", channel="sms", phone="+31622222222")
+    retried = await rig.offer("INC-S3", channel="sms", phone="+31633333333")
+    await rig.until(lambda: rig.events(refused, "support.peer_notified"), "the fallback mail")
+    assert len(rig.mails(refused)) == 1
+    (failure,) = rig.events(refused, "support.notification_failed")
+    assert failure["channel"] == "sms"
+    assert failure["reason"].startswith("sms provider answered 400")
+    (sent,) = rig.events(refused, "support.peer_notified")
+    assert sent["channel"] == "email"
+
+    await rig.until(lambda: rig.events(retried, "support.peer_notified"), "the retried text")
+    tries = [r for r in rig.sms.requests if r["to"] == "+31633333333"]
+    assert len(tries) == 2
+    assert len({t["key"] for t in tries}) == 1
+    assert rig.events(retried, "support.notification_failed") == []
+    assert rig.mails(retried) == []
