@@ -29,6 +29,8 @@ from services.notify.app import NotifySettings, create_app
 from shared.events import (
     AssignmentCancelled,
     CancelReason,
+    CaseContactRecorded,
+    ChannelName,
     Envelope,
     PeerAssigned,
     SupporterContact,
@@ -86,32 +88,12 @@ class NotifyRig:
         await self.producer.send_and_wait(topic, event.model_dump_json().encode(), key=key)
 
     async def offer(
-        self, incident: str, *, channel: str = "email", phone: str | None = None
+        self, incident: str, *, channel: ChannelName = "email", phone: str | None = None
     ) -> PeerAssigned:
         """An assignment (and the colleague's contact) as matching and intake publish them."""
-        intake = reconciled(incident_json(incident, [participant("E1")], hospital_id="N1"))
-        case = case_to_match(intake.cases[0])  # type: ignore[arg-type]
-        candidate = rank(
-            case, [supporter("P1", hospital_id="N1")], Policy(), datetime.now(UTC)
-        ).candidates[0]
-        now = datetime.now(UTC)
-        assigned = assignment_for(case, candidate, 1, Policy(), now, case.case_id)
-        contact = SupporterContact(
-            supporter_id=f"P-{incident}",
-            display_name="Anna",
-            email=f"{incident.lower()}@n1.example",
-            phone=phone,
-            language="en",
-            channel=channel,
-        )
-        assigned = assigned.model_copy(
-            update={
-                "supporter": contact,
-                "respond_by": now + timedelta(seconds=2 * REMINDER_AFTER),
-            }
-        )
+        assigned, contact = offer_and_contact(incident, channel, phone)
         await self.publish(self.topics.assignments, assigned)
-        await self.publish(self.topics.contacts, intake.contacts[0])
+        await self.publish(self.topics.contacts, contact)
         return assigned
 
     def mails(self, offer: PeerAssigned) -> list[Message]:
@@ -131,6 +113,32 @@ class NotifyRig:
                 return
             await asyncio.sleep(0.1)
         raise AssertionError(f"not within {within:.0f}s: {what}")
+
+
+def offer_and_contact(
+    incident: str, channel: ChannelName = "email", phone: str | None = None
+) -> tuple[PeerAssigned, CaseContactRecorded]:
+    """An offer to answer within twice `REMINDER_AFTER`, and the colleague's contact."""
+    intake = reconciled(incident_json(incident, [participant("E1")], hospital_id="N1"))
+    case = case_to_match(intake.cases[0])  # type: ignore[arg-type]
+    now = datetime.now(UTC)
+    candidate = rank(case, [supporter("P1", hospital_id="N1")], Policy(), now).candidates[0]
+    assigned = assignment_for(case, candidate, 1, Policy(), now, case.case_id)
+    supporter_contact = SupporterContact(
+        supporter_id=f"P-{incident}",
+        display_name="Anna",
+        email=f"{incident.lower()}@n1.example",
+        phone=phone,
+        language="en",
+        channel=channel,
+    )
+    assigned = assigned.model_copy(
+        update={
+            "supporter": supporter_contact,
+            "respond_by": now + timedelta(seconds=2 * REMINDER_AFTER),
+        }
+    )
+    return assigned, intake.contacts[0]
 
 
 def link_in(mail: Message, path: str) -> str:
