@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from deploy.bench import roomy_roster, run_bench
-from deploy.demo import run_demo
+from deploy.demo import DEMO_TIMING, run_demo
 from deploy.feed import publish_incidents
 from deploy.incidents import incidents
 from deploy.localservers import ServerError
@@ -81,8 +81,9 @@ def feed(
 
 @cli.command()
 def demo(count: Incidents = 150) -> None:
-    """Start everything on free ports, feed incidents, print the aggregates, stop."""
-    stack = Stack(_fresh(RUN_DIR / "demo"), Ports.free())
+    """Start everything on free ports, feed incidents, let supporters answer, print the
+    aggregates and what supporters did, stop."""
+    stack = Stack(_fresh(RUN_DIR / "demo"), Ports.free(), settings=DEMO_TIMING)
     stack.start()
     try:
         run_demo(stack, count)

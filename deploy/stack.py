@@ -60,6 +60,8 @@ class Stack:
     ports: Ports = field(default_factory=Ports)
     roster: Path = SEED_ROSTER
     log_level: str = "INFO"
+    settings: dict[str, str] = field(default_factory=dict)
+    """Settings (environment variables) for every service beyond the stack's own."""
     servers: LocalServers = field(init=False)
     services: list[Process] = field(default_factory=list, init=False)
 
@@ -89,6 +91,7 @@ class Stack:
             "LINK_SECRET": os.environ.get("LINK_SECRET", DEMO_LINK_SECRET),
             "PUBLIC_URL": f"http://{HOST}:{self.ports.notify}",
             "LOG_LEVEL": self.log_level,
+            **self.settings,
         }
 
     def start(self) -> None:

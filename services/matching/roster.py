@@ -9,9 +9,16 @@ import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from shared.errors import describe
 from shared.events import (
@@ -42,6 +49,7 @@ COLUMNS = (
     "email",
     "phone",
     "language",
+    "channel",
     "languages",
     "function",
     "department",
@@ -68,6 +76,7 @@ class RosterEntry(BaseModel):
     email: Email
     phone: Phone | None = None
     language: LanguageCode = "nl"
+    channel: Literal["email", "sms"] = "email"
     languages: list[LanguageCode] = Field(default_factory=list, max_length=10)
     function: Function
     department: Department
@@ -81,7 +90,13 @@ class RosterEntry(BaseModel):
     active: bool = True
 
     @field_validator(
-        "phone", "team", "seniority_years", "birth_year", "trained_on", "active", mode="before"
+        "phone",
+        "team",
+        "seniority_years",
+        "birth_year",
+        "trained_on",
+        "active",
+        mode="before",
     )
     @classmethod
     def _blank_is_missing(cls, value: object) -> object:
@@ -91,6 +106,17 @@ class RosterEntry(BaseModel):
     @classmethod
     def _missing_is_active(cls, value: bool | None) -> bool:
         return True if value is None else value
+
+    @field_validator("channel", mode="before")
+    @classmethod
+    def _missing_is_email(cls, value: object) -> object:
+        return value or "email"
+
+    @model_validator(mode="after")
+    def _sms_needs_a_phone(self) -> Self:
+        if self.channel == "sms" and self.phone is None:
+            raise ValueError("channel sms needs a phone number")
+        return self
 
     @field_validator("languages", "available_days", mode="before")
     @classmethod

@@ -16,7 +16,7 @@ from tests.integration.conftest import Pipeline
 pytestmark = pytest.mark.integration
 
 ROW = (
-    "R1-{n},R1,E8{n},Supporter {n},s{n}@r1.example,,nl,nl,nurse,ICU,ICU-1,5,1990,2025-02-01,3,"
+    "R1-{n},R1,E8{n},Supporter {n},s{n}@r1.example,,nl,,nl,nurse,ICU,ICU-1,5,1990,2025-02-01,3,"
     ",,true"
 )
 

@@ -11,7 +11,7 @@ from tests.factories import PSEUDONYM_KEY
 
 HEADER = ",".join(COLUMNS) + "\n"
 GOOD = (
-    "P1,ZH-A,E1,Anna de Vries,anna@zh-a.example,,nl,nl;en,nurse,ICU,ICU-2,12,1985,2024-05-01,"
+    "P1,ZH-A,E1,Anna de Vries,anna@zh-a.example,,nl,,nl;en,nurse,ICU,ICU-2,12,1985,2024-05-01,"
     "4,mon;tue;wed,2026-12-24/2027-01-02;2027-02-14,true\n"
 )
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -38,6 +38,15 @@ def test_a_full_row_reads_as_the_coordinator_wrote_it() -> None:
     profile = entry.profile(PSEUDONYM_KEY)
     assert profile.pseudonym == pseudonymise(PSEUDONYM_KEY, "ZH-A", "E1")
     assert "E1" not in profile.model_dump_json().replace("ICU", "")
+
+
+def test_a_supporter_may_prefer_a_text_if_they_have_a_phone() -> None:
+    texting = GOOD.replace(",,nl,,", ",+31612345678,nl,sms,")
+    (entry,), errors = parse_roster(HEADER + texting)
+    assert errors == []
+    assert entry.profile(PSEUDONYM_KEY).channel == "sms"
+    _, errors = parse_roster(HEADER + GOOD.replace(",,nl,,", ",,nl,sms,"))
+    assert "channel sms needs a phone number" in errors[0].reason
 
 
 def test_only_the_required_columns_are_needed() -> None:

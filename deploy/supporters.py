@@ -1,0 +1,81 @@
+"""Supporters, simulated for the demo: they read their mail and use its links as a person
+would, through notify's pages over HTTP. Most accept, some decline, some do not answer (and
+get a reminder); those who accepted record a contact after the first follow-up."""
+
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Iterable
+from datetime import date
+from email.message import Message
+
+import httpx
+
+OFFER_SUBJECTS = ("Verzoek om collegiale ondersteuning", "Request for peer support")
+FOLLOW_UP_SUBJECTS = ("Hoe gaat het met je collega?", "How is your colleague doing?")
+
+
+def body_of(mail: Message) -> str:
+    payload = mail.get_payload(decode=True)
+    return payload.decode() if isinstance(payload, bytes) else ""
+
+
+def link(mail: Message, path: str) -> str | None:
+    found = re.search(rf"(https?://\S+/{path}\?t=\S+)", body_of(mail))
+    return found.group(1) if found else None
+
+
+def _share(mail: Message) -> int:
+    """0-99, fixed per message, so a rerun of the demo makes the same choices."""
+    return int(hashlib.sha256(str(mail["Message-ID"]).encode()).hexdigest(), 16) % 100
+
+
+def is_offer(mail: Message) -> bool:
+    return str(mail["Subject"]).startswith(OFFER_SUBJECTS)
+
+
+def is_follow_up(mail: Message) -> bool:
+    return str(mail["Subject"]).startswith(FOLLOW_UP_SUBJECTS)
+
+
+def answer_offers(mails: Iterable[Message], answered: set[str]) -> Counter[str]:
+    """70% accept, 15% decline, 15% leave the offer unanswered; each offer once."""
+    done: Counter[str] = Counter()
+    with httpx.Client(timeout=10.0) as client:
+        for mail in mails:
+            url = link(mail, "respond")
+            if not is_offer(mail) or url is None or mail["Message-ID"] in answered:
+                continue
+            answered.add(str(mail["Message-ID"]))
+            share = _share(mail)
+            if share >= 85:
+                done["unanswered"] += 1
+                continue
+            answer = "accept" if share < 70 else "decline"
+            response = client.post(url, data={"answer": answer})
+            done[answer if response.status_code == 200 else f"refused {response.status_code}"] += 1
+    return done
+
+
+def log_contacts(mails: Iterable[Message], logged: set[str], today: date) -> int:
+    """One contact per accepted offer, from its first follow-up: 20 to 90 minutes, mostly by
+    phone or in person, now and then a referral to professional help."""
+    count = 0
+    with httpx.Client(timeout=10.0) as client:
+        for mail in sorted(mails, key=lambda m: str(m["Message-ID"])):
+            url = link(mail, "log-contact")
+            assignment = str(mail["Message-ID"]).strip("<>").split(".", 1)[0]
+            if not is_follow_up(mail) or url is None or assignment in logged:
+                continue
+            logged.add(assignment)
+            share = _share(mail)
+            entry = {
+                "contact_date": today.isoformat(),
+                "minutes": str(20 + share * 70 // 100),
+                "mode": ("phone", "in_person", "video")[share % 3],
+                "tier": "1" if share < 80 else "2",
+                "referred": "true" if share >= 90 else "",
+            }
+            if client.post(url, data=entry).status_code == 200:
+                count += 1
+    return count
