@@ -33,6 +33,7 @@ from shared.events import (
     ChannelName,
     Envelope,
     PeerAssigned,
+    SupportCaseOpened,
     SupporterContact,
 )
 from shared.kafka import ensure_topics
@@ -49,6 +50,8 @@ from tests.integration.conftest import EventLog, MailSink, Servers
 
 pytestmark = pytest.mark.integration
 
+COLLEAGUE = "E7654321"
+"""The staff id of every colleague in these tests."""
 REMINDER_AFTER = 2.0
 """Seconds: the rig's offers have twice this to be answered."""
 
@@ -119,7 +122,7 @@ def offer_and_contact(
     incident: str, channel: ChannelName = "email", phone: str | None = None
 ) -> tuple[PeerAssigned, CaseContactRecorded]:
     """An offer to answer within twice `REMINDER_AFTER`, and the colleague's contact."""
-    intake = reconciled(incident_json(incident, [participant("E1")], hospital_id="N1"))
+    intake = reconciled(incident_json(incident, [participant(COLLEAGUE)], hospital_id="N1"))
     case = case_to_match(intake.cases[0])  # type: ignore[arg-type]
     now = datetime.now(UTC)
     candidate = rank(case, [supporter("P1", hospital_id="N1")], Policy(), now).candidates[0]
@@ -139,6 +142,12 @@ def offer_and_contact(
         }
     )
     return assigned, intake.contacts[0]
+
+
+def body_of(mail: Message) -> str:
+    body = mail.get_payload(decode=True)
+    assert isinstance(body, bytes)
+    return body.decode()
 
 
 def link_in(mail: Message, path: str) -> str:
@@ -234,6 +243,28 @@ async def test_an_unanswered_offer_is_reminded_half_way_once(rig: NotifyRig) -> 
     assert steps == ["offer", "reminder"]
 
 
+async def test_messages_carry_nothing_about_the_patient_or_the_colleague_beyond_reach(
+    rig: NotifyRig,
+) -> None:
+    """The colleague's way to be reached is in them; their staff id, pseudonym, age and
+    experience, and the incident's own id, are not."""
+    offer, _ = offer_and_contact("INC-P1", "sms", phone="+31655555555")
+    intake = reconciled(incident_json("INC-P1", [participant(COLLEAGUE)], hospital_id="N1"))
+    (opened,) = [e for e in intake.cases if isinstance(e, SupportCaseOpened)]
+    colleague = opened.colleague
+    await rig.offer("INC-P1", channel="sms", phone="+31655555555")
+    await rig.offer("INC-P2")
+    await rig.until(lambda: len(rig.mail.to("inc-p2@n1.example")) == 1, "the mail")
+    await rig.until(lambda: any(r["to"] == "+31655555555" for r in rig.sms.requests), "text")
+    texts = [r["text"] for r in rig.sms.requests if r["to"] == "+31655555555"]
+    (mail,) = rig.mail.to("inc-p2@n1.example")
+    for message in [*texts, str(mail), body_of(mail)]:
+        for secret in (COLLEAGUE, colleague.pseudonym, "1994", "INC-P", str(offer.case_id)):
+            assert secret not in message
+    assert f"{COLLEAGUE.lower()}@zh-a.example" in body_of(mail)  # how to reach the colleague
+    assert "INC-P1" not in json.dumps(rig.sms.requests)
+
+
 async def test_an_answered_or_cancelled_offer_is_not_reminded(rig: NotifyRig) -> None:
     answered = await rig.offer("INC-R2")
     cancelled = await rig.offer("INC-R3")
@@ -306,7 +337,7 @@ async def test_after_acceptance_follow_ups_prompt_and_record_contacts(rig: Notif
         (45, "in_person", 1, False),
     ]
     assert all(c["assignment_id"] == str(offer.assignment_id) for c in contacts)
-    assert "E1" not in json.dumps(contacts)
+    assert COLLEAGUE not in json.dumps(contacts)
     reminders = [e for e in rig.events(offer, "support.peer_notified") if e["step"] == "reminder"]
     assert reminders == []
     forged = await rig.browser.post(first.replace("log-contact", "respond"), data=entry)

@@ -191,6 +191,12 @@ async def test_a_mail_interrupted_in_flight_is_never_sent_twice(
         assert reported["assignment_id"] == str(offer.assignment_id)
         offer_id = f"<{offer.assignment_id}@peer-support>".encode()
         assert [m for m in sink.messages if offer_id in m] == sink.messages[:1], "not sent again"
+        # The reminder was only a record in the store when notify died: it still comes.
+        await until(
+            lambda: any(e["step"] == "reminder" for e in log.events(topics.notifications)),
+            "the reminder, sent by the restarted notify",
+        )
+        assert len(sink.messages) == 2
         following.cancel()
         await follower.stop()
     finally:
