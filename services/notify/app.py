@@ -79,6 +79,8 @@ class NotifySettings(ServiceSettings):
     smtp_starttls: bool = False
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
+    smtp_ca_file: str | None = None
+    """A CA bundle to trust for STARTTLS, for a relay with a certificate of the hospital's own."""
     mail_from: str = "peer-support@hospital.example"
     sms_webhook_url: str | None = None
     """The SMS/pager provider's endpoint; without it, supporters are reached by email only."""
@@ -123,6 +125,7 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
             start_tls=settings.smtp_starttls,
             username=settings.smtp_username,
             password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            ca_file=settings.smtp_ca_file,
         )
     }
     if settings.sms_webhook_url:

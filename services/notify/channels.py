@@ -36,9 +36,12 @@ class EmailChannel:
         start_tls: bool = False,
         username: str | None = None,
         password: str | None = None,
+        ca_file: str | None = None,
         timeout: float = 15.0,
     ) -> None:
+        """`ca_file`: certificates to trust for STARTTLS besides the system's."""
         self.host = host
+        self.ca_file = ca_file
         self.port = port
         self.sender = sender
         self.start_tls = start_tls
@@ -63,6 +66,7 @@ class EmailChannel:
                 start_tls=self.start_tls,
                 username=self.username,
                 password=self.password,
+                cert_bundle=self.ca_file,
                 timeout=self.timeout,
             )
         except aiosmtplib.SMTPRecipientsRefused as error:
