@@ -27,12 +27,24 @@ from shared.settings import Topics, dead_letter_topic
 COLUMNS = ("cases_opened", "opted_out", "peers_assigned", "escalated", "peers_notified")
 
 
-def format_table(rows: Sequence[dict[str, Any]], dimensions: Sequence[str]) -> str:
-    header = [*dimensions, *COLUMNS]
+SUPPORT_COLUMNS = (
+    "accepted",
+    "declined",
+    "reminded",
+    "contacts_logged",
+    "supporter_minutes",
+    "referrals",
+)
+
+
+def format_table(
+    rows: Sequence[dict[str, Any]], dimensions: Sequence[str], columns: Sequence[str] = COLUMNS
+) -> str:
+    header = [*dimensions, *columns]
     cells = [
         [
             *(str(row[d]) for d in dimensions),
-            *(("suppressed" if row["suppressed"] else str(row[c])) for c in COLUMNS),
+            *(("suppressed" if row["suppressed"] else str(row[c])) for c in columns),
         ]
         for row in rows
     ]
@@ -109,6 +121,19 @@ async def supporter_activity(bootstrap_servers: str) -> Counter[str]:
     return tally
 
 
+def counted_by_reporting(reporting_url: str, seen: Counter[str]) -> dict[str, Any]:
+    """The totals row once reporting has counted what notify announced (within 60 s)."""
+    deadline = time.monotonic() + 60
+    while True:
+        row = totals(reporting_url)
+        counted = (row["accepted"], row["declined"], row["contacts_logged"])
+        if counted == (seen["accepted"], seen["declined"], seen["contacts logged"]):
+            return row
+        if time.monotonic() > deadline:
+            raise SystemExit(f"demo FAILED: reporting counted {counted}, notify announced {seen}")
+        time.sleep(1)
+
+
 def supporters_act(stack: Stack) -> tuple[Counter[str], Counter[str]]:
     """Supporters answer their offers and, once followed up, record a contact; returns what
     they did and what notify announced."""
@@ -166,7 +191,7 @@ def run_demo(stack: Stack, incident_count: int) -> None:
     mails = stack.servers.received_mail()
     sample = next(m for m in mails if is_offer(m))
     did, seen = supporters_act(stack)
-    reported = totals(stack.reporting_url)
+    reported = counted_by_reporting(stack.reporting_url, seen)
 
     print(f"\nAggregates from {stack.reporting_url}/api/v1/aggregates", flush=True)
     for dimensions in (["month", "hospital_id"], ["function"], ["harm"]):
@@ -175,6 +200,9 @@ def run_demo(stack: Stack, incident_count: int) -> None:
               "suppressed):")  # fmt: skip
         print(format_table(result["rows"], dimensions))
     print("\ntotal:\n" + format_table([reported], []))
+    by_harm = aggregates(stack.reporting_url, ["harm"])["rows"]
+    print("\nsupport given, by harm:\n" + format_table(by_harm, ["harm"], SUPPORT_COLUMNS))
+    print("total:\n" + format_table([reported], [], SUPPORT_COLUMNS))
 
     mails = stack.servers.received_mail()
     offers = [m for m in mails if is_offer(m)]

@@ -11,31 +11,56 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from shared.events import (
+    AssignmentAccepted,
+    AssignmentDeclined,
     CaseEscalated,
     CaseEvent,
     CaseProfile,
     PeerAssigned,
     PeerNotified,
     SupportCaseOpened,
+    SupportContactLogged,
 )
 
 DIMENSIONS = ("month", "hospital_id", "function", "harm")
-MEASURES = ("cases_opened", "opted_out", "peers_assigned", "escalated", "peers_notified")
+MEASURES = (
+    "cases_opened",
+    "opted_out",
+    "peers_assigned",
+    "escalated",
+    "peers_notified",
+    "reminded",
+    "accepted",
+    "declined",
+    "contacts_logged",
+    "supporter_minutes",
+    "referrals",
+)
 
 
-def measures_of(event: CaseEvent) -> tuple[CaseProfile, list[str]] | None:
-    """The cell an event counts in and what it counts for; None for an event not counted."""
+def measures_of(event: CaseEvent) -> tuple[CaseProfile, dict[str, int]] | None:
+    """The cell an event counts in and what it adds; None for an event not counted."""
     match event:
-        case SupportCaseOpened(opted_out=True):
-            return event.profile, ["cases_opened", "opted_out"]
         case SupportCaseOpened():
-            return event.profile, ["cases_opened"]
+            return event.profile, {"cases_opened": 1, "opted_out": int(event.opted_out)}
         case PeerAssigned():
-            return event.profile, ["peers_assigned"]
+            return event.profile, {"peers_assigned": 1}
         case CaseEscalated():
-            return event.profile, ["escalated"]
+            return event.profile, {"escalated": 1}
         case PeerNotified(step="offer"):
-            return event.profile, ["peers_notified"]
+            return event.profile, {"peers_notified": 1}
+        case PeerNotified(step="reminder"):
+            return event.profile, {"reminded": 1}
+        case AssignmentAccepted():
+            return event.profile, {"accepted": 1}
+        case AssignmentDeclined():
+            return event.profile, {"declined": 1}
+        case SupportContactLogged():
+            return event.profile, {
+                "contacts_logged": 1,
+                "supporter_minutes": event.minutes,
+                "referrals": int(event.referred),
+            }
     return None
 
 
@@ -63,8 +88,8 @@ def tally(events: Iterable[CaseEvent]) -> dict[Cell, Counter[str]]:
     cells: dict[Cell, Counter[str]] = {}
     for event in events:
         if counted := measures_of(event):
-            profile, measures = counted
-            cells.setdefault(Cell.of(profile), Counter()).update(measures)
+            profile, amounts = counted
+            cells.setdefault(Cell.of(profile), Counter()).update(amounts)
     return cells
 
 

@@ -50,6 +50,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     @broker.subscriber(
         topics.cases,
         topics.assignments,
+        topics.responses,
         topics.notifications,
         batch=True,
         max_records=settings.batch_max_records,

@@ -54,7 +54,7 @@ CONSUMER_GROUPS = {
     "matching.responses": "responses",
     "notify.assignments": "assignments",
     "notify.contacts": "contacts",
-    "reporting.case_events": "cases,assignments,notifications",
+    "reporting.case_events": "cases,assignments,responses,notifications",
 }
 """Every consumer group of the pipeline and the topics (fields of `Topics`) it reads."""
 

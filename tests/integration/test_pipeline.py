@@ -133,6 +133,12 @@ async def test_analysts_see_cells_large_enough(pipeline: Pipeline) -> None:
             "peers_assigned": 6,
             "escalated": 0,
             "peers_notified": 6,
+            "reminded": 0,
+            "accepted": 0,
+            "declined": 0,
+            "contacts_logged": 0,
+            "supporter_minutes": 0,
+            "referrals": 0,
             "suppressed": False,
         }
     ]

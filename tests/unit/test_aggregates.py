@@ -1,9 +1,11 @@
 """Reporting's domain: counts per cell, rolled up, small cells hidden."""
 
+from datetime import UTC, datetime
+
 from services.matching.policy import Policy, assignment_for, rank
-from services.notify.messages import notified
+from services.notify.messages import ContactEntry, answered, contact_logged, notified
 from services.reporting.aggregates import MEASURES, Cell, Row, roll_up, suppress, tally
-from shared.events import CaseEvent
+from shared.events import CaseEvent, PeerAssigned
 from tests.factories import NOW, case_to_match, incident_json, opened_cases, participant, supporter
 
 
@@ -23,7 +25,34 @@ def test_each_event_counts_in_the_cell_of_its_case() -> None:
     nurse = Cell("2026-11", "ZH-A", "nurse", "severe")
     physician = Cell("2026-11", "ZH-A", "physician", "severe")
     assert set(cells) == {nurse, physician}
-    assert cells[nurse] == {"cases_opened": 1, "peers_assigned": 1, "peers_notified": 1}
+    assert +cells[nurse] == {"cases_opened": 1, "peers_assigned": 1, "peers_notified": 1}
+
+
+def test_supporters_answers_time_and_referrals_are_counted() -> None:
+    opened, assigned, _ = events_of_one_incident()[:3]
+    assert isinstance(assigned, PeerAssigned)
+    now = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+    logged = [
+        contact_logged(assigned, ContactEntry(contact_date=now.date(), minutes=m, mode="phone",
+                                              tier=1, referred=r), f"n{m}", now)
+        for m, r in ((45, False), (30, True))
+    ]  # fmt: skip
+    events = [
+        opened,
+        answered(assigned, True, now),
+        notified(assigned, "reminder", "email", now),
+        notified(assigned, "follow_up_day_1", "email", now),
+        *logged,
+    ]
+    (counts,) = tally(events).values()
+    assert +counts == {
+        "cases_opened": 1,
+        "accepted": 1,
+        "reminded": 1,
+        "contacts_logged": 2,
+        "supporter_minutes": 75,
+        "referrals": 1,
+    }
 
 
 def test_a_cell_holds_only_dimensions_and_counts() -> None:
