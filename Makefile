@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SETUP  := $(VENV)/.installed
 
-.PHONY: setup demo up down feed test bench lint format clean
+.PHONY: setup demo up down feed token test bench lint format clean
 
 $(SETUP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -27,6 +27,10 @@ down: $(SETUP)
 
 feed: $(SETUP)  ## publish synthetic incidents to the stack that `make up` started
 	$(BIN)/python -m deploy.cli feed
+
+token: $(SETUP) ## issue an analysts' API token: make token SCOPE=network (or a hospital id)
+	@test -n "$(SCOPE)" || { echo "usage: make token SCOPE=network (or SCOPE=<hospital_id>)"; exit 2; }
+	@$(BIN)/python -m services.reporting.cli token --scope "$(SCOPE)"
 
 test: $(SETUP)  ## unit tests, then integration tests on real servers
 	$(BIN)/python -m pytest

@@ -159,7 +159,7 @@ def run_bench(stack: Stack, incident_count: int) -> None:
     print(f"feeding {incident_count} incidents ({cases} cases) at once ...", flush=True)
     started = time.perf_counter()
     sent_at = asyncio.run(publish_incidents(bootstrap, events))
-    totals = asyncio.run(wait_until_settled(stack.reporting_url, cases, 1800, progress=False))
+    totals = asyncio.run(wait_until_settled(stack.analyst, cases, 1800, progress=False))
     elapsed = time.perf_counter() - started
     burst = asyncio.run(notification_latencies(bootstrap, sent_at))
 
@@ -167,7 +167,7 @@ def run_bench(stack: Stack, incident_count: int) -> None:
     print(f"feeding {PACED_INCIDENTS} more, {PACED_RATE:g} a second ...", flush=True)
     paced_sent_at = asyncio.run(publish_incidents(bootstrap, paced, per_second=PACED_RATE))
     all_cases = cases + expected_cases(paced)
-    asyncio.run(wait_until_settled(stack.reporting_url, all_cases, 600, progress=False))
+    asyncio.run(wait_until_settled(stack.analyst, all_cases, 600, progress=False))
     steady = asyncio.run(notification_latencies(bootstrap, paced_sent_at))
 
     # Messages through the broker: each incident, and per case its contact, its opening, its

@@ -12,11 +12,10 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 
 from deploy.feed import (
-    aggregates,
+    Analyst,
     expected_cases,
     publish_incidents,
     publish_raw,
-    totals,
     wait_until_settled,
 )
 from deploy.incidents import incidents
@@ -121,11 +120,11 @@ async def supporter_activity(bootstrap_servers: str) -> Counter[str]:
     return tally
 
 
-def counted_by_reporting(reporting_url: str, seen: Counter[str]) -> dict[str, Any]:
+def counted_by_reporting(analyst: Analyst, seen: Counter[str]) -> dict[str, Any]:
     """The totals row once reporting has counted what notify announced (within 60 s)."""
     deadline = time.monotonic() + 60
     while True:
-        row = totals(reporting_url)
+        row = analyst.totals()
         counted = (row["accepted"], row["declined"], row["contacts_logged"])
         if counted == (seen["accepted"], seen["declined"], seen["contacts logged"]):
             return row
@@ -187,20 +186,20 @@ def run_demo(stack: Stack, incident_count: int) -> None:
         publish_raw(bootstrap, b'{"event_type": "incident.reported"', b"ZH-A:BROKEN", topic)
     )
     asyncio.run(publish_incidents(bootstrap, events[:10]))
-    asyncio.run(wait_until_settled(stack.reporting_url, cases, within=600))
+    asyncio.run(wait_until_settled(stack.analyst, cases, within=600))
     mails = stack.servers.received_mail()
     sample = next(m for m in mails if is_offer(m))
     did, seen = supporters_act(stack)
-    reported = counted_by_reporting(stack.reporting_url, seen)
+    reported = counted_by_reporting(stack.analyst, seen)
 
     print(f"\nAggregates from {stack.reporting_url}/api/v1/aggregates", flush=True)
     for dimensions in (["month", "hospital_id"], ["function"], ["harm"]):
-        result = aggregates(stack.reporting_url, dimensions)
+        result = stack.analyst.aggregates(dimensions)
         print(f"\nby {' x '.join(dimensions)} (cells under {result['min_cell_size']} cases "
               "suppressed):")  # fmt: skip
         print(format_table(result["rows"], dimensions))
     print("\ntotal:\n" + format_table([reported], []))
-    by_harm = aggregates(stack.reporting_url, ["harm"])["rows"]
+    by_harm = stack.analyst.aggregates(["harm"])["rows"]
     print("\nsupport given, by harm:\n" + format_table(by_harm, ["harm"], SUPPORT_COLUMNS))
     print("total:\n" + format_table([reported], [], SUPPORT_COLUMNS))
 

@@ -4,6 +4,7 @@ import asyncio
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -54,21 +55,28 @@ def expected_cases(events: Sequence[dict[str, Any]]) -> int:
     return sum(len(e["participants"]) for e in events if e.get("status") != "entered-in-error")
 
 
-def aggregates(reporting_url: str, group_by: Sequence[str], **filters: str) -> dict[str, Any]:
-    response = httpx.get(
-        f"{reporting_url}/api/v1/aggregates",
-        params={"group_by": ",".join(group_by), **filters},
-        timeout=10.0,
-    )
-    response.raise_for_status()
-    result: dict[str, Any] = response.json()
-    return result
+@dataclass(frozen=True)
+class Analyst:
+    """Reads the analysts' API as an analyst does: with a token."""
 
+    reporting_url: str
+    token: str
 
-def totals(reporting_url: str) -> dict[str, Any]:
-    """All cells summed into one row (suppressed while fewer cases than the minimum)."""
-    rows = aggregates(reporting_url, group_by=[])["rows"]
-    return rows[0] if rows else {}
+    def aggregates(self, group_by: Sequence[str], **filters: str) -> dict[str, Any]:
+        response = httpx.get(
+            f"{self.reporting_url}/api/v1/aggregates",
+            params={"group_by": ",".join(group_by), **filters},
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=10.0,
+        )
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    def totals(self) -> dict[str, Any]:
+        """All cells summed into one row (suppressed while fewer cases than the minimum)."""
+        rows = self.aggregates(group_by=[])["rows"]
+        return rows[0] if rows else {}
 
 
 def is_settled(row: dict[str, Any], cases: int) -> bool:
@@ -82,13 +90,13 @@ def is_settled(row: dict[str, Any], cases: int) -> bool:
 
 
 async def wait_until_settled(
-    reporting_url: str, cases: int, within: float, progress: bool = True
+    analyst: Analyst, cases: int, within: float, progress: bool = True
 ) -> dict[str, Any]:
     """Poll the analysts' API until the pipeline has counted everything it was fed."""
     deadline = time.monotonic() + within
     row: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        row = await asyncio.to_thread(totals, reporting_url)
+        row = await asyncio.to_thread(analyst.totals)
         if is_settled(row, cases):
             return row
         if progress:

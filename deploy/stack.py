@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 
+from deploy.feed import Analyst
 from deploy.localservers import (
     HOST,
     LocalServers,
@@ -64,6 +65,8 @@ class Stack:
     """Settings (environment variables) for every service beyond the stack's own."""
     servers: LocalServers = field(init=False)
     services: list[Process] = field(default_factory=list, init=False)
+    api_token: str = field(default="", init=False)
+    """A network-wide token for the analysts' API, issued at start."""
 
     def __post_init__(self) -> None:
         self.servers = LocalServers(
@@ -115,6 +118,7 @@ class Stack:
             self._save_state()
             self._wait_until_ready()
             self._load_roster()
+            self.api_token = self._issue_api_token()
         except BaseException:
             self.stop()
             raise
@@ -128,6 +132,23 @@ class Stack:
             env=self.service_env("matching"),
             check=True,
         )
+
+    def _issue_api_token(self) -> str:
+        issued = subprocess.run(  # noqa: S603 - our own command
+            [
+                *(sys.executable, "-m", "services.reporting.cli"),
+                *("token", "--scope", "network", "--label", f"stack in {self.workdir}"),
+            ],
+            env=self.service_env("reporting"),
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return issued.stdout.strip().splitlines()[-1]
+
+    @property
+    def analyst(self) -> Analyst:
+        return Analyst(self.reporting_url, self.api_token)
 
     def _wait_until_ready(self, within: float = 60.0) -> None:
         deadline = time.monotonic() + within

@@ -1,18 +1,22 @@
 """reporting: case events in, anonymised aggregates out, served to analysts over HTTP."""
 
+import csv
+import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, HTTPException, Query, Response
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from faststream.kafka.annotations import KafkaMessage
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from pydantic import Field, TypeAdapter, ValidationError
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from services.reporting.aggregates import DIMENSIONS, roll_up, suppress
-from services.reporting.store import CellStore
+from services.reporting.access import Grant, OutOfScope
+from services.reporting.aggregates import DIMENSIONS, MEASURES, roll_up, suppress
+from services.reporting.store import ApiTokens, CellStore
 from shared.errors import describe
 from shared.events import CaseEvent
 from shared.kafka import subscription
@@ -45,6 +49,12 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         wiring.database,
         timedelta(days=settings.counted_event_retention_days),
     )
+    tokens = ApiTokens(wiring.database)
+    bearer = HTTPBearer(auto_error=False)
+    refused = Counter(
+        "api_requests_refused", "Analyst API requests refused, by status", ["status"],
+        registry=registry,
+    )  # fmt: skip
     topics = settings.topics
 
     @broker.subscriber(
@@ -96,25 +106,50 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
 
-    @api.get("/api/v1/aggregates", tags=["aggregates"])
+    def refuse(request: Request, status: int, reason: str) -> HTTPException:
+        refused.labels(str(status)).inc()
+        log.warning("api request refused", status=status, reason=reason, path=request.url.path)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return HTTPException(status, reason, headers=headers)
+
+    async def granted(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Grant:
+        if credentials is None:
+            raise refuse(request, 401, "an API token is required: Authorization: Bearer <token>")
+        grant = await tokens.grant_for(credentials.credentials)
+        if grant is None:
+            raise refuse(request, 401, "unknown API token")
+        return grant
+
+    @api.get("/api/v1/aggregates", tags=["aggregates"], response_model=None)
     async def aggregates(
+        request: Request,
+        grant: Annotated[Grant, Depends(granted)],
         month_from: Annotated[str | None, Query(pattern=MONTH)] = None,
         month_to: Annotated[str | None, Query(pattern=MONTH)] = None,
-        hospital_id: str | None = None,
+        hospital_id: Annotated[
+            str | None, Query(description="a hospital's token reads its own hospital only")
+        ] = None,
         group_by: Annotated[
             str, Query(description=f"comma-separated subset of {', '.join(DIMENSIONS)}")
         ] = ",".join(DIMENSIONS),
-    ) -> dict[str, Any]:
+        format: Annotated[Literal["json", "csv"], Query()] = "json",
+    ) -> dict[str, Any] | Response:
         """Counts per cell, grouped by the dimensions asked for; small cells suppressed."""
         dimensions = [d.strip() for d in group_by.split(",") if d.strip()]
         if unknown := sorted(set(dimensions) - set(DIMENSIONS)):
             raise HTTPException(422, f"unknown dimension(s) {unknown}; choose from {DIMENSIONS}")
-        rows = roll_up(await store.rows(month_from, month_to, hospital_id), dimensions)
-        return {
-            "group_by": dimensions,
-            "min_cell_size": settings.min_cell_size,
-            "rows": [row.as_json() for row in suppress(rows, settings.min_cell_size)],
-        }
+        try:
+            hospital = grant.hospital_filter(hospital_id)
+        except OutOfScope as error:
+            raise refuse(request, 403, str(error)) from error
+        rows = roll_up(await store.rows(month_from, month_to, hospital), dimensions)
+        served = [row.as_json() for row in suppress(rows, settings.min_cell_size)]
+        if format == "csv":
+            return Response(as_csv(served, dimensions), media_type="text/csv; charset=utf-8")
+        return {"group_by": dimensions, "min_cell_size": settings.min_cell_size, "rows": served}
 
     @api.get("/health/live", include_in_schema=False)
     async def live() -> dict[str, Literal["live"]]:
@@ -132,3 +167,12 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return api
+
+
+def as_csv(rows: list[dict[str, Any]], dimensions: list[str]) -> str:
+    """One line per row; a suppressed row has its counts empty."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, [*dimensions, *MEASURES, "suppressed"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()

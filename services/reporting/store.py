@@ -1,4 +1,4 @@
-"""Reporting's database: aggregate cells, and the ids of events already counted.
+"""Reporting's database: aggregate cells, the ids of events already counted, API tokens.
 
 The cells hold counts only. The ledger holds event ids (random or derived UUIDs that name
 nobody) for as long as an event could be delivered again, so a redelivery counts once; it
@@ -12,6 +12,7 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.reporting.access import Grant, new_token, token_hash
 from services.reporting.aggregates import DIMENSIONS, MEASURES, Row, tally
 from shared.events import CaseEvent
 from shared.mongo import Document
@@ -81,3 +82,21 @@ class CellStore:
             )
             async for doc in self.cells.find(query)
         ]
+
+
+class ApiTokens:
+    """Hashes of issued tokens and their scopes; the tokens themselves are never stored."""
+
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self.collection = database["api_tokens"]
+
+    async def issue(self, scope: str, label: str, at: datetime) -> str:
+        token = new_token()
+        await self.collection.insert_one(
+            {"_id": token_hash(token), "scope": scope, "label": label, "issued_at": at}
+        )
+        return token
+
+    async def grant_for(self, token: str) -> Grant | None:
+        doc = await self.collection.find_one({"_id": token_hash(token)})
+        return Grant(doc["scope"]) if doc else None

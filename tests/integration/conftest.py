@@ -37,8 +37,10 @@ from services.matching.roster import RosterEntry, roster_changes
 from services.matching.store import Roster
 from services.notify.app import NotifySettings
 from services.notify.app import create_app as notify_app
+from services.reporting.access import NETWORK
 from services.reporting.app import ReportingSettings
 from services.reporting.app import create_app as reporting_app
+from services.reporting.store import ApiTokens
 from shared.kafka import ensure_topics
 from shared.mongo import Document
 from shared.settings import Topics, dead_letter_topic
@@ -345,9 +347,14 @@ async def pipeline(servers: Servers) -> AsyncIterator[Pipeline]:
         await producer.start()
         stack.push_async_callback(producer.stop)
         stack.push_async_callback(mongo.close)
+        token = await ApiTokens(mongo[f"test_{run}_reporting"]).issue(
+            NETWORK, "tests", datetime.now(UTC)
+        )
         client = await stack.enter_async_context(
             httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=reporting), base_url="http://reporting"
+                transport=httpx.ASGITransport(app=reporting),
+                base_url="http://reporting",
+                headers={"Authorization": f"Bearer {token}"},
             )
         )
         supporter = await stack.enter_async_context(
