@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    TypeAdapter,
     model_validator,
 )
 
@@ -592,6 +593,12 @@ CaseEvent = (
     | AssignmentDeclined
 )
 """Every event on the topics reporting reads."""
+
+
+case_event: TypeAdapter[CaseEvent] = TypeAdapter(
+    Annotated[CaseEvent, Field(discriminator="event_type")]
+)
+"""Parses any event reporting reads, whichever topic it came from."""
 
 
 def derived_event_id(*parts: object) -> uuid.UUID:

@@ -23,6 +23,10 @@ class Topics(BaseSettings):
     def all(self) -> list[str]:
         return list(self.model_dump().values())
 
+    def counted(self) -> list[str]:
+        """The topics reporting counts from."""
+        return [self.cases, self.assignments, self.responses, self.notifications]
+
 
 def dead_letter_topic(topic: str) -> str:
     return f"{topic}.dlq"

@@ -11,25 +11,19 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
-from pydantic import Field, TypeAdapter, ValidationError
-from pymongo.asynchronous.client_session import AsyncClientSession
+from pydantic import Field, ValidationError
 
 from services.reporting.access import Grant, OutOfScope
 from services.reporting.aggregates import DIMENSIONS, MEASURES, roll_up, suppress
 from services.reporting.store import ApiTokens, CellStore
 from shared.errors import describe
-from shared.events import CaseEvent
+from shared.events import CaseEvent, case_event
 from shared.kafka import subscription
-from shared.mongo import in_transaction
 from shared.service import is_ready, wire
 from shared.settings import ServiceSettings
 
 SERVICE = "reporting"
 MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
-
-case_events: TypeAdapter[CaseEvent] = TypeAdapter(
-    Annotated[CaseEvent, Field(discriminator="event_type")]
-)
 
 
 class ReportingSettings(ServiceSettings):
@@ -58,10 +52,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     topics = settings.topics
 
     @broker.subscriber(
-        topics.cases,
-        topics.assignments,
-        topics.responses,
-        topics.notifications,
+        *topics.counted(),
         batch=True,
         max_records=settings.batch_max_records,
         **subscription(settings, SERVICE, "case_events", concurrent=False),
@@ -76,14 +67,11 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         malformed = []
         for record in records:
             try:
-                events.append(case_events.validate_json(record.value))
+                events.append(case_event.validate_json(record.value))
             except ValidationError as error:
                 malformed.append((record, describe(error)))
 
-        async def count(session: AsyncClientSession) -> int:
-            return await store.count(session, events)
-
-        counted = await in_transaction(mongo, count) if events else 0
+        counted = await store.count_events(events)
         for record, reason in malformed:
             await wiring.dead_letters.send(record, reason)
         log.info("case events counted", received=len(records), counted=counted)

@@ -1,15 +1,16 @@
 """Operator commands for reporting: `python -m services.reporting.cli token --scope network`."""
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
 from pydantic import TypeAdapter
 
+from services.reporting import rebuild as replay
 from services.reporting.access import NETWORK
 from services.reporting.app import SERVICE, ReportingSettings
-from services.reporting.store import ApiTokens
+from services.reporting.store import ApiTokens, CellStore
 from shared.events import HospitalId
 from shared.mongo import create_client
 
@@ -20,7 +21,7 @@ cli = typer.Typer(help="Manage access to the analysts' API.", no_args_is_help=Tr
 
 @cli.callback()
 def commands() -> None:
-    """Keeps `token` a named command, as more commands will join it."""
+    """Issue API tokens; rebuild the aggregates from the topics."""
 
 
 @cli.command()
@@ -38,6 +39,36 @@ def token(
     issued = asyncio.run(_issue(ReportingSettings(), scope, label))
     typer.echo(f"API token for {scope} (send as 'Authorization: Bearer <token>'):")
     typer.echo(issued)
+
+
+@cli.command()
+def rebuild(
+    database: Annotated[str, typer.Option(help="An empty database to build the cells in.")],
+) -> None:
+    """Replay the retained topics into fresh aggregates in DATABASE; point reporting at it
+    (or compare) afterwards. The live aggregates are not touched."""
+    settings = ReportingSettings()
+    rebuilt = asyncio.run(_rebuild(settings, database))
+    typer.echo(
+        f"{rebuilt.events} events replayed ({rebuilt.counted} counted, {rebuilt.malformed} "
+        f"malformed) into {database} in {rebuilt.seconds:.1f} s: "
+        f"{rebuilt.events_per_second:,.0f} events/s"
+    )
+
+
+async def _rebuild(settings: ReportingSettings, database: str) -> replay.Rebuilt:
+    mongo = create_client(settings)
+    try:
+        if database == settings.database_name(SERVICE):
+            raise typer.BadParameter("that is the live database; rebuild into an empty one")
+        if await mongo[database]["cells"].find_one():
+            raise typer.BadParameter(f"{database} already holds cells; choose an empty one")
+        store = CellStore(mongo[database], timedelta(days=settings.counted_event_retention_days))
+        return await replay.rebuild(
+            settings.kafka_bootstrap_servers, settings.topics.counted(), store
+        )
+    finally:
+        await mongo.close()
 
 
 async def _issue(settings: ReportingSettings, scope: str, label: str) -> str:

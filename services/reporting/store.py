@@ -15,7 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.reporting.access import Grant, new_token, token_hash
 from services.reporting.aggregates import DIMENSIONS, MEASURES, Row, tally
 from shared.events import CaseEvent
-from shared.mongo import Document
+from shared.mongo import Document, in_transaction
 
 
 class CellStore:
@@ -29,6 +29,16 @@ class CellStore:
         await self.ledger.create_index(
             "counted_at", expireAfterSeconds=int(self.ledger_retention.total_seconds())
         )
+
+    async def count_events(self, events: Sequence[CaseEvent]) -> int:
+        """Count a batch in one transaction; returns how many events were new."""
+        if not events:
+            return 0
+
+        async def count(session: AsyncClientSession) -> int:
+            return await self.count(session, events)
+
+        return await in_transaction(self.cells.database.client, count)
 
     async def count(self, session: AsyncClientSession, events: Sequence[CaseEvent]) -> int:
         """Add the events not counted before to their cells; returns how many were new."""
