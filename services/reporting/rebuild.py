@@ -53,8 +53,11 @@ async def rebuild(
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
+        caught_up = False
         while True:
-            fetched = await consumer.getmany(timeout_ms=1_000, max_records=batch)
+            # Once at the end offsets, one short poll confirms nothing more has arrived.
+            wait_ms = 200 if caught_up else 1_000
+            fetched = await consumer.getmany(timeout_ms=wait_ms, max_records=batch)
             records = [record for batch_of in fetched.values() for record in batch_of]
             parsed: list[CaseEvent] = []
             for record in records:
