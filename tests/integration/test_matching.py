@@ -341,8 +341,11 @@ async def test_a_supporter_found_to_be_involved_is_replaced(matching: Rig) -> No
 
 async def test_someone_who_opted_out_is_counted_but_nobody_is_sent(matching: Rig) -> None:
     await matching.roster(peer("M7", "A"))
-    opted_out = case_in("M7", staff_id="E1").model_copy(update={"opted_out": True})
-    behind = case_in("M7", staff_id="E2")
+    # Two colleagues in one incident: one key, one partition, handled in this order.
+    people = [participant("E1"), participant("E2", department="ED")]
+    event = incident_json("INC-M7", people, hospital_id="M7", harm="mild", calamity=False)
+    first, behind = opened_cases(event)
+    opted_out = first.model_copy(update={"opted_out": True})
     await matching.open(opted_out, behind)
     await matching.until(behind, "peer_assigned")
     assert matching.news(opted_out) == []
