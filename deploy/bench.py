@@ -20,6 +20,7 @@ from deploy.bench_matching import report as match_report
 from deploy.feed import expected_cases, publish_incidents, wait_until_settled
 from deploy.incidents import incidents
 from deploy.stack import SEED_ROSTER, Stack
+from services.reporting.aggregates import DIMENSIONS
 from services.reporting.rebuild import Rebuilt, rebuild
 from services.reporting.store import CellStore
 from shared.kafka import ensure_topics
@@ -206,7 +207,7 @@ async def rebuild_aggregates(stack: Stack) -> Rebuilt:
     """Replay the counted topics into an empty database, as `reporting.cli rebuild` does."""
     mongo: AsyncMongoClient[Document] = AsyncMongoClient(stack.servers.mongodb_url)
     try:
-        store = CellStore(mongo["bench_rebuilt"], timedelta(days=35))
+        store = CellStore(mongo["bench_rebuilt"], timedelta(days=35), DIMENSIONS)
         await mongo.drop_database("bench_rebuilt")
         return await rebuild(stack.servers.kafka_bootstrap_servers, Topics().counted(), store)
     finally:

@@ -193,7 +193,7 @@ def run_demo(stack: Stack, incident_count: int) -> None:
     reported = counted_by_reporting(stack.analyst, seen)
 
     print(f"\nAggregates from {stack.reporting_url}/api/v1/aggregates", flush=True)
-    for dimensions in (["month", "hospital_id"], ["function"], ["harm"]):
+    for dimensions in (["period", "hospital_id"], ["function"], ["harm"]):
         result = stack.analyst.aggregates(dimensions)
         print(f"\nby {' x '.join(dimensions)} (cells under {result['min_cell_size']} cases "
               "suppressed):")  # fmt: skip

@@ -457,6 +457,8 @@ class PeerAssigned(Envelope):
     explanation: list[ScoreItem]
     respond_by: AwareDatetime
     """Without an answer by then the case goes to someone else."""
+    case_opened_at: AwareDatetime | None = None
+    """When intake opened the case: the first offer's time to assignment is counted from it."""
 
 
 class ResponseDeadlineMoved(Envelope):
@@ -550,6 +552,9 @@ class SupportContactLogged(Envelope):
     """1: peer support, 2: trained support team, 3: professional care."""
     referred: bool
     """Referred to professional help."""
+    case_opened_at: AwareDatetime | None = None
+    first_of_case: bool = False
+    """The first contact logged for the case: its time to first contact is counted."""
 
 
 class AssignmentAccepted(Envelope):

@@ -95,6 +95,7 @@ class Matcher:
             profile=opened.profile,
             colleague=opened.colleague,
             exclusions=opened.exclusions,
+            opened_at=opened.occurred_at,
         )
 
         async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:

@@ -177,6 +177,7 @@ class Case:
     exclusions: Exclusions
     tried: frozenset[str] = frozenset()
     """Supporters who declined or did not answer this case before."""
+    opened_at: datetime | None = None
 
     @property
     def hospital_id(self) -> str:
@@ -482,6 +483,7 @@ def assignment_for(
         score=round(candidate.score, 3),
         explanation=explain(case, candidate.supporter, policy, at),
         respond_by=at + policy.response_time(case.profile),
+        case_opened_at=case.opened_at,
         **_envelope(case, at, caused_by),
     )
 

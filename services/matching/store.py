@@ -150,6 +150,7 @@ class CaseBook:
             "colleague": case.colleague.model_dump(mode="json"),
             "exclusions": case.exclusions.model_dump(mode="json"),
             "tried": [],
+            "opened_at": case.opened_at,
             "status": status,
             "attempt": 0,
             "priority": priority,
@@ -222,6 +223,7 @@ def case_of(doc: Document) -> Case:
         colleague=Colleague.model_validate(doc["colleague"]),
         exclusions=Exclusions.model_validate(doc["exclusions"]),
         tried=frozenset(doc["tried"]),
+        opened_at=doc.get("opened_at"),
     )
 
 

@@ -53,7 +53,7 @@ from services.notify.steps import (
     reminder_due,
     still_due,
 )
-from services.notify.store import CaseContacts, Messages, Offers, State, UsedLinks
+from services.notify.store import CaseContacts, Firsts, Messages, Offers, State
 from shared.errors import RejectedEvent, describe
 from shared.events import (
     AssignmentCancelled,
@@ -114,7 +114,8 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
     contacts = CaseContacts(wiring.database)
     offers = Offers(wiring.database)
     messages = Messages(wiring.database, timedelta(seconds=settings.sending_lease_seconds))
-    used_links = UsedLinks(wiring.database)
+    used_links = Firsts(wiring.database, "used_links")
+    contacted_cases = Firsts(wiring.database, "contacted_cases")
     outbox = Outbox(wiring.database, broker)
     topics = settings.topics
     channels: dict[str, Channel] = {
@@ -410,9 +411,10 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
         link: Link, assignment: PeerAssigned, entry: ContactEntry
     ) -> HTMLResponse:
         async def record(session: AsyncClientSession, now: datetime) -> list[tuple[str, Envelope]]:
-            if not await used_links.use(session, link.nonce, now):
+            if not await used_links.first(session, link.nonce, now):
                 return []
-            logged = contact_logged(assignment, entry, link.nonce, now)
+            first = await contacted_cases.first(session, str(assignment.case_id), now)
+            logged = contact_logged(assignment, entry, link.nonce, now, first_of_case=first)
             return [(topics.notifications, logged)]
 
         language = assignment.supporter.language

@@ -386,13 +386,20 @@ def answered(
 
 
 def contact_logged(
-    assignment: PeerAssigned, entry: "ContactEntry", nonce: str, at: datetime
+    assignment: PeerAssigned,
+    entry: "ContactEntry",
+    nonce: str,
+    at: datetime,
+    *,
+    first_of_case: bool,
 ) -> SupportContactLogged:
     return SupportContactLogged(
         event_id=derived_event_id("contact_logged", nonce),
         assignment_id=assignment.assignment_id,
         case_id=assignment.case_id,
         profile=assignment.profile,
+        case_opened_at=assignment.case_opened_at,
+        first_of_case=first_of_case,
         **entry.model_dump(),
         **_caused_by(assignment, at),
     )

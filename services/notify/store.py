@@ -233,16 +233,17 @@ class Messages:
         await self.collection.update_one({"_id": message_id}, {"$addToSet": {"tried": channel}})
 
 
-class UsedLinks:
-    """Single-use links: the nonce of each link once used."""
+class Firsts:
+    """Keys seen once, such as the nonce of each single-use link once used, or each case
+    whose first contact was logged."""
 
-    def __init__(self, database: AsyncDatabase[Document]) -> None:
-        self.collection = database["used_links"]
+    def __init__(self, database: AsyncDatabase[Document], name: str) -> None:
+        self.collection = database[name]
 
-    async def use(self, session: AsyncClientSession, nonce: str, at: datetime) -> bool:
-        """Returns False when the link was used before; two uses at once make the second
+    async def first(self, session: AsyncClientSession, key: str, at: datetime) -> bool:
+        """Returns False when the key was seen before; two at once make the second
         transaction fail on the key, and its retry then sees the first."""
-        if await self.collection.find_one({"_id": nonce}, {"_id": 1}, session=session):
+        if await self.collection.find_one({"_id": key}, {"_id": 1}, session=session):
             return False
-        await self.collection.insert_one({"_id": nonce, "used_at": at}, session=session)
+        await self.collection.insert_one({"_id": key, "at": at}, session=session)
         return True

@@ -1,14 +1,17 @@
 """Anonymised aggregates of the programme: pure, no I/O.
 
-A cell is a month x hospital x function x harm level, and holds counts only. Every event
-counts towards the cell of the case it concerns (the month the incident occurred), so a
-cohort's cases, assignments and notifications stay comparable. Cells smaller than the minimum
-cell size are suppressed when they are served, never when they are stored.
+A cell is a month x the configured dimensions (hospital, function, department, harm level)
+and holds counts and histogram buckets only. Every event counts towards the cell of the case
+it concerns (the month the incident occurred), so a cohort's cases, assignments and contacts
+stay comparable. Which cells may be shown is decided when they are served (`disclosure`),
+never when they are stored.
 """
 
+import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from shared.events import (
     AssignmentAccepted,
@@ -22,8 +25,9 @@ from shared.events import (
     SupportContactLogged,
 )
 
-DIMENSIONS = ("month", "hospital_id", "function", "harm")
-MEASURES = (
+DIMENSIONS = ("hospital_id", "function", "department", "harm")
+"""What cells can be split by besides the month; `REPORTING_DIMENSIONS` picks a subset."""
+COUNTS = (
     "cases_opened",
     "opted_out",
     "peers_assigned",
@@ -38,13 +42,65 @@ MEASURES = (
 )
 
 
+@dataclass(frozen=True)
+class Histogram:
+    """A duration counted per bucket: buckets add up over months and hospitals, which
+    percentiles do not, so p50 and p90 are read from the merged buckets when served."""
+
+    name: str
+    unit: str
+    bounds: tuple[int, ...]
+    """Each bucket's inclusive upper bound; the last bucket also holds everything beyond."""
+
+    @property
+    def buckets(self) -> list[str]:
+        return [f"{self.name}_le_{bound}" for bound in self.bounds]
+
+    def bucket(self, value: float) -> str:
+        bound = next((b for b in self.bounds if value <= b), self.bounds[-1])
+        return f"{self.name}_le_{bound}"
+
+    def percentile(self, counts: Mapping[str, int], share: float) -> int | None:
+        """The bound of the bucket holding that share of the values: 'within so long'."""
+        tallies = [counts.get(bucket, 0) for bucket in self.buckets]
+        if not (total := sum(tallies)):
+            return None
+        needed, seen = math.ceil(share * total), 0
+        for bound, n in zip(self.bounds, tallies, strict=True):
+            seen += n
+            if seen >= needed:
+                return bound
+        return self.bounds[-1]
+
+    def served(self, counts: Mapping[str, int]) -> dict[str, int | None]:
+        return {
+            f"{self.name}_p50": self.percentile(counts, 0.5),
+            f"{self.name}_p90": self.percentile(counts, 0.9),
+        }
+
+
+TO_ASSIGNMENT = Histogram("hours_to_assignment", "hours", (1, 2, 4, 8, 12, 24, 48, 72, 168, 720))
+"""From the case opening to its first offer; 720 reads '30 days or more'."""
+TO_FIRST_CONTACT = Histogram("days_to_first_contact", "days", (0, 1, 2, 3, 5, 7, 14, 28, 90))
+"""From the case opening to the first contact a supporter logged, in the hospital's days."""
+HISTOGRAMS = (TO_ASSIGNMENT, TO_FIRST_CONTACT)
+MEASURES = (*COUNTS, *(bucket for h in HISTOGRAMS for bucket in h.buckets))
+"""What a cell stores."""
+SERVED = (*COUNTS, *(name for h in HISTOGRAMS for name in h.served({})))
+"""What a row shows."""
+
+
 def measures_of(event: CaseEvent) -> tuple[CaseProfile, dict[str, int]] | None:
     """The cell an event counts in and what it adds; None for an event not counted."""
     match event:
         case SupportCaseOpened():
             return event.profile, {"cases_opened": 1, "opted_out": int(event.opted_out)}
         case PeerAssigned():
-            return event.profile, {"peers_assigned": 1}
+            amounts = {"peers_assigned": 1}
+            if event.attempt == 1 and event.case_opened_at:
+                hours = _hours_between(event.case_opened_at, event.occurred_at)
+                amounts[TO_ASSIGNMENT.bucket(hours)] = 1
+            return event.profile, amounts
         case CaseEscalated():
             return event.profile, {"escalated": 1}
         case PeerNotified(step="offer"):
@@ -56,75 +112,59 @@ def measures_of(event: CaseEvent) -> tuple[CaseProfile, dict[str, int]] | None:
         case AssignmentDeclined():
             return event.profile, {"declined": 1}
         case SupportContactLogged():
-            return event.profile, {
+            amounts = {
                 "contacts_logged": 1,
                 "supporter_minutes": event.minutes,
                 "referrals": int(event.referred),
             }
+            if event.first_of_case and event.case_opened_at:
+                # The hospital's own day: the incident's time carries its offset.
+                local = event.case_opened_at.astimezone(event.profile.incident_occurred_at.tzinfo)
+                days = max((event.contact_date - local.date()).days, 0)
+                amounts[TO_FIRST_CONTACT.bucket(days)] = 1
+            return event.profile, amounts
     return None
+
+
+def _hours_between(start: datetime, end: datetime) -> float:
+    return max((end - start).total_seconds(), 0.0) / 3600
 
 
 @dataclass(frozen=True, order=True)
 class Cell:
     month: str
-    hospital_id: str
-    function: str
-    harm: str
+    values: tuple[str, ...]
+    """One value per dimension the cells are split by, in that order."""
 
     @classmethod
-    def of(cls, profile: CaseProfile) -> "Cell":
-        return cls(profile.month, profile.hospital_id, profile.function.value, profile.harm.value)
+    def of(cls, profile: CaseProfile, dimensions: Sequence[str]) -> "Cell":
+        known = {
+            "hospital_id": profile.hospital_id,
+            "function": profile.function.value,
+            "department": profile.department,
+            "harm": profile.harm.value,
+        }
+        return cls(profile.month, tuple(known[d] for d in dimensions))
 
     @property
     def key(self) -> str:
-        return "|".join((self.month, self.hospital_id, self.function, self.harm))
-
-    def dimensions(self) -> dict[str, str]:
-        return {d: getattr(self, d) for d in DIMENSIONS}
+        return "|".join((self.month, *self.values))
 
 
-def tally(events: Iterable[CaseEvent]) -> dict[Cell, Counter[str]]:
+def tally(events: Iterable[CaseEvent], dimensions: Sequence[str]) -> dict[Cell, Counter[str]]:
     """Pre-aggregate a batch, so that writes scale with the cells touched, not the events."""
     cells: dict[Cell, Counter[str]] = {}
     for event in events:
         if counted := measures_of(event):
             profile, amounts = counted
-            cells.setdefault(Cell.of(profile), Counter()).update(amounts)
+            cells.setdefault(Cell.of(profile, dimensions), Counter()).update(amounts)
     return cells
 
 
-@dataclass
-class Row:
-    dimensions: dict[str, str]
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MEASURES, 0))
-
-
 @dataclass(frozen=True)
-class ServedRow:
-    dimensions: dict[str, str]
-    counts: dict[str, int | None]
-    suppressed: bool
+class Row:
+    """A stored cell as read back: its month, its dimensions' values, its measures."""
 
-    def as_json(self) -> dict[str, str | int | bool | None]:
-        return {**self.dimensions, **self.counts, "suppressed": self.suppressed}
-
-
-def roll_up(rows: Iterable[Row], group_by: Sequence[str]) -> list[Row]:
-    """Sum rows over the dimensions not grouped by, sorted by the grouped ones."""
-    grouped: dict[tuple[str, ...], Row] = {}
-    for row in rows:
-        key = tuple(row.dimensions[d] for d in group_by)
-        target = grouped.setdefault(key, Row(dict(zip(group_by, key, strict=True))))
-        for measure, n in row.counts.items():
-            target.counts[measure] += n
-    return [grouped[key] for key in sorted(grouped)]
-
-
-def suppress(rows: Iterable[Row], min_cell_size: int) -> list[ServedRow]:
-    """Hide every count of a cell with fewer cases than the minimum: small cells identify."""
-    return [
-        ServedRow(row.dimensions, dict(row.counts), suppressed=False)
-        if row.counts["cases_opened"] >= min_cell_size
-        else ServedRow(row.dimensions, dict.fromkeys(MEASURES), suppressed=True)
-        for row in rows
-    ]
+    month: str
+    dimensions: Mapping[str, str]
+    counts: Mapping[str, int]

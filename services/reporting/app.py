@@ -2,19 +2,33 @@
 
 import csv
 import io
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import NoDecode
 
 from services.reporting.access import Grant, OutOfScope
-from services.reporting.aggregates import DIMENSIONS, MEASURES, roll_up, suppress
+from services.reporting.aggregates import DIMENSIONS, SERVED
+from services.reporting.dashboard import charts, page, sign_in_page
+from services.reporting.disclosure import (
+    PERIOD,
+    Period,
+    Selection,
+    ServedRow,
+    answer,
+    months_before,
+    months_of,
+)
 from services.reporting.store import ApiTokens, CellStore
 from shared.errors import describe
 from shared.events import CaseEvent, case_event
@@ -23,7 +37,12 @@ from shared.service import is_ready, wire
 from shared.settings import ServiceSettings
 
 SERVICE = "reporting"
-MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+SESSION_COOKIE = "peer_support_token"
+SESSION_SECONDS = 8 * 3600
+DASHBOARD_MONTHS = 12
+"""The dashboard shows the twelve months up to the latest with anything counted."""
+PERIOD_LABEL = r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$"
+LABELS = {"year": r"^\d{4}$", "quarter": r"^\d{4}-Q[1-4]$", "month": r"^\d{4}-(0[1-9]|1[0-2])$"}
 
 
 class ReportingSettings(ServiceSettings):
@@ -33,6 +52,20 @@ class ReportingSettings(ServiceSettings):
     batch_max_records: int = Field(default=500, ge=1)
     counted_event_retention_days: int = Field(default=35, ge=1)
     """Keep at least as long as the topics keep events, or a late redelivery counts twice."""
+    reporting_dimensions: Annotated[list[str], NoDecode] = Field(default=list(DIMENSIONS))
+    """What cells are split by besides the month, comma-separated; fewer dimensions give
+    larger cells, so fewer are hidden. Changing it needs a rebuild of the aggregates."""
+
+    @field_validator("reporting_dimensions", mode="before")
+    @classmethod
+    def _dimension_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [d.strip() for d in value.split(",") if d.strip()]
+        if isinstance(value, list) and (unknown := set(value) - set(DIMENSIONS)):
+            raise ValueError(f"unknown dimension(s) {sorted(unknown)}; choose from {DIMENSIONS}")
+        if isinstance(value, list) and "hospital_id" not in value:
+            raise ValueError("hospital_id is needed: a hospital's token reads its own cells")
+        return value
 
 
 def create_app(settings: ReportingSettings | None = None) -> FastAPI:
@@ -42,6 +75,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     store = CellStore(
         wiring.database,
         timedelta(days=settings.counted_event_retention_days),
+        settings.reporting_dimensions,
     )
     tokens = ApiTokens(wiring.database)
     bearer = HTTPBearer(auto_error=False)
@@ -111,33 +145,104 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
             raise refuse(request, 401, "unknown API token")
         return grant
 
+    groupable = (PERIOD, *settings.reporting_dimensions)
+
+    async def select(selection: Selection) -> list[ServedRow]:
+        # Every hospital's cells: the protection of a row depends on the rows beside it.
+        rows = await store.rows(
+            months_of(selection.first)[0] if selection.first else None,
+            months_of(selection.last)[1] if selection.last else None,
+        )
+        return answer(rows, selection, settings.reporting_dimensions, settings.min_cell_size)
+
+    @api.get("/", include_in_schema=False)
+    async def dashboard(request: Request) -> HTMLResponse:
+        """The charts, for the scope of the token the browser signed in with."""
+        token = request.cookies.get(SESSION_COOKIE)
+        grant = await tokens.grant_for(token) if token else None
+        if grant is None:
+            return HTMLResponse(sign_in_page())
+        hospital = grant.hospital_filter(None)
+        since = months_before(await store.last_month(hospital), DASHBOARD_MONTHS - 1)
+        by_month, by_harm = [
+            [
+                row.as_json()
+                for row in await select(Selection("month", grouping, since, None, hospital))
+            ]
+            for grouping in ((PERIOD,), (PERIOD, "harm"))
+        ]
+        scope = f"hospital {hospital}" if hospital else "the whole network"
+        return HTMLResponse(page(charts(by_month, by_harm), scope, settings.min_cell_size))
+
+    @api.post("/session", include_in_schema=False)
+    async def sign_in(request: Request) -> Response:
+        """Keep the token in an HttpOnly cookie, so the page's requests carry it."""
+        form = parse_qs((await request.body()).decode(errors="replace"))
+        token = (form.get("token") or [""])[0].strip()
+        if not token or await tokens.grant_for(token) is None:
+            refused.labels("401").inc()
+            log.warning("dashboard sign-in refused", status=401, reason="unknown API token")
+            return HTMLResponse(sign_in_page("That token is not known."), 401)
+        response = RedirectResponse("/", 303)
+        response.set_cookie(
+            SESSION_COOKIE,
+            token,
+            max_age=SESSION_SECONDS,
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+        )
+        return response
+
+    @api.post("/session/end", include_in_schema=False)
+    async def sign_out() -> Response:
+        response = RedirectResponse("/", 303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+
     @api.get("/api/v1/aggregates", tags=["aggregates"], response_model=None)
     async def aggregates(
         request: Request,
         grant: Annotated[Grant, Depends(granted)],
-        month_from: Annotated[str | None, Query(pattern=MONTH)] = None,
-        month_to: Annotated[str | None, Query(pattern=MONTH)] = None,
+        period: Annotated[Period, Query(description="the time grain of rows and ranges")] = "month",
+        first: Annotated[
+            str | None,
+            Query(alias="from", pattern=PERIOD_LABEL, description="2026-03, 2026-Q1 or 2026"),
+        ] = None,
+        last: Annotated[str | None, Query(alias="to", pattern=PERIOD_LABEL)] = None,
         hospital_id: Annotated[
             str | None, Query(description="a hospital's token reads its own hospital only")
         ] = None,
         group_by: Annotated[
-            str, Query(description=f"comma-separated subset of {', '.join(DIMENSIONS)}")
-        ] = ",".join(DIMENSIONS),
+            str, Query(description=f"comma-separated subset of {', '.join(groupable)}")
+        ] = ",".join(groupable),
         format: Annotated[Literal["json", "csv"], Query()] = "json",
     ) -> dict[str, Any] | Response:
-        """Counts per cell, grouped by the dimensions asked for; small cells suppressed."""
-        dimensions = [d.strip() for d in group_by.split(",") if d.strip()]
-        if unknown := sorted(set(dimensions) - set(DIMENSIONS)):
-            raise HTTPException(422, f"unknown dimension(s) {unknown}; choose from {DIMENSIONS}")
+        """Counts and times per row, grouped as asked; rows that could identify someone are
+        suppressed, and so are the rows that would give those away."""
+        dimensions = tuple(d.strip() for d in group_by.split(",") if d.strip())
+        if unknown := sorted(set(dimensions) - set(groupable)):
+            raise HTTPException(422, f"unknown dimension(s) {unknown}; choose from {groupable}")
+        for label in (first, last):
+            if label and not re.fullmatch(LABELS[period], label):
+                raise HTTPException(422, f"{label!r} is not a {period}; write it like 2026-03, "
+                                         "2026-Q1 or 2026 for month, quarter or year")  # fmt: skip
         try:
             hospital = grant.hospital_filter(hospital_id)
         except OutOfScope as error:
             raise refuse(request, 403, str(error)) from error
-        rows = roll_up(await store.rows(month_from, month_to, hospital), dimensions)
-        served = [row.as_json() for row in suppress(rows, settings.min_cell_size)]
+        served = [
+            row.as_json()
+            for row in await select(Selection(period, dimensions, first, last, hospital))
+        ]
         if format == "csv":
             return Response(as_csv(served, dimensions), media_type="text/csv; charset=utf-8")
-        return {"group_by": dimensions, "min_cell_size": settings.min_cell_size, "rows": served}
+        return {
+            "period": period,
+            "group_by": dimensions,
+            "min_cell_size": settings.min_cell_size,
+            "rows": served,
+        }
 
     @api.get("/health/live", include_in_schema=False)
     async def live() -> dict[str, Literal["live"]]:
@@ -157,10 +262,10 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     return api
 
 
-def as_csv(rows: list[dict[str, Any]], dimensions: list[str]) -> str:
+def as_csv(rows: list[dict[str, Any]], dimensions: Sequence[str]) -> str:
     """One line per row; a suppressed row has its counts empty."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, [*dimensions, *MEASURES, "suppressed"], lineterminator="\n")
+    writer = csv.DictWriter(out, [*dimensions, *SERVED, "suppressed"], lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()

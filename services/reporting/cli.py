@@ -63,7 +63,11 @@ async def _rebuild(settings: ReportingSettings, database: str) -> replay.Rebuilt
             raise typer.BadParameter("that is the live database; rebuild into an empty one")
         if await mongo[database]["cells"].find_one():
             raise typer.BadParameter(f"{database} already holds cells; choose an empty one")
-        store = CellStore(mongo[database], timedelta(days=settings.counted_event_retention_days))
+        store = CellStore(
+            mongo[database],
+            timedelta(days=settings.counted_event_retention_days),
+            settings.reporting_dimensions,
+        )
         return await replay.rebuild(
             settings.kafka_bootstrap_servers, settings.topics.counted(), store
         )

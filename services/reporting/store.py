@@ -13,19 +13,26 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.reporting.access import Grant, new_token, token_hash
-from services.reporting.aggregates import DIMENSIONS, MEASURES, Row, tally
+from services.reporting.aggregates import MEASURES, Row, tally
 from shared.events import CaseEvent
 from shared.mongo import Document, in_transaction
 
 
 class CellStore:
-    def __init__(self, database: AsyncDatabase[Document], ledger_retention: timedelta) -> None:
+    def __init__(
+        self,
+        database: AsyncDatabase[Document],
+        ledger_retention: timedelta,
+        dimensions: Sequence[str],
+    ) -> None:
         self.cells = database["cells"]
         self.ledger = database["counted_events"]
         self.ledger_retention = ledger_retention
+        self.dimensions = tuple(dimensions)
+        """What the cells are split by besides the month; changing it needs a rebuild."""
 
     async def ensure_indexes(self) -> None:
-        await self.cells.create_index([("month", 1), ("hospital_id", 1)])
+        await self.cells.create_index("month")
         await self.ledger.create_index(
             "counted_at", expireAfterSeconds=int(self.ledger_retention.total_seconds())
         )
@@ -52,12 +59,18 @@ class CellStore:
         fresh = [e for event_id, e in ids.items() if event_id not in counted]
         if not fresh:
             return 0
-        if cells := tally(fresh):
+        if cells := tally(fresh, self.dimensions):
             await self.cells.bulk_write(
                 [
                     UpdateOne(
                         {"_id": cell.key},
-                        {"$setOnInsert": cell.dimensions(), "$inc": dict(counts)},
+                        {
+                            "$setOnInsert": {
+                                "month": cell.month,
+                                **dict(zip(self.dimensions, cell.values, strict=True)),
+                            },
+                            "$inc": dict(counts),
+                        },
                         upsert=True,
                     )
                     for cell, counts in cells.items()
@@ -72,26 +85,29 @@ class CellStore:
         return len(fresh)
 
     async def rows(
-        self,
-        month_from: str | None = None,
-        month_to: str | None = None,
-        hospital_id: str | None = None,
+        self, first_month: str | None = None, last_month: str | None = None
     ) -> list[Row]:
-        query: Document = {}
-        if month_from or month_to:
-            query["month"] = {
-                **({"$gte": month_from} if month_from else {}),
-                **({"$lte": month_to} if month_to else {}),
-            }
-        if hospital_id:
-            query["hospital_id"] = hospital_id
+        """Every hospital's cells from the first to the last month, both included."""
+        months: Document = {}
+        if first_month:
+            months["$gte"] = first_month
+        if last_month:
+            months["$lte"] = last_month
         return [
             Row(
-                dimensions={d: doc[d] for d in DIMENSIONS},
-                counts={m: int(doc.get(m, 0)) for m in MEASURES},
+                month=doc["month"],
+                dimensions={d: doc[d] for d in self.dimensions},
+                counts={m: int(doc[m]) for m in MEASURES if m in doc},
             )
-            async for doc in self.cells.find(query)
+            async for doc in self.cells.find({"month": months} if months else {})
         ]
+
+    async def last_month(self, hospital_id: str | None = None) -> str | None:
+        """The latest month with anything counted, of one hospital or of all."""
+        query = {"hospital_id": hospital_id} if hospital_id else {}
+        async for doc in self.cells.find(query, {"month": 1}).sort("month", -1).limit(1):
+            return str(doc["month"])
+        return None
 
 
 class ApiTokens:

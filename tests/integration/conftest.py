@@ -11,6 +11,7 @@ import json
 import os
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -258,6 +259,16 @@ class Pipeline:
     async def cells(self) -> list[Document]:
         cursor = self.mongo[f"{self.database_prefix}reporting"]["cells"].find()
         return [doc async for doc in cursor]
+
+    async def counted(self, hospital_id: str, **dimensions: str) -> Counter[str]:
+        """What reporting stored for a hospital, summed over its cells (departments...)."""
+        total: Counter[str] = Counter()
+        for cell in await self.cells():
+            if cell["hospital_id"] == hospital_id and all(
+                cell[d] == v for d, v in dimensions.items()
+            ):
+                total.update({m: n for m, n in cell.items() if isinstance(n, int)})
+        return total
 
     async def load_roster(self, entries: list[RosterEntry]) -> None:
         await load_roster(

@@ -63,8 +63,8 @@ async def test_accepting_through_the_link_once(pipeline: Pipeline) -> None:
     assert answer["event_type"] == "assignment.accepted"
     assert answer["assignment_id"] == offer["assignment_id"]
     assert await case_status(pipeline, offer["case_id"]) == "accepted"
-    (cell,) = [c for c in await pipeline.cells() if c["hospital_id"] == "A1"]
-    assert (cell["peers_notified"], cell["accepted"], cell.get("declined", 0)) == (1, 1, 0)
+    cell = await pipeline.counted("A1")
+    assert (cell["peers_notified"], cell["accepted"], cell["declined"]) == (1, 1, 0)
 
     again = await pipeline.supporter.post(link, data={"answer": "decline"})
     assert again.status_code == 409

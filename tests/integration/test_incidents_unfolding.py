@@ -107,10 +107,8 @@ async def test_a_request_opens_a_case_and_an_opt_out_is_respected(pipeline: Pipe
     assert pipeline.log.on(pipeline.topics.contacts, "U3:INC-U3") == []
     downstream = [r for r in pipeline.log.records if r.topic != staff]
     assert [r.topic for r in downstream if b"night shift" in (r.value or b"")] == []
-    (cell,) = [
-        c for c in await pipeline.cells() if c["hospital_id"] == "U3" and c["harm"] == "severe"
-    ]
-    assert (cell["cases_opened"], cell["opted_out"], cell.get("peers_assigned", 0)) == (1, 1, 0)
+    cell = await pipeline.counted("U3", harm="severe")
+    assert (cell["cases_opened"], cell["opted_out"], cell["peers_assigned"]) == (1, 1, 0)
 
 
 async def test_an_oversized_event_is_dead_lettered_with_its_size(pipeline: Pipeline) -> None:

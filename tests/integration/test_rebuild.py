@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 
+from services.reporting.aggregates import DIMENSIONS
 from services.reporting.rebuild import rebuild
 from services.reporting.store import CellStore
 from tests.factories import incident_json, participant
@@ -25,11 +26,11 @@ async def test_a_rebuild_from_the_topics_equals_the_live_aggregates(pipeline: Pi
     live = {cell["_id"]: cell for cell in await pipeline.cells()}
 
     database = pipeline.mongo[f"{pipeline.database_prefix}rebuilt_{uuid.uuid4().hex[:6]}"]
-    store = CellStore(database, timedelta(days=35))
+    store = CellStore(database, timedelta(days=35), DIMENSIONS)
     rebuilt = await rebuild(pipeline.bootstrap_servers, pipeline.topics.counted(), store, batch=50)
 
     again = {cell["_id"]: cell async for cell in database["cells"].find()}
     assert again == live
-    assert any(key.endswith("|RB|nurse|severe") for key in again)
+    assert any(key.endswith("|RB|nurse|ED|severe") for key in again)
     assert 0 < rebuilt.counted < rebuilt.events  # every event read, the repeat counted once
     assert rebuilt.malformed == 0

@@ -1,10 +1,11 @@
-"""Reporting's domain: counts per cell, rolled up, small cells hidden."""
+"""Reporting's domain: what each event adds to the cell of its case."""
 
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from services.matching.policy import Policy, assignment_for, rank
 from services.notify.messages import ContactEntry, answered, contact_logged, notified
-from services.reporting.aggregates import MEASURES, Cell, Row, roll_up, suppress, tally
+from services.reporting.aggregates import DIMENSIONS, Cell, tally
 from shared.events import CaseEvent, PeerAssigned
 from tests.factories import NOW, case_to_match, incident_json, opened_cases, participant, supporter
 
@@ -13,7 +14,7 @@ def events_of_one_incident() -> list[CaseEvent]:
     people = [participant("E1"), participant("E2", function="physician", department="ED")]
     events: list[CaseEvent] = []
     for opened in opened_cases(incident_json(participants=people)):
-        case = case_to_match(opened)
+        case = replace(case_to_match(opened), opened_at=opened.occurred_at)
         candidate = rank(case, [supporter("P1")], Policy(), NOW).candidates[0]
         assigned = assignment_for(case, candidate, 1, Policy(), NOW, opened.event_id)
         events += [opened, assigned, notified(assigned, "offer", "email", NOW)]
@@ -21,11 +22,16 @@ def events_of_one_incident() -> list[CaseEvent]:
 
 
 def test_each_event_counts_in_the_cell_of_its_case() -> None:
-    cells = tally(events_of_one_incident())
-    nurse = Cell("2026-11", "ZH-A", "nurse", "severe")
-    physician = Cell("2026-11", "ZH-A", "physician", "severe")
+    cells = tally(events_of_one_incident(), DIMENSIONS)
+    nurse = Cell("2026-11", ("ZH-A", "nurse", "ICU", "severe"))
+    physician = Cell("2026-11", ("ZH-A", "physician", "ED", "severe"))
     assert set(cells) == {nurse, physician}
-    assert +cells[nurse] == {"cases_opened": 1, "peers_assigned": 1, "peers_notified": 1}
+    assert +cells[nurse] == {
+        "cases_opened": 1,
+        "peers_assigned": 1,
+        "hours_to_assignment_le_1": 1,
+        "peers_notified": 1,
+    }
 
 
 def test_supporters_answers_time_and_referrals_are_counted() -> None:
@@ -34,8 +40,8 @@ def test_supporters_answers_time_and_referrals_are_counted() -> None:
     now = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
     logged = [
         contact_logged(assigned, ContactEntry(contact_date=now.date(), minutes=m, mode="phone",
-                                              tier=1, referred=r), f"n{m}", now)
-        for m, r in ((45, False), (30, True))
+                                              tier=1, referred=r), f"n{m}", now, first_of_case=f)
+        for m, r, f in ((45, False, True), (30, True, False))
     ]  # fmt: skip
     events = [
         opened,
@@ -44,7 +50,7 @@ def test_supporters_answers_time_and_referrals_are_counted() -> None:
         notified(assigned, "follow_up_day_1", "email", now),
         *logged,
     ]
-    (counts,) = tally(events).values()
+    (counts,) = tally(events, DIMENSIONS).values()
     assert +counts == {
         "cases_opened": 1,
         "accepted": 1,
@@ -52,40 +58,36 @@ def test_supporters_answers_time_and_referrals_are_counted() -> None:
         "contacts_logged": 2,
         "supporter_minutes": 75,
         "referrals": 1,
+        "days_to_first_contact_le_1": 1,
     }
+
+
+def test_only_the_first_offer_counts_towards_the_time_to_assignment() -> None:
+    assigned = events_of_one_incident()[1]
+    assert isinstance(assigned, PeerAssigned)
+    late = assigned.occurred_at + timedelta(days=3)
+    again = assigned.model_copy(update={"attempt": 2, "occurred_at": late})
+    waited = assigned.model_copy(update={"occurred_at": late})
+    (second,) = tally([again], DIMENSIONS).values()
+    assert +second == {"peers_assigned": 1}
+    (first,) = tally([waited], DIMENSIONS).values()
+    assert first["hours_to_assignment_le_72"] == 1
+
+
+def test_the_first_contact_is_counted_in_the_hospitals_own_days() -> None:
+    """Opened at 00:30 on the 21st in Amsterdam (23:30 UTC on the 20th), contacted on the
+    21st: the same day."""
+    assigned = events_of_one_incident()[1]
+    assert isinstance(assigned, PeerAssigned)
+    at = datetime(2026, 11, 20, 23, 30, tzinfo=UTC)
+    assigned = assigned.model_copy(update={"case_opened_at": at})
+    entry = ContactEntry(contact_date=at.date() + timedelta(days=1), minutes=30, mode="phone",
+                         tier=1, referred=False)  # fmt: skip
+    logged = contact_logged(assigned, entry, "n", at, first_of_case=True)
+    (counts,) = tally([logged], DIMENSIONS).values()
+    assert counts["days_to_first_contact_le_0"] == 1
 
 
 def test_a_cell_holds_only_dimensions_and_counts() -> None:
-    (cell,) = list(tally(events_of_one_incident()[:1]))
-    assert cell.dimensions() == {
-        "month": "2026-11",
-        "hospital_id": "ZH-A",
-        "function": "nurse",
-        "harm": "severe",
-    }
-
-
-def row(month: str, hospital: str, cases: int) -> Row:
-    return Row(
-        {"month": month, "hospital_id": hospital, "function": "nurse", "harm": "none"},
-        dict.fromkeys(MEASURES, 0) | {"cases_opened": cases, "peers_assigned": cases},
-    )
-
-
-def test_rolling_up_sums_the_dimensions_left_out() -> None:
-    rows = [row("2026-10", "ZH-A", 4), row("2026-10", "ZH-B", 5), row("2026-11", "ZH-A", 7)]
-    rolled = roll_up(rows, ["month"])
-    assert [(r.dimensions, r.counts["cases_opened"]) for r in rolled] == [
-        ({"month": "2026-10"}, 9),
-        ({"month": "2026-11"}, 7),
-    ]
-    assert roll_up(rows, [])[0].counts["peers_assigned"] == 16
-
-
-def test_cells_under_the_minimum_are_suppressed_whole() -> None:
-    small, large = suppress([row("2026-10", "ZH-A", 4), row("2026-10", "ZH-B", 11)], 11)
-    assert small.suppressed
-    assert set(small.counts.values()) == {None}
-    assert not large.suppressed
-    assert large.counts["cases_opened"] == 11
-    assert large.as_json()["hospital_id"] == "ZH-B"
+    (cell,) = list(tally(events_of_one_incident()[:1], ("hospital_id", "harm")))
+    assert cell == Cell("2026-11", ("ZH-A", "severe"))

@@ -1,0 +1,213 @@
+"""What an analyst may see of the cells: small cells hidden, and hidden for good.
+
+A row of any answer is a sum of cells. Hiding the rows with fewer than k cases is not enough:
+a hidden row is the total of its line (the row one dimension coarser) minus the rows shown
+beside it. So every answer is read from one family of monthly tables, one per set of
+dimensions, protected together:
+
+1. primary: a row with fewer than k cases is hidden (a row holding only re-graded cases'
+   later events, with no case opened in it, too);
+2. inherited: a row whose coarser row is hidden is hidden, so a finer table never adds up
+   to what a coarser one hides;
+3. complementary: in every line (the rows that add up to one coarser row) that hides a row,
+   at least two rows are hidden and they hold at least k cases together, hiding the
+   smallest rows first, until no line needs more.
+
+Each table's pattern depends on nothing but the cells and the coarser tables, so two
+queries grouped differently, or one scoped to a hospital and one to the network, see one
+consistent pattern. A row over several months (a range, a quarter, a year) is shown only
+when every month in it is shown: otherwise two ranges differing by one month would give that
+month away (quarters protected as tables of their own were tried: with the months they
+gave some away in combination).
+
+Line-wise protection is what statistical offices' hypercube and modular methods build on;
+it does not run a full linear-programming audit, and it protects a snapshot: comparing
+answers before and after new events arrive is not covered.
+"""
+
+import itertools
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from services.reporting.aggregates import COUNTS, HISTOGRAMS, SERVED, Row
+
+Period = Literal["year", "quarter", "month"]
+PERIODS: tuple[Period, ...] = ("year", "quarter", "month")
+PERIOD = "period"
+"""The name of the time dimension in `group_by` and in rows."""
+
+Key = tuple[str, tuple[str, ...]]
+"""A monthly table's row: its month and its dimensions' values."""
+
+
+def period_of(month: str, period: Period) -> str:
+    """'2026-05' as a month, quarter ('2026-Q2') or year ('2026')."""
+    year, number = month.split("-")
+    match period:
+        case "year":
+            return year
+        case "quarter":
+            return f"{year}-Q{(int(number) - 1) // 3 + 1}"
+    return month
+
+
+def months_of(label: str) -> tuple[str, str]:
+    """The first and last month of a month, quarter ('2026-Q2') or year ('2026')."""
+    if len(label) == 4:
+        return f"{label}-01", f"{label}-12"
+    if label[5] == "Q":
+        last = int(label[6]) * 3
+        return f"{label[:4]}-{last - 2:02d}", f"{label[:4]}-{last:02d}"
+    return label, label
+
+
+def months_before(month: str | None, n: int) -> str | None:
+    """The month n months before ('2026-03', 2 gives '2026-01')."""
+    if month is None:
+        return None
+    index = int(month[:4]) * 12 + int(month[5:]) - 1 - n
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+class Protection:
+    """The hidden rows of every monthly table of one set of cells, one table per subset of
+    the dimensions, worked out together: a query grouped any way reads the same pattern."""
+
+    def __init__(self, rows: Sequence[Row], dimensions: Sequence[str], min_cell_size: int):
+        self.k = min_cell_size
+        tables = [
+            subset for n in range(len(dimensions) + 1)
+            for subset in itertools.combinations(dimensions, n)
+        ]  # fmt: skip
+        self.sizes = {table: _sizes(rows, table) for table in tables}
+        self._hidden = {
+            table: {key for key, n in sizes.items() if n < self.k}
+            for table, sizes in self.sizes.items()
+        }
+        # Each table's lines: the rows adding up to one row of a table a dimension coarser.
+        lines = [
+            (table, table[:i] + table[i + 1 :], _lines(self.sizes[table], _without_dimension(i)))
+            for table in tables
+            for i in range(len(table))
+        ]
+        changed = True
+        while changed:
+            changed = False
+            for table, coarser, by_total in lines:
+                for total, line in by_total.items():
+                    changed |= self._protect(line, table, total, coarser)
+
+    def hidden(self, dimensions: tuple[str, ...]) -> set[Key]:
+        """The rows of a monthly table that are not shown."""
+        return self._hidden[dimensions]
+
+    def _protect(
+        self, line: list[Key], table: tuple[str, ...], total: Key, coarser: tuple[str, ...]
+    ) -> bool:
+        """Make what a line hides safe: all of it when its total is hidden; else at least two
+        rows holding at least k cases, the smallest shown rows hidden first; else, when the
+        line has too few rows for that, its total too."""
+        hidden, sizes = self._hidden[table], self.sizes[table]
+        if total in self._hidden[coarser]:
+            shown = [key for key in line if key not in hidden]
+            hidden.update(shown)
+            return bool(shown)
+        hiding = [key for key in line if key in hidden]
+        if not hiding:
+            return False
+        count, cases = len(hiding), sum(sizes[key] for key in hiding)
+        changed = False
+        for key in sorted((k for k in line if k not in hidden), key=lambda k: (sizes[k], k)):
+            if count >= 2 and cases >= self.k:
+                break
+            hidden.add(key)
+            count, cases, changed = count + 1, cases + sizes[key], True
+        if count < 2 or cases < self.k:
+            self._hidden[coarser].add(total)
+            changed = True
+        return changed
+
+
+def _sizes(rows: Sequence[Row], dimensions: tuple[str, ...]) -> dict[Key, int]:
+    """Cases per row of a table; every row with anything counted in it is there."""
+    sizes: Counter[Key] = Counter()
+    for row in rows:
+        sizes[(row.month, tuple(row.dimensions[d] for d in dimensions))] += row.counts.get(
+            "cases_opened", 0
+        )
+    return dict(sizes)
+
+
+def _without_dimension(i: int) -> Callable[[Key], Key]:
+    return lambda key: (key[0], key[1][:i] + key[1][i + 1 :])
+
+
+def _lines(sizes: Mapping[Key, int], up: Callable[[Key], Key]) -> dict[Key, list[Key]]:
+    lines: dict[Key, list[Key]] = {}
+    for key in sorted(sizes):
+        lines.setdefault(up(key), []).append(key)
+    return lines
+
+
+@dataclass(frozen=True)
+class Selection:
+    period: Period = "month"
+    group_by: tuple[str, ...] = (PERIOD,)
+    first: str | None = None
+    """The first period (in the period's own notation), inclusive."""
+    last: str | None = None
+    hospital_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ServedRow:
+    dimensions: dict[str, str]
+    counts: dict[str, int | None]
+    suppressed: bool
+
+    def as_json(self) -> dict[str, str | int | bool | None]:
+        return {**self.dimensions, **self.counts, "suppressed": self.suppressed}
+
+
+@dataclass
+class _Sum:
+    counts: Counter[str] = field(default_factory=Counter)
+    hidden: bool = False
+
+
+def answer(
+    rows: Sequence[Row], query: Selection, dimensions: Sequence[str], min_cell_size: int
+) -> list[ServedRow]:
+    """The rows of a query, each hidden or shown as the protected tables say.
+
+    `rows` are every hospital's cells of the months the query touches: the protection of a
+    hospital's rows depends on the other hospitals' rows beside them.
+    """
+    protected = tuple(
+        d for d in dimensions if d in query.group_by or (d == "hospital_id" and query.hospital_id)
+    )
+    hidden = Protection(rows, dimensions, min_cell_size).hidden(protected)
+    sums: dict[tuple[str, ...], _Sum] = {}
+    for row in rows:
+        label = period_of(row.month, query.period)
+        if (query.first and label < query.first) or (query.last and label > query.last):
+            continue
+        if query.hospital_id and row.dimensions["hospital_id"] != query.hospital_id:
+            continue
+        values = {PERIOD: label, **row.dimensions}
+        target = sums.setdefault(tuple(values[d] for d in query.group_by), _Sum())
+        target.counts.update(row.counts)
+        target.hidden |= (row.month, tuple(values[d] for d in protected)) in hidden
+    return [_served(dict(zip(query.group_by, key, strict=True)), sums[key]) for key in sorted(sums)]
+
+
+def _served(dimensions: dict[str, str], total: _Sum) -> ServedRow:
+    if total.hidden:
+        shown: dict[str, int | None] = dict.fromkeys(SERVED)
+    else:
+        shown = {m: total.counts.get(m, 0) for m in COUNTS}
+        for histogram in HISTOGRAMS:
+            shown |= histogram.served(total.counts)
+    return ServedRow(dimensions, shown, suppressed=total.hidden)
