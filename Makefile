@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SETUP  := $(VENV)/.installed
 
-.PHONY: setup demo up down feed token test bench lint format clean
+.PHONY: setup browser demo up down feed token test bench lint format clean
 
 $(SETUP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -15,6 +15,12 @@ $(SETUP): pyproject.toml
 	touch $(SETUP)
 
 setup: $(SETUP)
+
+browser:        ## Debian's chromium: the dashboard's test looks at it in a headless browser
+	@command -v chromium >/dev/null || { \
+		sudo=$$(test "$$(id -u)" = 0 || echo sudo); \
+		$$sudo apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium >/dev/null; }
 
 demo: $(SETUP)  ## the whole pipeline on local servers, fed with incidents, printing aggregates
 	$(BIN)/python -m deploy.cli demo
@@ -32,7 +38,7 @@ token: $(SETUP) ## issue an analysts' API token: make token SCOPE=network (or a 
 	@test -n "$(SCOPE)" || { echo "usage: make token SCOPE=network (or SCOPE=<hospital_id>)"; exit 2; }
 	@$(BIN)/python -m services.reporting.cli token --scope "$(SCOPE)"
 
-test: $(SETUP)  ## unit tests, then integration tests on real servers
+test: $(SETUP) browser  ## unit tests, then integration tests on real servers
 	$(BIN)/python -m pytest
 
 bench: $(SETUP)

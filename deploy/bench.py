@@ -164,7 +164,7 @@ def run_bench(stack: Stack, incident_count: int) -> None:
     print(f"feeding {incident_count} incidents ({cases} cases) at once ...", flush=True)
     started = time.perf_counter()
     sent_at = asyncio.run(publish_incidents(bootstrap, events))
-    totals = asyncio.run(wait_until_settled(stack.analyst, cases, 1800, progress=False))
+    totals = asyncio.run(wait_until_settled(stack.counted, cases, 1800, progress=False))
     elapsed = time.perf_counter() - started
     burst = asyncio.run(notification_latencies(bootstrap, sent_at))
 
@@ -172,7 +172,7 @@ def run_bench(stack: Stack, incident_count: int) -> None:
     print(f"feeding {PACED_INCIDENTS} more, {PACED_RATE:g} a second ...", flush=True)
     paced_sent_at = asyncio.run(publish_incidents(bootstrap, paced, per_second=PACED_RATE))
     all_cases = cases + expected_cases(paced)
-    asyncio.run(wait_until_settled(stack.analyst, all_cases, 600, progress=False))
+    asyncio.run(wait_until_settled(stack.counted, all_cases, 600, progress=False))
     steady = asyncio.run(notification_latencies(bootstrap, paced_sent_at))
     print("rebuilding the aggregates from the topics ...", flush=True)
     rebuilt = asyncio.run(rebuild_aggregates(stack))

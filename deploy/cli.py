@@ -1,8 +1,10 @@
 """Operator commands for the whole stack on this machine: `python -m deploy.cli --help`."""
 
 import asyncio
+import contextlib
 import shutil
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -88,6 +90,9 @@ def demo(count: Incidents = 150) -> None:
     stack.start()
     try:
         run_demo(stack, count)
+        if sys.stdin.isatty():
+            with contextlib.suppress(EOFError, KeyboardInterrupt):
+                input("The stack stays up for the dashboard: press Enter to stop it. ")
     finally:
         stack.stop()
 

@@ -12,7 +12,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 
 from deploy.feed import (
-    Analyst,
+    Counted,
     expected_cases,
     publish_incidents,
     publish_raw,
@@ -26,6 +26,15 @@ from shared.settings import Topics, dead_letter_topic
 COLUMNS = ("cases_opened", "opted_out", "peers_assigned", "escalated", "peers_notified")
 
 
+TIME_COLUMNS = (
+    "cases_opened",
+    "accepted",
+    "supporter_minutes",
+    "hours_to_assignment_p50",
+    "hours_to_assignment_p90",
+    "days_to_first_contact_p50",
+    "days_to_first_contact_p90",
+)
 SUPPORT_COLUMNS = (
     "accepted",
     "declined",
@@ -120,11 +129,11 @@ async def supporter_activity(bootstrap_servers: str) -> Counter[str]:
     return tally
 
 
-def counted_by_reporting(analyst: Analyst, seen: Counter[str]) -> dict[str, Any]:
-    """The totals row once reporting has counted what notify announced (within 60 s)."""
+def counted_by_reporting(reporting: Counted, seen: Counter[str]) -> dict[str, int]:
+    """Reporting's totals once it has counted what notify announced (within 60 s)."""
     deadline = time.monotonic() + 60
     while True:
-        row = analyst.totals()
+        row = reporting.totals()
         counted = (row["accepted"], row["declined"], row["contacts_logged"])
         if counted == (seen["accepted"], seen["declined"], seen["contacts logged"]):
             return row
@@ -186,22 +195,26 @@ def run_demo(stack: Stack, incident_count: int) -> None:
         publish_raw(bootstrap, b'{"event_type": "incident.reported"', b"ZH-A:BROKEN", topic)
     )
     asyncio.run(publish_incidents(bootstrap, events[:10]))
-    asyncio.run(wait_until_settled(stack.analyst, cases, within=600))
+    asyncio.run(wait_until_settled(stack.counted, cases, within=600))
     mails = stack.servers.received_mail()
     sample = next(m for m in mails if is_offer(m))
     did, seen = supporters_act(stack)
-    reported = counted_by_reporting(stack.analyst, seen)
+    reported = counted_by_reporting(stack.counted, seen)
 
     print(f"\nAggregates from {stack.reporting_url}/api/v1/aggregates", flush=True)
-    for dimensions in (["period", "hospital_id"], ["function"], ["harm"]):
-        result = stack.analyst.aggregates(dimensions)
-        print(f"\nby {' x '.join(dimensions)} (cells under {result['min_cell_size']} cases "
-              "suppressed):")  # fmt: skip
+    for dimensions, period in (
+        (["period", "hospital_id"], "month"),
+        (["period", "function"], "year"),
+        (["period", "harm"], "year"),
+    ):
+        result = stack.analyst.aggregates(dimensions, period=period)
+        print(f"\nby {' x '.join(dimensions)} ({period}):")
         print(format_table(result["rows"], dimensions))
-    print("\ntotal:\n" + format_table([reported], []))
-    by_harm = stack.analyst.aggregates(["harm"])["rows"]
+    total = [stack.analyst.totals()]
+    print("\ntotal (shown only when every year in it is):\n" + format_table(total, []))
+    by_harm = stack.analyst.aggregates(["harm"], period="year")["rows"]
     print("\nsupport given, by harm:\n" + format_table(by_harm, ["harm"], SUPPORT_COLUMNS))
-    print("total:\n" + format_table([reported], [], SUPPORT_COLUMNS))
+    print("total:\n" + format_table(total, [], SUPPORT_COLUMNS))
 
     mails = stack.servers.received_mail()
     offers = [m for m in mails if is_offer(m)]
@@ -219,6 +232,18 @@ def run_demo(stack: Stack, incident_count: int) -> None:
         print(f"dead-lettered on {dead_letter_topic(topic)}: {value[:40]!r}: {reason}")
     print(f"Service logs: {stack.workdir / 'logs'}")
     _check(reported, cases, len(offers), letters, did, seen)
+
+    by_month = stack.analyst.aggregates(["period", "harm"])
+    print(
+        f"\nCases by month and harm level, as analysts see them: rows of fewer than "
+        f"{by_month['min_cell_size']} cases, and the rows that would give those away, are "
+        "suppressed.\n" + format_table(by_month["rows"], ["period", "harm"], TIME_COLUMNS)
+    )
+    print(
+        f"\nDashboard: {stack.reporting_url}/  (sign in with the demo's network token "
+        f"{stack.api_token})",
+        flush=True,
+    )
 
 
 def _check(

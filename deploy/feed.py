@@ -3,15 +3,19 @@
 import asyncio
 import json
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaProducer
+from pymongo import MongoClient
 
 from deploy.incidents import kafka_key
-from shared.settings import Topics
+from services.reporting.aggregates import COUNTS
+from shared.mongo import Document
+from shared.settings import ServiceSettings, Topics
 
 
 async def publish_incidents(
@@ -74,12 +78,32 @@ class Analyst:
         return result
 
     def totals(self) -> dict[str, Any]:
-        """All cells summed into one row (suppressed while fewer cases than the minimum)."""
-        rows = self.aggregates(group_by=[])["rows"]
+        """All cells summed into one row, as analysts see it: suppressed when a year in it
+        is."""
+        rows = self.aggregates(group_by=[], period="year")["rows"]
         return rows[0] if rows else {}
 
 
-def is_settled(row: dict[str, Any], cases: int) -> bool:
+@dataclass(frozen=True)
+class Counted:
+    """What reporting counted, summed over its cells straight from its database: the
+    operator's check that the pipeline is done, which suppression must not hide."""
+
+    mongodb_url: str
+
+    def totals(self) -> dict[str, int]:
+        database = ServiceSettings(mongodb_url=self.mongodb_url).database_name("reporting")
+        total: Counter[str] = Counter()
+        client: MongoClient[Document] = MongoClient(self.mongodb_url)
+        try:
+            for cell in client[database]["cells"].find({}, dict.fromkeys(COUNTS, 1)):
+                total.update({m: n for m, n in cell.items() if m in COUNTS})
+        finally:
+            client.close()
+        return {m: total[m] for m in COUNTS}
+
+
+def is_settled(row: dict[str, int], cases: int) -> bool:
     """Every case decided (on a fresh stack: offered once, escalated or opted out), and every
     assignment notified."""
     return (
@@ -90,13 +114,13 @@ def is_settled(row: dict[str, Any], cases: int) -> bool:
 
 
 async def wait_until_settled(
-    analyst: Analyst, cases: int, within: float, progress: bool = True
-) -> dict[str, Any]:
-    """Poll the analysts' API until the pipeline has counted everything it was fed."""
+    counted: Counted, cases: int, within: float, progress: bool = True
+) -> dict[str, int]:
+    """Poll reporting's counts until the pipeline has counted everything it was fed."""
     deadline = time.monotonic() + within
-    row: dict[str, Any] = {}
+    row: dict[str, int] = {}
     while time.monotonic() < deadline:
-        row = await asyncio.to_thread(analyst.totals)
+        row = await asyncio.to_thread(counted.totals)
         if is_settled(row, cases):
             return row
         if progress:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from deploy.feed import Analyst
+from deploy.feed import Analyst, Counted
 from deploy.localservers import (
     HOST,
     LocalServers,
@@ -149,6 +149,10 @@ class Stack:
     @property
     def analyst(self) -> Analyst:
         return Analyst(self.reporting_url, self.api_token)
+
+    @property
+    def counted(self) -> Counted:
+        return Counted(self.servers.mongodb_url)
 
     def _wait_until_ready(self, within: float = 60.0) -> None:
         deadline = time.monotonic() + within

@@ -148,10 +148,10 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     groupable = (PERIOD, *settings.reporting_dimensions)
 
     async def select(selection: Selection) -> list[ServedRow]:
-        # Every hospital's cells: the protection of a row depends on the rows beside it.
+        # Every hospital's cells of whole years: a row's protection depends on those beside it.
         rows = await store.rows(
-            months_of(selection.first)[0] if selection.first else None,
-            months_of(selection.last)[1] if selection.last else None,
+            months_of(selection.first[:4])[0] if selection.first else None,
+            months_of(selection.last[:4])[1] if selection.last else None,
         )
         return answer(rows, selection, settings.reporting_dimensions, settings.min_cell_size)
 

@@ -1,28 +1,28 @@
 """What an analyst may see of the cells: small cells hidden, and hidden for good.
 
 A row of any answer is a sum of cells. Hiding the rows with fewer than k cases is not enough:
-a hidden row is the total of its line (the row one dimension coarser) minus the rows shown
-beside it. So every answer is read from one family of monthly tables, one per set of
-dimensions, protected together:
+a hidden row is the total of its line (the row one dimension coarser, or the quarter or year
+holding it) minus the rows shown beside it. So every answer is read from one family of
+tables, one per period (year, quarter, month) and set of dimensions, protected together:
 
 1. primary: a row with fewer than k cases is hidden (a row holding only re-graded cases'
    later events, with no case opened in it, too);
-2. inherited: a row whose coarser row is hidden is hidden, so a finer table never adds up
-   to what a coarser one hides;
-3. complementary: in every line (the rows that add up to one coarser row) that hides a row,
-   at least two rows are hidden and they hold at least k cases together, hiding the
-   smallest rows first, until no line needs more.
+2. inherited: a row whose total in a coarser table is hidden is hidden, so a finer table
+   never adds up to what a coarser one hides;
+3. complementary: in every line (the rows that add up to one row of a coarser table) that
+   hides a row, at least two rows are hidden and they hold at least k cases together, the
+   smallest rows hidden first; a line with too few rows for that hides its total as well.
 
-Each table's pattern depends on nothing but the cells and the coarser tables, so two
-queries grouped differently, or one scoped to a hospital and one to the network, see one
-consistent pattern. A row over several months (a range, a quarter, a year) is shown only
-when every month in it is shown: otherwise two ranges differing by one month would give that
-month away (quarters protected as tables of their own were tried: with the months they
-gave some away in combination).
+The rules are applied over all tables until none changes, so the pattern depends on the
+cells alone: two queries grouped differently, or one scoped to a hospital and one to the
+network, see one consistent pattern. A row over several periods (a range of months, of
+quarters) is shown only when every period in it is shown: otherwise two ranges differing by
+one period would give that period away.
 
 Line-wise protection is what statistical offices' hypercube and modular methods build on;
-it does not run a full linear-programming audit, and it protects a snapshot: comparing
-answers before and after new events arrive is not covered.
+it does not run a full linear-programming audit (tests/unit/test_disclosure.py runs one on
+synthetic networks), and it protects a snapshot: comparing answers before and after new
+events arrive is not covered.
 """
 
 import itertools
@@ -39,7 +39,8 @@ PERIOD = "period"
 """The name of the time dimension in `group_by` and in rows."""
 
 Key = tuple[str, tuple[str, ...]]
-"""A monthly table's row: its month and its dimensions' values."""
+"""A table's row: its period and its dimensions' values."""
+Table = tuple[Period, tuple[str, ...]]
 
 
 def period_of(month: str, period: Period) -> str:
@@ -72,26 +73,34 @@ def months_before(month: str | None, n: int) -> str | None:
 
 
 class Protection:
-    """The hidden rows of every monthly table of one set of cells, one table per subset of
-    the dimensions, worked out together: a query grouped any way reads the same pattern."""
+    """The hidden rows of every table of one set of cells, one table per period (year,
+    quarter, month) and subset of the dimensions, worked out together: a query grouped any
+    way reads the same pattern."""
 
     def __init__(self, rows: Sequence[Row], dimensions: Sequence[str], min_cell_size: int):
         self.k = min_cell_size
         tables = [
-            subset for n in range(len(dimensions) + 1)
+            (period, subset)
+            for period in PERIODS
+            for n in range(len(dimensions) + 1)
             for subset in itertools.combinations(dimensions, n)
-        ]  # fmt: skip
-        self.sizes = {table: _sizes(rows, table) for table in tables}
+        ]
+        self.sizes = {table: _sizes(rows, *table) for table in tables}
         self._hidden = {
             table: {key for key, n in sizes.items() if n < self.k}
             for table, sizes in self.sizes.items()
         }
-        # Each table's lines: the rows adding up to one row of a table a dimension coarser.
-        lines = [
-            (table, table[:i] + table[i + 1 :], _lines(self.sizes[table], _without_dimension(i)))
-            for table in tables
-            for i in range(len(table))
-        ]
+        # Each table's lines: the rows adding up to one row of a coarser table, a dimension
+        # fewer or a period longer.
+        lines: list[tuple[Table, Table, dict[Key, list[Key]]]] = []
+        for table in tables:
+            period, subset = table
+            for i in range(len(subset)):
+                coarser = (period, subset[:i] + subset[i + 1 :])
+                lines.append((table, coarser, _lines(self.sizes[table], _without_dimension(i))))
+            if period != "year":
+                longer = PERIODS[PERIODS.index(period) - 1]
+                lines.append((table, (longer, subset), _lines(self.sizes[table], _within(longer))))
         changed = True
         while changed:
             changed = False
@@ -99,13 +108,11 @@ class Protection:
                 for total, line in by_total.items():
                     changed |= self._protect(line, table, total, coarser)
 
-    def hidden(self, dimensions: tuple[str, ...]) -> set[Key]:
-        """The rows of a monthly table that are not shown."""
-        return self._hidden[dimensions]
+    def hidden(self, period: Period, dimensions: tuple[str, ...]) -> set[Key]:
+        """The rows of a table that are not shown."""
+        return self._hidden[(period, dimensions)]
 
-    def _protect(
-        self, line: list[Key], table: tuple[str, ...], total: Key, coarser: tuple[str, ...]
-    ) -> bool:
+    def _protect(self, line: list[Key], table: Table, total: Key, coarser: Table) -> bool:
         """Make what a line hides safe: all of it when its total is hidden; else at least two
         rows holding at least k cases, the smallest shown rows hidden first; else, when the
         line has too few rows for that, its total too."""
@@ -130,14 +137,18 @@ class Protection:
         return changed
 
 
-def _sizes(rows: Sequence[Row], dimensions: tuple[str, ...]) -> dict[Key, int]:
+def _sizes(rows: Sequence[Row], period: Period, dimensions: tuple[str, ...]) -> dict[Key, int]:
     """Cases per row of a table; every row with anything counted in it is there."""
     sizes: Counter[Key] = Counter()
     for row in rows:
-        sizes[(row.month, tuple(row.dimensions[d] for d in dimensions))] += row.counts.get(
-            "cases_opened", 0
-        )
+        key = (period_of(row.month, period), tuple(row.dimensions[d] for d in dimensions))
+        sizes[key] += row.counts.get("cases_opened", 0)
     return dict(sizes)
+
+
+def _within(period: Period) -> Callable[[Key], Key]:
+    """A row's place in the longer period holding it."""
+    return lambda key: (period_of(key[0], period), key[1])
 
 
 def _without_dimension(i: int) -> Callable[[Key], Key]:
@@ -182,13 +193,13 @@ def answer(
 ) -> list[ServedRow]:
     """The rows of a query, each hidden or shown as the protected tables say.
 
-    `rows` are every hospital's cells of the months the query touches: the protection of a
-    hospital's rows depends on the other hospitals' rows beside them.
+    `rows` are every hospital's cells of the whole years the query touches: the protection
+    of a row depends on the hospitals and the months beside it.
     """
     protected = tuple(
         d for d in dimensions if d in query.group_by or (d == "hospital_id" and query.hospital_id)
     )
-    hidden = Protection(rows, dimensions, min_cell_size).hidden(protected)
+    hidden = Protection(rows, dimensions, min_cell_size).hidden(query.period, protected)
     sums: dict[tuple[str, ...], _Sum] = {}
     for row in rows:
         label = period_of(row.month, query.period)
@@ -199,7 +210,7 @@ def answer(
         values = {PERIOD: label, **row.dimensions}
         target = sums.setdefault(tuple(values[d] for d in query.group_by), _Sum())
         target.counts.update(row.counts)
-        target.hidden |= (row.month, tuple(values[d] for d in protected)) in hidden
+        target.hidden |= (label, tuple(values[d] for d in protected)) in hidden
     return [_served(dict(zip(query.group_by, key, strict=True)), sums[key]) for key in sorted(sums)]
 
 

@@ -180,6 +180,8 @@ class Pipeline:
     mail: MailSink
     log: EventLog
     producer: AIOKafkaProducer
+    reporting_app: Any
+    """Reporting itself, for a test that serves it over real HTTP (to a browser)."""
 
     async def report(self, incident: dict[str, Any], partition: int | None = None) -> int:
         """Publish an incident as a hospital system does; returns the partition it went to."""
@@ -383,6 +385,7 @@ async def pipeline(servers: Servers) -> AsyncIterator[Pipeline]:
             mail,
             log,
             producer,
+            reporting,
         )
         following.cancel()
     mail.controller.stop()

@@ -30,7 +30,7 @@ async def issue(pipeline: Pipeline, scope: str) -> str:
     return issued.stdout.strip().splitlines()[-1]
 
 
-MONTH_OF_K = "2025-04-10T10:00:00+02:00"
+MONTH_OF_K = "2024-04-10T10:00:00+02:00"
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ async def two_hospitals(pipeline: Pipeline) -> None:
     for hospital in ("K1", "K2"):
         await pipeline.load_roster(roster(hospital))
         people = [participant(f"E5{n}", department="ED") for n in range(6)]
-        # A month of their own, so that no other test's small hospital hides them beside it.
+        # A year of their own, so that no other test's small hospital hides them beside it.
         event = incident_json("INC-K", people, hospital_id=hospital, occurred_at=MONTH_OF_K)
         await report_and_wait(pipeline, event, 6)
     await pipeline.idle()

@@ -54,7 +54,7 @@ def test_a_small_row_is_hidden_with_the_next_smallest_beside_it() -> None:
     (total,) = ask(ONE_HOSPITAL, group_by=("hospital_id",)).values()
     assert cases(total) == 85
     # What differencing gives: the two hidden rows together, 15, not either of them.
-    assert cases(total) - 30 - 40 == 15
+    assert 85 - (cases(by_harm[("H1", "mild")]) or 0) - (cases(by_harm[("H1", "none")]) or 0) == 15
 
 
 def test_a_finer_query_does_not_add_up_to_a_row_hidden_as_a_complement() -> None:
@@ -64,20 +64,28 @@ def test_a_finer_query_does_not_add_up_to_a_row_hidden_as_a_complement() -> None
     assert finer[("H1", "death", "nurse")].suppressed
 
 
-def test_a_range_is_shown_only_when_each_of_its_months_is() -> None:
+def test_a_quarter_minus_its_months_gives_no_month_away() -> None:
     months = {"2026-01": 3, "2026-02": 20, "2026-03": 25, "2026-04": 30}
     rows = [cell(m, "H1", "nurse", "mild", n) for m, n in months.items()]
+    quarters = ask(rows, period="quarter", group_by=(PERIOD,))
+    assert cases(quarters[("2026-Q1",)]) == 48
     monthly = ask(rows, group_by=(PERIOD,))
     assert monthly[("2026-01",)].suppressed
-    assert cases(monthly[("2026-02",)]) == 20
-    # Shown, the first quarter minus February and March would give January away.
-    quarters = ask(rows, period="quarter", group_by=(PERIOD,))
-    assert quarters[("2026-Q1",)].suppressed
-    assert cases(quarters[("2026-Q2",)]) == 30
-    (february_to_april,) = ask(rows, group_by=(), first="2026-02", last="2026-04").values()
-    assert cases(february_to_april) == 75
-    (whole_year,) = ask(rows, period="year", group_by=()).values()
-    assert whole_year.suppressed
+    assert monthly[("2026-02",)].suppressed, "else the quarter minus the others gives January"
+    assert cases(monthly[("2026-03",)]) == 25
+    assert cases(monthly[("2026-04",)]) == 30
+
+
+def test_a_range_is_shown_only_when_each_of_its_periods_is() -> None:
+    months = {"2026-01": 3, "2026-02": 20, "2026-03": 25, "2026-04": 30}
+    rows = [cell(m, "H1", "nurse", "mild", n) for m, n in months.items()]
+    (march_to_april,) = ask(rows, group_by=(), first="2026-03", last="2026-04").values()
+    assert cases(march_to_april) == 55
+    # Shown, it would be January and February together, and with the quarter...
+    (january_to_march,) = ask(rows, group_by=(), first="2026-01", last="2026-03").values()
+    assert january_to_march.suppressed
+    (in_quarters,) = ask(rows, period="quarter", group_by=(), first="2026-Q1").values()
+    assert cases(in_quarters) == 78
 
 
 def test_a_hospitals_view_is_protected_like_the_networks() -> None:
@@ -111,14 +119,14 @@ def test_percentiles_come_from_merged_buckets_and_hide_with_the_row() -> None:
 
 
 def network(seed: int) -> list[Row]:
-    """Six months of three hospitals, most cells small, a few large."""
+    """Six months over a new year of three hospitals, most cells small, a few large."""
     rng = random.Random(seed)
-    months = [f"2026-{m:02d}" for m in range(1, 7)]
+    months = ["2025-11", "2025-12", "2026-01", "2026-02", "2026-03", "2026-04"]
     rows = []
     for month, hospital, function, harm in itertools.product(
         months, ("H1", "H2", "H3"), ("nurse", "physician"), ("none", "mild", "severe", "death")
     ):
-        if n := rng.choice((0, 0, 1, 2, 3, 4, 6, 9, 12, 15, 25)):
+        if n := rng.choice((0, 0, 0, 1, 2, 3, 4, 6, 9, 12, 15, 25)):
             rows.append(cell(month, hospital, function, harm, n))
     return rows
 
@@ -150,14 +158,18 @@ def members(rows: Sequence[Row], asked: Selection, served: ServedRow) -> frozens
     return frozenset(found)
 
 
-def recovered(shown: set[frozenset[int]], hidden: set[frozenset[int]], size: int) -> set:
+Sums = set[frozenset[int]]
+"""Each a set of cells added up: a row as an analyst can tell what it holds."""
+
+
+def recovered(shown: Sums, hidden: Sums, size: int) -> Sums:
     """The hidden sums that the shown sums determine: those in the span of the shown ones."""
     matrix = np.zeros((len(shown), size))
     for r, sum_of in enumerate(shown):
         matrix[r, list(sum_of)] = 1.0
     _, singular, basis = np.linalg.svd(matrix, full_matrices=False)
     span = basis[singular > 1e-9]
-    found = set()
+    found: Sums = set()
     for sum_of in hidden:
         vector = np.zeros(size)
         vector[list(sum_of)] = 1.0
@@ -166,11 +178,10 @@ def recovered(shown: set[frozenset[int]], hidden: set[frozenset[int]], size: int
     return found
 
 
-def published(
-    rows: Sequence[Row], min_cell_size: int
-) -> tuple[set[frozenset[int]], set[frozenset[int]]]:
+def published(rows: Sequence[Row], min_cell_size: int) -> tuple[Sums, Sums]:
     """What every question shows, and the sums of fewer than K cases it hides."""
-    shown, small = set(), set()
+    shown: Sums = set()
+    small: Sums = set()
     for asked in every_selection(rows):
         for served in answer(rows, asked, DIMENSIONS, min_cell_size):
             sum_of = members(rows, asked, served)
@@ -181,7 +192,7 @@ def published(
     return shown, small
 
 
-@pytest.mark.parametrize("seed", [5, 7, 8])
+@pytest.mark.parametrize("seed", [1, 2, 3])
 def test_no_question_or_combination_of_questions_recovers_a_small_hidden_row(seed: int) -> None:
     rows = network(seed)
     shown, small = published(rows, K)
@@ -194,8 +205,9 @@ def test_no_question_or_combination_of_questions_recovers_a_small_hidden_row(see
 def test_the_adversary_recovers_what_primary_suppression_alone_would_hide() -> None:
     """The same attack on answers that hide small rows only (each question protected on
     its own, as a naive server would) finds many: it is a real attack."""
-    rows = network(seed=5)
-    shown, small = set(), set()
+    rows = network(seed=1)
+    shown: Sums = set()
+    small: Sums = set()
     for asked in every_selection(rows):
         for served in answer(rows, asked, DIMENSIONS, min_cell_size=1):
             sum_of = members(rows, asked, served)

@@ -1,0 +1,129 @@
+"""The dashboard as an analyst sees it: signed in with a token, in a real (headless) browser."""
+
+import asyncio
+import shutil
+import socket
+import tempfile
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from html import escape
+from pathlib import Path
+
+import pytest
+import uvicorn
+from PIL import Image
+
+from services.reporting.store import ApiTokens
+from tests.factories import incident_json, participant
+from tests.integration.conftest import Pipeline
+from tests.integration.test_pipeline import roster
+
+pytestmark = pytest.mark.integration
+
+MONTH = "2022-06-12T10:00:00+02:00"
+"""A year of its own: no other test's hospital sits beside D1 in it."""
+INCIDENTS = {"mild": 7, "severe": 6, "death": 2}
+MILD_BLUE = (0x6B, 0xAE, 0xD6)
+HEADER_BLUE = (0x2C, 0x3E, 0x50)
+
+
+@pytest.fixture(scope="module")
+async def dashboard_url(pipeline: Pipeline) -> AsyncIterator[str]:
+    """Reporting served over HTTP on a free port, with D1's cases counted."""
+    await pipeline.load_roster(roster("D1"))
+    for n, (harm, size) in enumerate(INCIDENTS.items()):
+        people = [participant(f"E7{n}{i}") for i in range(size)]
+        await pipeline.report(
+            incident_json(f"INC-D{n}", people, hospital_id="D1", harm=harm, occurred_at=MONTH)
+        )
+    cases = sum(INCIDENTS.values())
+    for _ in range(600):
+        counted = await pipeline.counted("D1")
+        if counted["peers_assigned"] + counted["escalated"] >= cases:
+            break
+        await asyncio.sleep(0.1)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(
+        pipeline.reporting_app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
+        await asyncio.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await serving
+
+
+async def browse(page: Path | str, *options: str) -> str:
+    """Open a page in a fresh headless Chromium profile; returns what it printed."""
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is needed: `make browser` installs it"
+    with tempfile.TemporaryDirectory() as profile:
+        browser = await asyncio.create_subprocess_exec(
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=15000",
+            *options,
+            page if isinstance(page, str) else page.as_uri(),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        out, _ = await asyncio.wait_for(browser.communicate(), timeout=120)
+    return out.decode()
+
+
+def signing_in(directory: Path, url: str, token: str) -> Path:
+    """What an analyst does on the sign-in page, as a page that does it on loading."""
+    page = directory / "sign-in.html"
+    page.write_text(
+        f'<form method="post" action="{url}/session">'
+        f'<input name="token" value="{escape(token)}"></form>'
+        "<script>document.forms[0].submit()</script>"
+    )
+    return page
+
+
+async def test_a_hospitals_analyst_sees_its_charts_with_small_groups_hidden(
+    pipeline: Pipeline, dashboard_url: str, tmp_path: Path
+) -> None:
+    tokens = ApiTokens(pipeline.mongo[f"{pipeline.database_prefix}reporting"])
+    token = await tokens.issue("D1", "dashboard test", datetime.now(UTC))
+    page = signing_in(tmp_path, dashboard_url, token)
+
+    dom = await browse(page, "--dump-dom")
+    assert "hospital D1" in dom
+    assert "Cases opened per month, by harm level" in dom
+    assert "Time to first contact (days)" in dom
+    assert "2022-06 mild: 7 cases" in dom
+    # Death (2 cases) is under this test's minimum of 5, and severe is hidden beside it.
+    assert "death:" not in dom
+    assert "severe:" not in dom
+    assert "2022-06: hidden to protect small groups" in dom
+
+    screenshot = tmp_path / "dashboard.png"
+    await browse(page, f"--screenshot={screenshot}", "--window-size=1280,1400")
+    image = Image.open(screenshot).convert("RGB")
+    assert image.size == (1280, 1400)
+    colours = {colour: n for n, colour in image.getcolors(maxcolors=1 << 20) or []}
+    assert colours.get(HEADER_BLUE, 0) > 20_000, "the header is drawn"
+    assert colours.get(MILD_BLUE, 0) > 500, "the mild cases' bar is drawn"
+
+
+async def test_without_a_token_the_browser_gets_the_sign_in_page_only(dashboard_url: str) -> None:
+    dom = await browse(dashboard_url, "--dump-dom")
+    assert "Sign in with your API token" in dom
+    assert "Cases opened" not in dom
+
+
+async def test_an_unknown_token_is_refused_at_sign_in(pipeline: Pipeline) -> None:
+    response = await pipeline.reporting.post("/session", data={"token": "ps_not-a-token"})
+    assert response.status_code == 401
+    assert "That token is not known." in response.text
+    assert "set-cookie" not in response.headers
