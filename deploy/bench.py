@@ -16,6 +16,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pymongo import AsyncMongoClient, UpdateOne
 
+from deploy.bench_disclosure import report as disclosure_report
 from deploy.bench_matching import report as match_report
 from deploy.feed import expected_cases, publish_incidents, wait_until_settled
 from deploy.incidents import incidents
@@ -153,6 +154,7 @@ def run_bench(stack: Stack, incident_count: int) -> None:
     bootstrap = stack.servers.kafka_bootstrap_servers
     print("one matching decision (the policy, without servers) ...", flush=True)
     print("\n".join(match_report()), flush=True)
+    print("\n".join(disclosure_report()), flush=True)
     print("measuring the raw broker and store ...", flush=True)
     broker_rate = asyncio.run(broker_round_trip(bootstrap))
     upsert_rate = asyncio.run(store_bulk_upserts(stack.servers.mongodb_url))

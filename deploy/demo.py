@@ -203,7 +203,7 @@ def run_demo(stack: Stack, incident_count: int) -> None:
 
     print(f"\nAggregates from {stack.reporting_url}/api/v1/aggregates", flush=True)
     for dimensions, period in (
-        (["period", "hospital_id"], "month"),
+        (["period", "hospital_id"], "year"),
         (["period", "function"], "year"),
         (["period", "harm"], "year"),
     ):

@@ -1,8 +1,10 @@
 """reporting: case events in, anonymised aggregates out, served to analysts over HTTP."""
 
+import asyncio
 import csv
 import io
 import re
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -25,7 +27,7 @@ from services.reporting.disclosure import (
     Period,
     Selection,
     ServedRow,
-    answer,
+    Snapshot,
     months_before,
     months_of,
 )
@@ -52,6 +54,8 @@ class ReportingSettings(ServiceSettings):
     batch_max_records: int = Field(default=500, ge=1)
     counted_event_retention_days: int = Field(default=35, ge=1)
     """Keep at least as long as the topics keep events, or a late redelivery counts twice."""
+    snapshot_seconds: float = Field(default=30.0, ge=0)
+    """Analysts' answers come from a snapshot of the cells at most this old."""
     reporting_dimensions: Annotated[list[str], NoDecode] = Field(default=list(DIMENSIONS))
     """What cells are split by besides the month, comma-separated; fewer dimensions give
     larger cells, so fewer are hidden. Changing it needs a rebuild of the aggregates."""
@@ -147,13 +151,27 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
 
     groupable = (PERIOD, *settings.reporting_dimensions)
 
+    snapshots: dict[tuple[str | None, str | None], tuple[float, Snapshot]] = {}
+
     async def select(selection: Selection) -> list[ServedRow]:
-        # Every hospital's cells of whole years: a row's protection depends on those beside it.
-        rows = await store.rows(
-            months_of(selection.first[:4])[0] if selection.first else None,
-            months_of(selection.last[:4])[1] if selection.last else None,
+        """Answer from a snapshot of the years asked about, at most `snapshot_seconds` old:
+        protecting every table of a large network takes a while, so it is done once for
+        many requests, and off the event loop that also consumes the events."""
+        years = (
+            selection.first[:4] if selection.first else None,
+            selection.last[:4] if selection.last else None,
         )
-        return answer(rows, selection, settings.reporting_dimensions, settings.min_cell_size)
+        taken, snapshot = snapshots.get(years, (0.0, None))
+        if snapshot is None or time.monotonic() - taken > settings.snapshot_seconds:
+            rows = await store.rows(
+                months_of(years[0])[0] if years[0] else None,
+                months_of(years[1])[1] if years[1] else None,
+            )
+            snapshot = await asyncio.to_thread(
+                Snapshot, rows, settings.reporting_dimensions, settings.min_cell_size
+            )
+            snapshots[years] = (time.monotonic(), snapshot)
+        return snapshot.answer(selection)
 
     @api.get("/", include_in_schema=False)
     async def dashboard(request: Request) -> HTMLResponse:

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 
+from services.reporting.aggregates import TO_ASSIGNMENT, TO_FIRST_CONTACT
 from shared.events import Harm
 
 HARM_COLOURS = {
@@ -70,25 +71,21 @@ def charts(by_month: Sequence[ROW], by_month_and_harm: Sequence[ROW]) -> list[Ch
             hidden_by_harm,
             stacked=True,
         ),
-        Chart(
-            "Time to first contact (days)",
-            "days",
-            months,
-            [
-                Series("p50", "#31a354", measure("days_to_first_contact_p50")),
-                Series("p90", "#a1d99b", measure("days_to_first_contact_p90")),
-            ],
-            hidden,
-        ),
-        Chart(
-            "Time to assignment (hours)",
-            "hours",
-            months,
-            [
-                Series("p50", "#3182bd", measure("hours_to_assignment_p50")),
-                Series("p90", "#9ecae1", measure("hours_to_assignment_p90")),
-            ],
-            hidden,
+        *(
+            Chart(
+                f"Time to {what} ({histogram.unit})",
+                histogram.unit,
+                months,
+                [
+                    Series(share, colour, measure(f"{histogram.name}_{share}"))
+                    for share, colour in zip(("p50", "p90"), colours, strict=True)
+                ],
+                hidden,
+            )
+            for what, histogram, colours in (
+                ("first contact", TO_FIRST_CONTACT, ("#31a354", "#a1d99b")),
+                ("assignment", TO_ASSIGNMENT, ("#3182bd", "#9ecae1")),
+            )
         ),
         Chart(
             "Offers accepted (% of answered)",

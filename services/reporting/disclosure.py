@@ -26,7 +26,7 @@ events arrive is not covered.
 """
 
 import itertools
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -85,70 +85,103 @@ class Protection:
             for n in range(len(dimensions) + 1)
             for subset in itertools.combinations(dimensions, n)
         ]
-        self.sizes = {table: _sizes(rows, *table) for table in tables}
+        self.sizes = _all_sizes(rows, tuple(dimensions), tables)
         self._hidden = {
             table: {key for key, n in sizes.items() if n < self.k}
             for table, sizes in self.sizes.items()
         }
         # Each table's lines: the rows adding up to one row of a coarser table, a dimension
         # fewer or a period longer.
-        lines: list[tuple[Table, Table, dict[Key, list[Key]]]] = []
+        self.lines: list[tuple[Table, Table, Key, list[Key]]] = []
         for table in tables:
             period, subset = table
-            for i in range(len(subset)):
-                coarser = (period, subset[:i] + subset[i + 1 :])
-                lines.append((table, coarser, _lines(self.sizes[table], _without_dimension(i))))
+            ups = [
+                ((period, subset[:i] + subset[i + 1 :]), _without_dimension(i))
+                for i in range(len(subset))
+            ]
             if period != "year":
-                longer = PERIODS[PERIODS.index(period) - 1]
-                lines.append((table, (longer, subset), _lines(self.sizes[table], _within(longer))))
-        changed = True
-        while changed:
-            changed = False
-            for table, coarser, by_total in lines:
-                for total, line in by_total.items():
-                    changed |= self._protect(line, table, total, coarser)
+                ups.append(((PERIODS[PERIODS.index(period) - 1], subset), _within_longer(period)))
+            for coarser, up in ups:
+                for total, line in _lines(self.sizes[table], up).items():
+                    self.lines.append((table, coarser, total, line))
+        self._settle()
+
+    def _settle(self) -> None:
+        """Apply the rules line by line until none changes, revisiting only the lines that
+        hold a row just hidden, or add up to one."""
+        touching: dict[tuple[Table, Key], list[int]] = {}
+        for n, (table, coarser, total, line) in enumerate(self.lines):
+            touching.setdefault((coarser, total), []).append(n)
+            for key in line:
+                touching.setdefault((table, key), []).append(n)
+        waiting = deque(range(len(self.lines)))
+        queued = [True] * len(self.lines)
+        while waiting:
+            n = waiting.popleft()
+            queued[n] = False
+            for hidden in self._protect(*self.lines[n]):
+                for other in touching.get(hidden, ()):
+                    if not queued[other]:
+                        queued[other] = True
+                        waiting.append(other)
 
     def hidden(self, period: Period, dimensions: tuple[str, ...]) -> set[Key]:
         """The rows of a table that are not shown."""
         return self._hidden[(period, dimensions)]
 
-    def _protect(self, line: list[Key], table: Table, total: Key, coarser: Table) -> bool:
+    def _protect(
+        self, table: Table, coarser: Table, total: Key, line: list[Key]
+    ) -> list[tuple[Table, Key]]:
         """Make what a line hides safe: all of it when its total is hidden; else at least two
         rows holding at least k cases, the smallest shown rows hidden first; else, when the
-        line has too few rows for that, its total too."""
+        line has too few rows for that, its total too. Returns the rows it hid."""
         hidden, sizes = self._hidden[table], self.sizes[table]
-        if total in self._hidden[coarser]:
-            shown = [key for key in line if key not in hidden]
-            hidden.update(shown)
-            return bool(shown)
-        hiding = [key for key in line if key in hidden]
-        if not hiding:
-            return False
-        count, cases = len(hiding), sum(sizes[key] for key in hiding)
-        changed = False
-        for key in sorted((k for k in line if k not in hidden), key=lambda k: (sizes[k], k)):
+        shown = [key for key in line if key not in hidden]
+        if total in self._hidden[coarser] or len(shown) == len(line):
+            inherited = shown if total in self._hidden[coarser] else []
+            hidden.update(inherited)
+            return [(table, key) for key in inherited]
+        count = len(line) - len(shown)
+        cases = sum(sizes[key] for key in line if key in hidden)
+        hid: list[tuple[Table, Key]] = []
+        for key in sorted(shown, key=lambda k: (sizes[k], k)):
             if count >= 2 and cases >= self.k:
                 break
             hidden.add(key)
-            count, cases, changed = count + 1, cases + sizes[key], True
+            hid.append((table, key))
+            count, cases = count + 1, cases + sizes[key]
         if count < 2 or cases < self.k:
             self._hidden[coarser].add(total)
-            changed = True
-        return changed
+            hid.append((coarser, total))
+        return hid
 
 
-def _sizes(rows: Sequence[Row], period: Period, dimensions: tuple[str, ...]) -> dict[Key, int]:
-    """Cases per row of a table; every row with anything counted in it is there."""
-    sizes: Counter[Key] = Counter()
+def _all_sizes(
+    rows: Sequence[Row], dimensions: tuple[str, ...], tables: Sequence[Table]
+) -> dict[Table, dict[Key, int]]:
+    """Cases per row of every table; every row with anything counted in it is there. Each
+    table is summed from the finest one of its period, not from the cells again."""
+    finest: dict[Period, Counter[Key]] = {period: Counter() for period in PERIODS}
+    labels = {m: {p: period_of(m, p) for p in PERIODS} for m in {row.month for row in rows}}
     for row in rows:
-        key = (period_of(row.month, period), tuple(row.dimensions[d] for d in dimensions))
-        sizes[key] += row.counts.get("cases_opened", 0)
-    return dict(sizes)
+        values = tuple(row.dimensions[d] for d in dimensions)
+        cases = row.counts.get("cases_opened", 0)
+        for period, label in labels[row.month].items():
+            finest[period][(label, values)] += cases
+    sizes: dict[Table, dict[Key, int]] = {}
+    for period, subset in tables:
+        keep = [dimensions.index(d) for d in subset]
+        table: Counter[Key] = Counter()
+        for (label, values), n in finest[period].items():
+            table[(label, tuple(values[i] for i in keep))] += n
+        sizes[(period, subset)] = dict(table)
+    return sizes
 
 
-def _within(period: Period) -> Callable[[Key], Key]:
-    """A row's place in the longer period holding it."""
-    return lambda key: (period_of(key[0], period), key[1])
+def _within_longer(period: Period) -> Callable[[Key], Key]:
+    """A row's place in the period one level longer than its own."""
+    longer = PERIODS[PERIODS.index(period) - 1]
+    return lambda key: (period_of(key[0], longer), key[1])
 
 
 def _without_dimension(i: int) -> Callable[[Key], Key]:
@@ -188,30 +221,44 @@ class _Sum:
     hidden: bool = False
 
 
+class Snapshot:
+    """One read of the cells and their protection, to answer any number of queries from:
+    every hospital's cells of whole years, since a row's protection depends on the
+    hospitals and months beside it."""
+
+    def __init__(self, rows: Sequence[Row], dimensions: Sequence[str], min_cell_size: int):
+        self.rows = rows
+        self.dimensions = tuple(dimensions)
+        self.protection = Protection(rows, dimensions, min_cell_size)
+
+    def answer(self, query: Selection) -> list[ServedRow]:
+        """The rows of a query, each hidden or shown as the protected tables say."""
+        protected = tuple(
+            d
+            for d in self.dimensions
+            if d in query.group_by or (d == "hospital_id" and query.hospital_id)
+        )
+        hidden = self.protection.hidden(query.period, protected)
+        sums: dict[tuple[str, ...], _Sum] = {}
+        for row in self.rows:
+            label = period_of(row.month, query.period)
+            if (query.first and label < query.first) or (query.last and label > query.last):
+                continue
+            if query.hospital_id and row.dimensions["hospital_id"] != query.hospital_id:
+                continue
+            values = {PERIOD: label, **row.dimensions}
+            target = sums.setdefault(tuple(values[d] for d in query.group_by), _Sum())
+            target.counts.update(row.counts)
+            target.hidden |= (label, tuple(values[d] for d in protected)) in hidden
+        return [
+            _served(dict(zip(query.group_by, key, strict=True)), sums[key]) for key in sorted(sums)
+        ]
+
+
 def answer(
     rows: Sequence[Row], query: Selection, dimensions: Sequence[str], min_cell_size: int
 ) -> list[ServedRow]:
-    """The rows of a query, each hidden or shown as the protected tables say.
-
-    `rows` are every hospital's cells of the whole years the query touches: the protection
-    of a row depends on the hospitals and the months beside it.
-    """
-    protected = tuple(
-        d for d in dimensions if d in query.group_by or (d == "hospital_id" and query.hospital_id)
-    )
-    hidden = Protection(rows, dimensions, min_cell_size).hidden(query.period, protected)
-    sums: dict[tuple[str, ...], _Sum] = {}
-    for row in rows:
-        label = period_of(row.month, query.period)
-        if (query.first and label < query.first) or (query.last and label > query.last):
-            continue
-        if query.hospital_id and row.dimensions["hospital_id"] != query.hospital_id:
-            continue
-        values = {PERIOD: label, **row.dimensions}
-        target = sums.setdefault(tuple(values[d] for d in query.group_by), _Sum())
-        target.counts.update(row.counts)
-        target.hidden |= (label, tuple(values[d] for d in protected)) in hidden
-    return [_served(dict(zip(query.group_by, key, strict=True)), sums[key]) for key in sorted(sums)]
+    return Snapshot(rows, dimensions, min_cell_size).answer(query)
 
 
 def _served(dimensions: dict[str, str], total: _Sum) -> ServedRow:

@@ -338,7 +338,9 @@ async def pipeline(servers: Servers) -> AsyncIterator[Pipeline]:
             )
         ),
     ]
-    reporting = reporting_app(ReportingSettings(**common, min_cell_size=5, batch_max_records=50))
+    reporting = reporting_app(
+        ReportingSettings(**common, min_cell_size=5, batch_max_records=50, snapshot_seconds=0)
+    )
     log = EventLog()
     follower = AIOKafkaConsumer(
         *topics.all(),
