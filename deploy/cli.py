@@ -55,6 +55,7 @@ def up() -> None:
   MongoDB            {stack.servers.mongodb_url}
   SMTP sink          127.0.0.1:{ports.smtp} (mail in {stack.servers.maildir})
   reporting API      {stack.reporting_url}/api/v1/aggregates  (docs: {stack.reporting_url}/docs)
+  dashboard          {stack.reporting_url}/  (sign in with the API token)
   API token          {stack.api_token}  (network; `make token SCOPE=...` issues more)
   health & metrics   """
         + ", ".join(f"{s} http://127.0.0.1:{ports.of_service(s)}/metrics" for s in SERVICES)

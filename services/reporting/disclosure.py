@@ -1,9 +1,9 @@
 """What an analyst may see of the cells: small cells hidden, and hidden for good.
 
 A row of any answer is a sum of cells. Hiding the rows with fewer than k cases is not enough:
-a hidden row is the total of its line (the row one dimension coarser, or the quarter or year
-holding it) minus the rows shown beside it. So every answer is read from one family of
-tables, one per period (year, quarter, month) and set of dimensions, protected together:
+a hidden row is the total of its line (the row one dimension coarser, or the year holding
+it) minus the rows shown beside it. So every answer is read from one family of tables, one
+per period (year, month) and set of dimensions, protected together:
 
 1. primary: a row with fewer than k cases is hidden (a row holding only re-graded cases'
    later events, with no case opened in it, too);
@@ -15,8 +15,8 @@ tables, one per period (year, quarter, month) and set of dimensions, protected t
 
 The rules are applied over all tables until none changes, so the pattern depends on the
 cells alone: two queries grouped differently, or one scoped to a hospital and one to the
-network, see one consistent pattern. A row over several periods (a range of months, of
-quarters) is shown only when every period in it is shown: otherwise two ranges differing by
+network, see one consistent pattern. A row over several periods (a range of months, a
+quarter) is shown only when every period in it is shown: otherwise two ranges differing by
 one period would give that period away.
 
 Line-wise protection is what statistical offices' hypercube and modular methods build on;
@@ -35,6 +35,9 @@ from services.reporting.aggregates import COUNTS, HISTOGRAMS, SERVED, Row
 
 Period = Literal["year", "quarter", "month"]
 PERIODS: tuple[Period, ...] = ("year", "quarter", "month")
+PROTECTED: tuple[Period, ...] = ("year", "month")
+"""The periods protected as tables of their own, longest first; a quarter is a range of
+months. (Quarters protected between the two made one small month hide whole quarters.)"""
 PERIOD = "period"
 """The name of the time dimension in `group_by` and in rows."""
 
@@ -81,7 +84,7 @@ class Protection:
         self.k = min_cell_size
         tables = [
             (period, subset)
-            for period in PERIODS
+            for period in PROTECTED
             for n in range(len(dimensions) + 1)
             for subset in itertools.combinations(dimensions, n)
         ]
@@ -99,8 +102,10 @@ class Protection:
                 ((period, subset[:i] + subset[i + 1 :]), _without_dimension(i))
                 for i in range(len(subset))
             ]
-            if period != "year":
-                ups.append(((PERIODS[PERIODS.index(period) - 1], subset), _within_longer(period)))
+            if period != PROTECTED[0]:
+                ups.append(
+                    ((PROTECTED[PROTECTED.index(period) - 1], subset), _within_longer(period))
+                )
             for coarser, up in ups:
                 for total, line in _lines(self.sizes[table], up).items():
                     self.lines.append((table, coarser, total, line))
@@ -161,8 +166,8 @@ def _all_sizes(
 ) -> dict[Table, dict[Key, int]]:
     """Cases per row of every table; every row with anything counted in it is there. Each
     table is summed from the finest one of its period, not from the cells again."""
-    finest: dict[Period, Counter[Key]] = {period: Counter() for period in PERIODS}
-    labels = {m: {p: period_of(m, p) for p in PERIODS} for m in {row.month for row in rows}}
+    finest: dict[Period, Counter[Key]] = {period: Counter() for period in PROTECTED}
+    labels = {m: {p: period_of(m, p) for p in PROTECTED} for m in {row.month for row in rows}}
     for row in rows:
         values = tuple(row.dimensions[d] for d in dimensions)
         cases = row.counts.get("cases_opened", 0)
@@ -180,7 +185,7 @@ def _all_sizes(
 
 def _within_longer(period: Period) -> Callable[[Key], Key]:
     """A row's place in the period one level longer than its own."""
-    longer = PERIODS[PERIODS.index(period) - 1]
+    longer = PROTECTED[PROTECTED.index(period) - 1]
     return lambda key: (period_of(key[0], longer), key[1])
 
 
@@ -238,7 +243,8 @@ class Snapshot:
             for d in self.dimensions
             if d in query.group_by or (d == "hospital_id" and query.hospital_id)
         )
-        hidden = self.protection.hidden(query.period, protected)
+        grain: Period = "year" if query.period == "year" else "month"
+        hidden = self.protection.hidden(grain, protected)
         sums: dict[tuple[str, ...], _Sum] = {}
         for row in self.rows:
             label = period_of(row.month, query.period)
@@ -249,7 +255,8 @@ class Snapshot:
             values = {PERIOD: label, **row.dimensions}
             target = sums.setdefault(tuple(values[d] for d in query.group_by), _Sum())
             target.counts.update(row.counts)
-            target.hidden |= (label, tuple(values[d] for d in protected)) in hidden
+            protected_label = label if grain == "year" else row.month
+            target.hidden |= (protected_label, tuple(values[d] for d in protected)) in hidden
         return [
             _served(dict(zip(query.group_by, key, strict=True)), sums[key]) for key in sorted(sums)
         ]

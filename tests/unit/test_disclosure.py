@@ -64,28 +64,29 @@ def test_a_finer_query_does_not_add_up_to_a_row_hidden_as_a_complement() -> None
     assert finer[("H1", "death", "nurse")].suppressed
 
 
-def test_a_quarter_minus_its_months_gives_no_month_away() -> None:
+def test_a_year_minus_its_months_gives_no_month_away() -> None:
     months = {"2026-01": 3, "2026-02": 20, "2026-03": 25, "2026-04": 30}
     rows = [cell(m, "H1", "nurse", "mild", n) for m, n in months.items()]
-    quarters = ask(rows, period="quarter", group_by=(PERIOD,))
-    assert cases(quarters[("2026-Q1",)]) == 48
+    (year,) = ask(rows, period="year", group_by=(PERIOD,)).values()
+    assert cases(year) == 78
     monthly = ask(rows, group_by=(PERIOD,))
     assert monthly[("2026-01",)].suppressed
-    assert monthly[("2026-02",)].suppressed, "else the quarter minus the others gives January"
+    assert monthly[("2026-02",)].suppressed, "else the year minus the others gives January"
     assert cases(monthly[("2026-03",)]) == 25
     assert cases(monthly[("2026-04",)]) == 30
 
 
-def test_a_range_is_shown_only_when_each_of_its_periods_is() -> None:
+def test_a_range_is_shown_only_when_each_of_its_months_is() -> None:
     months = {"2026-01": 3, "2026-02": 20, "2026-03": 25, "2026-04": 30}
     rows = [cell(m, "H1", "nurse", "mild", n) for m, n in months.items()]
     (march_to_april,) = ask(rows, group_by=(), first="2026-03", last="2026-04").values()
     assert cases(march_to_april) == 55
-    # Shown, it would be January and February together, and with the quarter...
+    # Shown, it would be January and February together, and with March: both.
     (january_to_march,) = ask(rows, group_by=(), first="2026-01", last="2026-03").values()
     assert january_to_march.suppressed
-    (in_quarters,) = ask(rows, period="quarter", group_by=(), first="2026-Q1").values()
-    assert cases(in_quarters) == 78
+    quarters = ask(rows, period="quarter", group_by=(PERIOD,))
+    assert quarters[("2026-Q1",)].suppressed
+    assert cases(quarters[("2026-Q2",)]) == 30
 
 
 def test_a_hospitals_view_is_protected_like_the_networks() -> None:
