@@ -157,6 +157,16 @@ async def test_analysts_see_cells_large_enough(pipeline: Pipeline) -> None:
     ]
     unknown = await pipeline.reporting.get("/api/v1/aggregates", params={"group_by": "staff_id"})
     assert unknown.status_code == 422
+    wrong_period = await pipeline.reporting.get(
+        "/api/v1/aggregates", params={"period": "quarter", "from": "2023-03"}
+    )
+    assert wrong_period.status_code == 422
+    assert "'2023-03' is not a quarter" in wrong_period.json()["detail"]
+    by_year = await pipeline.reporting.get(
+        "/api/v1/aggregates",
+        params={"period": "year", "hospital_id": "T4", "group_by": "period", "from": "2023"},
+    )
+    assert [(r["period"], r["cases_opened"]) for r in by_year.json()["rows"]] == [("2023", 6)]
 
 
 async def test_the_same_incident_again_changes_nothing(pipeline: Pipeline) -> None:

@@ -15,6 +15,8 @@ from services.reporting.disclosure import (
     Selection,
     ServedRow,
     answer,
+    months_before,
+    months_of,
     period_of,
 )
 
@@ -114,6 +116,13 @@ def test_percentiles_come_from_merged_buckets_and_hide_with_the_row() -> None:
     (network,) = ask(rows, group_by=()).values()
     assert network.counts["hours_to_assignment_p50"] == 8
     assert network.counts["hours_to_assignment_p90"] == 720
+
+
+def test_periods_are_named_and_spanned_as_analysts_write_them() -> None:
+    assert [period_of("2026-05", p) for p in PERIODS] == ["2026", "2026-Q2", "2026-05"]
+    assert months_of("2026-Q2") == ("2026-04", "2026-06")
+    assert months_of("2026") == ("2026-01", "2026-12")
+    assert months_before("2026-02", 11) == "2025-03"
 
 
 # --- The adversary -----------------------------------------------------------------------
