@@ -84,6 +84,7 @@ def case_to_match(opened: SupportCaseOpened, tried: frozenset[str] = frozenset()
         colleague=opened.colleague,
         exclusions=opened.exclusions,
         tried=tried,
+        opened_at=opened.occurred_at,
     )
 
 

@@ -336,6 +336,9 @@ async def test_after_acceptance_follow_ups_prompt_and_record_contacts(rig: Notif
         (45, "phone", 1, True),
         (45, "in_person", 1, False),
     ]
+    # Only the case's first contact counts towards reporting's time to first contact.
+    assert [c["first_of_case"] for c in contacts] == [True, False]
+    assert {datetime.fromisoformat(c["case_opened_at"]) for c in contacts} == {offer.case_opened_at}
     assert all(c["assignment_id"] == str(offer.assignment_id) for c in contacts)
     assert COLLEAGUE not in json.dumps(contacts)
     reminders = [e for e in rig.events(offer, "support.peer_notified") if e["step"] == "reminder"]

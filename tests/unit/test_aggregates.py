@@ -1,6 +1,5 @@
 """Reporting's domain: what each event adds to the cell of its case."""
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from services.matching.policy import Policy, assignment_for, rank
@@ -14,7 +13,7 @@ def events_of_one_incident() -> list[CaseEvent]:
     people = [participant("E1"), participant("E2", function="physician", department="ED")]
     events: list[CaseEvent] = []
     for opened in opened_cases(incident_json(participants=people)):
-        case = replace(case_to_match(opened), opened_at=opened.occurred_at)
+        case = case_to_match(opened)
         candidate = rank(case, [supporter("P1")], Policy(), NOW).candidates[0]
         assigned = assignment_for(case, candidate, 1, Policy(), NOW, opened.event_id)
         events += [opened, assigned, notified(assigned, "offer", "email", NOW)]
