@@ -17,6 +17,10 @@ from services.reporting.aggregates import MEASURES, Row, tally
 from shared.events import CaseEvent
 from shared.mongo import Document, in_transaction
 
+UNRECORDED = "unrecorded"
+"""The value of a dimension a cell was counted without: cells counted before a dimension was
+added to `REPORTING_DIMENSIONS` show it so (their totals stay right); a rebuild splits them."""
+
 
 class CellStore:
     def __init__(
@@ -96,7 +100,7 @@ class CellStore:
         return [
             Row(
                 month=doc["month"],
-                dimensions={d: doc[d] for d in self.dimensions},
+                dimensions={d: doc.get(d, UNRECORDED) for d in self.dimensions},
                 counts={m: int(doc[m]) for m in MEASURES if m in doc},
             )
             async for doc in self.cells.find({"month": months} if months else {})

@@ -169,6 +169,22 @@ async def test_analysts_see_cells_large_enough(pipeline: Pipeline) -> None:
     assert [(r["period"], r["cases_opened"]) for r in by_year.json()["rows"]] == [("2023", 6)]
 
 
+async def test_cells_counted_before_a_dimension_was_added_show_it_unrecorded(
+    pipeline: Pipeline,
+) -> None:
+    """What an upgrade finds: cells an older reporting counted without departments."""
+    cells = pipeline.mongo[f"{pipeline.database_prefix}reporting"]["cells"]
+    old = {"month": "2021-05", "hospital_id": "OLD1", "function": "nurse", "harm": "mild"}
+    await cells.insert_one({"_id": "2021-05|OLD1|nurse|mild", **old, "cases_opened": 12})
+    response = await pipeline.reporting.get(
+        "/api/v1/aggregates",
+        params={"hospital_id": "OLD1", "group_by": "period,department", "period": "year"},
+    )
+    assert response.status_code == 200
+    (row,) = response.json()["rows"]
+    assert (row["period"], row["department"], row["cases_opened"]) == ("2021", "unrecorded", 12)
+
+
 async def test_the_same_incident_again_changes_nothing(pipeline: Pipeline) -> None:
     await pipeline.load_roster(roster("T2"))
     event = incident_json("INC-2", [participant("E22222", department="OR")], hospital_id="T2")
