@@ -68,13 +68,21 @@ class Matcher:
         self.log = log
         self.capacity_freed = asyncio.Event()
         """Set when waiting cases may now fit: wakes the scan instead of waiting for it."""
+        self._waiting_order = asyncio.Lock()
+        """Held by a scan of the waiting cases and by every transaction that may free capacity,
+        so a scan never sees capacity freed half-way: one that did would offer it to a milder
+        case after passing over a graver one."""
 
-    async def _run(self, step: Step) -> list[Document]:
+    async def _run(self, step: Step, *, may_free_capacity: bool = False) -> list[Document]:
         async def work(session: AsyncClientSession) -> list[Document]:
             events = await step(session, datetime.now(UTC))
             return await self.outbox.put(session, [(self.topic, e) for e in events])
 
-        published = await in_transaction(self.mongo, work)
+        if may_free_capacity:
+            async with self._waiting_order:
+                published = await in_transaction(self.mongo, work)
+        else:
+            published = await in_transaction(self.mongo, work)
         await self.outbox.flush(published)
         for doc in published:
             payload = doc["payload"]
@@ -131,7 +139,7 @@ class Matcher:
                 return []
             return await self._offer_ended(session, doc, now, response.event_id, None)
 
-        await self._run(step)
+        await self._run(step, may_free_capacity=True)
 
     async def update(self, updated: SupportCaseUpdated) -> None:
         """An upgrade shortens an open offer's deadline; a downgrade never lengthens it."""
@@ -162,7 +170,7 @@ class Matcher:
                 moved_deadline_for(case_of(doc), doc["attempt"], respond_by, now, updated.event_id)
             ]
 
-        await self._run(step)
+        await self._run(step, may_free_capacity=True)
 
     async def close(self, closed: SupportCaseClosed) -> None:
         case_id = str(closed.case_id)
@@ -187,7 +195,7 @@ class Matcher:
                 )
             ]
 
-        await self._run(step)
+        await self._run(step, may_free_capacity=True)
 
     async def expire_overdue(self, limit: int) -> int:
         """Offers not answered in time go to someone else; returns how many expired."""
@@ -209,26 +217,27 @@ class Matcher:
                 cause = peer_assigned_id(uuid.UUID(doc["_id"]), doc["attempt"])
                 return await self._offer_ended(session, doc, now, cause, CancelReason.NO_RESPONSE)
 
-            expired += bool(await self._run(step))
+            expired += bool(await self._run(step, may_free_capacity=True))
         return expired
 
     async def match_waiting(self, limit: int) -> int:
         """Try the waiting cases again, the most urgent first; returns how many were offered."""
         offered = 0
-        for waiting in await self.book.waiting(limit):
+        async with self._waiting_order:
+            for waiting in await self.book.waiting(limit):
 
-            async def step(
-                session: AsyncClientSession, now: datetime, waiting: Document = waiting
-            ) -> list[Envelope]:
-                doc = await self.book.take(
-                    session, waiting["_id"], status=Status.WAITING, attempt=waiting["attempt"]
-                )
-                if doc is None:
-                    return []
-                return await self._match(session, doc, now, uuid.UUID(doc["caused_by"]))
+                async def step(
+                    session: AsyncClientSession, now: datetime, waiting: Document = waiting
+                ) -> list[Envelope]:
+                    doc = await self.book.take(
+                        session, waiting["_id"], status=Status.WAITING, attempt=waiting["attempt"]
+                    )
+                    if doc is None:
+                        return []
+                    return await self._match(session, doc, now, uuid.UUID(doc["caused_by"]))
 
-            published = await self._run(step)
-            offered += any(d["event_type"] == "support.peer_assigned" for d in published)
+                published = await self._run(step)
+                offered += any(d["event_type"] == "support.peer_assigned" for d in published)
         return offered
 
     async def _offer_ended(
