@@ -257,11 +257,11 @@ async def test_messages_carry_nothing_about_the_patient_or_the_colleague_beyond_
     await rig.until(lambda: len(rig.mail.to("inc-p2@n1.example")) == 1, "the mail")
     await rig.until(lambda: any(r["to"] == "+31655555555" for r in rig.sms.requests), "text")
     texts = [r["text"] for r in rig.sms.requests if r["to"] == "+31655555555"]
-    (mail,) = rig.mail.to("inc-p2@n1.example")
-    for message in [*texts, str(mail), body_of(mail)]:
+    mails = rig.mail.to("inc-p2@n1.example")  # the offer, and its reminder if it came already
+    for message in [*texts, *map(str, mails), *map(body_of, mails)]:
         for secret in (COLLEAGUE, colleague.pseudonym, "1994", "INC-P", str(offer.case_id)):
             assert secret not in message
-    assert f"{COLLEAGUE.lower()}@zh-a.example" in body_of(mail)  # how to reach the colleague
+    assert f"{COLLEAGUE.lower()}@zh-a.example" in body_of(mails[0])  # how to reach the colleague
     assert "INC-P1" not in json.dumps(rig.sms.requests)
 
 
