@@ -3,6 +3,8 @@
 from pydantic import ValidationError
 
 REASON_MAX_CHARS = 2000
+PROBLEMS_LISTED = 10
+"""A report of thousands of violations names the first few and counts the rest."""
 
 
 class RejectedEvent(Exception):
@@ -16,13 +18,15 @@ class RetryLater(Exception):
 def describe(error: BaseException) -> str:
     """A reason an operator can act on, without a traceback."""
     if isinstance(error, ValidationError):
+        count = error.error_count()
         problems = "; ".join(
-            f"{'.'.join(str(part) for part in e['loc']) or 'value'}: {e['msg']}"
-            for e in error.errors(include_url=False, include_input=False)
+            f"{'.'.join(str(part) for part in e['loc'])[:200] or 'value'}: {e['msg'][:200]}"
+            for e in error.errors(include_url=False, include_input=False)[:PROBLEMS_LISTED]
         )
-        reason = f"{error.error_count()} contract violation(s): {problems}"
+        more = f"; and {count - PROBLEMS_LISTED} more" if count > PROBLEMS_LISTED else ""
+        reason = f"{count} contract violation(s): {problems}{more}"
     elif isinstance(error, RejectedEvent):
         reason = str(error)
     else:
-        reason = f"{type(error).__name__}: {error}"
+        reason = f"{type(error).__name__}: {str(error)[:REASON_MAX_CHARS]}"
     return reason[:REASON_MAX_CHARS]

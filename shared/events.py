@@ -11,11 +11,12 @@ identify nobody and ride on every event reporting counts.
 """
 
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -38,6 +39,43 @@ Email = Annotated[
 ]
 Phone = Annotated[str, StringConstraints(pattern=r"^\+[1-9]\d{6,14}$")]
 Pseudonym = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+
+# Every number, string, list and date a contract accepts is bounded: a value no service could
+# store (an integer beyond BSON's, a date that overflows on its way to UTC) is a contract
+# violation, dead-lettered on the first attempt instead of failing a handler again and again.
+EARLIEST_YEAR = 1900
+LATEST_YEAR = 2200
+MAX_REVISION = 2**53
+"""Integers beyond this lose precision in JavaScript readers of the JSON."""
+MAX_COUNT = 1_000_000
+MAX_POINTS = 1_000_000.0
+
+
+def _in_era(value: date) -> date:
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"year {value.year} is outside {EARLIEST_YEAR}-{LATEST_YEAR}")
+    return value
+
+
+def _instant_in_era(value: datetime) -> datetime:
+    try:
+        in_utc = value.astimezone(UTC)
+    except OverflowError as error:
+        raise ValueError("the time cannot be expressed in UTC") from error
+    _in_era(in_utc)
+    return value
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_instant_in_era)]
+Day = Annotated[date, AfterValidator(_in_era)]
+Revision = Annotated[int, Field(ge=0, le=MAX_REVISION)]
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+Points = Annotated[float, Field(ge=-MAX_POINTS, le=MAX_POINTS, allow_inf_nan=False)]
+Label = Annotated[str, StringConstraints(max_length=64)]
+Sentence = Annotated[str, StringConstraints(max_length=500)]
+Reason = Annotated[str, StringConstraints(max_length=2000)]
+Step = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.]{1,64}$")]
+CorrelationId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
 class Category(StrEnum):
@@ -129,12 +167,12 @@ class IncidentFacts(Contract):
 
     event_id: uuid.UUID
     schema_version: Literal[1]
-    occurred_at: AwareDatetime
-    reported_at: AwareDatetime | None = None
+    occurred_at: Instant
+    reported_at: Instant | None = None
     source_system: Code
     hospital_id: HospitalId
     incident_id: Code
-    revision: int = Field(default=0, ge=0)
+    revision: Revision = 0
     """Grows with every change at the source (FHIR `meta.versionId`): the highest one wins."""
     status: IncidentStatus = IncidentStatus.COMPLETED
     actuality: Actuality = Actuality.ACTUAL
@@ -168,7 +206,7 @@ class IncidentUpdated(IncidentFacts):
     again, at a higher revision."""
 
     event_type: Literal["incident.updated"]
-    revision: int = Field(ge=1)
+    revision: Revision = Field(ge=1)
 
 
 class IncidentWithdrawn(Contract):
@@ -177,11 +215,11 @@ class IncidentWithdrawn(Contract):
     event_id: uuid.UUID
     event_type: Literal["incident.withdrawn"]
     schema_version: Literal[1]
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     source_system: Code
     hospital_id: HospitalId
     incident_id: Code
-    revision: int = Field(ge=1)
+    revision: Revision = Field(ge=1)
 
     @property
     def incident_key(self) -> str:
@@ -204,7 +242,7 @@ def incident_key(hospital_id: str, incident_id: str) -> str:
 class StaffEvent(Contract):
     event_id: uuid.UUID
     schema_version: Literal[1]
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     source_system: Code
     hospital_id: HospitalId
 
@@ -238,11 +276,11 @@ StaffMessage = Annotated[
 
 class Envelope(Contract):
     event_id: uuid.UUID
-    event_type: str
+    event_type: Label
     schema_version: Literal[1] = 1
-    occurred_at: AwareDatetime
-    producer: str
-    correlation_id: str
+    occurred_at: Instant
+    producer: Code
+    correlation_id: CorrelationId
     causation_id: uuid.UUID | None = None
     hospital_id: HospitalId
 
@@ -262,7 +300,7 @@ class CaseProfile(Contract):
     category: Category
     harm: Harm
     calamity: bool
-    incident_occurred_at: AwareDatetime
+    incident_occurred_at: Instant
     origin: CaseOrigin = CaseOrigin.INCIDENT
 
     @property
@@ -280,17 +318,19 @@ class Colleague(Contract):
     team: Code | None = None
     line_manager_pseudonym: Pseudonym | None = None
     involvement: Involvement
-    seniority_years: int | None = None
-    birth_year: int | None = None
-    languages: list[LanguageCode] = Field(default_factory=list)
+    seniority_years: int | None = Field(default=None, ge=0, le=60)
+    birth_year: int | None = Field(default=None, ge=1930, le=2015)
+    languages: list[LanguageCode] = Field(default_factory=list, max_length=10)
 
 
 class Exclusions(Contract):
     """Who may never support the case: everyone involved, everyone investigating."""
 
-    involved_pseudonyms: list[Pseudonym]
-    investigator_pseudonyms: list[Pseudonym] = Field(default_factory=list)
-    incident_size: int = Field(default=1, ge=1)
+    involved_pseudonyms: list[Pseudonym] = Field(max_length=MAX_PARTICIPANTS)
+    investigator_pseudonyms: list[Pseudonym] = Field(
+        default_factory=list, max_length=MAX_INVESTIGATORS
+    )
+    incident_size: int = Field(default=1, ge=1, le=MAX_PARTICIPANTS)
     """Professionals involved in the incident: large incidents cap each supporter's share."""
 
 
@@ -332,7 +372,7 @@ class GroupDebriefSuggested(Envelope):
 
     event_type: Literal["support.group_debrief_suggested"] = "support.group_debrief_suggested"
     incident_id: Code
-    professionals_involved: int
+    professionals_involved: int = Field(ge=1, le=MAX_PARTICIPANTS)
 
 
 class CaseContactRecorded(Envelope):
@@ -342,7 +382,7 @@ class CaseContactRecorded(Envelope):
     case_id: uuid.UUID
     email: Email | None = None
     phone: Phone | None = None
-    languages: list[LanguageCode] = Field(default_factory=list)
+    languages: list[LanguageCode] = Field(default_factory=list, max_length=10)
 
 
 CaseNews = Annotated[
@@ -366,8 +406,8 @@ class Weekday(StrEnum):
 
 
 class Absence(Contract):
-    first_day: date
-    last_day: date
+    first_day: Day
+    last_day: Day
 
     @model_validator(mode="after")
     def _in_order(self) -> Self:
@@ -399,9 +439,9 @@ class SupporterProfile(SupporterContact):
     birth_year: int | None = Field(default=None, ge=1930, le=2015)
     languages: list[LanguageCode] = Field(default_factory=list, max_length=10)
     """Languages the supporter can support a colleague in."""
-    trained_on: date | None = None
+    trained_on: Day | None = None
     max_open_cases: int = Field(default=3, ge=1, le=50)
-    available_days: list[Weekday] = Field(default_factory=list)
+    available_days: list[Weekday] = Field(default_factory=list, max_length=7)
     """Days the supporter takes new cases; empty means every day."""
     absences: list[Absence] = Field(default_factory=list, max_length=50)
 
@@ -440,24 +480,24 @@ class ScoreItem(Contract):
     are the facts behind `detail`, so that a message can word the reason in any language.
     """
 
-    rule: str
-    points: float
-    detail: str
-    terms: dict[str, str] = Field(default_factory=dict)
+    rule: Label
+    points: Points
+    detail: Sentence
+    terms: dict[Label, Sentence] = Field(default_factory=dict, max_length=20)
 
 
 class PeerAssigned(Envelope):
     event_type: Literal["support.peer_assigned"] = "support.peer_assigned"
     assignment_id: uuid.UUID
     case_id: uuid.UUID
-    attempt: int = Field(ge=1)
+    attempt: int = Field(ge=1, le=MAX_COUNT)
     profile: CaseProfile
     supporter: SupporterContact
-    score: float
-    explanation: list[ScoreItem]
-    respond_by: AwareDatetime
+    score: Points
+    explanation: list[ScoreItem] = Field(max_length=50)
+    respond_by: Instant
     """Without an answer by then the case goes to someone else."""
-    case_opened_at: AwareDatetime | None = None
+    case_opened_at: Instant | None = None
     """When intake opened the case: the first offer's time to assignment is counted from it."""
 
 
@@ -468,7 +508,7 @@ class ResponseDeadlineMoved(Envelope):
     assignment_id: uuid.UUID
     case_id: uuid.UUID
     profile: CaseProfile
-    respond_by: AwareDatetime
+    respond_by: Instant
 
 
 class CancelReason(StrEnum):
@@ -497,11 +537,11 @@ class EscalationReason(StrEnum):
 class CaseEscalated(Envelope):
     event_type: Literal["support.case_escalated"] = "support.case_escalated"
     case_id: uuid.UUID
-    attempt: int = Field(ge=0)
+    attempt: Count
     """Offers made before the escalation."""
     profile: CaseProfile
     reason: EscalationReason
-    rejections: dict[str, int]
+    rejections: dict[Label, Count] = Field(max_length=50)
     """How many supporters each rule turned away: why nobody fits, without naming anyone."""
 
 
@@ -514,8 +554,8 @@ class PeerNotified(Envelope):
     case_id: uuid.UUID
     profile: CaseProfile
     channel: ChannelName
-    notified_at: datetime
-    step: str = "offer"
+    notified_at: Instant
+    step: Step = "offer"
     """`offer`, `reminder` or `follow_up_day_<n>`."""
 
 
@@ -527,9 +567,9 @@ class NotificationFailed(Envelope):
     assignment_id: uuid.UUID
     case_id: uuid.UUID
     profile: CaseProfile
-    step: str
+    step: Step
     channel: ChannelName
-    reason: str
+    reason: Reason
 
 
 class ContactMode(StrEnum):
@@ -545,14 +585,14 @@ class SupportContactLogged(Envelope):
     assignment_id: uuid.UUID
     case_id: uuid.UUID
     profile: CaseProfile
-    contact_date: date
+    contact_date: Day
     minutes: int = Field(ge=1, le=600)
     mode: ContactMode
     tier: int = Field(ge=1, le=3)
     """1: peer support, 2: trained support team, 3: professional care."""
     referred: bool
     """Referred to professional help."""
-    case_opened_at: AwareDatetime | None = None
+    case_opened_at: Instant | None = None
     first_of_case: bool = False
     """The first contact logged for the case: its time to first contact is counted."""
 

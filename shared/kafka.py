@@ -12,8 +12,10 @@ every handler is idempotent. A failed message is then one of two things:
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
+import random
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import TracebackType
@@ -22,7 +24,8 @@ from typing import Any
 import structlog
 from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError, TopicAlreadyExistsError
+from bson.errors import BSONError
 from faststream import AckPolicy
 from faststream._internal.context.repository import ContextRepo
 from faststream.kafka import KafkaBroker
@@ -39,6 +42,12 @@ from shared.settings import ServiceSettings, dead_letter_topic
 log = structlog.get_logger(__name__)
 
 MAX_ATTEMPTS_FOR_UNEXPECTED_ERRORS = 5
+DEAD_LETTER_EXCERPT_BYTES = 64 * 1024
+"""What a dead letter keeps of an event too large to forward whole."""
+HEADROOM_BYTES = 16 * 1024
+"""Room left in a produce request for the dead letter's key, headers and framing."""
+MAX_COPIED_HEADERS = 32
+MAX_HEADER_CHARS = 512
 
 
 PASSING_ERRORS: tuple[type[BaseException], ...] = (
@@ -49,15 +58,34 @@ PASSING_ERRORS: tuple[type[BaseException], ...] = (
     TimeoutError,
 )
 
+POISON_ERRORS: tuple[type[BaseException], ...] = (
+    ValidationError,
+    RejectedEvent,
+    json.JSONDecodeError,
+    UnicodeError,
+    RecursionError,
+    OverflowError,
+    BSONError,
+)
+"""Failures that depend on the event alone: retrying cannot help. `BSONError` covers a value
+the store cannot encode (`OverflowError` too) and `DocumentTooLarge`."""
+
 
 def is_passing(error: BaseException) -> bool:
-    if isinstance(error, PyMongoError) and error.has_error_label("TransientTransactionError"):
+    if isinstance(error, PyMongoError) and (
+        error.timeout or error.has_error_label("TransientTransactionError")
+    ):
         return True
-    return isinstance(error, PASSING_ERRORS)
+    return isinstance(error, PASSING_ERRORS) and not isinstance(error, POISON_ERRORS)
 
 
 def is_poison(error: BaseException) -> bool:
-    return isinstance(error, ValidationError | RejectedEvent | json.JSONDecodeError | UnicodeError)
+    return isinstance(error, POISON_ERRORS)
+
+
+def retry_pause(attempt: int, ceiling: float) -> float:
+    """Exponential with full jitter: retries of many messages never fall into step."""
+    return min(ceiling, 0.2 * 2.0 ** min(attempt, 30)) * random.uniform(0.5, 1.0)
 
 
 class DeadLetters:
@@ -69,10 +97,14 @@ class DeadLetters:
         backoff_max_seconds: float,
         registry: CollectorRegistry,
         max_event_bytes: int,
+        max_request_bytes: int,
     ):
         self.service = service
         self.backoff_max_seconds = backoff_max_seconds
         self.max_event_bytes = max_event_bytes
+        self.max_dead_letter_bytes = max(
+            DEAD_LETTER_EXCERPT_BYTES, max_request_bytes - HEADROOM_BYTES
+        )
         self.broker: KafkaBroker | None = None
         self.failures: dict[tuple[str, int, int], int] = {}
         self.dead_lettered = Counter(
@@ -92,20 +124,28 @@ class DeadLetters:
         return _DeadLetterScope(msg, context=context, policy=self)
 
     async def send(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
+        """Forward the event whole when a produce request can hold it, else its first bytes;
+        its size and digest always travel in the headers, so nothing is lost unnoticed."""
         assert self.broker is not None, "DeadLetters.broker is set when the broker is built"
-        headers = {k: v.decode(errors="replace") for k, v in record.headers or ()}
+        value = record.value or b""
+        headers = _copied_headers(record.headers)
         headers |= {
             "dlq-reason": reason,
             "dlq-failed-at": datetime.now(UTC).isoformat(),
             "dlq-service": self.service,
             "dlq-source": f"{record.topic}/{record.partition}/{record.offset}",
+            "dlq-original-bytes": str(len(value)),
+            "dlq-original-sha256": hashlib.sha256(value).hexdigest(),
         }
-        await self.broker.publish(
-            record.value or b"",
-            topic=dead_letter_topic(record.topic),
-            key=record.key,
-            headers=headers,
-        )
+        key = record.key if record.key is None or len(record.key) <= MAX_HEADER_CHARS else None
+        body = value
+        if len(value) > self.max_dead_letter_bytes:
+            body = value[:DEAD_LETTER_EXCERPT_BYTES]
+        try:
+            await self._publish(record.topic, body, key, headers, truncated=body is not value)
+        except MessageSizeTooLargeError:  # the broker's own limit is lower than ours
+            body = value[:DEAD_LETTER_EXCERPT_BYTES]
+            await self._publish(record.topic, body, key, headers, truncated=True)
         self.dead_lettered.labels(record.topic).inc()
         log.warning(
             "event dead-lettered",
@@ -113,7 +153,34 @@ class DeadLetters:
             partition=record.partition,
             offset=record.offset,
             reason=reason,
+            original_bytes=len(value),
         )
+
+    async def _publish(
+        self,
+        topic: str,
+        body: bytes,
+        key: bytes | None,
+        headers: dict[str, str],
+        *,
+        truncated: bool,
+    ) -> None:
+        assert self.broker is not None
+        await self.broker.publish(
+            body,
+            topic=dead_letter_topic(topic),
+            key=key,
+            headers=headers | ({"dlq-truncated": "true"} if truncated else {}),
+        )
+
+
+def _copied_headers(headers: Sequence[tuple[str, bytes]] | None) -> dict[str, str]:
+    """The event's own headers, bounded: a hostile producer's headers cannot swell the letter."""
+    copied: dict[str, str] = {}
+    for name, value in list(headers or ())[:MAX_COPIED_HEADERS]:
+        if not name.startswith("dlq-") and len(name) <= MAX_HEADER_CHARS:
+            copied[name] = value.decode(errors="replace")[:MAX_HEADER_CHARS]
+    return copied
 
 
 class _DeadLetterScope(BaseMiddleware):
@@ -126,6 +193,8 @@ class _DeadLetterScope(BaseMiddleware):
         self.position = (
             (records[0].topic, records[0].partition, records[0].offset) if records else ("", 0, 0)
         )
+        self.batch = isinstance(msg, tuple)
+        self.not_json = False
 
     async def consume_scope(self, call_next: Any, msg: StreamMessage[Any]) -> Any:
         with structlog.contextvars.bound_contextvars(
@@ -135,6 +204,8 @@ class _DeadLetterScope(BaseMiddleware):
             if len(self.records) == 1 and len(self.records[0].value or b"") > limit:
                 size = len(self.records[0].value or b"")
                 raise RejectedEvent(f"event of {size} bytes exceeds the limit of {limit} bytes")
+            if not self.batch:
+                self.not_json = await _not_json(msg)
             return await call_next(msg)
 
     async def after_processed(
@@ -151,41 +222,49 @@ class _DeadLetterScope(BaseMiddleware):
         if not isinstance(exc_val, Exception):
             return False  # cancellation and exits are not the message's fault
         attempt = self.policy.failures.get(self.position, 0) + 1
+        self.policy.failures[self.position] = attempt
         batch = len(self.records) > 1
         if not batch and (
             is_poison(exc_val)
             or (not is_passing(exc_val) and attempt >= MAX_ATTEMPTS_FOR_UNEXPECTED_ERRORS)
         ):
-            self.policy.failures.pop(self.position, None)
-            reason = describe(exc_val)
-            if not _is_json(self.records[0].value):
-                reason = "not a JSON document"
-            elif not is_poison(exc_val):
+            reason = "not a JSON document" if self.not_json else describe(exc_val)
+            if not is_poison(exc_val):
                 reason = f"failed {attempt} times: {reason}"
-            await self.policy.send(self.records[0], reason)
+            try:
+                await self.policy.send(self.records[0], reason)
+            except Exception as error:
+                return await self._retry(attempt, error, "dead letter not written, will retry")
+            self.policy.failures.pop(self.position, None)
             return True  # handled: the offset is committed, the next message flows
-        self.policy.failures[self.position] = attempt
+        return await self._retry(attempt, exc_val, "handler failed, will retry")
+
+    async def _retry(self, attempt: int, error: Exception, what: str) -> bool:
+        """Pause, then let the subscriber's NACK_ON_ERROR rewind to this message."""
         self.policy.retried.labels(self.position[0]).inc()
-        pause = min(self.policy.backoff_max_seconds, 0.2 * 2**attempt)
+        pause = retry_pause(attempt, self.policy.backoff_max_seconds)
         log.warning(
-            "handler failed, will retry",
+            what,
             topic=self.position[0],
             offset=self.position[2],
             attempt=attempt,
-            retry_in_seconds=pause,
-            error=describe(exc_val),
-            exc_info=not is_passing(exc_val),
+            retry_in_seconds=round(pause, 2),
+            error=describe(error),
+            exc_info=not is_passing(error),
         )
         await asyncio.sleep(pause)
-        return False  # the subscriber's NACK_ON_ERROR rewinds to this message
-
-
-def _is_json(value: bytes | None) -> bool:
-    try:
-        json.loads(value or b"")
-    except ValueError:
         return False
-    return True
+
+
+async def _not_json(msg: StreamMessage[Any]) -> bool:
+    """Decode the body before any handler does (FastStream caches it for the handler): a
+    parser failure, such as the RecursionError of deep nesting, is the event's, decided now.
+    Returns whether a non-empty body was left undecoded, as bytes that are not JSON."""
+    try:
+        decoded = await msg.decode()
+    except Exception as error:
+        raise RejectedEvent(f"not a JSON document ({describe(error)})") from error
+    return isinstance(decoded, bytes | str) and bool(decoded)
 
 
 def _correlation_of(records: tuple[ConsumerRecord[bytes, bytes], ...]) -> dict[str, str]:
@@ -204,12 +283,17 @@ def create_broker(
     settings: ServiceSettings, service: str, registry: CollectorRegistry
 ) -> tuple[KafkaBroker, DeadLetters]:
     dead_letters = DeadLetters(
-        service, settings.retry_backoff_max_seconds, registry, settings.max_event_bytes
+        service,
+        settings.retry_backoff_max_seconds,
+        registry,
+        settings.max_event_bytes,
+        settings.kafka_max_request_bytes,
     )
     broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=service,
         acks="all",
+        max_request_size=settings.kafka_max_request_bytes,
         enable_idempotence=settings.kafka_enable_idempotence,
         middlewares=[
             dead_letters,

@@ -41,6 +41,8 @@ class ServiceSettings(BaseSettings):
     TOPIC_* names set apart too) never share a group."""
     kafka_enable_idempotence: bool = False
     """Switch on where the broker is Apache Kafka; the local Tansu build lacks it."""
+    kafka_max_request_bytes: int = Field(default=1024 * 1024, ge=128 * 1024)
+    """Largest produce request; keep it at or below the broker's `message.max.bytes`."""
     mongodb_url: str = "mongodb://127.0.0.1:27017/?directConnection=true"
     mongodb_database_prefix: str = "peer_support_"
     topics: Topics = Field(default_factory=Topics)
