@@ -181,7 +181,8 @@ class LocalServers:
             Process(
                 "mongodb (secantusdb)",
                 [_console_script("secantusd-py"), "--host", HOST, "--port", str(self.mongo_port),
-                 "--storage-path", str(self.workdir / "mongo"), "--log-level", "WARNING"],
+                 "--storage-path", str(self.workdir / "mongo"), "--log-level", "WARNING",
+                 "--sync-on-commit"],
                 logs / "mongodb.log",
             ),
         ]  # fmt: skip

@@ -1,30 +1,49 @@
 """MongoDB at the edge of every service: the client, transactions and the outbox.
 
 A handler that changes state and announces it must do both or neither. It writes its state
-and the events it owes into this service's `outbox` collection in one transaction, then
-publishes them and deletes them. A crash in between leaves them in the outbox; they go out at
-the next start (with the same event ids, so consumers recognise a repeat).
+and the events it owes into this service's `outbox` collection in one transaction (a
+`UnitOfWork`), then publishes them and deletes them. Whatever is left in the outbox (the
+publish failed, the broker paused, the process died in between) is published by the outbox's
+relay within seconds, with the same event ids, so consumers recognise a repeat.
 """
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import structlog
 from faststream.kafka import KafkaBroker
-from pymongo import AsyncMongoClient
+from prometheus_client import CollectorRegistry, Gauge
+from pymongo import AsyncMongoClient, WriteConcern
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.errors import describe
 from shared.events import Envelope
 from shared.settings import ServiceSettings
 
 Document = dict[str, Any]
 T = TypeVar("T")
+Announcements = list[tuple[str, Envelope]]
+"""(topic, event) pairs a step owes the world."""
+Work = Callable[[AsyncClientSession, datetime], Awaitable[Announcements]]
+
+log = structlog.get_logger(__name__)
 
 
 def create_client(settings: ServiceSettings) -> AsyncMongoClient[Document]:
-    return AsyncMongoClient(settings.mongodb_url, tz_aware=True, serverSelectionTimeoutMS=5000)
+    """Every operation is bounded in time (a stuck server or a lock left by a killed
+    transaction never stalls a handler or a clock for good) and every write is journaled."""
+    return AsyncMongoClient(
+        settings.mongodb_url,
+        tz_aware=True,
+        serverSelectionTimeoutMS=5000,
+        timeoutMS=int(settings.mongodb_timeout_seconds * 1000),
+        w="majority",
+        journal=True,
+    )
 
 
 async def is_reachable(client: AsyncMongoClient[Document]) -> bool:
@@ -41,17 +60,45 @@ async def in_transaction(
 ) -> T:
     """Run `work` in a transaction, retried whole on a transient conflict."""
     async with client.start_session() as session:
-        return await session.with_transaction(work)
+        return await session.with_transaction(work, write_concern=WriteConcern("majority", j=True))
 
 
 class Outbox:
-    def __init__(self, database: AsyncDatabase[Document], broker: KafkaBroker) -> None:
+    """Events committed with the state that caused them, until the broker has them.
+
+    A key's events keep their order: once anything is left behind, every new entry waits for
+    the relay, which publishes the whole outbox oldest first before flushes resume.
+    """
+
+    def __init__(
+        self,
+        database: AsyncDatabase[Document],
+        broker: KafkaBroker,
+        registry: CollectorRegistry | None = None,
+        *,
+        relay_after: float = 5.0,
+        page: int = 500,
+    ) -> None:
         self.collection = database["outbox"]
         self.broker = broker
+        self.relay_after = timedelta(seconds=relay_after)
+        """An entry this old was left behind by a process that died after its commit."""
+        self.page = page
+        self.behind = True
+        """Entries may wait: at start (a previous run's), after a failed publish."""
+        self.wake = asyncio.Event()
+        self._draining = asyncio.Lock()
+        registry = registry or CollectorRegistry()
+        self.backlog = Gauge(
+            "outbox_backlog", "Events committed but not yet published", registry=registry
+        )
+        self.oldest_age = Gauge(
+            "outbox_oldest_age_seconds",
+            "Age of the oldest event waiting in the outbox (0 when it is empty)",
+            registry=registry,
+        )
 
-    async def put(
-        self, session: AsyncClientSession, entries: Sequence[tuple[str, Envelope]]
-    ) -> list[Document]:
+    async def put(self, session: AsyncClientSession, entries: Announcements) -> list[Document]:
         """Add (topic, event) pairs within the caller's transaction; returns the entries."""
         if not entries:
             return []
@@ -72,21 +119,74 @@ class Outbox:
         return docs
 
     async def flush(self, entries: Sequence[Document] | None = None) -> int:
-        """Publish the entries just put (or, at startup, all left behind) in the order put.
+        """Publish the entries just put, in the order put (all that is left: `drain`).
 
-        All are handed to the producer at once, in order, and removed when the broker has
-        acknowledged every one: a failure leaves them all to be published again.
+        A failure is not the caller's: its state is committed, so the entries wait for the
+        relay. Returns how many were published now.
         """
-        pending = (
-            entries
-            if entries is not None
-            else [
-                doc
-                async for doc in self.collection.find().sort([("created_at", 1), ("sequence", 1)])
-            ]
-        )
-        if not pending:
+        if entries is None:
+            return await self.drain()
+        if not entries:
             return 0
+        if self.behind:
+            self.wake.set()
+            return 0
+        try:
+            await self._publish(entries)
+        except Exception as error:
+            self.behind = True
+            self.wake.set()
+            log.warning("outbox publish failed; the relay will publish", error=describe(error))
+            return 0
+        return len(entries)
+
+    async def drain(self) -> int:
+        """Publish everything waiting, oldest first, a page at a time."""
+        async with self._draining:
+            published = 0
+            while page := [
+                doc
+                async for doc in self.collection.find()
+                .sort([("created_at", 1), ("sequence", 1)])
+                .limit(self.page)
+            ]:
+                await self._publish(page)
+                published += len(page)
+            self.behind = False
+            return published
+
+    async def relay(self, every: float = 1.0) -> None:
+        """Publish what waits whenever anything is left behind; runs for the process's life."""
+        failures = 0
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), every)
+            self.wake.clear()
+            try:
+                oldest = await self._measure()
+                if self.behind or (oldest and oldest > self.relay_after):
+                    if published := await self.drain():
+                        log.info("outbox relayed", events=published)
+                    await self._measure()
+                failures = 0
+            except Exception as error:
+                failures += 1
+                pause = min(30.0, every * 2**failures)
+                log.warning("outbox relay failed", error=describe(error), retry_in_seconds=pause)
+                await asyncio.sleep(pause)
+
+    async def _measure(self) -> timedelta | None:
+        """The age of the oldest entry; updates the backlog gauges."""
+        count = await self.collection.count_documents({})
+        oldest = await self.collection.find_one({}, sort=[("created_at", 1)])
+        age = datetime.now(UTC) - oldest["created_at"] if oldest else None
+        self.backlog.set(count if oldest else 0)
+        self.oldest_age.set(age.total_seconds() if age else 0)
+        return age
+
+    async def _publish(self, entries: Sequence[Document]) -> None:
+        """All are handed to the producer at once, in order, and removed when the broker has
+        acknowledged every one: a failure leaves them all to be published again."""
         acknowledgements = [
             await self.broker.publish(
                 doc["payload"],
@@ -96,8 +196,29 @@ class Outbox:
                 headers={"event_type": doc["event_type"]},
                 no_confirm=True,
             )
-            for doc in pending
+            for doc in entries
         ]
         await asyncio.gather(*acknowledgements)
-        await self.collection.delete_many({"_id": {"$in": [doc["_id"] for doc in pending]}})
-        return len(pending)
+        await self.collection.delete_many({"_id": {"$in": [doc["_id"] for doc in entries]}})
+
+
+class UnitOfWork:
+    """One step of a handler: its state and the events it owes in one transaction, then
+    published. The one way every service changes state and announces it."""
+
+    def __init__(self, client: AsyncMongoClient[Document], outbox: Outbox) -> None:
+        self.client = client
+        self.outbox = outbox
+
+    async def run(self, work: Work, *, holding: asyncio.Lock | None = None) -> list[Document]:
+        """Returns the outbox entries the step wrote (empty when it owed nothing).
+
+        `holding`: a lock held for the transaction (not for the publish after it)."""
+
+        async def transaction(session: AsyncClientSession) -> list[Document]:
+            return await self.outbox.put(session, await work(session, datetime.now(UTC)))
+
+        async with holding or contextlib.nullcontext():
+            published = await in_transaction(self.client, transaction)
+        await self.outbox.flush(published)
+        return published

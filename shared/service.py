@@ -1,7 +1,12 @@
-"""What every service process has besides its handlers: health, metrics and clean shutdown."""
+"""What every service process has besides its handlers: health, metrics, its outbox's relay,
+the clocks it keeps and clean shutdown."""
 
-from collections.abc import Awaitable, Callable, Sequence
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import structlog
@@ -14,8 +19,9 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.kafka import DeadLetters, create_broker
+from shared.lag import LagWatch, subscriptions_of
 from shared.logs import configure_logging
-from shared.mongo import Document, create_client, is_reachable
+from shared.mongo import Document, Outbox, UnitOfWork, create_client, is_reachable
 from shared.settings import ServiceSettings
 
 
@@ -29,6 +35,8 @@ class Wiring:
     dead_letters: DeadLetters
     mongo: AsyncMongoClient[Document]
     database: AsyncDatabase[Document]
+    outbox: Outbox
+    unit_of_work: UnitOfWork
 
 
 def wire(service: str, settings: ServiceSettings) -> Wiring:
@@ -36,50 +44,123 @@ def wire(service: str, settings: ServiceSettings) -> Wiring:
     registry = CollectorRegistry()
     broker, dead_letters = create_broker(settings, service, registry)
     mongo = create_client(settings)
+    database = mongo[settings.database_name(service)]
+    outbox = Outbox(database, broker, registry, relay_after=settings.outbox_relay_after_seconds)
     return Wiring(
         log=structlog.get_logger(service),
         registry=registry,
         broker=broker,
         dead_letters=dead_letters,
         mongo=mongo,
-        database=mongo[settings.database_name(service)],
+        database=database,
+        outbox=outbox,
+        unit_of_work=UnitOfWork(mongo, outbox),
     )
 
 
-async def is_ready(broker: KafkaBroker, mongo: AsyncMongoClient[Document]) -> bool:
-    """Ready means both servers answer: a service that cannot reach them does no work."""
-    return await broker.ping(timeout=2.0) and await is_reachable(mongo)
+class Background:
+    """Tasks that run for the service's life (the outbox relay, a clock), started once the
+    broker is up and cancelled at shutdown before the broker stops."""
+
+    def __init__(self, *work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self.work = work
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self.tasks = [
+            asyncio.create_task(w(), name=getattr(w, "__qualname__", "")) for w in self.work
+        ]
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+@dataclass
+class Clock:
+    """Runs `tick` every `every` seconds, or at once when `woken` is set. A failed tick is
+    logged and the next one retries: every store operation is bounded in time, so a stuck
+    message delays a tick but never stops the clock."""
+
+    name: str
+    tick: Callable[[], Awaitable[object]]
+    every: float
+    woken: asyncio.Event | None = None
+
+    async def keep(self) -> None:
+        woken = self.woken or asyncio.Event()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woken.wait(), self.every)
+            woken.clear()
+            try:
+                await self.tick()
+            except Exception:
+                structlog.get_logger(__name__).exception(f"{self.name} failed; the next will retry")
+
+
+class Health:
+    """Whether the service can do its work, and why not: its servers, its topics, its
+    partitions' progress (the consumer-lag watch)."""
+
+    def __init__(self, wiring: Wiring, settings: ServiceSettings) -> None:
+        self.broker = wiring.broker
+        self.mongo = wiring.mongo
+        self.lag = LagWatch(
+            settings.kafka_bootstrap_servers,
+            subscriptions_of(wiring.broker),
+            wiring.registry,
+            stall_after=settings.stall_after_seconds,
+        )
+        self.watch = partial(self.lag.watch, settings.lag_check_seconds)
+
+    async def problems(self) -> list[str]:
+        problems = [*self.lag.problems]
+        if not await self.broker.ping(timeout=2.0):
+            problems.insert(0, "the Kafka broker does not answer")
+        if not await is_reachable(self.mongo):
+            problems.insert(0, "MongoDB does not answer")
+        return problems
+
+    async def readiness(self) -> tuple[dict[str, Any], int]:
+        """The JSON body and status code of `/health/ready`."""
+        if problems := await self.problems():
+            return {"status": "not ready", "problems": problems}, 503
+        return {"status": "ready"}, 200
 
 
 def service_app(
-    broker: KafkaBroker,
-    mongo: AsyncMongoClient[Document],
-    registry: CollectorRegistry,
+    wiring: Wiring,
+    settings: ServiceSettings,
     *,
     on_startup: Sequence[Callable[[], Awaitable[Any]]] = (),
-    after_startup: Sequence[Callable[[], Awaitable[Any]]] = (),
-    on_shutdown: Sequence[Callable[[], Awaitable[Any]]] = (),
+    background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
     routes: Sequence[tuple[str, ASGIApp]] = (),
 ) -> AsgiFastStream:
-    """The ASGI app uvicorn runs: the broker's subscribers plus `/health/*` and `/metrics`.
+    """The ASGI app uvicorn runs: the broker's subscribers, `/health/*` and `/metrics`, the
+    outbox relay, the consumer-lag watch and the service's own `background` tasks.
 
-    uvicorn turns SIGTERM into the lifespan shutdown, which stops the subscribers after their
-    in-flight messages (committing what was handled) and then closes the database client.
+    uvicorn turns SIGTERM into the lifespan shutdown, which stops the background tasks, then
+    the subscribers after their in-flight messages (committing what was handled), and then
+    closes the database client.
     """
+    health = Health(wiring, settings)
+    tasks = Background(wiring.outbox.relay, health.watch, *background)
 
     @get(include_in_schema=False)
     async def live(scope: Scope) -> AsgiResponse:
-        return AsgiResponse(b"live", 200)
+        return _json({"status": "live"}, 200)
 
     @get(include_in_schema=False)
     async def ready(scope: Scope) -> AsgiResponse:
-        if await is_ready(broker, mongo):
-            return AsgiResponse(b"ready", 200)
-        return AsgiResponse(b"not ready", 503)
+        return _json(*await health.readiness())
 
-    metrics: ASGIApp = make_asgi_app(registry)
+    metrics: ASGIApp = make_asgi_app(wiring.registry)
     return AsgiFastStream(
-        broker,
+        wiring.broker,
         asgi_routes=[
             ("/health/live", live),
             ("/health/ready", ready),
@@ -87,10 +168,15 @@ def service_app(
             *routes,
         ],
         on_startup=on_startup,
-        after_startup=after_startup,
-        on_shutdown=on_shutdown,
-        after_shutdown=[mongo.close],
+        after_startup=[tasks.start],
+        on_shutdown=[tasks.stop],
+        after_shutdown=[wiring.mongo.close],
     )
+
+
+def _json(body: dict[str, Any], status: int) -> AsgiResponse:
+    headers = {"content-type": "application/json"}
+    return AsgiResponse(json.dumps(body).encode(), status, headers=headers)
 
 
 def serve(app: ASGIApp, host: str, port: int) -> None:

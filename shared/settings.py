@@ -44,6 +44,8 @@ class ServiceSettings(BaseSettings):
     kafka_max_request_bytes: int = Field(default=1024 * 1024, ge=128 * 1024)
     """Largest produce request; keep it at or below the broker's `message.max.bytes`."""
     mongodb_url: str = "mongodb://127.0.0.1:27017/?directConnection=true"
+    mongodb_timeout_seconds: float = Field(default=10.0, gt=0)
+    """Longest any store operation may take before it fails (and is retried as passing)."""
     mongodb_database_prefix: str = "peer_support_"
     topics: Topics = Field(default_factory=Topics)
     log_level: str = "INFO"
@@ -55,6 +57,12 @@ class ServiceSettings(BaseSettings):
     than a topic's partitions leaves the extra ones idle."""
     retry_backoff_max_seconds: float = 30.0
     """Ceiling of the pause before a message that failed for a passing reason is retried."""
+    outbox_relay_after_seconds: float = Field(default=5.0, gt=0)
+    """An outbox entry this old was left by a process that died after its commit: relayed."""
+    lag_check_seconds: float = Field(default=15.0, gt=0)
+    """How often consumer lag is measured (the `consumer_lag_*` gauges, readiness)."""
+    stall_after_seconds: float = Field(default=120.0, gt=0)
+    """A partition whose messages wait this long with no progress makes the service not ready."""
     max_event_bytes: int = Field(default=256 * 1024, ge=1024)
     """A larger event is refused (dead-lettered) before it is parsed."""
 

@@ -1,6 +1,6 @@
 """intake: incidents and support requests in, one support case per professional out."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from faststream.asgi import AsgiFastStream
 from pydantic import Field
@@ -14,7 +14,7 @@ from shared.events import (
     StaffMessage,
 )
 from shared.kafka import subscription
-from shared.mongo import Document, Outbox, in_transaction
+from shared.mongo import Announcements
 from shared.pseudonyms import pseudonymise
 from shared.service import service_app, wire
 from shared.settings import PseudonymSettings, ServiceSettings
@@ -34,10 +34,9 @@ class IntakeSettings(ServiceSettings, PseudonymSettings):
 def create_app(settings: IntakeSettings | None = None) -> AsgiFastStream:
     settings = settings or IntakeSettings()
     wiring = wire(SERVICE, settings)
-    log, registry, broker, mongo = wiring.log, wiring.registry, wiring.broker, wiring.mongo
+    log, broker = wiring.log, wiring.broker
     records = IncidentRecords(wiring.database)
     preferences = Preferences(wiring.database)
-    outbox = Outbox(wiring.database, broker)
     topics = settings.topics
     pseudonym_key = settings.pseudonym_key.get_secret_value().encode()
     policy = IntakePolicy(settings.near_miss_outreach, settings.large_incident)
@@ -48,25 +47,19 @@ def create_app(settings: IntakeSettings | None = None) -> AsgiFastStream:
             for p in occasion.participants
         ]
 
-        async def record(session: AsyncClientSession) -> list[Document]:
+        async def record(session: AsyncClientSession, now: datetime) -> Announcements:
             previous = await records.get(session, occasion.key)
             opted_out = await preferences.opted_out(session, pseudonyms)
-            outcome = reconcile(
-                previous, occasion, pseudonym_key, opted_out, policy, datetime.now(UTC)
-            )
+            outcome = reconcile(previous, occasion, pseudonym_key, opted_out, policy, now)
             if outcome.stale:
                 return []
             await records.save(session, occasion.key, outcome.record, previous)
-            return await outbox.put(
-                session,
-                [
-                    *((topics.contacts, contact) for contact in outcome.contacts),
-                    *((topics.cases, event) for event in outcome.cases),
-                ],
-            )
+            return [
+                *((topics.contacts, contact) for contact in outcome.contacts),
+                *((topics.cases, event) for event in outcome.cases),
+            ]
 
-        published = await in_transaction(mongo, record)
-        await outbox.flush(published)
+        published = await wiring.unit_of_work.run(record)
         log.info(
             "incident taken in" if published else "incident unchanged or superseded",
             revision=occasion.revision,
@@ -87,4 +80,4 @@ def create_app(settings: IntakeSettings | None = None) -> AsgiFastStream:
         else:
             await take_in(Occasion.of_request(message))
 
-    return service_app(broker, mongo, registry, after_startup=[outbox.flush])
+    return service_app(wiring, settings)

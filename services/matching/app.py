@@ -5,8 +5,6 @@ clock of its own expires unanswered offers and retries waiting cases; several in
 run it at once, since every step claims its case first.
 """
 
-import asyncio
-import contextlib
 from datetime import timedelta
 
 from faststream.asgi import AsgiFastStream
@@ -26,8 +24,7 @@ from shared.events import (
     SupporterDeactivated,
 )
 from shared.kafka import subscription
-from shared.mongo import Outbox
-from shared.service import service_app, wire
+from shared.service import Clock, service_app, wire
 from shared.settings import ServiceSettings
 
 SERVICE = "matching"
@@ -78,12 +75,11 @@ class MatchingSettings(ServiceSettings):
 def create_app(settings: MatchingSettings | None = None) -> AsgiFastStream:
     settings = settings or MatchingSettings()
     wiring = wire(SERVICE, settings)
-    log, registry, broker, mongo = wiring.log, wiring.registry, wiring.broker, wiring.mongo
+    log, broker = wiring.log, wiring.broker
     roster = Roster(wiring.database)
     book = CaseBook(wiring.database)
-    outbox = Outbox(wiring.database, broker)
     topics = settings.topics
-    matcher = Matcher(mongo, roster, book, outbox, settings.policy(), topics.assignments, log)
+    matcher = Matcher(wiring.unit_of_work, roster, book, settings.policy(), topics.assignments, log)
 
     @broker.subscriber(topics.cases, **subscription(settings, SERVICE, "cases"))
     async def on_case_news(news: CaseNews) -> None:
@@ -110,37 +106,14 @@ def create_app(settings: MatchingSettings | None = None) -> AsgiFastStream:
             matcher.capacity_freed.set()
         log.info("roster changed", change=change.event_type, supporter_id=change.correlation_id)
 
-    async def keep_time() -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(matcher.capacity_freed.wait(), settings.scan_seconds)
-            matcher.capacity_freed.clear()
-            try:
-                await matcher.expire_overdue(settings.scan_batch)
-                await matcher.match_waiting(settings.scan_batch)
-            except Exception:
-                log.exception("deadline and waiting scan failed; next scan will retry")
+    async def scan() -> None:
+        await matcher.expire_overdue(settings.scan_batch)
+        await matcher.match_waiting(settings.scan_batch)
 
-    clock: list[asyncio.Task[None]] = []
-
-    async def start_clock() -> None:
-        clock.append(asyncio.create_task(keep_time(), name="matching-clock"))
-
-    async def stop_clock() -> None:
-        for task in clock:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    clock = Clock("deadline and waiting scan", scan, settings.scan_seconds, matcher.capacity_freed)
 
     async def prepare() -> None:
         await roster.ensure_indexes()
         await book.ensure_indexes()
 
-    return service_app(
-        broker,
-        mongo,
-        registry,
-        on_startup=[prepare],
-        after_startup=[outbox.flush, start_clock],
-        on_shutdown=[stop_clock],
-    )
+    return service_app(wiring, settings, on_startup=[prepare], background=[clock.keep])

@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
@@ -39,7 +38,7 @@ from shared.events import (
     SupportCaseOpened,
     SupportCaseUpdated,
 )
-from shared.mongo import Document, Outbox, in_transaction
+from shared.mongo import Announcements, Document, UnitOfWork
 
 BEST = 10
 """Candidates ranked per decision. Within the decision's transaction only a capacity taken
@@ -51,18 +50,16 @@ Step = Callable[[AsyncClientSession, datetime], Awaitable[list[Envelope]]]
 class Matcher:
     def __init__(
         self,
-        mongo: AsyncMongoClient[Document],
+        unit_of_work: UnitOfWork,
         roster: Roster,
         book: CaseBook,
-        outbox: Outbox,
         policy: Policy,
         topic: str,
         log: Any,
     ) -> None:
-        self.mongo = mongo
+        self.unit_of_work = unit_of_work
         self.roster = roster
         self.book = book
-        self.outbox = outbox
         self.policy = policy
         self.topic = topic
         self.log = log
@@ -74,16 +71,11 @@ class Matcher:
         case after passing over a graver one."""
 
     async def _run(self, step: Step, *, may_free_capacity: bool = False) -> list[Document]:
-        async def work(session: AsyncClientSession) -> list[Document]:
-            events = await step(session, datetime.now(UTC))
-            return await self.outbox.put(session, [(self.topic, e) for e in events])
+        async def work(session: AsyncClientSession, now: datetime) -> Announcements:
+            return [(self.topic, e) for e in await step(session, now)]
 
-        if may_free_capacity:
-            async with self._waiting_order:
-                published = await in_transaction(self.mongo, work)
-        else:
-            published = await in_transaction(self.mongo, work)
-        await self.outbox.flush(published)
+        lock = self._waiting_order if may_free_capacity else None
+        published = await self.unit_of_work.run(work, holding=lock)
         for doc in published:
             payload = doc["payload"]
             self.log.info(

@@ -7,9 +7,6 @@ second makes the offer due. Every step of every assignment is one document in Mo
 timers survive restarts and a step is sent at most once (see `store.Messages`).
 """
 
-import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs
 
@@ -65,8 +62,8 @@ from shared.events import (
     ResponseDeadlineMoved,
 )
 from shared.kafka import is_passing, subscription
-from shared.mongo import Document, Outbox, in_transaction
-from shared.service import service_app, wire
+from shared.mongo import Announcements
+from shared.service import Clock, service_app, wire
 from shared.settings import ServiceSettings
 
 SERVICE = "notify"
@@ -110,13 +107,12 @@ class NotifySettings(ServiceSettings):
 def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
     settings = settings or NotifySettings()
     wiring = wire(SERVICE, settings)
-    log, registry, broker, mongo = wiring.log, wiring.registry, wiring.broker, wiring.mongo
+    log, registry, broker = wiring.log, wiring.registry, wiring.broker
     contacts = CaseContacts(wiring.database)
     offers = Offers(wiring.database)
     messages = Messages(wiring.database, timedelta(seconds=settings.sending_lease_seconds))
     used_links = Firsts(wiring.database, "used_links")
     contacted_cases = Firsts(wiring.database, "contacted_cases")
-    outbox = Outbox(wiring.database, broker)
     topics = settings.topics
     channels: dict[str, Channel] = {
         "email": EmailChannel(
@@ -156,15 +152,7 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
         "contacts_logged", "Contacts recorded by supporters", registry=registry
     )
 
-    async def publish(
-        work: Callable[[AsyncClientSession, datetime], Awaitable[list[tuple[str, Envelope]]]],
-    ) -> list[Document]:
-        async def transaction(session: AsyncClientSession) -> list[Document]:
-            return await outbox.put(session, await work(session, datetime.now(UTC)))
-
-        published = await in_transaction(mongo, transaction)
-        await outbox.flush(published)
-        return published
+    publish = wiring.unit_of_work.run
 
     def channel_order(assignment: PeerAssigned, tried: list[str]) -> list[ChannelName]:
         """The supporter's own channel first, the other as the fallback, where possible."""
@@ -209,9 +197,15 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
             failures.labels(interrupted).inc()
             log.warning("message unconfirmed", message_id=message_id, step=step)
             return
-        contact = await contacts.of_case(str(assignment.case_id))
+        case_id = str(assignment.case_id)
+        contact = await contacts.of_case(case_id)
         if needs_colleague_contact(step) and contact is None:
             await messages.wait_for_contact(message_id)  # the contact's arrival makes it due
+            # The contact may have arrived after the look above and before the wait was
+            # recorded: its handler then found nothing waiting. Look once more.
+            if await contacts.of_case(case_id) is not None:
+                for waited in await messages.contact_arrived(case_id, datetime.now(UTC)):
+                    await deliver(waited)
             return
         tried = list(before.get("tried", []))
         for name in channel_order(assignment, tried):
@@ -264,14 +258,14 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
     ) -> None:
         """Record how a step ended and announce it, together."""
 
-        async def work(session: AsyncClientSession, now: datetime) -> list[tuple[str, Envelope]]:
+        async def work(session: AsyncClientSession, now: datetime) -> Announcements:
             await messages.settle(message_id, state, session, **fields)
             return [(topics.notifications, event)]
 
         await publish(work)
 
     async def announce(event: Envelope) -> None:
-        async def work(session: AsyncClientSession, now: datetime) -> list[tuple[str, Envelope]]:
+        async def work(session: AsyncClientSession, now: datetime) -> Announcements:
             return [(topics.notifications, event)]
 
         await publish(work)
@@ -280,7 +274,7 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
     async def on_assignment_news(news: AssignmentNews) -> None:
         assignment_id = str(getattr(news, "assignment_id", ""))
 
-        async def record(session: AsyncClientSession, now: datetime) -> list[tuple[str, Envelope]]:
+        async def record(session: AsyncClientSession, now: datetime) -> Announcements:
             if isinstance(news, PeerAssigned):
                 await offers.record(session, news)
                 await messages.schedule(
@@ -309,25 +303,16 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
         for message_id in await messages.contact_arrived(str(contact.case_id), datetime.now(UTC)):
             await deliver(message_id)
 
-    async def keep_time() -> None:
-        while True:
-            await asyncio.sleep(settings.scan_seconds)
+    async def deliver_due() -> None:
+        """Each due message on its own: one that fails is retried at the next scan, after
+        its lease, and never holds up the others."""
+        for message_id in await messages.due(datetime.now(UTC), settings.scan_batch):
             try:
-                for message_id in await messages.due(datetime.now(UTC), settings.scan_batch):
-                    await deliver(message_id)
+                await deliver(message_id)
             except Exception:
-                log.exception("message scan failed; the next scan will retry")
+                log.exception("message not delivered; retried after its lease", id=message_id)
 
-    clock: list[asyncio.Task[None]] = []
-
-    async def start_clock() -> None:
-        clock.append(asyncio.create_task(keep_time(), name="notify-clock"))
-
-    async def stop_clock() -> None:
-        for task in clock:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    clock = Clock("message scan", deliver_due, settings.scan_seconds)
 
     # --- What supporters reach through their links --------------------------------------
 
@@ -339,7 +324,7 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
         assignment = PeerAssigned.model_validate(offer["assignment"])
         language = assignment.supporter.language
 
-        async def record(session: AsyncClientSession, now: datetime) -> list[tuple[str, Envelope]]:
+        async def record(session: AsyncClientSession, now: datetime) -> Announcements:
             if not await offers.answer(session, assignment_id, answer, now):
                 return []
             if answer == Outcome.ACCEPTED:
@@ -410,7 +395,7 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
     async def record_contact(
         link: Link, assignment: PeerAssigned, entry: ContactEntry
     ) -> HTMLResponse:
-        async def record(session: AsyncClientSession, now: datetime) -> list[tuple[str, Envelope]]:
+        async def record(session: AsyncClientSession, now: datetime) -> Announcements:
             if not await used_links.first(session, link.nonce, now):
                 return []
             first = await contacted_cases.first(session, str(assignment.case_id), now)
@@ -428,11 +413,9 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
         await messages.ensure_indexes()
 
     return service_app(
-        broker,
-        mongo,
-        registry,
+        wiring,
+        settings,
         on_startup=[prepare],
-        after_startup=[outbox.flush, start_clock],
-        on_shutdown=[stop_clock],
+        background=[clock.keep],
         routes=[("/respond", respond), ("/log-contact", log_contact)],
     )

@@ -35,7 +35,7 @@ from services.reporting.store import ApiTokens, CellStore
 from shared.errors import describe
 from shared.events import CaseEvent, case_event
 from shared.kafka import subscription
-from shared.service import is_ready, wire
+from shared.service import Background, Health, wire
 from shared.settings import ServiceSettings
 
 SERVICE = "reporting"
@@ -114,13 +114,18 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
             await wiring.dead_letters.send(record, reason)
         log.info("case events counted", received=len(records), counted=counted)
 
+    health = Health(wiring, settings)
+    tasks = Background(health.watch)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.ensure_indexes()
         await broker.start()
+        await tasks.start()
         try:
             yield
         finally:
+            await tasks.stop()
             await broker.stop()
             await mongo.close()
 
@@ -267,11 +272,9 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         return {"status": "live"}
 
     @api.get("/health/ready", include_in_schema=False)
-    async def ready(response: Response) -> dict[str, str]:
-        if await is_ready(broker, mongo):
-            return {"status": "ready"}
-        response.status_code = 503
-        return {"status": "not ready"}
+    async def ready(response: Response) -> dict[str, Any]:
+        body, response.status_code = await health.readiness()
+        return body
 
     @api.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
