@@ -10,6 +10,8 @@ All listen on loopback only. See ../shared/INFRA.md for what was tried and why t
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import mailbox
 import os
 import shutil
@@ -55,6 +57,9 @@ class Process:
     argv: list[str]
     log_path: Path
     env: dict[str, str] | None = None
+    tied: bool = False
+    """Killed by the kernel when the process that started it dies, however it dies (a test
+    run that is interrupted or times out leaves no server behind)."""
     popen: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = field(default=None, repr=False)
 
@@ -68,6 +73,7 @@ class Process:
             stdin=subprocess.DEVNULL,
             env=self.env,
             start_new_session=True,
+            preexec_fn=_die_with_parent if self.tied else None,
         )
 
     @property
@@ -89,6 +95,16 @@ class Process:
     def failure(self, what: str) -> ServerError:
         tail = self.log_path.read_text(errors="replace")[-2000:] if self.log_path.exists() else ""
         return ServerError(f"{self.name} {what}; log {self.log_path}:\n{tail}")
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux for SIGKILL when the parent exits."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+PR_SET_PDEATHSIG = 1
 
 
 def stop_process_group(
@@ -151,6 +167,8 @@ class LocalServers:
     mongo_port: int = 27017
     smtp_port: int | None = 8025
     """None: no SMTP sink (the tests run their own, in process)."""
+    tied: bool = False
+    """The servers die with this process (tests); a stack's outlive the command that began it."""
     processes: list[Process] = field(default_factory=list)
 
     @property
@@ -177,6 +195,7 @@ class LocalServers:
                 [tansu_binary(), "broker", "--listener-url", kafka_url,
                  "--advertised-listener-url", kafka_url, "--storage-engine", "memory://tansu/"],
                 logs / "kafka.log",
+                tied=self.tied,
             ),
             Process(
                 "mongodb (secantusdb)",
@@ -184,6 +203,7 @@ class LocalServers:
                  "--storage-path", str(self.workdir / "mongo"), "--log-level", "WARNING",
                  "--sync-on-commit"],
                 logs / "mongodb.log",
+                tied=self.tied,
             ),
         ]  # fmt: skip
         if self.smtp_port is not None:
@@ -193,6 +213,7 @@ class LocalServers:
                     [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"{HOST}:{self.smtp_port}",
                      "-c", "aiosmtpd.handlers.Mailbox", str(self.maildir)],
                     logs / "smtp.log",
+                    tied=self.tied,
                 )
             )  # fmt: skip
         for part in ("tmp", "new", "cur"):  # the Maildir the sink writes to

@@ -116,7 +116,11 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
             yield containers
     else:
         local = LocalServers(
-            Path(tmp_path_factory.mktemp("servers")), free_port(), free_port(), smtp_port=None
+            Path(tmp_path_factory.mktemp("servers")),
+            free_port(),
+            free_port(),
+            smtp_port=None,
+            tied=True,
         )
         local.start()
         try:

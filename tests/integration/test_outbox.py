@@ -1,6 +1,11 @@
-"""What a crash between commit and publish leaves in the outbox goes out at the next start."""
+"""What a crash or a failed publish between commit and publish leaves in the outbox goes out:
+at the next start, and within seconds by the relay while the service runs."""
 
+import asyncio
 import json
+import os
+import signal
+import time
 import uuid
 
 import pytest
@@ -8,8 +13,9 @@ from aiokafka import AIOKafkaConsumer
 from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
 
+from shared.events import SupportCaseOpened
 from shared.kafka import ensure_topics
-from shared.mongo import Document, Outbox, in_transaction
+from shared.mongo import Announcements, Document, Outbox, UnitOfWork, in_transaction
 from tests.factories import opened_cases
 from tests.integration.conftest import Servers
 
@@ -52,3 +58,55 @@ async def test_events_left_in_the_outbox_are_published_at_the_next_start(
         await consumer.stop()
     assert [json.loads(r.value)["case_id"] for r in records] == [str(c.case_id) for c in cases]
     assert {r.key for r in records} == {b"ZH-A:INC-2026-000123"}
+
+
+async def test_events_whose_publish_failed_after_the_commit_are_relayed_without_a_restart(
+    servers: Servers,
+) -> None:
+    local = servers.local
+    if local is None:
+        pytest.skip("pausing the broker needs the local servers")
+    kafka = next(p for p in local.processes if p.name.startswith("kafka"))
+    topic = f"outbox-{uuid.uuid4().hex[:8]}"
+    await ensure_topics(servers.kafka_bootstrap_servers, [topic], partitions=1)
+    mongo: AsyncMongoClient[Document] = AsyncMongoClient(servers.mongodb_url, tz_aware=True)
+    database = mongo[f"outbox_{uuid.uuid4().hex[:8]}"]
+    broker = KafkaBroker(servers.kafka_bootstrap_servers, request_timeout_ms=1500)
+    outbox = Outbox(database, broker, relay_after=60)
+    cases = opened_cases()
+    await broker.start()
+    await outbox.drain()  # as at start: nothing is behind
+    relay = asyncio.create_task(outbox.relay(every=0.2))
+    try:
+        os.killpg(kafka.pid, signal.SIGSTOP)
+        try:
+            published = await UnitOfWork(mongo, outbox).run(
+                lambda session, now: _announce(topic, cases)
+            )
+        finally:
+            os.killpg(kafka.pid, signal.SIGCONT)
+        assert [doc["_id"] for doc in published] == [str(c.event_id) for c in cases]
+        assert outbox.behind, "the publish failed while the broker was paused"
+
+        deadline = time.monotonic() + 60
+        while await database["outbox"].count_documents({}):
+            assert time.monotonic() < deadline, "the relay did not publish within 60 s"
+            await asyncio.sleep(0.2)
+    finally:
+        relay.cancel()
+        await broker.stop()
+        await mongo.close()
+
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=servers.kafka_bootstrap_servers, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        records = [await asyncio.wait_for(consumer.getone(), 30) for _ in range(2)]
+    finally:
+        await consumer.stop()
+    assert [json.loads(r.value)["case_id"] for r in records] == [str(c.case_id) for c in cases]
+
+
+async def _announce(topic: str, cases: list[SupportCaseOpened]) -> Announcements:
+    return [(topic, case) for case in cases]
