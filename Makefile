@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SETUP  := $(VENV)/.installed
 
-.PHONY: setup browser demo up down feed token test bench lint format clean
+.PHONY: setup browser demo up down feed token test chaos bench lint format clean
 
 $(SETUP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -40,6 +40,9 @@ token: $(SETUP) ## issue an analysts' API token: make token SCOPE=network (or a 
 
 test: $(SETUP) browser  ## unit tests, then integration tests on real servers
 	$(BIN)/python -m pytest
+
+chaos: $(SETUP) ## services killed and servers paused while incidents flow; nothing lost or doubled
+	$(BIN)/python -m deploy.cli chaos
 
 bench: $(SETUP)
 	$(BIN)/python -m deploy.cli bench

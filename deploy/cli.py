@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from deploy.bench import roomy_roster, run_bench
+from deploy.chaos import CHAOS_TIMING, run_chaos
 from deploy.demo import DEMO_TIMING, run_demo
 from deploy.feed import publish_incidents
 from deploy.incidents import incidents
@@ -96,6 +97,26 @@ def demo(count: Incidents = 150) -> None:
                 input("The stack stays up for the dashboard: press Enter to stop it. ")
     finally:
         stack.stop()
+
+
+@cli.command()
+def chaos(
+    count: Incidents = 120,
+    kills: Annotated[int, typer.Option(help="Services killed with SIGKILL.", min=2)] = 10,
+    seed: Annotated[int, typer.Option(help="Repeat a run by its seed.")] = 7,
+) -> None:
+    """Feed incidents while killing services and pausing servers; then check that nothing
+    was lost or doubled. Exits 1 if anything was."""
+    stack = Stack(_fresh(RUN_DIR / "chaos"), Ports.free(), settings=CHAOS_TIMING)
+    stack.start()
+    try:
+        findings = run_chaos(stack, count, kills, seed)
+    finally:
+        stack.stop()
+    typer.echo(findings.table())
+    typer.echo(findings.line())
+    if sum(findings.lost.values()) or sum(findings.doubled.values()):
+        raise typer.Exit(1)
 
 
 @cli.command()

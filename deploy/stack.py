@@ -63,6 +63,8 @@ class Stack:
     log_level: str = "INFO"
     settings: dict[str, str] = field(default_factory=dict)
     """Settings (environment variables) for every service beyond the stack's own."""
+    tied: bool = False
+    """Every process dies with the one that started the stack (a test's stack)."""
     servers: LocalServers = field(init=False)
     services: list[Process] = field(default_factory=list, init=False)
     api_token: str = field(default="", init=False)
@@ -70,7 +72,7 @@ class Stack:
 
     def __post_init__(self) -> None:
         self.servers = LocalServers(
-            self.workdir, self.ports.kafka, self.ports.mongo, self.ports.smtp
+            self.workdir, self.ports.kafka, self.ports.mongo, self.ports.smtp, tied=self.tied
         )
 
     @property
@@ -110,13 +112,14 @@ class Stack:
                     [sys.executable, "-m", f"services.{service}"],
                     self.workdir / "logs" / f"{service}.log",
                     env=self.service_env(service),
+                    tied=self.tied,
                 )
                 for service in SERVICES
             ]
             for process in self.services:
                 process.start()
-            self._save_state()
-            self._wait_until_ready()
+            self.save_state()
+            self.wait_until_ready()
             self._load_roster()
             self.api_token = self._issue_api_token()
         except BaseException:
@@ -154,7 +157,7 @@ class Stack:
     def counted(self) -> Counted:
         return Counted(self.servers.mongodb_url)
 
-    def _wait_until_ready(self, within: float = 60.0) -> None:
+    def wait_until_ready(self, within: float = 60.0) -> None:
         deadline = time.monotonic() + within
         for process in self.services:
             url = f"http://{HOST}:{self.ports.of_service(process.name)}/health/ready"
@@ -165,7 +168,7 @@ class Stack:
                     raise process.failure(f"was not ready within {within:.0f}s")
                 time.sleep(0.2)
 
-    def _save_state(self) -> None:
+    def save_state(self) -> None:
         state = {
             "ports": asdict(self.ports),
             "pids": {p.name: p.pid for p in [*self.servers.processes, *self.services]},

@@ -46,13 +46,17 @@ def answer_offers(mails: Iterable[Message], answered: set[str]) -> Counter[str]:
             url = link(mail, "respond")
             if not is_offer(mail) or url is None or mail["Message-ID"] in answered:
                 continue
-            answered.add(str(mail["Message-ID"]))
             share = _share(mail)
             if share >= 85:
+                answered.add(str(mail["Message-ID"]))
                 done["unanswered"] += 1
                 continue
             answer = "accept" if share < 70 else "decline"
-            response = client.post(url, data={"answer": answer})
+            try:
+                response = client.post(url, data={"answer": answer})
+            except httpx.TransportError:
+                continue  # notify is down: the supporter tries again later
+            answered.add(str(mail["Message-ID"]))
             done[answer if response.status_code == 200 else f"refused {response.status_code}"] += 1
     return done
 
@@ -67,7 +71,6 @@ def log_contacts(mails: Iterable[Message], logged: set[str], today: date) -> int
             assignment = str(mail["Message-ID"]).strip("<>").split(".", 1)[0]
             if not is_follow_up(mail) or url is None or assignment in logged:
                 continue
-            logged.add(assignment)
             share = _share(mail)
             entry = {
                 "contact_date": today.isoformat(),
@@ -76,6 +79,10 @@ def log_contacts(mails: Iterable[Message], logged: set[str], today: date) -> int
                 "tier": "1" if share < 80 else "2",
                 "referred": "true" if share >= 90 else "",
             }
-            if client.post(url, data=entry).status_code == 200:
-                count += 1
+            try:
+                response = client.post(url, data=entry)
+            except httpx.TransportError:
+                continue  # notify is down: the supporter tries again later
+            logged.add(assignment)
+            count += response.status_code == 200
     return count
