@@ -1,4 +1,5 @@
-from services.notify.app import NotifySettings, create_app
+from services.notify.app import create_app
+from services.notify.settings import NotifySettings
 from shared.service import serve
 
 settings = NotifySettings()

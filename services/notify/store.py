@@ -7,6 +7,7 @@ together) from sending one step twice.
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.notify.steps import Scheduled
-from shared.events import CaseContactRecorded, PeerAssigned
+from shared.events import CaseContactRecorded, ChannelName, PeerAssigned
 from shared.mongo import Document
 
 
@@ -33,6 +34,39 @@ class CaseContacts:
     async def of_case(self, case_id: str) -> CaseContactRecorded | None:
         doc = await self.collection.find_one({"_id": case_id})
         return CaseContactRecorded.model_validate(doc["contact"]) if doc else None
+
+
+@dataclass(frozen=True)
+class Offer:
+    """An assignment as notify knows it: open until answered or cancelled."""
+
+    assignment: PeerAssigned
+    open: bool = True
+    answer: str | None = None
+    cancelled: bool = False
+
+    @property
+    def language(self) -> str:
+        return self.assignment.supporter.language
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A message step as it was when a worker claimed it."""
+
+    message_id: str
+    assignment_id: str
+    step: str
+    state: str
+    channel: ChannelName | None = None
+    """The channel a send had begun on, if one had."""
+    tried: list[str] = field(default_factory=list)
+    attempts: int = 0
+
+    @property
+    def interrupted_on(self) -> ChannelName | None:
+        """The channel of a send that a stopped worker left unfinished."""
+        return self.channel if self.state == State.SENDING else None
 
 
 class Offers:
@@ -61,8 +95,16 @@ class Offers:
 
     async def get(
         self, assignment_id: str, session: AsyncClientSession | None = None
-    ) -> Document | None:
-        return await self.collection.find_one({"_id": assignment_id}, session=session)
+    ) -> Offer | None:
+        doc = await self.collection.find_one({"_id": assignment_id}, session=session)
+        if doc is None:
+            return None
+        return Offer(
+            assignment=PeerAssigned.model_validate(doc["assignment"]),
+            open=doc["open"],
+            answer=doc["answer"],
+            cancelled=doc["cancelled"],
+        )
 
     async def answer(
         self, session: AsyncClientSession, assignment_id: str, answer: str, at: datetime
@@ -184,10 +226,10 @@ class Messages:
             )
         return ids
 
-    async def claim(self, message_id: str, now: datetime) -> Document | None:
+    async def claim(self, message_id: str, now: datetime) -> Claimed | None:
         """The message as it was before this claim (its `state` says whether an earlier
         claim was interrupted while sending), or None when it is not claimable now."""
-        return await self.collection.find_one_and_update(
+        doc = await self.collection.find_one_and_update(
             {"_id": message_id, "claimable_from": {"$lte": now}},
             {
                 "$set": {
@@ -197,6 +239,17 @@ class Messages:
                 }
             },
             return_document=ReturnDocument.BEFORE,
+        )
+        if doc is None:
+            return None
+        return Claimed(
+            message_id=doc["_id"],
+            assignment_id=doc["assignment_id"],
+            step=doc["step"],
+            state=doc["state"],
+            channel=doc.get("channel"),
+            tried=list(doc.get("tried", [])),
+            attempts=int(doc.get("attempts", 0)),
         )
 
     async def settle(

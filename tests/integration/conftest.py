@@ -36,8 +36,8 @@ from services.matching.app import MatchingSettings
 from services.matching.app import create_app as matching_app
 from services.matching.roster import RosterEntry, roster_changes
 from services.matching.store import Roster
-from services.notify.app import NotifySettings
 from services.notify.app import create_app as notify_app
+from services.notify.settings import NotifySettings
 from services.reporting.access import NETWORK
 from services.reporting.app import ReportingSettings
 from services.reporting.app import create_app as reporting_app

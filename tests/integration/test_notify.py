@@ -25,7 +25,8 @@ from starlette.routing import Route
 
 from deploy.localservers import free_port
 from services.matching.policy import Policy, assignment_for, rank
-from services.notify.app import NotifySettings, create_app
+from services.notify.app import create_app
+from services.notify.settings import NotifySettings
 from shared.events import (
     AssignmentCancelled,
     CancelReason,

@@ -1,0 +1,333 @@
+"""What notify does with each assignment: its messages, sent at most once, and the answers and
+contacts that come back through their links.
+
+A supporter can only be asked to reach out once notify knows how to reach the colleague, and
+the contact and the assignment arrive on different topics in either order: whichever comes
+second makes the offer due. Every step of every assignment is one message record, so timers
+survive restarts and a step is sent at most once (see `store.Messages`).
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from services.notify.channels import Channel
+from services.notify.links import Link, Links, Purpose
+from services.notify.messages import (
+    ContactEntry,
+    answered,
+    compose,
+    contact_logged,
+    failed,
+    notified,
+)
+from services.notify.messages import Links as MessageLinks
+from services.notify.pages import Outcome
+from services.notify.settings import NotifySettings
+from services.notify.steps import (
+    OFFER,
+    REMINDER,
+    follow_up_steps,
+    kind_of,
+    needs_colleague_contact,
+    offer_steps,
+    reminder_due,
+    still_due,
+)
+from services.notify.store import CaseContacts, Claimed, Firsts, Messages, Offer, Offers, State
+from shared.errors import RejectedEvent, describe
+from shared.events import (
+    AssignmentCancelled,
+    AssignmentNews,
+    CaseContactRecorded,
+    ChannelName,
+    Envelope,
+    PeerAssigned,
+    ResponseDeadlineMoved,
+)
+from shared.kafka import is_passing
+from shared.mongo import Announcements, UnitOfWork
+from shared.settings import Topics
+
+
+class OutreachMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.sent = Counter(
+            "outreach_sent",
+            "Messages sent to supporters, by channel and step",
+            ["channel", "step"],
+            registry=registry,
+        )
+        self.failures = Counter(
+            "outreach_failed",
+            "Messages a channel refused, or unconfirmed after a stop while sending",
+            ["channel"],
+            registry=registry,
+        )
+        self.answers = Counter(
+            "offers_answered", "Offers answered through their link", ["answer"], registry=registry
+        )
+        self.contacts_logged = Counter(
+            "contacts_logged", "Contacts recorded by supporters", registry=registry
+        )
+
+
+@dataclass(frozen=True)
+class Stores:
+    contacts: CaseContacts
+    offers: Offers
+    messages: Messages
+    used_links: Firsts
+    contacted_cases: Firsts
+
+
+class Notifier:
+    def __init__(
+        self,
+        unit_of_work: UnitOfWork,
+        stores: Stores,
+        channels: dict[str, Channel],
+        links: Links,
+        settings: NotifySettings,
+        metrics: OutreachMetrics,
+        log: Any,
+    ) -> None:
+        self.unit_of_work = unit_of_work
+        self.contacts = stores.contacts
+        self.offers = stores.offers
+        self.messages = stores.messages
+        self.used_links = stores.used_links
+        self.contacted_cases = stores.contacted_cases
+        self.channels = channels
+        self.links = links
+        self.settings = settings
+        self.topics: Topics = settings.topics
+        self.metrics = metrics
+        self.log = log
+
+    # --- Events in ------------------------------------------------------------------------
+
+    async def on_assignment_news(self, news: AssignmentNews) -> None:
+        if not isinstance(news, PeerAssigned | AssignmentCancelled | ResponseDeadlineMoved):
+            return  # escalations are for the coordinator
+
+        async def record(session: AsyncClientSession, now: datetime) -> Announcements:
+            if isinstance(news, PeerAssigned):
+                await self.offers.record(session, news)
+                steps = offer_steps(news.occurred_at, news.respond_by)
+                await self.messages.schedule(session, news, steps)
+            elif isinstance(news, AssignmentCancelled):
+                await self.offers.cancel(session, str(news.assignment_id))
+                await self.messages.skip_remaining(session, str(news.assignment_id))
+            else:
+                await self._move_deadline(session, news)
+            return []
+
+        await self.unit_of_work.run(record)
+        if isinstance(news, PeerAssigned):
+            await self.deliver(f"{news.assignment_id}/{OFFER}")
+
+    async def _move_deadline(
+        self, session: AsyncClientSession, moved: ResponseDeadlineMoved
+    ) -> None:
+        assignment_id = str(moved.assignment_id)
+        offer = await self.offers.get(assignment_id, session)
+        if offer is not None:
+            await self.offers.move_deadline(session, assignment_id, moved.respond_by)
+            due = reminder_due(offer.assignment.occurred_at, moved.respond_by)
+            await self.messages.reschedule(session, assignment_id, REMINDER, due)
+
+    async def on_contact(self, contact: CaseContactRecorded) -> None:
+        await self.contacts.record(contact)
+        await self._contact_arrived(str(contact.case_id))
+
+    async def _contact_arrived(self, case_id: str) -> None:
+        for message_id in await self.messages.contact_arrived(case_id, datetime.now(UTC)):
+            await self.deliver(message_id)
+
+    # --- Messages out ---------------------------------------------------------------------
+
+    async def deliver_due(self) -> None:
+        """Each due message on its own: one that fails is retried at the next scan, after
+        its lease, and never holds up the others."""
+        for message_id in await self.messages.due(datetime.now(UTC), self.settings.scan_batch):
+            try:
+                await self.deliver(message_id)
+            except Exception:
+                self.log.exception("message not delivered; retried after its lease", id=message_id)
+
+    async def deliver(self, message_id: str) -> None:
+        """Send one due step on the supporter's channel, falling back to the other."""
+        claimed = await self.messages.claim(message_id, datetime.now(UTC))
+        if claimed is None:
+            return
+        offer = await self.offers.get(claimed.assignment_id)
+        assert offer is not None, "an offer is recorded before its messages"
+        if not still_due(claimed.step, cancelled=offer.cancelled, answer=offer.answer):
+            await self.messages.settle(message_id, State.SKIPPED)
+            return
+        if (channel := claimed.interrupted_on) and not self.channels[channel].retries_are_safe:
+            await self._unconfirmed(claimed, offer.assignment, channel)
+            return
+        case_id = str(offer.assignment.case_id)
+        contact = await self.contacts.of_case(case_id)
+        if needs_colleague_contact(claimed.step) and contact is None:
+            await self.messages.wait_for_contact(message_id)  # its arrival makes it due
+            # The contact may have arrived after the look above and before the wait was
+            # recorded: its handler then found nothing waiting. Look once more.
+            if await self.contacts.of_case(case_id) is not None:
+                await self._contact_arrived(case_id)
+            return
+        await self._send(claimed, offer.assignment, contact)
+
+    async def _unconfirmed(
+        self, claimed: Claimed, assignment: PeerAssigned, channel: ChannelName
+    ) -> None:
+        reason = "unconfirmed: the service stopped while sending; not sent again"
+        event = failed(assignment, claimed.step, channel, reason, datetime.now(UTC))
+        await self._settle_and_announce(claimed.message_id, State.UNCONFIRMED, event)
+        self.metrics.failures.labels(channel).inc()
+        self.log.warning("message unconfirmed", message_id=claimed.message_id, step=claimed.step)
+
+    async def _send(
+        self, claimed: Claimed, assignment: PeerAssigned, contact: CaseContactRecorded | None
+    ) -> None:
+        message_id, step, tried = claimed.message_id, claimed.step, list(claimed.tried)
+        for name in self._channel_order(assignment, tried):
+            await self.messages.sending_on(message_id, name)
+            outreach = compose(
+                step,
+                assignment,
+                contact,
+                name,
+                self._message_links(assignment, message_id, step),
+                self.settings.timezone,
+            )
+            key = str(assignment.assignment_id) if step == OFFER else message_id.replace("/", ".")
+            try:
+                await self.channels[name].send(outreach, key)
+            except RejectedEvent as refusal:
+                await self._refused(message_id, assignment, step, name, refusal)
+                tried.append(name)
+                continue
+            except Exception as error:
+                if not is_passing(error):
+                    raise
+                await self._retry_later(claimed, name, error)
+                return
+            now = datetime.now(UTC)
+            done = notified(assignment, step, name, now)
+            await self._settle_and_announce(message_id, State.SENT, done, sent_at=now)
+            self.metrics.sent.labels(name, kind_of(step)).inc()
+            self.log.info("supporter contacted", message_id=message_id, channel=name, step=step)
+            return
+        await self.messages.settle(message_id, State.FAILED, tried=tried)
+        self.log.error("no channel could deliver", message_id=message_id, tried=tried)
+
+    async def _refused(
+        self,
+        message_id: str,
+        assignment: PeerAssigned,
+        step: str,
+        channel: ChannelName,
+        refusal: RejectedEvent,
+    ) -> None:
+        event = failed(assignment, step, channel, describe(refusal), datetime.now(UTC))
+        await self._announce(event)
+        self.metrics.failures.labels(channel).inc()
+        await self.messages.tried(message_id, channel)
+        self.log.warning("channel refused message", message_id=message_id, channel=channel)
+
+    async def _retry_later(self, claimed: Claimed, channel: str, error: Exception) -> None:
+        attempts = claimed.attempts + 1
+        pause = min(self.settings.retry_max_seconds, 5 * 2**attempts)
+        at = datetime.now(UTC) + timedelta(seconds=pause)
+        await self.messages.retry_later(claimed.message_id, attempts, at)
+        self.log.warning(
+            "message will be retried",
+            message_id=claimed.message_id,
+            channel=channel,
+            retry_in_seconds=pause,
+            error=describe(error),
+        )
+
+    def _channel_order(self, assignment: PeerAssigned, tried: list[str]) -> list[ChannelName]:
+        """The supporter's own channel first, the other as the fallback, where possible."""
+        supporter = assignment.supporter
+        preferred: list[ChannelName] = [
+            supporter.channel,
+            "sms" if supporter.channel == "email" else "email",
+        ]
+        return [
+            name
+            for name in preferred
+            if name in self.channels
+            and name not in tried
+            and (name != "sms" or supporter.phone is not None)
+        ]
+
+    def _message_links(self, assignment: PeerAssigned, message_id: str, step: str) -> MessageLinks:
+        if kind_of(step) in (OFFER, REMINDER):
+            return MessageLinks(respond=self.links.respond_url(assignment.assignment_id))
+        log_url = self.links.url(Purpose.LOG_CONTACT, assignment.assignment_id, nonce=message_id)
+        return MessageLinks(log_contact=log_url)
+
+    async def _settle_and_announce(
+        self, message_id: str, state: str, event: Envelope, **fields: object
+    ) -> None:
+        """Record how a step ended and announce it, together."""
+
+        async def work(session: AsyncClientSession, now: datetime) -> Announcements:
+            await self.messages.settle(message_id, state, session, **fields)
+            return [(self.topics.notifications, event)]
+
+        await self.unit_of_work.run(work)
+
+    async def _announce(self, event: Envelope) -> None:
+        async def work(session: AsyncClientSession, now: datetime) -> Announcements:
+            return [(self.topics.notifications, event)]
+
+        await self.unit_of_work.run(work)
+
+    # --- What comes back through the links ------------------------------------------------
+
+    async def offer(self, assignment_id: str) -> Offer | None:
+        return await self.offers.get(assignment_id)
+
+    async def answer(self, offer: Offer, answer: Outcome) -> bool:
+        """Record the supporter's answer once; returns False when the offer was no longer open."""
+        assignment = offer.assignment
+        assignment_id = str(assignment.assignment_id)
+
+        async def record(session: AsyncClientSession, now: datetime) -> Announcements:
+            if not await self.offers.answer(session, assignment_id, answer, now):
+                return []
+            if answer == Outcome.ACCEPTED:
+                steps = follow_up_steps(now, self.settings.follow_up_after)
+                await self.messages.schedule(session, assignment, steps)
+            return [(self.topics.responses, answered(assignment, answer == Outcome.ACCEPTED, now))]
+
+        if not await self.unit_of_work.run(record):
+            return False
+        self.metrics.answers.labels(answer).inc()
+        self.log.info("offer answered", assignment_id=assignment_id, answer=answer)
+        return True
+
+    async def log_contact(self, link: Link, assignment: PeerAssigned, entry: ContactEntry) -> bool:
+        """Record one contact per link; returns False when the link was used before."""
+
+        async def record(session: AsyncClientSession, now: datetime) -> Announcements:
+            if not await self.used_links.first(session, link.nonce, now):
+                return []
+            first = await self.contacted_cases.first(session, str(assignment.case_id), now)
+            logged = contact_logged(assignment, entry, link.nonce, now, first_of_case=first)
+            return [(self.topics.notifications, logged)]
+
+        if not await self.unit_of_work.run(record):
+            return False
+        self.metrics.contacts_logged.inc()
+        self.log.info("contact logged", assignment_id=str(link.assignment_id))
+        return True

@@ -1,0 +1,42 @@
+"""notify's settings: the mail server, the SMS provider, links and the outreach cadence."""
+
+from datetime import timedelta
+
+from pydantic import Field, SecretStr
+
+from shared.settings import ServiceSettings
+
+
+class NotifySettings(ServiceSettings):
+    http_port: int = 8083
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_ca_file: str | None = None
+    """A CA bundle to trust for STARTTLS, for a relay with a certificate of the hospital's own."""
+    mail_from: str = "peer-support@hospital.example"
+    sms_webhook_url: str | None = None
+    """The SMS/pager provider's endpoint; without it, supporters are reached by email only."""
+    sms_webhook_token: SecretStr | None = None
+    sending_lease_seconds: float = 120.0
+    """How long a claimed message may stay unsent before another worker may take it."""
+    public_url: str = "http://127.0.0.1:8083"
+    """Where supporters reach notify's pages: the base of every link in a message."""
+    link_secret: SecretStr = Field(min_length=16)
+    """Signs the links in messages. Required: with a known secret anyone could answer."""
+    link_max_age_seconds: int = Field(default=45 * 24 * 3600, ge=60)
+    """Longer than the last follow-up, whose link records contacts."""
+    timezone: str = "Europe/Amsterdam"
+    """Times in messages are shown in this zone."""
+    follow_up_after: list[timedelta] = Field(
+        default_factory=lambda: [timedelta(days=d) for d in (1, 3, 7, 30)]
+    )
+    """When after acceptance the supporter is prompted to check in again (ISO 8601
+    durations or seconds, e.g. `["P1D", "P3D", "P7D", "P30D"]`)."""
+    scan_seconds: float = Field(default=5.0, gt=0)
+    """How often due reminders, follow-ups and retries are looked for."""
+    scan_batch: int = Field(default=100, ge=1)
+    retry_max_seconds: float = Field(default=600.0, gt=0)
+    """Ceiling of the pause before a message that failed for a passing reason is retried."""
