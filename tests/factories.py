@@ -5,10 +5,12 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from services.intake.cases import IntakePolicy, Occasion, Reconciled, reconcile
-from services.matching.policy import Case, Supporter
+from services.matching.policy import Case, Policy, Supporter, assignment_for, rank
 from shared.events import (
+    CaseContactRecorded,
     Function,
     IncidentReported,
+    PeerAssigned,
     SupportCaseOpened,
     SupporterContact,
 )
@@ -110,3 +112,14 @@ def supporter(supporter_id: str, **changes: Any) -> Supporter:
         "last_assigned_at": datetime(2026, 1, 1, tzinfo=UTC),
     }
     return Supporter(**(fields | changes))
+
+
+def assignment_and_contact(
+    language: str = "nl", **supporter_changes: Any
+) -> tuple[PeerAssigned, CaseContactRecorded]:
+    """The example incident's first case offered to supporter P1, and the colleague's contact."""
+    intake = reconciled()
+    case = case_to_match(intake.cases[0])  # type: ignore[arg-type]
+    peer = supporter("P1", language=language, **supporter_changes)
+    candidate = rank(case, [peer], Policy(), NOW).candidates[0]
+    return assignment_for(case, candidate, 1, Policy(), NOW, case.case_id), intake.contacts[0]

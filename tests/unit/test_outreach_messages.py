@@ -2,21 +2,8 @@
 
 import pytest
 
-from services.matching.policy import Policy, assignment_for, rank
 from services.notify.messages import Outreach, render_outreach
-from shared.events import CaseContactRecorded, PeerAssigned
-from tests.factories import NOW, case_to_match, reconciled, supporter
-
-
-def assignment_and_contact(
-    language: str, **supporter_changes: object
-) -> tuple[PeerAssigned, CaseContactRecorded]:
-    intake = reconciled()
-    case = case_to_match(intake.cases[0])  # type: ignore[arg-type]
-    peer = supporter("P1", language=language, **supporter_changes)
-    candidate = rank(case, [peer], Policy(), NOW).candidates[0]
-    return assignment_for(case, candidate, 1, Policy(), NOW, case.case_id), intake.contacts[0]
-
+from tests.factories import assignment_and_contact
 
 RESPOND_URL = "https://peer-support.zh-a.example/respond?t=signed"
 

@@ -1,0 +1,215 @@
+"""In-memory stand-ins for the services' own stores, for handler tests that run in
+milliseconds. The real-server suite stays the authority on how the stores behave."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from services.notify.messages import Outreach
+from services.notify.steps import Scheduled
+from services.notify.store import (
+    CaseContacts,
+    Claimed,
+    Firsts,
+    Messages,
+    Offer,
+    Offers,
+    State,
+)
+from shared.errors import RejectedEvent, RetryLater
+from shared.events import CaseContactRecorded, ChannelName, Envelope, PeerAssigned
+from shared.mongo import Document, UnitOfWork, Work
+
+NO_SESSION = cast(AsyncClientSession, None)
+
+
+class FakeUnitOfWork(UnitOfWork):
+    """Runs each step at once and keeps what it announced, in order."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.published: list[tuple[str, Envelope]] = []
+
+    async def run(self, work: Work, *, holding: object = None) -> list[Document]:
+        announced = await work(NO_SESSION, self.now)
+        self.published += announced
+        return [{"_id": str(event.event_id), "topic": topic} for topic, event in announced]
+
+    def events(self, event_type: str) -> list[Envelope]:
+        return [e for _, e in self.published if e.event_type == event_type]
+
+
+class FakeContacts(CaseContacts):
+    def __init__(self) -> None:
+        self.contacts: dict[str, CaseContactRecorded] = {}
+
+    async def record(self, contact: CaseContactRecorded) -> None:
+        self.contacts.setdefault(str(contact.case_id), contact)
+
+    async def of_case(self, case_id: str) -> CaseContactRecorded | None:
+        return self.contacts.get(case_id)
+
+
+class FakeOffers(Offers):
+    def __init__(self) -> None:
+        self.offers: dict[str, Offer] = {}
+
+    async def record(self, session: AsyncClientSession, assignment: PeerAssigned) -> bool:
+        new = str(assignment.assignment_id) not in self.offers
+        self.offers.setdefault(str(assignment.assignment_id), Offer(assignment))
+        return new
+
+    async def get(
+        self, assignment_id: str, session: AsyncClientSession | None = None
+    ) -> Offer | None:
+        return self.offers.get(assignment_id)
+
+    async def answer(
+        self, session: AsyncClientSession, assignment_id: str, answer: str, at: datetime
+    ) -> bool:
+        offer = self.offers[assignment_id]
+        if not offer.open:
+            return False
+        self.offers[assignment_id] = replace(offer, open=False, answer=answer)
+        return True
+
+    async def cancel(self, session: AsyncClientSession, assignment_id: str) -> None:
+        offer = self.offers[assignment_id]
+        self.offers[assignment_id] = replace(offer, open=False, cancelled=True)
+
+
+@dataclass
+class _Message:
+    assignment_id: str
+    case_id: str
+    step: str
+    state: str
+    claimable_from: datetime | None
+    channel: ChannelName | None = None
+    tried: list[str] = field(default_factory=list)
+    attempts: int = 0
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+class FakeMessages(Messages):
+    def __init__(self, lease: timedelta = timedelta(minutes=2)) -> None:
+        self.lease = lease
+        self.messages: dict[str, _Message] = {}
+
+    def state(self, message_id: str) -> str:
+        return self.messages[message_id].state
+
+    async def schedule(
+        self, session: AsyncClientSession, assignment: PeerAssigned, steps: Sequence[Scheduled]
+    ) -> None:
+        for scheduled in steps:
+            self.messages.setdefault(
+                f"{assignment.assignment_id}/{scheduled.step}",
+                _Message(
+                    str(assignment.assignment_id),
+                    str(assignment.case_id),
+                    scheduled.step,
+                    State.SCHEDULED,
+                    scheduled.due_at,
+                ),
+            )
+
+    async def skip_remaining(self, session: AsyncClientSession, assignment_id: str) -> None:
+        for message in self.messages.values():
+            if message.assignment_id == assignment_id and message.state in (
+                State.SCHEDULED,
+                State.AWAITING_CONTACT,
+            ):
+                message.state, message.claimable_from = State.SKIPPED, None
+
+    async def due(self, now: datetime, limit: int) -> list[str]:
+        due = [
+            (m.claimable_from, message_id)
+            for message_id, m in self.messages.items()
+            if m.claimable_from is not None and m.claimable_from <= now
+        ]
+        return [message_id for _, message_id in sorted(due)[:limit]]
+
+    async def contact_arrived(self, case_id: str, now: datetime) -> list[str]:
+        waiting = [
+            message_id
+            for message_id, m in self.messages.items()
+            if m.case_id == case_id and m.state == State.AWAITING_CONTACT
+        ]
+        for message_id in waiting:
+            self.messages[message_id].state = State.SCHEDULED
+            self.messages[message_id].claimable_from = now
+        return waiting
+
+    async def claim(self, message_id: str, now: datetime) -> Claimed | None:
+        message = self.messages.get(message_id)
+        if message is None or message.claimable_from is None or message.claimable_from > now:
+            return None
+        before = Claimed(
+            message_id,
+            message.assignment_id,
+            message.step,
+            message.state,
+            message.channel,
+            list(message.tried),
+            message.attempts,
+        )
+        message.state, message.claimable_from = State.SENDING, now + self.lease
+        return before
+
+    async def settle(
+        self,
+        message_id: str,
+        state: str,
+        session: AsyncClientSession | None = None,
+        **fields: Any,
+    ) -> None:
+        message = self.messages[message_id]
+        message.state, message.claimable_from = state, None
+        message.fields |= fields
+
+    async def wait_for_contact(self, message_id: str) -> None:
+        message = self.messages[message_id]
+        message.state, message.claimable_from = State.AWAITING_CONTACT, None
+
+    async def retry_later(self, message_id: str, attempts: int, at: datetime) -> None:
+        message = self.messages[message_id]
+        message.state, message.claimable_from, message.attempts = State.SCHEDULED, at, attempts
+
+    async def sending_on(self, message_id: str, channel: str) -> None:
+        self.messages[message_id].channel = cast(ChannelName, channel)
+
+    async def tried(self, message_id: str, channel: str) -> None:
+        self.messages[message_id].tried.append(channel)
+
+
+class FakeFirsts(Firsts):
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    async def first(self, session: AsyncClientSession, key: str, at: datetime) -> bool:
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        return True
+
+
+@dataclass
+class FakeChannel:
+    """A channel that delivers, refuses for good, or is away, as the test says."""
+
+    name: str
+    retries_are_safe: bool = False
+    refuses: bool = False
+    away: bool = False
+    sent: list[tuple[str, Outreach]] = field(default_factory=list)
+
+    async def send(self, outreach: Outreach, message_id: str) -> None:
+        if self.refuses:
+            raise RejectedEvent(f"550 {outreach.to}: no such mailbox")
+        if self.away:
+            raise RetryLater(f"{self.name} provider unreachable")
+        self.sent.append((message_id, outreach))

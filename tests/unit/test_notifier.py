@@ -1,0 +1,147 @@
+"""notify's handlers on in-memory stores and channels: which channel, what after a refusal, a
+passing failure or a stop while sending, and what the links record."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+import structlog
+from prometheus_client import CollectorRegistry
+
+from services.notify.links import Link, Links
+from services.notify.messages import ContactEntry
+from services.notify.notifier import Notifier, OutreachMetrics, Stores
+from services.notify.pages import Outcome
+from services.notify.settings import NotifySettings
+from services.notify.store import State
+from shared.events import CaseContactRecorded, PeerAssigned
+from tests.factories import LINK_SECRET, NOW, assignment_and_contact
+from tests.fakes import (
+    FakeChannel,
+    FakeContacts,
+    FakeFirsts,
+    FakeMessages,
+    FakeOffers,
+    FakeUnitOfWork,
+)
+
+
+@dataclass
+class Desk:
+    notifier: Notifier
+    unit_of_work: FakeUnitOfWork
+    messages: FakeMessages
+    offers: FakeOffers
+    email: FakeChannel
+    sms: FakeChannel
+    assignment: PeerAssigned
+    contact: CaseContactRecorded
+
+    @property
+    def offer_id(self) -> str:
+        return f"{self.assignment.assignment_id}/offer"
+
+
+@pytest.fixture
+def desk() -> Desk:
+    assignment, contact = assignment_and_contact()
+    supporter = assignment.supporter.model_copy(update={"phone": "+31611111111"})
+    assignment = assignment.model_copy(update={"supporter": supporter, "occurred_at": NOW})
+    messages, offers = FakeMessages(), FakeOffers()
+    stores = Stores(FakeContacts(), offers, messages, FakeFirsts(), FakeFirsts())
+    email, sms = FakeChannel("email"), FakeChannel("sms", retries_are_safe=True)
+    settings = NotifySettings(link_secret=LINK_SECRET, follow_up_after=[timedelta(days=1)])
+    links = Links(LINK_SECRET, "http://notify", 3600)
+    unit_of_work = FakeUnitOfWork(NOW)
+    notifier = Notifier(
+        unit_of_work,
+        stores,
+        {"email": email, "sms": sms},
+        links,
+        settings,
+        OutreachMetrics(CollectorRegistry()),
+        structlog.get_logger("test"),
+    )
+    return Desk(notifier, unit_of_work, messages, offers, email, sms, assignment, contact)
+
+
+async def test_the_offer_waits_for_the_colleagues_contact_then_goes_by_email(desk: Desk) -> None:
+    await desk.notifier.on_assignment_news(desk.assignment)
+    assert desk.messages.state(desk.offer_id) == State.AWAITING_CONTACT
+    assert desk.email.sent == []
+
+    await desk.notifier.on_contact(desk.contact)
+    ((key, outreach),) = desk.email.sent
+    assert key == str(desk.assignment.assignment_id)
+    assert "e12345@zh-a.example" in outreach.body
+    assert desk.messages.state(desk.offer_id) == State.SENT
+    (notified,) = desk.unit_of_work.events("support.peer_notified")
+    assert notified.channel == "email"  # type: ignore[attr-defined]
+
+
+async def test_a_refused_mail_falls_back_to_a_text(desk: Desk) -> None:
+    desk.email.refuses = True
+    await desk.notifier.on_contact(desk.contact)
+    await desk.notifier.on_assignment_news(desk.assignment)
+    assert [key for key, _ in desk.sms.sent] == [str(desk.assignment.assignment_id)]
+    (failure,) = desk.unit_of_work.events("support.notification_failed")
+    assert failure.reason.startswith("550 p1@zh-a.example")  # type: ignore[attr-defined]
+    assert desk.messages.state(desk.offer_id) == State.SENT
+
+
+async def test_refused_on_every_channel_the_offer_is_failed(desk: Desk) -> None:
+    desk.email.refuses = desk.sms.refuses = True
+    await desk.notifier.on_contact(desk.contact)
+    await desk.notifier.on_assignment_news(desk.assignment)
+    assert desk.messages.state(desk.offer_id) == State.FAILED
+    assert len(desk.unit_of_work.events("support.notification_failed")) == 2
+
+
+async def test_a_passing_failure_is_retried_later_not_dead(desk: Desk) -> None:
+    desk.email.away = True
+    await desk.notifier.on_contact(desk.contact)
+    await desk.notifier.on_assignment_news(desk.assignment)
+    message = desk.messages.messages[desk.offer_id]
+    assert (message.state, message.attempts) == (State.SCHEDULED, 1)
+    assert message.claimable_from is not None
+    assert message.claimable_from > NOW
+    assert desk.sms.sent == []  # not a refusal: the supporter's own channel is tried again
+    assert desk.unit_of_work.events("support.notification_failed") == []
+
+
+async def test_a_mail_interrupted_by_a_stop_is_reported_unconfirmed_never_sent_again(
+    desk: Desk,
+) -> None:
+    await desk.notifier.on_contact(desk.contact)
+    await desk.notifier.on_assignment_news(desk.assignment)
+    message = desk.messages.messages[desk.offer_id]
+    # As a worker leaves it when killed between "sending on email" and the mail server's answer:
+    message.state, message.channel, message.claimable_from = State.SENDING, "email", NOW
+    desk.email.sent.clear()
+
+    await desk.notifier.deliver(desk.offer_id)
+    assert desk.email.sent == []
+    assert desk.messages.state(desk.offer_id) == State.UNCONFIRMED
+    failure = desk.unit_of_work.events("support.notification_failed")[-1]
+    assert failure.reason.startswith("unconfirmed")  # type: ignore[attr-defined]
+
+
+async def test_an_answer_is_recorded_once_and_acceptance_schedules_follow_ups(desk: Desk) -> None:
+    await desk.notifier.on_assignment_news(desk.assignment)
+    offer = await desk.notifier.offer(str(desk.assignment.assignment_id))
+    assert offer is not None
+    assert await desk.notifier.answer(offer, Outcome.ACCEPTED)
+    assert not await desk.notifier.answer(offer, Outcome.DECLINED)
+    (accepted,) = desk.unit_of_work.events("assignment.accepted")
+    assert accepted.case_id == desk.assignment.case_id  # type: ignore[attr-defined]
+    follow_up = f"{desk.assignment.assignment_id}/follow_up_day_1"
+    assert desk.messages.state(follow_up) == State.SCHEDULED
+
+
+async def test_a_contact_link_records_one_contact(desk: Desk) -> None:
+    link = Link(desk.assignment.assignment_id, "nonce-1")
+    entry = ContactEntry(contact_date=NOW.date(), minutes=30, mode="phone", tier=1, referred=False)
+    assert await desk.notifier.log_contact(link, desk.assignment, entry)
+    assert not await desk.notifier.log_contact(link, desk.assignment, entry)
+    (logged,) = desk.unit_of_work.events("support.contact_logged")
+    assert logged.first_of_case  # type: ignore[attr-defined]
