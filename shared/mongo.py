@@ -63,6 +63,22 @@ async def in_transaction(
         return await session.with_transaction(work, write_concern=WriteConcern("majority", j=True))
 
 
+def outbox_entries(announcements: Announcements, now: datetime) -> list[Document]:
+    """The outbox's documents for (topic, event) pairs, in the order they were announced."""
+    return [
+        {
+            "_id": str(event.event_id),
+            "topic": topic,
+            "key": event.correlation_id,
+            "event_type": event.event_type,
+            "payload": event.model_dump(mode="json"),
+            "created_at": now,
+            "sequence": i,
+        }
+        for i, (topic, event) in enumerate(announcements)
+    ]
+
+
 class Outbox:
     """Events committed with the state that caused them, until the broker has them.
 
@@ -102,19 +118,7 @@ class Outbox:
         """Add (topic, event) pairs within the caller's transaction; returns the entries."""
         if not entries:
             return []
-        now = datetime.now(UTC)
-        docs: list[Document] = [
-            {
-                "_id": str(event.event_id),
-                "topic": topic,
-                "key": event.correlation_id,
-                "event_type": event.event_type,
-                "payload": event.model_dump(mode="json"),
-                "created_at": now,
-                "sequence": i,
-            }
-            for i, (topic, event) in enumerate(entries)
-        ]
+        docs = outbox_entries(entries, datetime.now(UTC))
         await self.collection.insert_many(docs, session=session)
         return docs
 

@@ -1,13 +1,15 @@
 """In-memory stand-ins for the services' own stores, for handler tests that run in
 milliseconds. The real-server suite stays the authority on how the stores behave."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from services.intake.cases import IncidentRecord
+from services.intake.store import IncidentRecords, Preferences
 from services.notify.messages import Outreach
 from services.notify.steps import Scheduled
 from services.notify.store import (
@@ -21,7 +23,7 @@ from services.notify.store import (
 )
 from shared.errors import RejectedEvent, RetryLater
 from shared.events import CaseContactRecorded, ChannelName, Envelope, PeerAssigned
-from shared.mongo import Document, UnitOfWork, Work
+from shared.mongo import Document, UnitOfWork, Work, outbox_entries
 
 NO_SESSION = cast(AsyncClientSession, None)
 
@@ -36,7 +38,7 @@ class FakeUnitOfWork(UnitOfWork):
     async def run(self, work: Work, *, holding: object = None) -> list[Document]:
         announced = await work(NO_SESSION, self.now)
         self.published += announced
-        return [{"_id": str(event.event_id), "topic": topic} for topic, event in announced]
+        return outbox_entries(announced, self.now)
 
     def events(self, event_type: str) -> list[Envelope]:
         return [e for _, e in self.published if e.event_type == event_type]
@@ -213,3 +215,37 @@ class FakeChannel:
         if self.away:
             raise RetryLater(f"{self.name} provider unreachable")
         self.sent.append((message_id, outreach))
+
+
+class FakeIncidentRecords(IncidentRecords):
+    def __init__(self) -> None:
+        self.records: dict[str, IncidentRecord] = {}
+
+    async def get(self, session: AsyncClientSession, key: str) -> IncidentRecord | None:
+        return self.records.get(key)
+
+    async def save(
+        self,
+        session: AsyncClientSession,
+        key: str,
+        record: IncidentRecord,
+        previous: IncidentRecord | None,
+    ) -> None:
+        if self.records.get(key) is not previous:
+            raise RetryLater(f"incident {key} changed meanwhile")
+        self.records[key] = record
+
+
+class FakePreferences(Preferences):
+    def __init__(self) -> None:
+        self.choices: dict[str, tuple[str, datetime]] = {}
+
+    async def record(self, pseudonym: str, outreach: str, set_at: datetime) -> bool:
+        known = self.choices.get(pseudonym)
+        if known and known[1] >= set_at:
+            return False
+        self.choices[pseudonym] = (outreach, set_at)
+        return True
+
+    async def opted_out(self, session: AsyncClientSession, pseudonyms: Iterable[str]) -> set[str]:
+        return {p for p in pseudonyms if self.choices.get(p, ("",))[0] == "declined"}

@@ -1,4 +1,5 @@
-from services.matching.app import MatchingSettings, create_app
+from services.matching.app import create_app
+from services.matching.settings import MatchingSettings
 from shared.service import serve
 
 settings = MatchingSettings()

@@ -15,8 +15,8 @@ import typer
 from faststream.kafka import KafkaBroker
 from pydantic import ValidationError
 
-from services.matching.app import SERVICE, MatchingSettings
 from services.matching.roster import RosterEntry, parse_roster, roster_changes
+from services.matching.settings import SERVICE, MatchingSettings
 from services.matching.store import Roster
 from shared.events import SupporterProfile
 from shared.mongo import create_client

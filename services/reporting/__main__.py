@@ -1,4 +1,5 @@
-from services.reporting.app import ReportingSettings, create_app
+from services.reporting.app import create_app
+from services.reporting.settings import ReportingSettings
 from shared.service import serve
 
 settings = ReportingSettings()

@@ -9,7 +9,7 @@ from pydantic import TypeAdapter
 
 from services.reporting import rebuild as replay
 from services.reporting.access import NETWORK
-from services.reporting.app import SERVICE, ReportingSettings
+from services.reporting.settings import SERVICE, ReportingSettings
 from services.reporting.store import ApiTokens, CellStore
 from shared.events import HospitalId
 from shared.mongo import create_client

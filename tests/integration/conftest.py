@@ -30,17 +30,17 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from deploy.localservers import LocalServers, free_port
-from services.intake.app import IntakeSettings
 from services.intake.app import create_app as intake_app
-from services.matching.app import MatchingSettings
+from services.intake.settings import IntakeSettings
 from services.matching.app import create_app as matching_app
 from services.matching.roster import RosterEntry, roster_changes
+from services.matching.settings import MatchingSettings
 from services.matching.store import Roster
 from services.notify.app import create_app as notify_app
 from services.notify.settings import NotifySettings
 from services.reporting.access import NETWORK
-from services.reporting.app import ReportingSettings
 from services.reporting.app import create_app as reporting_app
+from services.reporting.settings import ReportingSettings
 from services.reporting.store import ApiTokens
 from shared.kafka import ensure_topics
 from shared.mongo import Document

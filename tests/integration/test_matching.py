@@ -16,8 +16,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from asgi_lifespan import LifespanManager
 from pymongo import AsyncMongoClient
 
-from services.matching.app import MatchingSettings, create_app
+from services.matching.app import create_app
 from services.matching.roster import RosterEntry
+from services.matching.settings import MatchingSettings
 from shared.events import (
     AssignmentAccepted,
     AssignmentDeclined,

@@ -1,0 +1,77 @@
+"""What intake does with each incident event and staff message.
+
+Each incident (or support request) is reconciled with what intake recorded of it, in one
+unit of work: the record is written only if nobody changed it meanwhile, and the cases and
+contacts it causes go out with it. Preferences are by pseudonym: intake never keeps a staff id.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from services.intake.cases import IntakePolicy, Occasion, reconcile
+from services.intake.store import IncidentRecords, Preferences
+from shared.events import IncidentEvent, OutreachPreferenceSet, StaffMessage
+from shared.mongo import Announcements, UnitOfWork
+from shared.pseudonyms import pseudonymise
+from shared.settings import Topics
+
+
+class Intake:
+    def __init__(
+        self,
+        unit_of_work: UnitOfWork,
+        records: IncidentRecords,
+        preferences: Preferences,
+        policy: IntakePolicy,
+        pseudonym_key: bytes,
+        topics: Topics,
+        log: Any,
+    ) -> None:
+        self.unit_of_work = unit_of_work
+        self.records = records
+        self.preferences = preferences
+        self.policy = policy
+        self.pseudonym_key = pseudonym_key
+        self.topics = topics
+        self.log = log
+
+    async def on_incident(self, incident: IncidentEvent) -> None:
+        await self.take_in(Occasion.of_incident(incident))
+
+    async def on_staff_message(self, message: StaffMessage) -> None:
+        if isinstance(message, OutreachPreferenceSet):
+            pseudonym = pseudonymise(self.pseudonym_key, message.hospital_id, message.staff_id)
+            changed = await self.preferences.record(
+                pseudonym, message.outreach, message.occurred_at
+            )
+            self.log.info("outreach preference", outreach=message.outreach, changed=changed)
+        else:
+            await self.take_in(Occasion.of_request(message))
+
+    async def take_in(self, occasion: Occasion) -> None:
+        pseudonyms = [
+            pseudonymise(self.pseudonym_key, occasion.hospital_id, p.staff_id)
+            for p in occasion.participants
+        ]
+
+        async def record(session: AsyncClientSession, now: datetime) -> Announcements:
+            previous = await self.records.get(session, occasion.key)
+            opted_out = await self.preferences.opted_out(session, pseudonyms)
+            outcome = reconcile(previous, occasion, self.pseudonym_key, opted_out, self.policy, now)
+            if outcome.stale:
+                return []
+            await self.records.save(session, occasion.key, outcome.record, previous)
+            return [
+                *((self.topics.contacts, contact) for contact in outcome.contacts),
+                *((self.topics.cases, event) for event in outcome.cases),
+            ]
+
+        published = await self.unit_of_work.run(record)
+        self.log.info(
+            "incident taken in" if published else "incident unchanged or superseded",
+            revision=occasion.revision,
+            participants=len(pseudonyms),
+            events=sorted(doc["event_type"] for doc in published),
+        )

@@ -1,0 +1,52 @@
+"""matching's settings: the score's weights, the hard rules' parameters, deadlines and the clock."""
+
+from datetime import timedelta
+
+from pydantic import Field
+
+from services.matching.policy import DepartmentRule, Policy, Weights
+from shared.settings import ServiceSettings
+
+SERVICE = "matching"
+
+
+class MatchingSettings(ServiceSettings):
+    http_port: int = 8082
+    weight_function: float = Field(default=3.0, ge=0)
+    weight_seniority: float = Field(default=2.0, ge=0)
+    weight_age: float = Field(default=1.0, ge=0)
+    weight_load: float = Field(default=2.0, ge=0)
+    weight_waited: float = Field(default=1.0, ge=0)
+    weight_department: float = Field(default=2.0, ge=0)
+    department_rules: dict[str, DepartmentRule] = Field(default_factory=dict)
+    """Per hospital, e.g. `{"UMC-C": "prefer"}`; others follow `default_department_rule`."""
+    default_department_rule: DepartmentRule = DepartmentRule.AVOID
+    large_incident: int = Field(default=5, ge=1)
+    share_in_large_incident: int = Field(default=2, ge=1)
+    timezone: str = "Europe/Amsterdam"
+    urgent_response_seconds: float = Field(default=2 * 3600, gt=0)
+    response_seconds: float = Field(default=24 * 3600, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+    scan_seconds: float = Field(default=15.0, gt=0)
+    """How often overdue offers and waiting cases are looked at without other cause."""
+    scan_batch: int = Field(default=50, ge=1)
+
+    def policy(self) -> Policy:
+        return Policy(
+            weights=Weights(
+                function=self.weight_function,
+                seniority=self.weight_seniority,
+                age=self.weight_age,
+                load=self.weight_load,
+                waited=self.weight_waited,
+                department=self.weight_department,
+            ),
+            department_rules=self.department_rules,
+            default_department_rule=self.default_department_rule,
+            large_incident=self.large_incident,
+            share_in_large_incident=self.share_in_large_incident,
+            timezone=self.timezone,
+            urgent_response=timedelta(seconds=self.urgent_response_seconds),
+            response=timedelta(seconds=self.response_seconds),
+            max_attempts=self.max_attempts,
+        )

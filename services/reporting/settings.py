@@ -1,0 +1,36 @@
+"""reporting's settings: what cells are split by, how small a row may be shown, snapshots."""
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
+
+from services.reporting.aggregates import DIMENSIONS
+from shared.settings import ServiceSettings
+
+SERVICE = "reporting"
+
+
+class ReportingSettings(ServiceSettings):
+    http_port: int = 8080
+    min_cell_size: int = Field(default=11, ge=5)
+    """Cells with fewer cases are suppressed; never below 5."""
+    batch_max_records: int = Field(default=500, ge=1)
+    counted_event_retention_days: int = Field(default=35, ge=1)
+    """Keep at least as long as the topics keep events, or a late redelivery counts twice."""
+    snapshot_seconds: float = Field(default=30.0, ge=0)
+    """Analysts' answers come from a snapshot of the cells at most this old."""
+    reporting_dimensions: Annotated[list[str], NoDecode] = Field(default=list(DIMENSIONS))
+    """What cells are split by besides the month, comma-separated; fewer dimensions give
+    larger cells, so fewer are hidden. Changing it needs a rebuild of the aggregates."""
+
+    @field_validator("reporting_dimensions", mode="before")
+    @classmethod
+    def _dimension_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [d.strip() for d in value.split(",") if d.strip()]
+        if isinstance(value, list) and (unknown := set(value) - set(DIMENSIONS)):
+            raise ValueError(f"unknown dimension(s) {sorted(unknown)}; choose from {DIMENSIONS}")
+        if isinstance(value, list) and "hospital_id" not in value:
+            raise ValueError("hospital_id is needed: a hospital's token reads its own cells")
+        return value

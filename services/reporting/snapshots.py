@@ -1,0 +1,39 @@
+"""Answers from snapshots: protecting every table of a large network takes a while, so it is
+done once for many requests, and off the event loop that also consumes the events."""
+
+import asyncio
+import time
+from collections.abc import Sequence
+
+from services.reporting.disclosure import Selection, ServedRow, Snapshot, months_of
+from services.reporting.store import CellStore
+
+Years = tuple[str | None, str | None]
+
+
+class Snapshots:
+    """One protected snapshot per range of years asked about, at most `max_age` seconds old."""
+
+    def __init__(
+        self, store: CellStore, dimensions: Sequence[str], min_cell_size: int, max_age: float
+    ) -> None:
+        self.store = store
+        self.dimensions = dimensions
+        self.min_cell_size = min_cell_size
+        self.max_age = max_age
+        self.taken: dict[Years, tuple[float, Snapshot]] = {}
+
+    async def answer(self, selection: Selection) -> list[ServedRow]:
+        years = (
+            selection.first[:4] if selection.first else None,
+            selection.last[:4] if selection.last else None,
+        )
+        taken, snapshot = self.taken.get(years, (0.0, None))
+        if snapshot is None or time.monotonic() - taken > self.max_age:
+            rows = await self.store.rows(
+                months_of(years[0])[0] if years[0] else None,
+                months_of(years[1])[1] if years[1] else None,
+            )
+            snapshot = await asyncio.to_thread(Snapshot, rows, self.dimensions, self.min_cell_size)
+            self.taken[years] = (time.monotonic(), snapshot)
+        return snapshot.answer(selection)

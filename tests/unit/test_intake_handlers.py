@@ -1,0 +1,89 @@
+"""intake's handlers on in-memory stores: what an incident, its repeat and an opt-out cause."""
+
+import uuid
+
+import pytest
+import structlog
+
+from services.intake.cases import IntakePolicy
+from services.intake.intake import Intake
+from shared.events import IncidentReported, IncidentUpdated, OutreachPreferenceSet
+from shared.settings import Topics
+from tests.factories import NOW, PSEUDONYM_KEY, incident_json, participant
+from tests.fakes import FakeIncidentRecords, FakePreferences, FakeUnitOfWork
+
+TOPICS = Topics()
+
+
+@pytest.fixture
+def unit_of_work() -> FakeUnitOfWork:
+    return FakeUnitOfWork(NOW)
+
+
+@pytest.fixture
+def intake(unit_of_work: FakeUnitOfWork) -> Intake:
+    return Intake(
+        unit_of_work,
+        FakeIncidentRecords(),
+        FakePreferences(),
+        IntakePolicy(),
+        PSEUDONYM_KEY,
+        TOPICS,
+        structlog.get_logger("test"),
+    )
+
+
+async def test_an_incident_opens_a_case_and_sends_a_contact_per_professional(
+    intake: Intake, unit_of_work: FakeUnitOfWork
+) -> None:
+    await intake.on_incident(IncidentReported.model_validate(incident_json()))
+    topics = [topic for topic, _ in unit_of_work.published]
+    assert topics.count(TOPICS.cases) == 2
+    assert topics.count(TOPICS.contacts) == 2
+    assert {e.event_type for _, e in unit_of_work.published if _ == TOPICS.cases} == {
+        "support.case_opened"
+    }
+
+
+async def test_the_same_incident_again_announces_nothing(
+    intake: Intake, unit_of_work: FakeUnitOfWork
+) -> None:
+    event = incident_json()
+    await intake.on_incident(IncidentReported.model_validate(event))
+    before = len(unit_of_work.published)
+    await intake.on_incident(
+        IncidentReported.model_validate(event | {"event_id": str(uuid.uuid4())})
+    )
+    assert len(unit_of_work.published) == before
+
+
+async def test_a_professional_who_opted_out_is_counted_but_not_approached(
+    intake: Intake, unit_of_work: FakeUnitOfWork
+) -> None:
+    await intake.on_staff_message(
+        OutreachPreferenceSet(
+            event_id=uuid.uuid4(),
+            event_type="staff.outreach_preference",
+            schema_version=1,
+            occurred_at=NOW,
+            source_system="intranet",
+            hospital_id="ZH-A",
+            staff_id="E12345",
+            outreach="declined",
+        )
+    )
+    await intake.on_incident(IncidentReported.model_validate(incident_json()))
+    opened = unit_of_work.events("support.case_opened")
+    assert sorted(e.opted_out for e in opened) == [False, True]  # type: ignore[attr-defined]
+    assert len(unit_of_work.events("support.case_contact_recorded")) == 1
+
+
+async def test_a_participant_removed_by_an_update_has_the_case_closed(
+    intake: Intake, unit_of_work: FakeUnitOfWork
+) -> None:
+    await intake.on_incident(IncidentReported.model_validate(incident_json()))
+    update = incident_json(participants=[participant("E12345")], revision=1)
+    update["event_type"] = "incident.updated"
+    await intake.on_incident(IncidentUpdated.model_validate(update))
+    (closed,) = unit_of_work.events("support.case_closed")
+    assert closed.reason == "participant_removed"  # type: ignore[attr-defined]
