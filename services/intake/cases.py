@@ -191,9 +191,10 @@ def reconcile(
     cases = dict(record.cases)
     out = Reconciled(replace(record, revision=occasion.revision, exclusions=exclusions))
     for colleague_pseudonym, participant in reached.items():
-        profile = _profile(occasion, participant)
         tracked = cases.get(colleague_pseudonym)
+        profile = _profile(occasion, participant)
         if tracked is None:
+            line_manager = participant.line_manager_staff_id
             case = _opened(
                 occasion,
                 participant,
@@ -201,9 +202,7 @@ def reconcile(
                 profile,
                 exclusions,
                 opted_out=colleague_pseudonym in opted_out and not occasion.requested_by_self,
-                line_manager=pseudonym(participant.line_manager_staff_id)
-                if participant.line_manager_staff_id
-                else None,
+                line_manager=pseudonym(line_manager) if line_manager else None,
                 envelope=envelope,
             )
             out.cases.append(case)
@@ -211,36 +210,53 @@ def reconcile(
                 out.contacts.append(_contact(case, participant, envelope))
             cases[colleague_pseudonym] = TrackedCase(case.case_id, profile)
         elif tracked.open and (profile != tracked.profile or exclusions != record.exclusions):
-            out.cases.append(
-                SupportCaseUpdated(
-                    event_id=derived_event_id("case_updated", tracked.case_id, occasion.revision),
-                    case_id=tracked.case_id,
-                    profile=profile,
-                    exclusions=exclusions,
-                    **envelope,
-                )
-            )
+            out.cases.append(_updated(tracked, occasion, profile, exclusions, envelope))
             cases[colleague_pseudonym] = replace(tracked, profile=profile)
     for colleague_pseudonym, tracked in record.cases.items():
         if tracked.open and colleague_pseudonym not in involved:
             out.cases.append(_closed(tracked, CloseReason.PARTICIPANT_REMOVED, envelope))
             cases[colleague_pseudonym] = replace(tracked, open=False)
-    debrief = len(involved) > policy.large_incident and occasion.origin is CaseOrigin.INCIDENT
-    if debrief and not record.debrief_suggested:
-        out.cases.append(
-            GroupDebriefSuggested(
-                event_id=derived_event_id("group_debrief", occasion.key),
-                incident_id=occasion.incident_id,
-                professionals_involved=len(involved),
-                **envelope,
-            )
-        )
-    return replace(
-        out,
-        record=replace(
-            out.record, cases=cases, debrief_suggested=record.debrief_suggested or debrief
-        ),
+    debrief = _debrief(record, occasion, len(involved), policy, envelope)
+    out.cases.extend(debrief)
+    suggested = record.debrief_suggested or bool(debrief)
+    return replace(out, record=replace(out.record, cases=cases, debrief_suggested=suggested))
+
+
+def _updated(
+    tracked: TrackedCase,
+    occasion: Occasion,
+    profile: CaseProfile,
+    exclusions: Exclusions,
+    envelope: dict[str, Any],
+) -> SupportCaseUpdated:
+    return SupportCaseUpdated(
+        event_id=derived_event_id("case_updated", tracked.case_id, occasion.revision),
+        case_id=tracked.case_id,
+        profile=profile,
+        exclusions=exclusions,
+        **envelope,
     )
+
+
+def _debrief(
+    record: IncidentRecord,
+    occasion: Occasion,
+    involved: int,
+    policy: IntakePolicy,
+    envelope: dict[str, Any],
+) -> list[GroupDebriefSuggested]:
+    """A group debriefing is suggested once, when an incident first involves many."""
+    large = involved > policy.large_incident and occasion.origin is CaseOrigin.INCIDENT
+    if not large or record.debrief_suggested:
+        return []
+    return [
+        GroupDebriefSuggested(
+            event_id=derived_event_id("group_debrief", occasion.key),
+            incident_id=occasion.incident_id,
+            professionals_involved=involved,
+            **envelope,
+        )
+    ]
 
 
 def _close_all(

@@ -243,16 +243,9 @@ class _Judge:
         self.age_fit = _Table(colleague.birth_year, _age_fit)
 
     def refusal(self, s: Supporter) -> Refusal | None:
-        if not s.active:
-            return Refusal.INACTIVE
-        if s.hospital_id != self.hospital_id:
-            return Refusal.OTHER_HOSPITAL
-        if s.trained_on is None or s.trained_on > self.today:
-            return Refusal.NOT_TRAINED
-        if s.available_days and self.weekday not in s.available_days:
-            return Refusal.UNAVAILABLE
-        if s.absences and any(a.first_day <= self.today <= a.last_day for a in s.absences):
-            return Refusal.ABSENT
+        """The first hard rule that turns the supporter away, in the order of `Refusal`."""
+        if refused := self._unavailable(s):
+            return refused
         if s.contact.supporter_id in self.tried:
             return Refusal.TRIED_BEFORE
         if s.pseudonym in self.excluded:
@@ -273,6 +266,20 @@ class _Judge:
             return Refusal.INCIDENT_SHARE
         if s.open_cases >= s.max_open_cases:
             return Refusal.AT_CAPACITY
+        return None
+
+    def _unavailable(self, s: Supporter) -> Refusal | None:
+        """Whether the supporter can take any case of this hospital today."""
+        if not s.active:
+            return Refusal.INACTIVE
+        if s.hospital_id != self.hospital_id:
+            return Refusal.OTHER_HOSPITAL
+        if s.trained_on is None or s.trained_on > self.today:
+            return Refusal.NOT_TRAINED
+        if s.available_days and self.weekday not in s.available_days:
+            return Refusal.UNAVAILABLE
+        if s.absences and any(a.first_day <= self.today <= a.last_day for a in s.absences):
+            return Refusal.ABSENT
         return None
 
     def fits(self, s: Supporter) -> tuple[float, float, float, float, float, float]:
@@ -370,12 +377,20 @@ _ORDER = itemgetter(0, 1, 2)
 def explain(case: Case, supporter: Supporter, policy: Policy, now: datetime) -> list[ScoreItem]:
     """The score's breakdown and the protective rules met, as a coordinator reads them."""
     judge = _Judge(case, policy, now, {})
-    w = policy.weights
-    colleague = case.colleague
-    function, seniority, age, load, waited, department = judge.fits(supporter)
+    fits = judge.fits(supporter)
+    return [
+        *_score_items(case.colleague, supporter, policy.weights, fits),
+        *_rule_items(case.colleague, supporter, policy.weights, judge, department=fits[-1]),
+    ]
+
+
+def _score_items(
+    colleague: Colleague, supporter: Supporter, w: Weights, fits: tuple[float, ...]
+) -> list[ScoreItem]:
+    function, seniority, age, load, waited, _ = fits
     fit = {1.0: "same", 0.5: "related"}.get(function, "different")
     last = supporter.last_assigned_at
-    items = [
+    return [
         ScoreItem(
             rule="function",
             points=w.function * function,
@@ -417,8 +432,14 @@ def explain(case: Case, supporter: Supporter, policy: Policy, now: datetime) -> 
             terms={"last_assigned": f"{last:%Y-%m-%d}" if last else ""},
         ),
     ]
-    rule = judge.department_rule
-    if rule is not DepartmentRule.EITHER:
+
+
+def _rule_items(
+    colleague: Colleague, supporter: Supporter, w: Weights, judge: "_Judge", department: float
+) -> list[ScoreItem]:
+    """The department's part where the hospital has a rule, the protective rules, language."""
+    items = []
+    if judge.department_rule is not DepartmentRule.EITHER:
         same = department == 1.0
         items.append(
             ScoreItem(

@@ -51,26 +51,8 @@ def charts(by_month: Sequence[ROW], by_month_and_harm: Sequence[ROW]) -> list[Ch
     def measure(name: str, scale: float = 1.0) -> list[float | None]:
         return [_value(row, name, scale) for row in by_month]
 
-    harms = [h for h in HARM_COLOURS if any(r["harm"] == h for r in by_month_and_harm)]
-    cell = {(str(r["period"]), str(r["harm"])): r for r in by_month_and_harm}
-    by_harm = [
-        Series(
-            harm, HARM_COLOURS[harm], [_value(cell.get((m, harm)), "cases_opened") for m in months]
-        )
-        for harm in harms
-    ]
-    hidden_by_harm = [
-        any(bool(r["suppressed"]) for (m, _), r in cell.items() if m == month) for month in months
-    ]
     return [
-        Chart(
-            "Cases opened per month, by harm level",
-            "cases",
-            months,
-            by_harm,
-            hidden_by_harm,
-            stacked=True,
-        ),
+        _cases_by_harm(months, by_month_and_harm),
         *(
             Chart(
                 f"Time to {what} ({histogram.unit})",
@@ -109,6 +91,29 @@ def charts(by_month: Sequence[ROW], by_month_and_harm: Sequence[ROW]) -> list[Ch
             hidden,
         ),
     ]
+
+
+def _cases_by_harm(months: Sequence[str], by_month_and_harm: Sequence[ROW]) -> Chart:
+    """Stacked by harm; a month any of whose harm rows is hidden is drawn hatched."""
+    harms = [h for h in HARM_COLOURS if any(r["harm"] == h for r in by_month_and_harm)]
+    cell = {(str(r["period"]), str(r["harm"])): r for r in by_month_and_harm}
+    by_harm = [
+        Series(
+            harm, HARM_COLOURS[harm], [_value(cell.get((m, harm)), "cases_opened") for m in months]
+        )
+        for harm in harms
+    ]
+    hidden = [
+        any(bool(r["suppressed"]) for (m, _), r in cell.items() if m == month) for month in months
+    ]
+    return Chart(
+        "Cases opened per month, by harm level",
+        "cases",
+        list(months),
+        by_harm,
+        hidden,
+        stacked=True,
+    )
 
 
 def _value(row: ROW | None, name: str, scale: float = 1.0) -> float | None:
