@@ -19,6 +19,7 @@ from pymongo.errors import DuplicateKeyError
 from services.matching.policy import (
     Case,
     Policy,
+    Refusal,
     assignment_for,
     cancellation_for,
     escalation_for,
@@ -27,7 +28,7 @@ from services.matching.policy import (
     priority,
     rank,
 )
-from services.matching.store import HOLDING_CAPACITY, CaseBook, Roster, Status, case_of
+from services.matching.store import CaseBook, CaseRecord, Roster, Status
 from shared.events import (
     AssignmentAccepted,
     AssignmentDeclined,
@@ -100,12 +101,12 @@ class Matcher:
 
         async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
             status = Status.OPTED_OUT if opened.opted_out else Status.NEW
-            doc = await self.book.open(
+            record = await self.book.open(
                 session, case, status, priority(case.profile), opened.event_id, now
             )
             if opened.opted_out:
                 return []
-            return await self._match(session, doc, now, opened.event_id)
+            return await self._match(session, record, now, opened.event_id)
 
         try:
             await self._run(step)
@@ -117,19 +118,19 @@ class Matcher:
         case_id = str(response.case_id)
 
         async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
-            doc = await self.book.take(
+            record = await self.book.take(
                 session,
                 case_id,
                 status=Status.OFFERED,
                 assignment_id=str(response.assignment_id),
             )
-            if doc is None:
+            if record is None:
                 self.log.info("answer to an offer no longer open", case_id=case_id)
                 return []
             if isinstance(response, AssignmentAccepted):
                 await self.book.update(session, case_id, status=Status.ACCEPTED, accepted_at=now)
                 return []
-            return await self._offer_ended(session, doc, now, response.event_id, None)
+            return await self._offer_ended(session, record, now, response.event_id, None)
 
         await self._run(step, may_free_capacity=True)
 
@@ -143,23 +144,23 @@ class Matcher:
         }
 
         async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
-            doc = await self.book.take(session, case_id, changes=changes)
-            if doc is None or doc["status"] not in HOLDING_CAPACITY:
+            record = await self.book.take(session, case_id, changes=changes)
+            if record is None or not record.holds_capacity:
                 return []
-            pseudonym = await self.roster.pseudonym_of(doc["supporter_id"], session)
+            pseudonym = await self.roster.pseudonym_of(record.holder, session)
             exclusions = updated.exclusions
             if pseudonym in (*exclusions.involved_pseudonyms, *exclusions.investigator_pseudonyms):
                 return await self._offer_ended(
-                    session, doc, now, updated.event_id, CancelReason.SUPPORTER_EXCLUDED
+                    session, record, now, updated.event_id, CancelReason.SUPPORTER_EXCLUDED
                 )
-            if doc["status"] != Status.OFFERED:
+            if record.status != Status.OFFERED or not (record.offered_at and record.respond_by):
                 return []
-            respond_by = doc["offered_at"] + self.policy.response_time(updated.profile)
-            if respond_by >= doc["respond_by"]:
+            respond_by = record.offered_at + self.policy.response_time(updated.profile)
+            if respond_by >= record.respond_by:
                 return []
             await self.book.update(session, case_id, respond_by=respond_by)
             return [
-                moved_deadline_for(case_of(doc), doc["attempt"], respond_by, now, updated.event_id)
+                moved_deadline_for(record.case, record.attempt, respond_by, now, updated.event_id)
             ]
 
         await self._run(step, may_free_capacity=True)
@@ -168,19 +169,19 @@ class Matcher:
         case_id = str(closed.case_id)
 
         async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
-            doc = await self.book.take(session, case_id)
-            if doc is None or doc["status"] == Status.CLOSED:
+            record = await self.book.take(session, case_id)
+            if record is None or record.status == Status.CLOSED:
                 return []
             await self.book.update(session, case_id, status=Status.CLOSED)
-            if doc["status"] not in HOLDING_CAPACITY:
+            if not record.holds_capacity:
                 return []
-            await self.roster.release(session, doc["supporter_id"], case_id)
+            await self.roster.release(session, record.holder, case_id)
             self.capacity_freed.set()
             return [
                 cancellation_for(
-                    case_of(doc),
-                    doc["attempt"],
-                    doc["supporter_id"],
+                    record.case,
+                    record.attempt,
+                    record.holder,
                     CancelReason.CASE_CLOSED,
                     now,
                     closed.event_id,
@@ -195,19 +196,21 @@ class Matcher:
         for overdue in await self.book.overdue(datetime.now(UTC), limit):
 
             async def step(
-                session: AsyncClientSession, now: datetime, overdue: Document = overdue
+                session: AsyncClientSession, now: datetime, overdue: CaseRecord = overdue
             ) -> list[Envelope]:
-                doc = await self.book.take(
+                record = await self.book.take(
                     session,
-                    overdue["_id"],
+                    overdue.case_id,
                     status=Status.OFFERED,
-                    assignment_id=overdue["assignment_id"],
+                    assignment_id=overdue.assignment_id,
                     respond_by={"$lte": now},
                 )
-                if doc is None:
+                if record is None:
                     return []
-                cause = peer_assigned_id(uuid.UUID(doc["_id"]), doc["attempt"])
-                return await self._offer_ended(session, doc, now, cause, CancelReason.NO_RESPONSE)
+                cause = peer_assigned_id(record.case.case_id, record.attempt)
+                return await self._offer_ended(
+                    session, record, now, cause, CancelReason.NO_RESPONSE
+                )
 
             expired += bool(await self._run(step, may_free_capacity=True))
         return expired
@@ -219,14 +222,14 @@ class Matcher:
             for waiting in await self.book.waiting(limit):
 
                 async def step(
-                    session: AsyncClientSession, now: datetime, waiting: Document = waiting
+                    session: AsyncClientSession, now: datetime, waiting: CaseRecord = waiting
                 ) -> list[Envelope]:
-                    doc = await self.book.take(
-                        session, waiting["_id"], status=Status.WAITING, attempt=waiting["attempt"]
+                    record = await self.book.take(
+                        session, waiting.case_id, status=Status.WAITING, attempt=waiting.attempt
                     )
-                    if doc is None:
+                    if record is None:
                         return []
-                    return await self._match(session, doc, now, uuid.UUID(doc["caused_by"]))
+                    return await self._match(session, record, now, record.caused_by)
 
                 published = await self._run(step)
                 offered += any(d["event_type"] == "support.peer_assigned" for d in published)
@@ -235,37 +238,36 @@ class Matcher:
     async def _offer_ended(
         self,
         session: AsyncClientSession,
-        doc: Document,
+        record: CaseRecord,
         now: datetime,
         cause: uuid.UUID,
         cancelled: CancelReason | None,
     ) -> list[Envelope]:
         """The supporter declined, did not answer or may no longer support: free their
         capacity, never offer them this case again, and try the next (or escalate)."""
-        case_id, supporter_id, attempt = doc["_id"], doc["supporter_id"], doc["attempt"]
-        await self.roster.release(session, supporter_id, case_id)
-        await self.book.tried(session, case_id, supporter_id)
+        supporter_id = record.holder
+        await self.roster.release(session, supporter_id, record.case_id)
+        await self.book.tried(session, record.case_id, supporter_id)
         self.capacity_freed.set()
-        doc = {**doc, "tried": [*doc["tried"], supporter_id]}
-        case = case_of(doc)
+        record = record.tried_also(supporter_id)
         events: list[Envelope] = []
         if cancelled is not None:
-            events.append(cancellation_for(case, attempt, supporter_id, cancelled, now, cause))
-        if attempt >= self.policy.max_attempts:
-            await self.book.update(session, case_id, status=Status.ESCALATED)
+            events.append(
+                cancellation_for(record.case, record.attempt, supporter_id, cancelled, now, cause)
+            )
+        if record.attempt >= self.policy.max_attempts:
+            await self.book.update(session, record.case_id, status=Status.ESCALATED)
+            exhausted = EscalationReason.ATTEMPTS_EXHAUSTED
             return [
                 *events,
-                escalation_for(
-                    case, attempt, EscalationReason.ATTEMPTS_EXHAUSTED, Counter(), now, cause
-                ),
+                escalation_for(record.case, record.attempt, exhausted, Counter(), now, cause),
             ]
-        return [*events, *await self._match(session, doc, now, cause)]
+        return [*events, *await self._match(session, record, now, cause)]
 
     async def _match(
-        self, session: AsyncClientSession, doc: Document, now: datetime, cause: uuid.UUID
+        self, session: AsyncClientSession, record: CaseRecord, now: datetime, cause: uuid.UUID
     ) -> list[Envelope]:
-        case = case_of(doc)
-        case_id = doc["_id"]
+        case, case_id = record.case, record.case_id
         share = (
             await self.book.incident_share(session, case.correlation_id)
             if case.exclusions.incident_size > self.policy.large_incident
@@ -273,7 +275,7 @@ class Matcher:
         )
         roster = await self.roster.available_in(case.hospital_id, session)
         ranking = rank(case, roster, self.policy, now, share, best=BEST)
-        attempt = doc["attempt"] + 1
+        attempt = record.attempt + 1
         for candidate in ranking.candidates:
             supporter_id = candidate.supporter.supporter_id
             if await self.roster.reserve(session, supporter_id, case_id, now):
@@ -290,23 +292,26 @@ class Matcher:
                     escalated_while_waiting=False,
                 )
                 return [assigned]
-        already_escalated = doc["status"] == Status.WAITING and doc["escalated_while_waiting"]
+        return await self._wait(session, record, now, cause, ranking.refusals)
+
+    async def _wait(
+        self,
+        session: AsyncClientSession,
+        record: CaseRecord,
+        now: datetime,
+        cause: uuid.UUID,
+        refusals: Counter[Refusal],
+    ) -> list[Envelope]:
+        """Nobody fits now: the case waits, and the coordinator hears of it once."""
+        waiting = record.status == Status.WAITING
         await self.book.update(
             session,
-            case_id,
+            record.case_id,
             status=Status.WAITING,
-            since=doc["since"] if doc["status"] == Status.WAITING else now,
+            since=record.since if waiting else now,
             escalated_while_waiting=True,
         )
-        if already_escalated:
+        if waiting and record.escalated_while_waiting:
             return []
-        return [
-            escalation_for(
-                case,
-                doc["attempt"],
-                EscalationReason.NO_PEER_AVAILABLE,
-                ranking.refusals,
-                now,
-                cause,
-            )
-        ]
+        reason = EscalationReason.NO_PEER_AVAILABLE
+        return [escalation_for(record.case, record.attempt, reason, refusals, now, cause)]

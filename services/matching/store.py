@@ -8,6 +8,7 @@ nor act twice on one case.
 
 import uuid
 from collections import Counter
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -122,6 +123,40 @@ class Status(StrEnum):
 HOLDING_CAPACITY = (Status.OFFERED, Status.ACCEPTED)
 
 
+@dataclass(frozen=True)
+class CaseRecord:
+    """A case and where it stands: waiting since when, offered to whom, until when."""
+
+    case: Case
+    status: Status
+    attempt: int
+    priority: int
+    since: datetime
+    caused_by: uuid.UUID
+    escalated_while_waiting: bool = False
+    supporter_id: str | None = None
+    assignment_id: str | None = None
+    offered_at: datetime | None = None
+    respond_by: datetime | None = None
+
+    @property
+    def case_id(self) -> str:
+        return str(self.case.case_id)
+
+    @property
+    def holds_capacity(self) -> bool:
+        return self.status in HOLDING_CAPACITY
+
+    @property
+    def holder(self) -> str:
+        """The supporter whose capacity the case holds."""
+        assert self.supporter_id is not None, f"case {self.case_id} is {self.status}"
+        return self.supporter_id
+
+    def tried_also(self, supporter_id: str) -> "CaseRecord":
+        return replace(self, case=replace(self.case, tried=self.case.tried | {supporter_id}))
+
+
 class CaseBook:
     """One document per case: where it stands, who was tried, who holds it now."""
 
@@ -141,7 +176,7 @@ class CaseBook:
         priority: int,
         caused_by: uuid.UUID,
         at: datetime,
-    ) -> Document:
+    ) -> CaseRecord:
         """Raises DuplicateKeyError when the case was opened before, undoing the transaction."""
         doc: Document = {
             "_id": str(case.case_id),
@@ -159,7 +194,7 @@ class CaseBook:
             "caused_by": str(caused_by),
         }
         await self.collection.insert_one(doc, session=session)
-        return doc
+        return case_record(doc)
 
     async def take(
         self,
@@ -168,15 +203,16 @@ class CaseBook:
         *,
         changes: Document | None = None,
         **expected: Any,
-    ) -> Document | None:
+    ) -> CaseRecord | None:
         """The case if it is still as `expected`, claimed for this transaction (with `changes`
         applied): a concurrent transaction on the same case then conflicts and is retried."""
-        return await self.collection.find_one_and_update(
+        doc = await self.collection.find_one_and_update(
             {"_id": case_id, **expected},
             {"$set": {"touched": True, **(changes or {})}},
             session=session,
             return_document=ReturnDocument.AFTER,
         )
+        return case_record(doc) if doc else None
 
     async def update(self, session: AsyncClientSession, case_id: str, **changes: Any) -> None:
         await self.collection.update_one({"_id": case_id}, {"$set": changes}, session=session)
@@ -196,27 +232,27 @@ class CaseBook:
                 share[doc["supporter_id"]] += 1
         return share
 
-    async def overdue(self, now: datetime, limit: int) -> list[Document]:
+    async def overdue(self, now: datetime, limit: int) -> list[CaseRecord]:
         """Offers whose deadline passed, the most urgent first."""
         cursor = (
             self.collection.find({"status": Status.OFFERED, "respond_by": {"$lte": now}})
             .sort([("priority", 1), ("respond_by", 1)])
             .limit(limit)
         )
-        return [doc async for doc in cursor]
+        return [case_record(doc) async for doc in cursor]
 
-    async def waiting(self, limit: int) -> list[Document]:
+    async def waiting(self, limit: int) -> list[CaseRecord]:
         """Cases nobody fitted, the most urgent first, then the longest waiting."""
         cursor = (
             self.collection.find({"status": Status.WAITING})
             .sort([("priority", 1), ("since", 1)])
             .limit(limit)
         )
-        return [doc async for doc in cursor]
+        return [case_record(doc) async for doc in cursor]
 
 
-def case_of(doc: Document) -> Case:
-    return Case(
+def case_record(doc: Document) -> CaseRecord:
+    case = Case(
         case_id=uuid.UUID(doc["_id"]),
         correlation_id=doc["incident"],
         profile=CaseProfile.model_validate(doc["profile"]),
@@ -224,6 +260,19 @@ def case_of(doc: Document) -> Case:
         exclusions=Exclusions.model_validate(doc["exclusions"]),
         tried=frozenset(doc["tried"]),
         opened_at=doc.get("opened_at"),
+    )
+    return CaseRecord(
+        case=case,
+        status=Status(doc["status"]),
+        attempt=doc["attempt"],
+        priority=doc["priority"],
+        since=doc["since"],
+        caused_by=uuid.UUID(doc["caused_by"]),
+        escalated_while_waiting=doc.get("escalated_while_waiting", False),
+        supporter_id=doc.get("supporter_id"),
+        assignment_id=doc.get("assignment_id"),
+        offered_at=doc.get("offered_at"),
+        respond_by=doc.get("respond_by"),
     )
 
 
