@@ -1,15 +1,27 @@
 """In-memory stand-ins for the services' own stores, for handler tests that run in
 milliseconds. The real-server suite stays the authority on how the stores behave."""
 
+import uuid
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import DuplicateKeyError
 
 from services.intake.cases import IncidentRecord
 from services.intake.store import IncidentRecords, Preferences
+from services.matching.policy import Case, Supporter
+from services.matching.store import (
+    HOLDING_CAPACITY,
+    CaseBook,
+    CaseRecord,
+    Roster,
+    Status,
+    case_record,
+)
 from services.notify.messages import Outreach
 from services.notify.steps import Scheduled
 from services.notify.store import (
@@ -26,6 +38,7 @@ from shared.events import CaseContactRecorded, ChannelName, Envelope, PeerAssign
 from shared.mongo import Document, UnitOfWork, Work, outbox_entries
 
 NO_SESSION = cast(AsyncClientSession, None)
+E = TypeVar("E", bound=Envelope)
 
 
 class FakeUnitOfWork(UnitOfWork):
@@ -40,8 +53,8 @@ class FakeUnitOfWork(UnitOfWork):
         self.published += announced
         return outbox_entries(announced, self.now)
 
-    def events(self, event_type: str) -> list[Envelope]:
-        return [e for _, e in self.published if e.event_type == event_type]
+    def events(self, kind: type[E]) -> list[E]:
+        return [e for _, e in self.published if isinstance(e, kind)]
 
 
 class FakeContacts(CaseContacts):
@@ -249,3 +262,122 @@ class FakePreferences(Preferences):
 
     async def opted_out(self, session: AsyncClientSession, pseudonyms: Iterable[str]) -> set[str]:
         return {p for p in pseudonyms if self.choices.get(p, ("",))[0] == "declined"}
+
+
+class FakeRoster(Roster):
+    """Supporters with their open cases; capacity is booked and given back as in the store."""
+
+    def __init__(self, supporters: Iterable[Supporter]) -> None:
+        self.supporters = {s.supporter_id: s for s in supporters}
+        self.open: dict[str, set[str]] = {s: set() for s in self.supporters}
+
+    async def available_in(
+        self, hospital_id: str, session: AsyncClientSession | None = None
+    ) -> list[Supporter]:
+        return [
+            replace(s, open_cases=len(self.open[s.supporter_id]))
+            for s in self.supporters.values()
+            if s.hospital_id == hospital_id and s.active
+        ]
+
+    async def pseudonym_of(self, supporter_id: str, session: AsyncClientSession) -> str | None:
+        supporter = self.supporters.get(supporter_id)
+        return supporter.pseudonym if supporter else None
+
+    async def reserve(
+        self, session: AsyncClientSession, supporter_id: str, case_id: str, at: datetime
+    ) -> bool:
+        supporter = self.supporters[supporter_id]
+        if len(self.open[supporter_id]) >= supporter.max_open_cases:
+            return False
+        self.open[supporter_id].add(case_id)
+        self.supporters[supporter_id] = replace(supporter, last_assigned_at=at)
+        return True
+
+    async def release(self, session: AsyncClientSession, supporter_id: str, case_id: str) -> None:
+        self.open[supporter_id].discard(case_id)
+
+
+class FakeCaseBook(CaseBook):
+    """The case documents as the store keeps them, read back through the store's own
+    `case_record`."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, Document] = {}
+
+    def status(self, case_id: object) -> str:
+        return str(self.docs[str(case_id)]["status"])
+
+    async def open(
+        self,
+        session: AsyncClientSession,
+        case: Case,
+        status: Status,
+        priority: int,
+        caused_by: uuid.UUID,
+        at: datetime,
+    ) -> CaseRecord:
+        if str(case.case_id) in self.docs:
+            raise DuplicateKeyError(f"case {case.case_id} exists")
+        self.docs[str(case.case_id)] = {
+            "_id": str(case.case_id),
+            "incident": case.correlation_id,
+            "profile": case.profile.model_dump(mode="json"),
+            "colleague": case.colleague.model_dump(mode="json"),
+            "exclusions": case.exclusions.model_dump(mode="json"),
+            "tried": [],
+            "opened_at": case.opened_at,
+            "status": status,
+            "attempt": 0,
+            "priority": priority,
+            "since": at,
+            "escalated_while_waiting": False,
+            "caused_by": str(caused_by),
+        }
+        return case_record(self.docs[str(case.case_id)])
+
+    async def take(
+        self,
+        session: AsyncClientSession,
+        case_id: str,
+        *,
+        changes: Document | None = None,
+        **expected: Any,
+    ) -> CaseRecord | None:
+        doc = self.docs.get(case_id)
+        if doc is None or not all(_matches(doc.get(k), v) for k, v in expected.items()):
+            return None
+        doc.update(changes or {})
+        return case_record(doc)
+
+    async def update(self, session: AsyncClientSession, case_id: str, **changes: Any) -> None:
+        self.docs[case_id].update(changes)
+
+    async def tried(self, session: AsyncClientSession, case_id: str, supporter_id: str) -> None:
+        tried = self.docs[case_id]["tried"]
+        if supporter_id not in tried:
+            tried.append(supporter_id)
+
+    async def incident_share(self, session: AsyncClientSession, incident: str) -> Counter[str]:
+        return Counter(
+            doc["supporter_id"]
+            for doc in self.docs.values()
+            if doc["incident"] == incident and doc["status"] in HOLDING_CAPACITY
+        )
+
+    async def overdue(self, now: datetime, limit: int) -> list[CaseRecord]:
+        due = [d for d in self.docs.values() if d["status"] == Status.OFFERED]
+        due = [d for d in due if d["respond_by"] <= now]
+        due.sort(key=lambda d: (d["priority"], d["respond_by"]))
+        return [case_record(d) for d in due[:limit]]
+
+    async def waiting(self, limit: int) -> list[CaseRecord]:
+        waiting = [d for d in self.docs.values() if d["status"] == Status.WAITING]
+        waiting.sort(key=lambda d: (d["priority"], d["since"]))
+        return [case_record(d) for d in waiting[:limit]]
+
+
+def _matches(value: object, expected: object) -> bool:
+    if isinstance(expected, dict) and "$lte" in expected:
+        return value is not None and value <= expected["$lte"]
+    return value == expected

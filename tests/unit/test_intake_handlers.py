@@ -7,7 +7,14 @@ import structlog
 
 from services.intake.cases import IntakePolicy
 from services.intake.intake import Intake
-from shared.events import IncidentReported, IncidentUpdated, OutreachPreferenceSet
+from shared.events import (
+    CaseContactRecorded,
+    IncidentReported,
+    IncidentUpdated,
+    OutreachPreferenceSet,
+    SupportCaseClosed,
+    SupportCaseOpened,
+)
 from shared.settings import Topics
 from tests.factories import NOW, PSEUDONYM_KEY, incident_json, participant
 from tests.fakes import FakeIncidentRecords, FakePreferences, FakeUnitOfWork
@@ -73,9 +80,9 @@ async def test_a_professional_who_opted_out_is_counted_but_not_approached(
         )
     )
     await intake.on_incident(IncidentReported.model_validate(incident_json()))
-    opened = unit_of_work.events("support.case_opened")
-    assert sorted(e.opted_out for e in opened) == [False, True]  # type: ignore[attr-defined]
-    assert len(unit_of_work.events("support.case_contact_recorded")) == 1
+    opened = unit_of_work.events(SupportCaseOpened)
+    assert sorted(e.opted_out for e in opened) == [False, True]
+    assert len(unit_of_work.events(CaseContactRecorded)) == 1
 
 
 async def test_a_participant_removed_by_an_update_has_the_case_closed(
@@ -85,5 +92,5 @@ async def test_a_participant_removed_by_an_update_has_the_case_closed(
     update = incident_json(participants=[participant("E12345")], revision=1)
     update["event_type"] = "incident.updated"
     await intake.on_incident(IncidentUpdated.model_validate(update))
-    (closed,) = unit_of_work.events("support.case_closed")
-    assert closed.reason == "participant_removed"  # type: ignore[attr-defined]
+    (closed,) = unit_of_work.events(SupportCaseClosed)
+    assert closed.reason == "participant_removed"

@@ -14,7 +14,14 @@ from services.notify.notifier import Notifier, OutreachMetrics, Stores
 from services.notify.pages import Outcome
 from services.notify.settings import NotifySettings
 from services.notify.store import State
-from shared.events import CaseContactRecorded, PeerAssigned
+from shared.events import (
+    AssignmentAccepted,
+    CaseContactRecorded,
+    NotificationFailed,
+    PeerAssigned,
+    PeerNotified,
+    SupportContactLogged,
+)
 from tests.factories import LINK_SECRET, NOW, assignment_and_contact
 from tests.fakes import (
     FakeChannel,
@@ -75,8 +82,8 @@ async def test_the_offer_waits_for_the_colleagues_contact_then_goes_by_email(des
     assert key == str(desk.assignment.assignment_id)
     assert "e12345@zh-a.example" in outreach.body
     assert desk.messages.state(desk.offer_id) == State.SENT
-    (notified,) = desk.unit_of_work.events("support.peer_notified")
-    assert notified.channel == "email"  # type: ignore[attr-defined]
+    (notified,) = desk.unit_of_work.events(PeerNotified)
+    assert notified.channel == "email"
 
 
 async def test_a_refused_mail_falls_back_to_a_text(desk: Desk) -> None:
@@ -84,8 +91,8 @@ async def test_a_refused_mail_falls_back_to_a_text(desk: Desk) -> None:
     await desk.notifier.on_contact(desk.contact)
     await desk.notifier.on_assignment_news(desk.assignment)
     assert [key for key, _ in desk.sms.sent] == [str(desk.assignment.assignment_id)]
-    (failure,) = desk.unit_of_work.events("support.notification_failed")
-    assert failure.reason.startswith("550 p1@zh-a.example")  # type: ignore[attr-defined]
+    (failure,) = desk.unit_of_work.events(NotificationFailed)
+    assert failure.reason.startswith("550 p1@zh-a.example")
     assert desk.messages.state(desk.offer_id) == State.SENT
 
 
@@ -94,7 +101,7 @@ async def test_refused_on_every_channel_the_offer_is_failed(desk: Desk) -> None:
     await desk.notifier.on_contact(desk.contact)
     await desk.notifier.on_assignment_news(desk.assignment)
     assert desk.messages.state(desk.offer_id) == State.FAILED
-    assert len(desk.unit_of_work.events("support.notification_failed")) == 2
+    assert len(desk.unit_of_work.events(NotificationFailed)) == 2
 
 
 async def test_a_passing_failure_is_retried_later_not_dead(desk: Desk) -> None:
@@ -106,7 +113,7 @@ async def test_a_passing_failure_is_retried_later_not_dead(desk: Desk) -> None:
     assert message.claimable_from is not None
     assert message.claimable_from > NOW
     assert desk.sms.sent == []  # not a refusal: the supporter's own channel is tried again
-    assert desk.unit_of_work.events("support.notification_failed") == []
+    assert desk.unit_of_work.events(NotificationFailed) == []
 
 
 async def test_a_mail_interrupted_by_a_stop_is_reported_unconfirmed_never_sent_again(
@@ -122,8 +129,8 @@ async def test_a_mail_interrupted_by_a_stop_is_reported_unconfirmed_never_sent_a
     await desk.notifier.deliver(desk.offer_id)
     assert desk.email.sent == []
     assert desk.messages.state(desk.offer_id) == State.UNCONFIRMED
-    failure = desk.unit_of_work.events("support.notification_failed")[-1]
-    assert failure.reason.startswith("unconfirmed")  # type: ignore[attr-defined]
+    failure = desk.unit_of_work.events(NotificationFailed)[-1]
+    assert failure.reason.startswith("unconfirmed")
 
 
 async def test_an_answer_is_recorded_once_and_acceptance_schedules_follow_ups(desk: Desk) -> None:
@@ -132,8 +139,8 @@ async def test_an_answer_is_recorded_once_and_acceptance_schedules_follow_ups(de
     assert offer is not None
     assert await desk.notifier.answer(offer, Outcome.ACCEPTED)
     assert not await desk.notifier.answer(offer, Outcome.DECLINED)
-    (accepted,) = desk.unit_of_work.events("assignment.accepted")
-    assert accepted.case_id == desk.assignment.case_id  # type: ignore[attr-defined]
+    (accepted,) = desk.unit_of_work.events(AssignmentAccepted)
+    assert accepted.case_id == desk.assignment.case_id
     follow_up = f"{desk.assignment.assignment_id}/follow_up_day_1"
     assert desk.messages.state(follow_up) == State.SCHEDULED
 
@@ -143,5 +150,5 @@ async def test_a_contact_link_records_one_contact(desk: Desk) -> None:
     entry = ContactEntry(contact_date=NOW.date(), minutes=30, mode="phone", tier=1, referred=False)
     assert await desk.notifier.log_contact(link, desk.assignment, entry)
     assert not await desk.notifier.log_contact(link, desk.assignment, entry)
-    (logged,) = desk.unit_of_work.events("support.contact_logged")
-    assert logged.first_of_case  # type: ignore[attr-defined]
+    (logged,) = desk.unit_of_work.events(SupportContactLogged)
+    assert logged.first_of_case

@@ -1,0 +1,130 @@
+"""matching's lifecycle on in-memory stores: decline, silence, exhaustion, waiting, closing."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import structlog
+
+from services.matching.matcher import Matcher
+from services.matching.policy import Policy
+from services.matching.store import Status
+from services.notify.messages import answered
+from shared.events import (
+    AssignmentCancelled,
+    CaseEscalated,
+    PeerAssigned,
+    SupportCaseClosed,
+    SupportCaseOpened,
+)
+from tests.factories import NOW, opened_cases, supporter
+from tests.fakes import FakeCaseBook, FakeRoster, FakeUnitOfWork
+
+TOPIC = "support.assignments.v1"
+
+
+@dataclass
+class Lifecycle:
+    matcher: Matcher
+    unit_of_work: FakeUnitOfWork
+    roster: FakeRoster
+    book: FakeCaseBook
+    case: SupportCaseOpened
+
+    def offers(self) -> list[PeerAssigned]:
+        return self.unit_of_work.events(PeerAssigned)
+
+    def escalations(self) -> list[CaseEscalated]:
+        return self.unit_of_work.events(CaseEscalated)
+
+    async def decline(self, offer: PeerAssigned) -> None:
+        await self.matcher.respond(answered(offer, False, self.unit_of_work.now))
+
+
+def lifecycle(*supporter_ids: str, **policy: Any) -> Lifecycle:
+    unit_of_work = FakeUnitOfWork(NOW)
+    roster = FakeRoster(supporter(s) for s in supporter_ids)
+    book = FakeCaseBook()
+    matcher = Matcher(
+        unit_of_work, roster, book, Policy(**policy), TOPIC, structlog.get_logger("test")
+    )
+    return Lifecycle(matcher, unit_of_work, roster, book, opened_cases()[0])
+
+
+async def test_a_declined_case_goes_to_someone_else_and_frees_the_first() -> None:
+    life = lifecycle("P1", "P2")
+    await life.matcher.open(life.case)
+    (first,) = life.offers()
+    await life.decline(first)
+    second = life.offers()[-1]
+    assert second.supporter.supporter_id != first.supporter.supporter_id
+    assert second.attempt == 2
+    assert life.roster.open[first.supporter.supporter_id] == set()
+
+
+async def test_declined_by_everyone_allowed_it_escalates_with_attempts_exhausted() -> None:
+    life = lifecycle("P1", "P2", "P3", max_attempts=2)
+    await life.matcher.open(life.case)
+    await life.decline(life.offers()[-1])
+    await life.decline(life.offers()[-1])
+    (escalation,) = life.escalations()
+    assert escalation.reason == "attempts_exhausted"
+    assert life.book.status(life.case.case_id) == Status.ESCALATED
+    assert all(not cases for cases in life.roster.open.values())
+
+
+async def test_with_nobody_free_the_case_waits_escalated_once_then_is_offered() -> None:
+    life = lifecycle()
+    await life.matcher.open(life.case)
+    await life.matcher.match_waiting(10)
+    (escalation,) = life.escalations()
+    assert escalation.reason == "no_peer_available"
+    assert life.book.status(life.case.case_id) == Status.WAITING
+
+    life.roster.supporters["P9"] = supporter("P9")
+    life.roster.open["P9"] = set()
+    assert await life.matcher.match_waiting(10) == 1
+    assert [o.supporter.supporter_id for o in life.offers()] == ["P9"]
+    assert len(life.escalations()) == 1
+
+
+async def test_an_unanswered_offer_is_cancelled_and_offered_again() -> None:
+    life = lifecycle("P1", "P2")
+    await life.matcher.open(life.case)
+    (first,) = life.offers()
+    life.unit_of_work.now = first.respond_by + timedelta(seconds=1)
+    assert await life.matcher.expire_overdue(10) == 1
+    (cancelled,) = life.unit_of_work.events(AssignmentCancelled)
+    assert cancelled.reason == "no_response"
+    assert life.offers()[-1].supporter.supporter_id != first.supporter.supporter_id
+
+
+async def test_a_closed_case_gives_its_supporter_capacity_back() -> None:
+    life = lifecycle("P1")
+    await life.matcher.open(life.case)
+    (offer,) = life.offers()
+    closed = SupportCaseClosed(
+        event_id=life.case.event_id,
+        occurred_at=NOW,
+        producer="intake",
+        correlation_id=life.case.correlation_id,
+        hospital_id=life.case.hospital_id,
+        case_id=life.case.case_id,
+        profile=life.case.profile,
+        reason="incident_withdrawn",
+    )
+    await life.matcher.close(closed)
+    assert life.roster.open["P1"] == set()
+    (cancelled,) = life.unit_of_work.events(AssignmentCancelled)
+    assert cancelled.reason == "case_closed"
+    assert life.book.status(life.case.case_id) == Status.CLOSED
+    assert offer.case_id == life.case.case_id
+
+
+@pytest.mark.parametrize("redelivered", [1, 2])
+async def test_a_case_opened_again_changes_nothing(redelivered: int) -> None:
+    life = lifecycle("P1", "P2")
+    for _ in range(1 + redelivered):
+        await life.matcher.open(life.case)
+    assert len(life.offers()) == 1
