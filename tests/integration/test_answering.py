@@ -6,7 +6,7 @@ from email.message import Message
 import pytest
 
 from tests.factories import incident_json, participant
-from tests.integration.conftest import Pipeline
+from tests.integration.pipeline import Pipeline
 from tests.integration.test_pipeline import roster
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ from PIL import Image
 
 from services.reporting.store import ApiTokens
 from tests.factories import incident_json, participant
-from tests.integration.conftest import Pipeline
+from tests.integration.pipeline import Pipeline
 from tests.integration.test_pipeline import roster
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ from deploy.localservers import free_port
 from services.notify.channels import EmailChannel
 from services.notify.messages import Outreach
 from shared.errors import RejectedEvent, RetryLater
-from tests.integration.conftest import MailSink
+from tests.integration.rig import MailSink
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from tests.factories import incident_json, participant
-from tests.integration.conftest import Pipeline
+from tests.integration.pipeline import Pipeline
 
 WITHIN = 30.0
 """Seconds for the valid event behind the hostile one: generous for a loaded machine, far

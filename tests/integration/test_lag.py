@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from shared.kafka import ensure_topics
 from shared.lag import LagWatch, Subscription
-from tests.integration.conftest import Servers
+from tests.integration.rig import Servers
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from asgi_lifespan import LifespanManager
-from pymongo import AsyncMongoClient
 
 from services.matching.app import create_app
 from services.matching.roster import RosterEntry
@@ -23,17 +20,15 @@ from shared.events import (
     AssignmentAccepted,
     AssignmentDeclined,
     CaseProfile,
-    Envelope,
     SupportCaseClosed,
     SupportCaseOpened,
     SupportCaseUpdated,
 )
-from shared.kafka import ensure_topics
 from shared.mongo import Document
 from shared.pseudonyms import pseudonymise
-from shared.settings import Topics
 from tests.factories import PSEUDONYM_KEY, incident_json, opened_cases, participant
-from tests.integration.conftest import EventLog, Servers, load_roster
+from tests.integration.pipeline import load_roster
+from tests.integration.rig import Rig, Servers, isolated, running, until
 
 pytestmark = pytest.mark.integration
 
@@ -41,21 +36,12 @@ URGENT_SECONDS = 4.0
 
 
 @dataclass
-class Rig:
+class MatchingRig(Rig):
     """Matching instances in one consumer group, fed directly, watched on their output."""
 
-    topics: Topics
-    producer: AIOKafkaProducer
-    mongo: AsyncMongoClient[Document]
-    database: str
-    log: EventLog
-
     async def roster(self, *entries: RosterEntry) -> None:
-        await load_roster(self.producer, self.topics, self.mongo[self.database], list(entries))
-
-    async def publish(self, topic: str, event: Envelope) -> None:
-        key = event.correlation_id.encode()
-        await self.producer.send_and_wait(topic, event.model_dump_json().encode(), key=key)
+        matching = self.mongo[self.database("matching")]
+        await load_roster(self.producer, self.topics, matching, list(entries))
 
     async def open(self, *cases: SupportCaseOpened) -> None:
         for case in cases:
@@ -90,69 +76,41 @@ class Rig:
         self, case: SupportCaseOpened, event_type: str, count: int = 1
     ) -> dict[str, Any]:
         """The `count`-th event of that type about the case, once it is there."""
-        for _ in range(600):
-            found = self.of(case, event_type)
-            if len(found) >= count:
-                return found[count - 1]
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"no {event_type} #{count} for {case.case_id}: {self.news(case)}")
+        await until(
+            lambda: len(self.of(case, event_type)) >= count,
+            what=f"{event_type} #{count} for {case.case_id}: {self.news(case)}",
+        )
+        return self.of(case, event_type)[count - 1]
 
     async def case_doc(self, case: SupportCaseOpened) -> Document:
-        doc = await self.mongo[self.database]["cases"].find_one({"_id": str(case.case_id)})
+        doc = await self.mongo[self.database("matching")]["cases"].find_one(
+            {"_id": str(case.case_id)}
+        )
         assert doc is not None
         return doc
 
 
 @contextlib.asynccontextmanager
-async def rig(servers: Servers, instances: int = 1, **settings: Any) -> AsyncIterator[Rig]:
-    run = uuid.uuid4().hex[:8]
-    topics = Topics.model_validate(
-        {name: f"match-{run}.{default}" for name, default in Topics().model_dump().items()}
-    )
-    await ensure_topics(servers.kafka_bootstrap_servers, topics.all())
+async def matching_rig(
+    servers: Servers, instances: int = 1, **settings: Any
+) -> AsyncIterator[MatchingRig]:
+    isolation = await isolated(servers, "match")
     common = MatchingSettings(
-        kafka_bootstrap_servers=servers.kafka_bootstrap_servers,
-        mongodb_url=servers.mongodb_url,
-        mongodb_database_prefix=f"match_{run}_",
-        kafka_group_prefix=f"match-{run}.",
-        topics=topics,
+        **isolation.settings(),
         retry_backoff_max_seconds=1.0,
         scan_seconds=0.5,
         urgent_response_seconds=URGENT_SECONDS,
         response_seconds=3600,
         **settings,
     )
-    log = EventLog()
-    follower = AIOKafkaConsumer(
-        topics.assignments,
-        bootstrap_servers=servers.kafka_bootstrap_servers,
-        auto_offset_reset="earliest",
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=servers.kafka_bootstrap_servers, acks="all")
-    mongo: AsyncMongoClient[Document] = AsyncMongoClient(servers.mongodb_url, tz_aware=True)
-    async with contextlib.AsyncExitStack() as stack:
-        for _ in range(instances):
-            await stack.enter_async_context(
-                LifespanManager(create_app(common), startup_timeout=60, shutdown_timeout=60)
-            )
-        await follower.start()
-        stack.push_async_callback(follower.stop)
-        following = asyncio.create_task(_follow(follower, log))
-        await producer.start()
-        stack.push_async_callback(producer.stop)
-        stack.push_async_callback(mongo.close)
-        yield Rig(topics, producer, mongo, common.database_name("matching"), log)
-        following.cancel()
-
-
-async def _follow(consumer: AIOKafkaConsumer, log: EventLog) -> None:
-    async for record in consumer:
-        log.records.append(record)
+    apps = [create_app(common) for _ in range(instances)]
+    async with running(isolation, apps, [isolation.topics.assignments]) as base:
+        yield MatchingRig(base.isolation, base.producer, base.mongo, base.log)
 
 
 @pytest.fixture(scope="module")
-async def matching(servers: Servers) -> AsyncIterator[Rig]:
-    async with rig(servers, max_attempts=3) as ready:
+async def matching(servers: Servers) -> AsyncIterator[MatchingRig]:
+    async with matching_rig(servers, max_attempts=3) as ready:
         yield ready
 
 
@@ -184,7 +142,7 @@ def case_in(hospital: str, staff_id: str = "E12345", **changes: Any) -> SupportC
     return case
 
 
-async def test_a_decline_goes_to_the_next_peer_and_never_back(matching: Rig) -> None:
+async def test_a_decline_goes_to_the_next_peer_and_never_back(matching: MatchingRig) -> None:
     await matching.roster(peer("M1", "A"), peer("M1", "B"))
     case = case_in("M1")
     await matching.open(case)
@@ -202,7 +160,7 @@ async def test_a_decline_goes_to_the_next_peer_and_never_back(matching: Rig) -> 
 
 
 async def test_an_unanswered_offer_goes_to_someone_else_an_accepted_one_stays(
-    matching: Rig,
+    matching: MatchingRig,
 ) -> None:
     await matching.roster(peer("M2", "A"), peer("M2", "B"))
     case = case_in("M2", harm="severe")
@@ -231,7 +189,7 @@ async def test_an_unanswered_offer_goes_to_someone_else_an_accepted_one_stays(
     assert len(matching.of(case, "peer_assigned")) == 2
 
 
-async def test_after_the_last_attempt_the_coordinator_takes_over(matching: Rig) -> None:
+async def test_after_the_last_attempt_the_coordinator_takes_over(matching: MatchingRig) -> None:
     await matching.roster(*(peer("M3", name) for name in "ABCD"))
     case = case_in("M3")
     await matching.open(case)
@@ -247,7 +205,7 @@ async def test_after_the_last_attempt_the_coordinator_takes_over(matching: Rig) 
 
 
 async def test_waiting_cases_are_matched_as_capacity_frees_the_more_severe_first(
-    matching: Rig,
+    matching: MatchingRig,
 ) -> None:
     await matching.roster(peer("M4", "A", max_open_cases=1))
     holding = case_in("M4", staff_id="E1")
@@ -302,7 +260,7 @@ def updated(case: SupportCaseOpened, **profile: Any) -> SupportCaseUpdated:
 
 
 async def test_an_upgrade_shortens_the_deadline_a_downgrade_never_lengthens_it(
-    matching: Rig,
+    matching: MatchingRig,
 ) -> None:
     await matching.roster(peer("M5", "A"))
     case = case_in("M5")
@@ -323,7 +281,7 @@ async def test_an_upgrade_shortens_the_deadline_a_downgrade_never_lengthens_it(
     assert (await matching.case_doc(case))["priority"] == 2  # the downgrade is kept for later
 
 
-async def test_a_supporter_found_to_be_involved_is_replaced(matching: Rig) -> None:
+async def test_a_supporter_found_to_be_involved_is_replaced(matching: MatchingRig) -> None:
     await matching.roster(peer("M6", "A"), peer("M6", "B", function="physician"))
     case = case_in("M6")
     await matching.open(case)
@@ -340,7 +298,7 @@ async def test_a_supporter_found_to_be_involved_is_replaced(matching: Rig) -> No
     assert second["supporter"]["supporter_id"] == "M6-B"
 
 
-async def test_someone_who_opted_out_is_counted_but_nobody_is_sent(matching: Rig) -> None:
+async def test_someone_who_opted_out_is_counted_but_nobody_is_sent(matching: MatchingRig) -> None:
     await matching.roster(peer("M7", "A"))
     # Two colleagues in one incident: one key, one partition, handled in this order.
     people = [participant("E1"), participant("E2", department="ED")]
@@ -355,7 +313,7 @@ async def test_someone_who_opted_out_is_counted_but_nobody_is_sent(matching: Rig
 
 async def test_concurrent_matchers_never_overbook_a_supporter(servers: Servers) -> None:
     """Three matching instances in one group, two consumers each, forty cases at once."""
-    async with rig(servers, instances=3, consumers_per_topic=1) as matchers:
+    async with matching_rig(servers, instances=3, consumers_per_topic=1) as matchers:
         await matchers.roster(*(peer("MC", name, max_open_cases=2) for name in "ABC"))
         cases = [case_in("MC", staff_id=f"E{n}") for n in range(40)]
         await asyncio.gather(*(matchers.open(case) for case in cases))
@@ -373,7 +331,7 @@ async def test_concurrent_matchers_never_overbook_a_supporter(servers: Servers) 
         assert per_supporter == {"MC-A": 2, "MC-B": 2, "MC-C": 2}
         escalations = [e for case in cases for e in matchers.of(case, "case_escalated")]
         assert len(escalations) == 34
-        supporters = matchers.mongo[matchers.database]["supporters"].find()
+        supporters = matchers.mongo[matchers.database("matching")]["supporters"].find()
         async for supporter in supporters:
             assert supporter["free_capacity"] == 0
             assert len(supporter["open_case_ids"]) == 2

@@ -16,8 +16,6 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -32,13 +30,10 @@ from shared.events import (
     CancelReason,
     CaseContactRecorded,
     ChannelName,
-    Envelope,
     PeerAssigned,
     SupportCaseOpened,
     SupporterContact,
 )
-from shared.kafka import ensure_topics
-from shared.settings import Topics
 from tests.factories import (
     LINK_SECRET,
     case_to_match,
@@ -47,7 +42,7 @@ from tests.factories import (
     reconciled,
     supporter,
 )
-from tests.integration.conftest import EventLog, MailSink, Servers
+from tests.integration.rig import MailSink, Rig, Servers, isolated, running, until
 
 pytestmark = pytest.mark.integration
 
@@ -81,17 +76,10 @@ class SmsProvider:
 
 
 @dataclass
-class NotifyRig:
-    topics: Topics
-    producer: AIOKafkaProducer
-    mail: MailSink
-    sms: SmsProvider
-    log: EventLog
-    browser: httpx.AsyncClient
-
-    async def publish(self, topic: str, event: Envelope) -> None:
-        key = event.correlation_id.encode()
-        await self.producer.send_and_wait(topic, event.model_dump_json().encode(), key=key)
+class NotifyRig(Rig):
+    mail: MailSink = field(kw_only=True)
+    sms: SmsProvider = field(kw_only=True)
+    browser: httpx.AsyncClient = field(kw_only=True)
 
     async def offer(
         self,
@@ -119,11 +107,7 @@ class NotifyRig:
         ]
 
     async def until(self, condition: Any, what: str, within: float = 30.0) -> None:
-        for _ in range(int(within * 10)):
-            if condition():
-                return
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"not within {within:.0f}s: {what}")
+        await until(condition, within, what)
 
 
 def offer_and_contact(
@@ -171,12 +155,8 @@ def link_in(mail: Message, path: str) -> str:
 
 @contextlib.asynccontextmanager
 async def notify_rig(servers: Servers) -> AsyncIterator[NotifyRig]:
-    run = uuid.uuid4().hex[:8]
-    topics = Topics.model_validate(
-        {name: f"notify-{run}.{default}" for name, default in Topics().model_dump().items()}
-    )
-    await ensure_topics(servers.kafka_bootstrap_servers, topics.all())
-    mail, sms, log = MailSink(), SmsProvider(), EventLog()
+    isolation = await isolated(servers, "notify")
+    mail, sms = MailSink(), SmsProvider()
     provider = uvicorn.Server(
         uvicorn.Config(
             Starlette(routes=[Route("/sms", sms.receive, methods=["POST"])]),
@@ -186,11 +166,7 @@ async def notify_rig(servers: Servers) -> AsyncIterator[NotifyRig]:
         )
     )
     settings = NotifySettings(
-        kafka_bootstrap_servers=servers.kafka_bootstrap_servers,
-        mongodb_url=servers.mongodb_url,
-        mongodb_database_prefix=f"notify_{run}_",
-        kafka_group_prefix=f"notify-{run}.",
-        topics=topics,
+        **isolation.settings(),
         smtp_port=mail.controller.port,
         sms_webhook_url=f"http://127.0.0.1:{sms_port}/sms",
         link_secret=LINK_SECRET,
@@ -200,39 +176,30 @@ async def notify_rig(servers: Servers) -> AsyncIterator[NotifyRig]:
         retry_max_seconds=0.5,
     )
     app = create_app(settings)
-    follower = AIOKafkaConsumer(
-        topics.notifications,
-        topics.responses,
-        bootstrap_servers=servers.kafka_bootstrap_servers,
-        auto_offset_reset="earliest",
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=servers.kafka_bootstrap_servers, acks="all")
+    topics = isolation.topics
     mail.controller.start()
     serving = asyncio.create_task(provider.serve())
-    async with contextlib.AsyncExitStack() as stack:
-        stack.callback(mail.controller.stop)
-        await stack.enter_async_context(
-            LifespanManager(app, startup_timeout=60, shutdown_timeout=60)
-        )
-        await follower.start()
-        stack.push_async_callback(follower.stop)
-        following = asyncio.create_task(_follow(follower, log))
-        await producer.start()
-        stack.push_async_callback(producer.stop)
-        browser = await stack.enter_async_context(
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://notify")
-        )
-        while not provider.started:  # noqa: ASYNC110 - waiting for the server in this loop
-            await asyncio.sleep(0.05)
-        yield NotifyRig(topics, producer, mail, sms, log, browser)
-        following.cancel()
-    provider.should_exit = True
-    await serving
-
-
-async def _follow(consumer: AIOKafkaConsumer, log: EventLog) -> None:
-    async for record in consumer:
-        log.records.append(record)
+    try:
+        async with (
+            running(isolation, [app], [topics.notifications, topics.responses]) as base,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://notify"
+            ) as browser,
+        ):
+            await until(lambda: provider.started, what="the SMS provider serves")
+            yield NotifyRig(
+                base.isolation,
+                base.producer,
+                base.mongo,
+                base.log,
+                mail=mail,
+                sms=sms,
+                browser=browser,
+            )
+    finally:
+        mail.controller.stop()
+        provider.should_exit = True
+        await serving
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from shared.events import SupportCaseOpened
 from shared.kafka import ensure_topics
 from shared.mongo import Announcements, Document, Outbox, UnitOfWork, in_transaction
 from tests.factories import opened_cases
-from tests.integration.conftest import Servers
+from tests.integration.rig import Servers
 
 pytestmark = pytest.mark.integration
 

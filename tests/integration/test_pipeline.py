@@ -12,7 +12,7 @@ import pytest
 
 from services.matching.roster import RosterEntry
 from tests.factories import incident_json, participant
-from tests.integration.conftest import Pipeline
+from tests.integration.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
 

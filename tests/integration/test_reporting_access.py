@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from tests.factories import incident_json, participant
-from tests.integration.conftest import Pipeline
+from tests.integration.pipeline import Pipeline
 from tests.integration.test_pipeline import report_and_wait, roster
 
 pytestmark = pytest.mark.integration

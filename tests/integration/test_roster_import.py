@@ -11,7 +11,7 @@ import pytest
 
 from services.matching.roster import COLUMNS
 from tests.factories import PSEUDONYM_KEY
-from tests.integration.conftest import Pipeline
+from tests.integration.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from services.matching.roster import RosterEntry
 from services.matching.store import Roster
 from shared.mongo import Document, in_transaction
 from tests.factories import PSEUDONYM_KEY
-from tests.integration.conftest import Servers
+from tests.integration.rig import Servers
 
 pytestmark = pytest.mark.integration
 

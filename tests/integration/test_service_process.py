@@ -17,7 +17,7 @@ from deploy.localservers import free_port
 from shared.kafka import ensure_topics
 from shared.settings import Topics
 from tests.factories import LINK_SECRET, PSEUDONYM_KEY, incident_json
-from tests.integration.conftest import Servers
+from tests.integration.rig import Servers
 
 pytestmark = pytest.mark.integration
 

@@ -1,0 +1,176 @@
+"""The product's four services as the pipeline tests drive them: fed as hospital systems,
+coordinators and supporters feed them, watched on every topic."""
+
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.matching.roster import RosterEntry, roster_changes
+from services.matching.store import Roster
+from shared.mongo import Document
+from shared.settings import Topics
+from tests.factories import PSEUDONYM_KEY
+from tests.integration.rig import MailSink, Rig, Servers, until
+
+CONSUMER_GROUPS = {
+    "intake.incidents": "incidents_reported",
+    "intake.staff": "staff",
+    "matching.cases": "cases",
+    "matching.roster": "roster",
+    "matching.responses": "responses",
+    "notify.assignments": "assignments",
+    "notify.contacts": "contacts",
+    "reporting.case_events": "cases,assignments,responses,notifications",
+}
+"""Every consumer group of the pipeline and the topics (fields of `Topics`) it reads."""
+
+
+@dataclass
+class Pipeline(Rig):
+    """The four services of the product, fed as hospital systems and supporters feed them."""
+
+    reporting: httpx.AsyncClient = field(kw_only=True)
+    supporter: httpx.AsyncClient = field(kw_only=True)
+    """A supporter's browser: follows the links in their mail to notify."""
+    mail: MailSink = field(kw_only=True)
+    reporting_app: Any = field(kw_only=True)
+    """Reporting itself, for a test that serves it over real HTTP (to a browser)."""
+
+    @property
+    def servers(self) -> Servers:
+        return self.isolation.servers
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.servers.kafka_bootstrap_servers
+
+    @property
+    def database_prefix(self) -> str:
+        return self.isolation.database_prefix
+
+    @property
+    def group_prefix(self) -> str:
+        return self.isolation.group_prefix
+
+    async def report(self, incident: dict[str, Any], partition: int | None = None) -> int:
+        """Publish an incident as a hospital system does; returns the partition it went to."""
+        key = f"{incident['hospital_id']}:{incident['incident_id']}".encode()
+        return await self.send_raw(json.dumps(incident).encode(), key, partition)
+
+    async def send_raw(
+        self, value: bytes, key: bytes, partition: int | None = None, topic: str | None = None
+    ) -> int:
+        sent = await self.producer.send_and_wait(
+            topic or self.topics.incidents_reported, value, key=key, partition=partition
+        )
+        return int(sent.partition)
+
+    async def until(
+        self, condition: Callable[[], object], within: float = 60.0, what: str = ""
+    ) -> None:
+        await until(condition, within, what)
+
+    async def idle(self, within: float = 60.0, quiet: float = 1.0) -> None:
+        """Wait until every consumer group has committed every message on its topics, and
+        nothing new has appeared for `quiet` seconds.
+
+        Handlers publish what they cause before committing what caused it, so once the
+        groups have committed all there is and the event log stays still, nothing is in
+        flight. The event log's own offsets count too: the local broker (Tansu 0.6) reports
+        an end offset one past the first record of the last batch, not past its last record.
+        """
+        deadline = time.monotonic() + within
+        quiet_since: float | None = None
+        seen = -1
+        while True:
+            consumed = await self._all_consumed()
+            now = time.monotonic()
+            if consumed and len(self.log.records) == seen:
+                quiet_since = quiet_since or now
+                if now - quiet_since >= quiet:
+                    return
+            else:
+                quiet_since = None
+            seen = len(self.log.records)
+            if now > deadline:
+                raise AssertionError(f"the pipeline did not become idle within {within:.0f}s")
+            await asyncio.sleep(0.2)
+
+    async def _all_consumed(self) -> bool:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers)
+        await admin.start()
+        await consumer.start()
+        try:
+            for group, fields in CONSUMER_GROUPS.items():
+                topics = [getattr(self.topics, f) for f in fields.split(",")]
+                partitions = [
+                    TopicPartition(t, p)
+                    for t in topics
+                    for p in consumer.partitions_for_topic(t) or ()
+                ]
+                ends = await consumer.end_offsets(partitions)
+                committed = await admin.list_consumer_group_offsets(
+                    self.group_prefix + group, partitions=partitions
+                )
+                for tp, end in ends.items():
+                    needed = max(end, self.log.next_offset(tp))
+                    done = committed.get(tp)
+                    if needed > 0 and (done is None or done.offset < needed):
+                        return False
+            return True
+        finally:
+            await consumer.stop()
+            await admin.close()
+
+    async def cells(self) -> list[Document]:
+        cursor = self.mongo[f"{self.database_prefix}reporting"]["cells"].find()
+        return [doc async for doc in cursor]
+
+    async def counted(self, hospital_id: str, **dimensions: str) -> Counter[str]:
+        """What reporting stored for a hospital, summed over its cells (departments...)."""
+        total: Counter[str] = Counter()
+        for cell in await self.cells():
+            if cell["hospital_id"] == hospital_id and all(
+                cell[d] == v for d, v in dimensions.items()
+            ):
+                total.update({m: n for m, n in cell.items() if isinstance(n, int)})
+        return total
+
+    async def load_roster(self, entries: list[RosterEntry]) -> None:
+        await load_roster(
+            self.producer, self.topics, self.mongo[self.database("matching")], entries
+        )
+
+
+async def load_roster(
+    producer: AIOKafkaProducer,
+    topics: Topics,
+    matching: AsyncDatabase[Document],
+    entries: list[RosterEntry],
+    within: float = 30.0,
+) -> None:
+    """Publish the entries' changes as the coordinator's import does; return once matching
+    has applied them all."""
+    roster = Roster(matching)
+    for change in roster_changes(
+        entries, await roster.profiles(), PSEUDONYM_KEY, datetime.now(UTC)
+    ):
+        await producer.send_and_wait(
+            topics.roster, change.model_dump_json().encode(), key=change.correlation_id.encode()
+        )
+    deadline = time.monotonic() + within
+    while roster_changes(entries, await roster.profiles(), PSEUDONYM_KEY, datetime.now(UTC)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"matching did not apply the roster within {within:.0f}s")
+        await asyncio.sleep(0.1)
