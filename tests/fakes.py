@@ -20,6 +20,7 @@ from services.matching.store import (
     CaseRecord,
     Roster,
     Status,
+    case_document,
     case_record,
 )
 from services.notify.messages import Outreach
@@ -319,21 +320,7 @@ class FakeCaseBook(CaseBook):
     ) -> CaseRecord:
         if str(case.case_id) in self.docs:
             raise DuplicateKeyError(f"case {case.case_id} exists")
-        self.docs[str(case.case_id)] = {
-            "_id": str(case.case_id),
-            "incident": case.correlation_id,
-            "profile": case.profile.model_dump(mode="json"),
-            "colleague": case.colleague.model_dump(mode="json"),
-            "exclusions": case.exclusions.model_dump(mode="json"),
-            "tried": [],
-            "opened_at": case.opened_at,
-            "status": status,
-            "attempt": 0,
-            "priority": priority,
-            "since": at,
-            "escalated_while_waiting": False,
-            "caused_by": str(caused_by),
-        }
+        self.docs[str(case.case_id)] = case_document(case, status, priority, caused_by, at)
         return case_record(self.docs[str(case.case_id)])
 
     async def take(

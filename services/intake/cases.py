@@ -62,14 +62,15 @@ class Occasion:
     hospital_id: str
     incident_id: str
     revision: int
-    withdrawn: bool
-    near_miss: bool
-    origin: CaseOrigin
-    category: Category
-    harm: Harm
-    calamity: bool
     occurred_at: datetime
-    participants: Sequence[Participant]
+    participants: Sequence[Participant] = ()
+    withdrawn: bool = False
+    near_miss: bool = False
+    origin: CaseOrigin = CaseOrigin.INCIDENT
+    category: Category = Category.OTHER
+    """What nothing more is known of (a withdrawal, a request) is counted as."""
+    harm: Harm = Harm.UNKNOWN
+    calamity: bool = False
     investigators: Sequence[str] = ()
     requested_by_self: bool = False
 
@@ -82,14 +83,8 @@ class Occasion:
                 hospital_id=incident.hospital_id,
                 incident_id=incident.incident_id,
                 revision=incident.revision,
-                withdrawn=True,
-                near_miss=False,
-                origin=CaseOrigin.INCIDENT,
-                category=Category.OTHER,
-                harm=Harm.UNKNOWN,
-                calamity=False,
                 occurred_at=incident.occurred_at,
-                participants=(),
+                withdrawn=True,
             )
         return cls(
             event_id=incident.event_id,
@@ -99,7 +94,6 @@ class Occasion:
             revision=incident.revision,
             withdrawn=incident.status is IncidentStatus.ENTERED_IN_ERROR,
             near_miss=incident.actuality == "potential",
-            origin=CaseOrigin.INCIDENT,
             category=incident.category,
             harm=incident.harm,
             calamity=incident.calamity,
@@ -117,12 +111,7 @@ class Occasion:
             hospital_id=request.hospital_id,
             incident_id=f"request:{request.request_id}",
             revision=0,
-            withdrawn=False,
-            near_miss=False,
             origin=CaseOrigin.REQUEST,
-            category=Category.OTHER,
-            harm=Harm.UNKNOWN,
-            calamity=False,
             occurred_at=request.occurred_at,
             participants=(request.professional,),
             requested_by_self=request.requested_by == "self",

@@ -178,21 +178,7 @@ class CaseBook:
         at: datetime,
     ) -> CaseRecord:
         """Raises DuplicateKeyError when the case was opened before, undoing the transaction."""
-        doc: Document = {
-            "_id": str(case.case_id),
-            "incident": case.correlation_id,
-            "profile": case.profile.model_dump(mode="json"),
-            "colleague": case.colleague.model_dump(mode="json"),
-            "exclusions": case.exclusions.model_dump(mode="json"),
-            "tried": [],
-            "opened_at": case.opened_at,
-            "status": status,
-            "attempt": 0,
-            "priority": priority,
-            "since": at,
-            "escalated_while_waiting": False,
-            "caused_by": str(caused_by),
-        }
+        doc = case_document(case, status, priority, caused_by, at)
         await self.collection.insert_one(doc, session=session)
         return case_record(doc)
 
@@ -249,6 +235,27 @@ class CaseBook:
             .limit(limit)
         )
         return [case_record(doc) async for doc in cursor]
+
+
+def case_document(
+    case: Case, status: Status, priority: int, caused_by: uuid.UUID, at: datetime
+) -> Document:
+    """A case as the book keeps it when it opens."""
+    return {
+        "_id": str(case.case_id),
+        "incident": case.correlation_id,
+        "profile": case.profile.model_dump(mode="json"),
+        "colleague": case.colleague.model_dump(mode="json"),
+        "exclusions": case.exclusions.model_dump(mode="json"),
+        "tried": [],
+        "opened_at": case.opened_at,
+        "status": status,
+        "attempt": 0,
+        "priority": priority,
+        "since": at,
+        "escalated_while_waiting": False,
+        "caused_by": str(caused_by),
+    }
 
 
 def case_record(doc: Document) -> CaseRecord:

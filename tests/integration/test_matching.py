@@ -232,28 +232,26 @@ async def test_waiting_cases_are_matched_as_capacity_frees_the_more_severe_first
     assert len(matching.of(milder, "case_escalated")) == 1
 
 
+def from_intake(case: SupportCaseOpened) -> dict[str, Any]:
+    """What intake puts on every later event about the case."""
+    return {
+        "event_id": uuid.uuid4(),
+        "occurred_at": datetime.now(UTC),
+        "producer": "intake",
+        "correlation_id": case.correlation_id,
+        "hospital_id": case.hospital_id,
+        "case_id": case.case_id,
+    }
+
+
 def closed(case: SupportCaseOpened) -> SupportCaseClosed:
-    return SupportCaseClosed(
-        event_id=uuid.uuid4(),
-        occurred_at=datetime.now(UTC),
-        producer="intake",
-        correlation_id=case.correlation_id,
-        hospital_id=case.hospital_id,
-        case_id=case.case_id,
-        profile=case.profile,
-        reason="incident_withdrawn",
-    )
+    return SupportCaseClosed(**from_intake(case), profile=case.profile, reason="incident_withdrawn")
 
 
 def updated(case: SupportCaseOpened, **profile: Any) -> SupportCaseUpdated:
     exclusions = profile.pop("exclusions", case.exclusions)
     return SupportCaseUpdated(
-        event_id=uuid.uuid4(),
-        occurred_at=datetime.now(UTC),
-        producer="intake",
-        correlation_id=case.correlation_id,
-        hospital_id=case.hospital_id,
-        case_id=case.case_id,
+        **from_intake(case),
         profile=CaseProfile.model_validate(case.profile.model_dump() | profile),
         exclusions=exclusions,
     )

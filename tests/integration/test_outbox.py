@@ -9,7 +9,7 @@ import time
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
 
@@ -48,14 +48,7 @@ async def test_events_left_in_the_outbox_are_published_at_the_next_start(
         await broker.stop()
         await mongo.close()
 
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=servers.kafka_bootstrap_servers, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
-        records = [await consumer.getone() for _ in range(2)]
-    finally:
-        await consumer.stop()
+    records = await first_records(servers, topic, 2)
     assert [json.loads(r.value)["case_id"] for r in records] == [str(c.case_id) for c in cases]
     assert {r.key for r in records} == {b"ZH-A:INC-2026-000123"}
 
@@ -97,16 +90,22 @@ async def test_events_whose_publish_failed_after_the_commit_are_relayed_without_
         await broker.stop()
         await mongo.close()
 
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=servers.kafka_bootstrap_servers, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
-        records = [await asyncio.wait_for(consumer.getone(), 30) for _ in range(2)]
-    finally:
-        await consumer.stop()
+    records = await first_records(servers, topic, 2)
     assert [json.loads(r.value)["case_id"] for r in records] == [str(c.case_id) for c in cases]
 
 
 async def _announce(topic: str, cases: list[SupportCaseOpened]) -> Announcements:
     return [(topic, case) for case in cases]
+
+
+async def first_records(
+    servers: Servers, topic: str, count: int
+) -> list[ConsumerRecord[bytes, bytes]]:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=servers.kafka_bootstrap_servers, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        return [await asyncio.wait_for(consumer.getone(), 30) for _ in range(count)]
+    finally:
+        await consumer.stop()
