@@ -76,28 +76,23 @@ class Occasion:
 
     @classmethod
     def of_incident(cls, incident: IncidentFacts | IncidentWithdrawn) -> "Occasion":
+        known: dict[str, Any] = {
+            "event_id": incident.event_id,
+            "key": incident.incident_key,
+            "hospital_id": incident.hospital_id,
+            "incident_id": incident.incident_id,
+            "revision": incident.revision,
+            "occurred_at": incident.occurred_at,
+        }
         if isinstance(incident, IncidentWithdrawn):
-            return cls(
-                event_id=incident.event_id,
-                key=incident.incident_key,
-                hospital_id=incident.hospital_id,
-                incident_id=incident.incident_id,
-                revision=incident.revision,
-                occurred_at=incident.occurred_at,
-                withdrawn=True,
-            )
+            return cls(**known, withdrawn=True)
         return cls(
-            event_id=incident.event_id,
-            key=incident.incident_key,
-            hospital_id=incident.hospital_id,
-            incident_id=incident.incident_id,
-            revision=incident.revision,
+            **known,
             withdrawn=incident.status is IncidentStatus.ENTERED_IN_ERROR,
             near_miss=incident.actuality == "potential",
             category=incident.category,
             harm=incident.harm,
             calamity=incident.calamity,
-            occurred_at=incident.occurred_at,
             participants=incident.participants,
             investigators=incident.investigators,
         )
