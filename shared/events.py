@@ -611,6 +611,61 @@ class AssignmentDeclined(Envelope):
     profile: CaseProfile
 
 
+class SupportOutcome(StrEnum):
+    """How support for a case ended; no free text, ever."""
+
+    COMPLETED = "completed"
+    """No further support needed."""
+    REFERRED = "referred"
+    """Handed to professional help (the kind in `referral`, never a name)."""
+    DECLINED_BY_COLLEAGUE = "declined_by_colleague"
+    """The colleague did not want support."""
+    UNREACHABLE = "unreachable"
+    """No contact after the supporter tried."""
+    LAPSED = "lapsed"
+    """Ended by itself: no contact logged, nor "still supporting", for `SUPPORT_ENDS_AFTER`."""
+    CLOSED_BY_COORDINATOR = "closed_by_coordinator"
+    WITHDRAWN = "withdrawn"
+    """The incident was withdrawn or entered in error."""
+
+
+ENDED_BY_SUPPORTER = (
+    SupportOutcome.COMPLETED,
+    SupportOutcome.REFERRED,
+    SupportOutcome.DECLINED_BY_COLLEAGUE,
+    SupportOutcome.UNREACHABLE,
+)
+"""The outcomes a supporter can choose on the ending page."""
+
+
+class ReferralKind(StrEnum):
+    PSYCHOLOGIST = "psychologist"
+    OCCUPATIONAL_PHYSICIAN = "occupational_physician"
+    EAP = "eap"
+    """An employee assistance programme."""
+    SPIRITUAL_CARE = "spiritual_care"
+    GENERAL_PRACTITIONER = "general_practitioner"
+    OTHER = "other"
+
+
+class SupportEnded(Envelope):
+    """Support for a case has ended: its supporter's capacity comes back at once."""
+
+    event_type: Literal["support.ended"] = "support.ended"
+    assignment_id: uuid.UUID
+    case_id: uuid.UUID
+    profile: CaseProfile
+    outcome: SupportOutcome
+    referral: ReferralKind | None = None
+    case_opened_at: Instant | None = None
+
+    @model_validator(mode="after")
+    def _referral_only_when_referred(self) -> Self:
+        if (self.referral is not None) != (self.outcome is SupportOutcome.REFERRED):
+            raise ValueError("a referral kind is given exactly when the outcome is referred")
+        return self
+
+
 AssignmentNews = Annotated[
     PeerAssigned | ResponseDeadlineMoved | AssignmentCancelled | CaseEscalated,
     Field(discriminator="event_type"),
@@ -618,9 +673,10 @@ AssignmentNews = Annotated[
 """What the assignments topic carries, from matching."""
 
 AssignmentResponse = Annotated[
-    AssignmentAccepted | AssignmentDeclined, Field(discriminator="event_type")
+    AssignmentAccepted | AssignmentDeclined | SupportEnded, Field(discriminator="event_type")
 ]
-"""What the responses topic carries: the supporter's answer to an assignment."""
+"""What the responses topic carries: the supporter's answer to an assignment, and the end of
+the support it began."""
 
 CaseEvent = (
     SupportCaseOpened
@@ -636,6 +692,7 @@ CaseEvent = (
     | SupportContactLogged
     | AssignmentAccepted
     | AssignmentDeclined
+    | SupportEnded
 )
 """Every event on the topics reporting reads."""
 

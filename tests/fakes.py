@@ -89,12 +89,21 @@ class FakeOffers(Offers):
         offer = self.offers[assignment_id]
         if not offer.open:
             return False
-        self.offers[assignment_id] = replace(offer, open=False, answer=answer)
+        self.offers[assignment_id] = replace(offer, open=False, answer=answer, answered_at=at)
         return True
 
     async def cancel(self, session: AsyncClientSession, assignment_id: str) -> None:
         offer = self.offers[assignment_id]
         self.offers[assignment_id] = replace(offer, open=False, cancelled=True)
+
+    async def end(
+        self, session: AsyncClientSession, assignment_id: str, outcome: str, at: datetime
+    ) -> bool:
+        offer = self.offers[assignment_id]
+        if offer.answer != "accepted" or offer.cancelled or offer.ended:
+            return False
+        self.offers[assignment_id] = replace(offer, ended=True)
+        return True
 
 
 @dataclass
@@ -103,6 +112,7 @@ class _Message:
     case_id: str
     step: str
     state: str
+    due_at: datetime
     claimable_from: datetime | None
     channel: ChannelName | None = None
     tried: list[str] = field(default_factory=list)
@@ -130,8 +140,16 @@ class FakeMessages(Messages):
                     scheduled.step,
                     State.SCHEDULED,
                     scheduled.due_at,
+                    scheduled.due_at,
                 ),
             )
+
+    async def postpone(
+        self, session: AsyncClientSession, assignment_id: str, step: str, due_at: datetime
+    ) -> None:
+        message = self.messages.get(f"{assignment_id}/{step}")
+        if message and message.state == State.SCHEDULED and message.due_at < due_at:
+            message.due_at = message.claimable_from = due_at
 
     async def skip_remaining(self, session: AsyncClientSession, assignment_id: str) -> None:
         for message in self.messages.values():

@@ -18,6 +18,7 @@ from shared.events import (
     SupportCaseClosed,
     SupportCaseOpened,
     SupportCaseUpdated,
+    SupportEnded,
     SupporterDeactivated,
 )
 from shared.kafka import subscription
@@ -47,7 +48,10 @@ def create_app(settings: MatchingSettings | None = None) -> AsgiFastStream:
 
     @broker.subscriber(topics.responses, **subscription(settings, SERVICE, "responses"))
     async def on_response(response: AssignmentResponse) -> None:
-        await matcher.respond(response)
+        if isinstance(response, SupportEnded):
+            await matcher.end(response)
+        else:
+            await matcher.respond(response)
 
     @broker.subscriber(topics.roster, **subscription(settings, SERVICE, "roster", concurrent=False))
     async def on_roster_change(change: RosterChange) -> None:

@@ -38,6 +38,7 @@ from shared.events import (
     SupportCaseClosed,
     SupportCaseOpened,
     SupportCaseUpdated,
+    SupportEnded,
 )
 from shared.mongo import Announcements, Document, UnitOfWork
 
@@ -133,6 +134,28 @@ class Matcher:
             return await self._offer_ended(session, record, now, response.event_id, None)
 
         await self._run(step, may_free_capacity=True)
+
+    async def end(self, ended: SupportEnded) -> None:
+        """Support has ended: the case is done and its supporter's capacity comes back now,
+        so the waiting cases are offered again at once, the severest first."""
+        case_id = str(ended.case_id)
+
+        async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
+            record = await self.book.take(
+                session, case_id, status=Status.ACCEPTED, assignment_id=str(ended.assignment_id)
+            )
+            if record is None:
+                self.log.info("end of support no longer open", case_id=case_id)
+                return []
+            await self.book.update(
+                session, case_id, status=Status.ENDED, ended_at=now, outcome=ended.outcome
+            )
+            await self.roster.release(session, record.holder, case_id)
+            self.capacity_freed.set()
+            return []
+
+        await self._run(step, may_free_capacity=True)
+        self.log.info("support ended", case_id=case_id, outcome=ended.outcome)
 
     async def update(self, updated: SupportCaseUpdated) -> None:
         """An upgrade shortens an open offer's deadline; a downgrade never lengthens it."""

@@ -118,6 +118,8 @@ class Status(StrEnum):
     """Declined or unanswered too often: the coordinator has it."""
     OPTED_OUT = "opted_out"
     CLOSED = "closed"
+    ENDED = "ended"
+    """Support was given and has ended (see the outcome): the supporter's capacity is back."""
 
 
 HOLDING_CAPACITY = (Status.OFFERED, Status.ACCEPTED)

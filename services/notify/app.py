@@ -80,5 +80,9 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
         settings,
         on_startup=[messages.ensure_indexes],
         background=[clock.keep],
-        routes=[("/respond", pages.respond), ("/log-contact", pages.log_contact)],
+        routes=[
+            ("/respond", pages.respond),
+            ("/log-contact", pages.log_contact),
+            ("/end-support", pages.end_support),
+        ],
     )

@@ -24,6 +24,7 @@ class Purpose(StrEnum):
 
     RESPOND = "respond"
     LOG_CONTACT = "log-contact"
+    END_SUPPORT = "end-support"
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,11 @@ from shared.events import (
     NotificationFailed,
     PeerAssigned,
     PeerNotified,
+    ReferralKind,
     ScoreItem,
     SupportContactLogged,
+    SupportEnded,
+    SupportOutcome,
     derived_event_id,
 )
 
@@ -197,6 +200,8 @@ class Links:
 
     respond: str = ""
     log_contact: str = ""
+    end: str = ""
+    """To say support has ended (with how), or that it goes on."""
 
 
 _STEP_TEXTS = {
@@ -221,13 +226,28 @@ Had je contact? Leg het vast (datum, duur, vorm), zo weten we hoeveel tijd
 collegiale ondersteuning vraagt:
 $log_url
 
+Is de ondersteuning afgerond, of loopt ze nog? Laat het ons weten:
+$end_url
+
+Peer support
+""",
+        "closing_subject": "Is de ondersteuning van je collega afgerond?",
+        "closing": """Beste $supporter,
+
+Je ondersteunt je collega ($function, $department) al een tijd. Is de ondersteuning
+afgerond (of doorverwezen naar professionele hulp), of loopt ze nog? Laat het ons weten:
+$end_url
+
+Horen we niets en leg je geen contact meer vast, dan sluiten we de ondersteuning vanzelf af.
+
 Peer support
 """,
         "sms_offer": "Peer support: wil je een collega ($function, $department) steunen na een "
         "incident op $date? Antwoord vóór $respond_by: $respond_url",
         "sms_reminder": "Peer support, herinnering: antwoord vóór $respond_by: $respond_url",
         "sms_follow_up": "Peer support: dag $day. Neem nog eens contact op met je collega en "
-        "leg het vast: $log_url",
+        "leg het vast: $log_url . Afgerond? $end_url",
+        "sms_closing": "Peer support: is de ondersteuning van je collega afgerond? $end_url",
     },
     "en": {
         "reminder_subject": "Reminder: request for peer support ($date)",
@@ -250,13 +270,28 @@ Were you in touch? Record it (date, duration, how), so we learn how much time
 peer support takes:
 $log_url
 
+Has support ended, or is it going on? Let us know:
+$end_url
+
+Peer support
+""",
+        "closing_subject": "Has support for your colleague ended?",
+        "closing": """Dear $supporter,
+
+You have been supporting your colleague ($function, $department) for a while. Has
+support ended (or been referred to professional help), or is it going on? Let us know:
+$end_url
+
+If we hear nothing and no more contacts are recorded, support will be closed by itself.
+
 Peer support
 """,
         "sms_offer": "Peer support: would you support a colleague ($function, $department) "
         "after an incident on $date? Answer before $respond_by: $respond_url",
         "sms_reminder": "Peer support reminder: please answer before $respond_by: $respond_url",
         "sms_follow_up": "Peer support: day $day. Check in with your colleague again and "
-        "record it: $log_url",
+        "record it: $log_url . Ended? $end_url",
+        "sms_closing": "Peer support: has support for your colleague ended? $end_url",
     },
 }
 
@@ -285,6 +320,7 @@ def compose(
         "respond_by": f"{assignment.respond_by.astimezone(ZoneInfo(timezone)):%Y-%m-%d %H:%M}",
         "respond_url": links.respond,
         "log_url": links.log_contact,
+        "end_url": links.end,
         "day": step.rsplit("_", 1)[-1].removesuffix("s"),
         "reasons": "\n".join(
             f"- {reason}"
@@ -381,6 +417,25 @@ def answered(
         assignment_id=assignment.assignment_id,
         case_id=assignment.case_id,
         profile=assignment.profile,
+        **_caused_by(assignment, at),
+    )
+
+
+def support_ended(
+    assignment: PeerAssigned,
+    outcome: SupportOutcome,
+    referral: ReferralKind | None,
+    at: datetime,
+) -> SupportEnded:
+    """Support ends once per assignment, by the supporter's link or by lapsing."""
+    return SupportEnded(
+        event_id=derived_event_id("support_ended", assignment.assignment_id),
+        assignment_id=assignment.assignment_id,
+        case_id=assignment.case_id,
+        profile=assignment.profile,
+        outcome=outcome,
+        referral=referral,
+        case_opened_at=assignment.case_opened_at,
         **_caused_by(assignment, at),
     )
 

@@ -23,30 +23,37 @@ from services.notify.messages import (
     contact_logged,
     failed,
     notified,
+    support_ended,
 )
 from services.notify.messages import Links as MessageLinks
 from services.notify.pages import Outcome
 from services.notify.settings import NotifySettings
 from services.notify.steps import (
+    LAPSE,
     OFFER,
     REMINDER,
-    follow_up_steps,
+    Scheduled,
+    follow_up,
     kind_of,
     needs_colleague_contact,
     offer_steps,
     reminder_due,
     still_due,
+    support_steps,
 )
 from services.notify.store import CaseContacts, Claimed, Firsts, Messages, Offer, Offers, State
 from shared.errors import RejectedEvent, describe
 from shared.events import (
+    ENDED_BY_SUPPORTER,
     AssignmentCancelled,
     AssignmentNews,
     CaseContactRecorded,
     ChannelName,
     Envelope,
     PeerAssigned,
+    ReferralKind,
     ResponseDeadlineMoved,
+    SupportOutcome,
 )
 from shared.kafka import is_passing
 from shared.mongo import Announcements, UnitOfWork
@@ -166,8 +173,13 @@ class Notifier:
             return
         offer = await self.offers.get(claimed.assignment_id)
         assert offer is not None, "an offer is recorded before its messages"
-        if not still_due(claimed.step, cancelled=offer.cancelled, answer=offer.answer):
+        if not still_due(
+            claimed.step, cancelled=offer.cancelled, answer=offer.answer, ended=offer.ended
+        ):
             await self.messages.settle(message_id, State.SKIPPED)
+            return
+        if kind_of(claimed.step) == LAPSE:
+            await self._end(offer.assignment, SupportOutcome.LAPSED, None, message_id)
             return
         if (channel := claimed.interrupted_on) and not self.channels[channel].retries_are_safe:
             await self._unconfirmed(claimed, offer.assignment, channel)
@@ -272,8 +284,11 @@ class Notifier:
     def _message_links(self, assignment: PeerAssigned, message_id: str, step: str) -> MessageLinks:
         if kind_of(step) in (OFFER, REMINDER):
             return MessageLinks(respond=self.links.respond_url(assignment.assignment_id))
-        log_url = self.links.url(Purpose.LOG_CONTACT, assignment.assignment_id, nonce=message_id)
-        return MessageLinks(log_contact=log_url)
+        assignment_id = assignment.assignment_id
+        return MessageLinks(
+            log_contact=self.links.url(Purpose.LOG_CONTACT, assignment_id, nonce=message_id),
+            end=self.links.url(Purpose.END_SUPPORT, assignment_id, nonce=message_id),
+        )
 
     async def _settle_and_announce(
         self, message_id: str, state: str, event: Envelope, **fields: object
@@ -306,7 +321,8 @@ class Notifier:
             if not await self.offers.answer(session, assignment_id, answer, now):
                 return []
             if answer == Outcome.ACCEPTED:
-                steps = follow_up_steps(now, self.settings.follow_up_after)
+                settings = self.settings
+                steps = support_steps(now, settings.follow_up_after, settings.support_ends_after)
                 await self.messages.schedule(session, assignment, steps)
             return [(self.topics.responses, answered(assignment, answer == Outcome.ACCEPTED, now))]
 
@@ -324,6 +340,8 @@ class Notifier:
                 return []
             first = await self.contacted_cases.first(session, str(assignment.case_id), now)
             logged = contact_logged(assignment, entry, link.nonce, now, first_of_case=first)
+            lapse_at = now + self.settings.support_ends_after
+            await self.messages.postpone(session, str(assignment.assignment_id), LAPSE, lapse_at)
             return [(self.topics.notifications, logged)]
 
         if not await self.unit_of_work.run(record):
@@ -331,3 +349,62 @@ class Notifier:
         self.metrics.contacts_logged.inc()
         self.log.info("contact logged", assignment_id=str(link.assignment_id))
         return True
+
+    async def end_support(
+        self, link: Link, offer: Offer, outcome: SupportOutcome, referral: ReferralKind | None
+    ) -> bool:
+        """The supporter says support has ended; returns False for a link used before or an
+        offer no longer in support."""
+        if outcome not in ENDED_BY_SUPPORTER:
+            raise ValueError(f"{outcome} is not the supporter's to choose")
+        return await self._end(offer.assignment, outcome, referral, link.nonce)
+
+    async def _end(
+        self,
+        assignment: PeerAssigned,
+        outcome: SupportOutcome,
+        referral: ReferralKind | None,
+        nonce: str,
+    ) -> bool:
+        """End support once: what remains is skipped, matching gets the capacity back.
+        `nonce`: the link's (used once), or the lapse step's own message id."""
+        assignment_id = str(assignment.assignment_id)
+        lapse = nonce == f"{assignment_id}/{LAPSE}"
+
+        async def record(session: AsyncClientSession, now: datetime) -> Announcements:
+            if not await self.used_links.first(session, f"end/{nonce}", now):
+                return []
+            if not await self.offers.end(session, assignment_id, outcome, now):
+                return []
+            await self.messages.skip_remaining(session, assignment_id)
+            if lapse:
+                await self.messages.settle(nonce, State.DONE, session)
+            return [(self.topics.responses, support_ended(assignment, outcome, referral, now))]
+
+        ended = bool(await self.unit_of_work.run(record))
+        if lapse and not ended:
+            await self.messages.settle(nonce, State.SKIPPED)
+        if ended:
+            self.log.info("support ended", assignment_id=assignment_id, outcome=outcome)
+        return ended
+
+    async def still_supporting(self, link: Link, offer: Offer) -> bool:
+        """One more follow-up, and the lapse moves after it; once per link."""
+        assignment = offer.assignment
+        assignment_id = str(assignment.assignment_id)
+        continued = False
+
+        async def record(session: AsyncClientSession, now: datetime) -> Announcements:
+            nonlocal continued
+            if offer.ended or not await self.used_links.first(session, f"end/{link.nonce}", now):
+                return []
+            after = now + self.settings.still_supporting_after
+            step = follow_up(after - (offer.answered_at or now))
+            await self.messages.schedule(session, assignment, [Scheduled(step, after)])
+            lapse_at = after + self.settings.support_ends_after
+            await self.messages.postpone(session, assignment_id, LAPSE, lapse_at)
+            continued = True
+            return []
+
+        await self.unit_of_work.run(record)
+        return continued

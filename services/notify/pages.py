@@ -68,6 +68,26 @@ _TEXT = {
         "logged": "Dank je wel. Het contact is vastgelegd.",
         "used": "Deze link is al gebruikt. Elke follow-up heeft een nieuwe link.",
         "invalid": "Niet alle velden zijn goed ingevuld:",
+        "end_title": "Loopt de ondersteuning nog?",
+        "end_intro": "Laat weten hoe de ondersteuning van je collega ervoor staat.",
+        "completed": "Afgerond: er is geen verdere ondersteuning nodig",
+        "referred_end": "Doorverwezen naar professionele hulp",
+        "declined_by_colleague": "Mijn collega wilde geen ondersteuning",
+        "unreachable": "Ik kon mijn collega niet bereiken",
+        "referral": "Naar wie (alleen het soort hulp)",
+        "psychologist": "psycholoog",
+        "occupational_physician": "bedrijfsarts",
+        "eap": "hulpprogramma voor medewerkers",
+        "spiritual_care": "geestelijke verzorging",
+        "general_practitioner": "huisarts",
+        "other": "anders",
+        "end": "De ondersteuning is beëindigd",
+        "still_supporting": "Ik ondersteun nog",
+        "ended_title": "Dank je wel",
+        "ended": "De ondersteuning is afgesloten. Dank je voor je steun aan je collega.",
+        "continuing_title": "Dank je wel",
+        "continuing": "We sturen je over een week nog een follow-up.",
+        "not_in_support": "Deze ondersteuning loopt niet (meer).",
     },
     "en": {
         "question_title": "Request for peer support",
@@ -100,6 +120,26 @@ _TEXT = {
         "logged": "Thank you. The contact is recorded.",
         "used": "This link was used already. Every follow-up brings a new one.",
         "invalid": "Not every field was filled in correctly:",
+        "end_title": "Is support still going on?",
+        "end_intro": "Let us know where support for your colleague stands.",
+        "completed": "Ended: no further support is needed",
+        "referred_end": "Referred to professional help",
+        "declined_by_colleague": "My colleague did not want support",
+        "unreachable": "I could not reach my colleague",
+        "referral": "To whom (only the kind of help)",
+        "psychologist": "psychologist",
+        "occupational_physician": "occupational physician",
+        "eap": "employee assistance programme",
+        "spiritual_care": "spiritual care",
+        "general_practitioner": "general practitioner",
+        "other": "other",
+        "end": "Support has ended",
+        "still_supporting": "I am still supporting",
+        "ended_title": "Thank you",
+        "ended": "Support is closed. Thank you for supporting your colleague.",
+        "continuing_title": "Thank you",
+        "continuing": "We will send you another follow-up in a week.",
+        "not_in_support": "This support is not (or no longer) going on.",
     },
 }
 
@@ -172,3 +212,52 @@ def logged_page(language: str) -> str:
 
 def used_page(language: str) -> str:
     return _page(language, "link_title", f"<p>{escape(_TEXT[_known(language)]['used'])}</p>")
+
+
+ENDINGS = ("completed", "referred", "declined_by_colleague", "unreachable")
+REFERRALS = (
+    "psychologist",
+    "occupational_physician",
+    "eap",
+    "spiritual_care",
+    "general_practitioner",
+    "other",
+)
+
+
+def end_form_page(language: str, token: str, problems: str = "") -> str:
+    """How support ended (no free text), or that it goes on; each link answers once."""
+    text = _TEXT[_known(language)]
+    endings = "".join(
+        f'<p><label><input type="radio" name="outcome" value="{ending}"'
+        f"{' checked' if i == 0 else ''}> "
+        f"{escape(text['referred_end' if ending == 'referred' else ending])}</label></p>"
+        for i, ending in enumerate(ENDINGS)
+    )
+    referrals = "".join(
+        f'<option value="{kind}">{escape(text[kind])}</option>' for kind in REFERRALS
+    )
+    warning = f"<p><strong>{escape(text['invalid'])}</strong> {escape(problems)}</p>"
+    form = f"""<p>{escape(text["end_intro"])}</p>{warning if problems else ""}
+<form method="post" action="end-support?t={escape(token)}">
+{endings}
+<p><label>{escape(text["referral"])} <select name="referral">
+<option value=""></option>{referrals}</select></label></p>
+<p><button type="submit" name="choice" value="end">{escape(text["end"])}</button>
+<button type="submit" name="choice" value="continue">{escape(text["still_supporting"])}</button></p>
+</form>"""
+    return _page(language, "end_title", form)
+
+
+def ended_page(language: str) -> str:
+    return _page(language, "ended_title", f"<p>{escape(_TEXT[_known(language)]['ended'])}</p>")
+
+
+def continuing_page(language: str) -> str:
+    text = _TEXT[_known(language)]
+    return _page(language, "continuing_title", f"<p>{escape(text['continuing'])}</p>")
+
+
+def not_in_support_page(language: str) -> str:
+    text = _TEXT[_known(language)]
+    return _page(language, "closed_title", f"<p>{escape(text['not_in_support'])}</p>")

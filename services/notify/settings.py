@@ -35,6 +35,11 @@ class NotifySettings(ServiceSettings):
     )
     """When after acceptance the supporter is prompted to check in again (ISO 8601
     durations or seconds, e.g. `["P1D", "P3D", "P7D", "P30D"]`)."""
+    support_ends_after: timedelta = timedelta(days=14)
+    """After the last follow-up: with no contact logged and no "still supporting" for this
+    long (ISO 8601, e.g. `P14D`), support ends by itself as `lapsed`."""
+    still_supporting_after: timedelta = timedelta(days=7)
+    """"Still supporting" schedules one more follow-up this long after (ISO 8601)."""
     scan_seconds: float = Field(default=5.0, gt=0)
     """How often due reminders, follow-ups and retries are looked for."""
     scan_batch: int = Field(default=100, ge=1)

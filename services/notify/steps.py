@@ -7,13 +7,19 @@ Each step is sent at most once, and only while it still makes sense: no reminder
 offer is answered or cancelled, no follow-up unless it was accepted.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 OFFER = "offer"
 REMINDER = "reminder"
 FOLLOW_UP = "follow_up"
+CLOSING = "closing"
+"""After the last follow-up: has support ended, or is it going on?"""
+LAPSE = "lapse"
+"""Not a message: when due, support that nobody continued ends by itself as `lapsed`."""
+IN_SUPPORT = (FOLLOW_UP, CLOSING, LAPSE)
+"""The steps of support under way: due only while the offer is accepted and not ended."""
 
 
 def follow_up(after: timedelta) -> str:
@@ -49,18 +55,32 @@ def follow_up_steps(accepted_at: datetime, cadence: Iterable[timedelta]) -> list
     return [Scheduled(follow_up(after), accepted_at + after) for after in cadence]
 
 
-def still_due(step: str, *, cancelled: bool, answer: str | None) -> bool:
+def support_steps(
+    accepted_at: datetime, cadence: Sequence[timedelta], ends_after: timedelta
+) -> list[Scheduled]:
+    """The follow-ups; half-way from the last one to the lapse, the closing prompt; then,
+    unless a contact is logged or the supporter says support goes on, the lapse."""
+    last = accepted_at + max(cadence, default=timedelta(0))
+    return [
+        *follow_up_steps(accepted_at, cadence),
+        Scheduled(CLOSING, last + ends_after / 2),
+        Scheduled(LAPSE, last + ends_after),
+    ]
+
+
+def still_due(step: str, *, cancelled: bool, answer: str | None, ended: bool = False) -> bool:
     """Whether a step still makes sense when its time comes."""
     if cancelled:
         return False
     kind = kind_of(step)
     if kind == REMINDER:
         return answer is None
-    if kind == FOLLOW_UP:
-        return answer == "accepted"
+    if kind in IN_SUPPORT:
+        return answer == "accepted" and not ended
     return True
 
 
 def needs_colleague_contact(step: str) -> bool:
-    """The offer and the follow-ups say how to reach the colleague; a reminder need not."""
-    return kind_of(step) != REMINDER
+    """The offer and the follow-ups say how to reach the colleague; a reminder, the closing
+    prompt and the lapse need not."""
+    return kind_of(step) in (OFFER, FOLLOW_UP)

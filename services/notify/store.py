@@ -44,6 +44,9 @@ class Offer:
     open: bool = True
     answer: str | None = None
     cancelled: bool = False
+    ended: bool = False
+    """Support has ended (by the supporter's link, or by lapsing): nothing more is sent."""
+    answered_at: datetime | None = None
 
     @property
     def language(self) -> str:
@@ -104,6 +107,8 @@ class Offers:
             open=doc["open"],
             answer=doc["answer"],
             cancelled=doc["cancelled"],
+            ended=doc.get("ended", False),
+            answered_at=doc.get("answered_at"),
         )
 
     async def answer(
@@ -113,6 +118,22 @@ class Offers:
         result = await self.collection.update_one(
             {"_id": assignment_id, "open": True},
             {"$set": {"open": False, "answer": answer, "answered_at": at}},
+            session=session,
+        )
+        return result.modified_count == 1
+
+    async def end(
+        self, session: AsyncClientSession, assignment_id: str, outcome: str, at: datetime
+    ) -> bool:
+        """Record the end of support once; returns whether this was the end."""
+        result = await self.collection.update_one(
+            {
+                "_id": assignment_id,
+                "answer": "accepted",
+                "cancelled": False,
+                "ended": {"$ne": True},
+            },
+            {"$set": {"ended": True, "outcome": outcome, "ended_at": at}},
             session=session,
         )
         return result.modified_count == 1
@@ -143,6 +164,8 @@ class State:
     """The service stopped while sending: perhaps sent, so never sent again."""
     FAILED = "failed"
     SKIPPED = "skipped"
+    DONE = "done"
+    """A step that sends nothing (the lapse) has taken effect."""
 
 
 class Messages:
@@ -189,6 +212,16 @@ class Messages:
     ) -> None:
         await self.collection.update_one(
             {"_id": f"{assignment_id}/{step}", "state": State.SCHEDULED},
+            {"$set": {"due_at": due_at, "claimable_from": due_at}},
+            session=session,
+        )
+
+    async def postpone(
+        self, session: AsyncClientSession, assignment_id: str, step: str, due_at: datetime
+    ) -> None:
+        """Move a scheduled step later, never earlier."""
+        await self.collection.update_one(
+            {"_id": f"{assignment_id}/{step}", "state": State.SCHEDULED, "due_at": {"$lt": due_at}},
             {"$set": {"due_at": due_at, "claimable_from": due_at}},
             session=session,
         )

@@ -2,11 +2,11 @@
 logging a contact. Each link is signed, expires, and records what it is for once."""
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs
 
 from faststream.asgi.types import Receive, Scope, Send
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -18,15 +18,44 @@ from services.notify.pages import (
     Outcome,
     closed_page,
     contact_form_page,
+    continuing_page,
+    end_form_page,
+    ended_page,
     logged_page,
+    not_in_support_page,
     outcome_page,
     problem_page,
     question_page,
     used_page,
 )
+from services.notify.store import Offer
 from shared.errors import describe
+from shared.events import ENDED_BY_SUPPORTER, ReferralKind, SupportOutcome
 
 ANSWERS = {"accept": Outcome.ACCEPTED, "decline": Outcome.DECLINED}
+
+
+class Ending(BaseModel):
+    """What the ending form may say: an outcome of the supporter's, and for a referral, the
+    kind of help (never a name)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    outcome: SupportOutcome
+    referral: ReferralKind | None = None
+
+    @field_validator("referral", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return value or None
+
+    @model_validator(mode="after")
+    def _chosen_by_supporter(self) -> Self:
+        if self.outcome not in ENDED_BY_SUPPORTER:
+            raise ValueError(f"{self.outcome} is not an ending a supporter chooses")
+        if (self.referral is None) == (self.outcome is SupportOutcome.REFERRED):
+            raise ValueError("choose the kind of help exactly when support was referred")
+        return self
 
 
 class SupporterPages:
@@ -89,6 +118,42 @@ class SupporterPages:
                     page = logged_page(offer.language) if logged else used_page(offer.language)
                     response = HTMLResponse(page, 200 if logged else 409)
         await response(scope, receive, send)
+
+    async def end_support(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """GET asks how support stands; POST ends it with an outcome, or continues it."""
+        request = Request(scope, receive)
+        token = request.query_params.get("t", "")
+        link = self.links.read(token, Purpose.END_SUPPORT)
+        offer = (
+            await self.notifier.offer(str(link.assignment_id)) if isinstance(link, Link) else None
+        )
+        if not isinstance(link, Link):
+            response = self._refused(link)
+        elif offer is None:
+            response = HTMLResponse(closed_page("en", Closed.UNKNOWN), 404)
+        elif request.method != "POST":
+            response = HTMLResponse(end_form_page(offer.language, token))
+        else:
+            response = await self._ended(link, offer, token, await _form(request))
+        await response(scope, receive, send)
+
+    async def _ended(
+        self, link: Link, offer: Offer, token: str, form: dict[str, str]
+    ) -> HTMLResponse:
+        language = offer.language
+        if form.get("choice") == "continue":
+            if await self.notifier.still_supporting(link, offer):
+                return HTMLResponse(continuing_page(language))
+            return HTMLResponse(used_page(language), 409)
+        try:
+            ending = Ending.model_validate(form)
+        except ValidationError as error:
+            return HTMLResponse(end_form_page(language, token, describe(error)), 422)
+        if not (offer.answer == "accepted" and not offer.cancelled and not offer.ended):
+            return HTMLResponse(not_in_support_page(language), 409)
+        if await self.notifier.end_support(link, offer, ending.outcome, ending.referral):
+            return HTMLResponse(ended_page(language))
+        return HTMLResponse(used_page(language), 409)
 
     def _refused(self, problem: LinkProblem | None) -> HTMLResponse:
         """A link that is forged, expired or for something else; `None`: a forged form."""

@@ -10,13 +10,14 @@ import structlog
 from services.matching.matcher import Matcher
 from services.matching.policy import Policy
 from services.matching.store import Status
-from services.notify.messages import answered
+from services.notify.messages import answered, support_ended
 from shared.events import (
     AssignmentCancelled,
     CaseEscalated,
     PeerAssigned,
     SupportCaseClosed,
     SupportCaseOpened,
+    SupportOutcome,
 )
 from tests.factories import NOW, opened_cases, supporter
 from tests.fakes import FakeCaseBook, FakeRoster, FakeUnitOfWork
@@ -128,3 +129,28 @@ async def test_a_case_opened_again_changes_nothing(redelivered: int) -> None:
     for _ in range(1 + redelivered):
         await life.matcher.open(life.case)
     assert len(life.offers()) == 1
+
+
+async def test_when_support_ends_capacity_comes_back_and_a_waiting_case_is_offered() -> None:
+    life = lifecycle("P1")
+    life.roster.supporters["P1"] = supporter("P1", max_open_cases=1)
+    first, second = opened_cases()
+    await life.matcher.open(first)
+    await life.matcher.open(second)
+    (offer,) = life.offers()
+    assert life.book.status(second.case_id) == Status.WAITING
+    await life.matcher.respond(answered(offer, True, NOW))
+    await life.matcher.end(support_ended(offer, SupportOutcome.COMPLETED, None, NOW))
+    assert life.book.status(first.case_id) == Status.ENDED
+    assert life.matcher.capacity_freed.is_set()
+    assert await life.matcher.match_waiting(10) == 1
+    assert [o.case_id for o in life.offers()] == [first.case_id, second.case_id]
+
+
+async def test_an_end_for_a_case_not_in_support_changes_nothing() -> None:
+    life = lifecycle("P1", "P2")
+    await life.matcher.open(life.case)
+    (offer,) = life.offers()
+    await life.matcher.end(support_ended(offer, SupportOutcome.COMPLETED, None, NOW))
+    assert life.book.status(life.case.case_id) == Status.OFFERED  # never accepted
+    assert life.roster.open[offer.supporter.supporter_id] == {str(life.case.case_id)}

@@ -7,20 +7,25 @@ from datetime import timedelta
 import pytest
 import structlog
 from prometheus_client import CollectorRegistry
+from pydantic import ValidationError
 
 from services.notify.links import Link, Links
 from services.notify.messages import ContactEntry
 from services.notify.notifier import Notifier, OutreachMetrics, Stores
 from services.notify.pages import Outcome
 from services.notify.settings import NotifySettings
-from services.notify.store import State
+from services.notify.store import Offer, State
+from services.notify.web import Ending
 from shared.events import (
     AssignmentAccepted,
     CaseContactRecorded,
     NotificationFailed,
     PeerAssigned,
     PeerNotified,
+    ReferralKind,
     SupportContactLogged,
+    SupportEnded,
+    SupportOutcome,
 )
 from tests.factories import LINK_SECRET, NOW, assignment_and_contact
 from tests.fakes import (
@@ -152,3 +157,91 @@ async def test_a_contact_link_records_one_contact(desk: Desk) -> None:
     assert not await desk.notifier.log_contact(link, desk.assignment, entry)
     (logged,) = desk.unit_of_work.events(SupportContactLogged)
     assert logged.first_of_case
+
+
+async def accepted(desk: Desk) -> Offer:
+    await desk.notifier.on_contact(desk.contact)
+    await desk.notifier.on_assignment_news(desk.assignment)
+    offer = await desk.notifier.offer(str(desk.assignment.assignment_id))
+    assert offer is not None
+    assert await desk.notifier.answer(offer, Outcome.ACCEPTED)
+    again = await desk.notifier.offer(str(desk.assignment.assignment_id))
+    assert again is not None
+    return again
+
+
+def steps_of(desk: Desk) -> dict[str, str]:
+    prefix = f"{desk.assignment.assignment_id}/"
+    return {k.removeprefix(prefix): m.state for k, m in desk.messages.messages.items()}
+
+
+async def test_acceptance_schedules_follow_ups_a_closing_prompt_and_the_lapse(desk: Desk) -> None:
+    await accepted(desk)
+    steps = steps_of(desk)
+    assert steps["follow_up_day_1"] == steps["closing"] == steps["lapse"] == State.SCHEDULED
+    lapse = desk.messages.messages[f"{desk.assignment.assignment_id}/lapse"]
+    assert lapse.due_at == NOW + timedelta(days=1) + timedelta(days=14)
+
+
+async def test_a_supporter_ends_support_once_with_an_outcome(desk: Desk) -> None:
+    offer = await accepted(desk)
+    link = Link(desk.assignment.assignment_id, f"{desk.assignment.assignment_id}/follow_up_day_1")
+    referral = ReferralKind.PSYCHOLOGIST
+    assert await desk.notifier.end_support(link, offer, SupportOutcome.REFERRED, referral)
+    (ended,) = desk.unit_of_work.events(SupportEnded)
+    assert (ended.outcome, ended.referral) == (SupportOutcome.REFERRED, referral)
+    assert set(steps_of(desk).values()) == {State.SENT, State.SKIPPED}  # nothing more comes
+    again = await desk.notifier.offer(str(desk.assignment.assignment_id))
+    assert again is not None
+    assert not await desk.notifier.end_support(link, again, SupportOutcome.COMPLETED, None)
+    other = Link(desk.assignment.assignment_id, "another-follow-up")
+    assert not await desk.notifier.end_support(other, again, SupportOutcome.COMPLETED, None)
+    assert len(desk.unit_of_work.events(SupportEnded)) == 1
+
+
+async def test_still_supporting_brings_one_more_follow_up_and_puts_the_lapse_off(
+    desk: Desk,
+) -> None:
+    offer = await accepted(desk)
+    lapse = desk.messages.messages[f"{desk.assignment.assignment_id}/lapse"]
+    before = lapse.due_at
+    link = Link(desk.assignment.assignment_id, "closing-link")
+    assert await desk.notifier.still_supporting(link, offer)
+    assert not await desk.notifier.still_supporting(link, offer)  # once per link
+    assert "follow_up_day_7" in steps_of(desk)
+    assert lapse.due_at == NOW + timedelta(days=7) + timedelta(days=14) > before
+
+
+async def test_support_nobody_continued_lapses_by_itself(desk: Desk) -> None:
+    await accepted(desk)
+    lapse_id = f"{desk.assignment.assignment_id}/lapse"
+    desk.messages.messages[lapse_id].claimable_from = NOW
+    await desk.notifier.deliver(lapse_id)
+    (ended,) = desk.unit_of_work.events(SupportEnded)
+    assert ended.outcome == SupportOutcome.LAPSED
+    assert desk.messages.state(lapse_id) == State.DONE
+    assert desk.email.sent[-1][0] == str(desk.assignment.assignment_id)  # no mail for a lapse
+
+
+async def test_a_logged_contact_puts_the_lapse_off(desk: Desk) -> None:
+    await accepted(desk)
+    desk.unit_of_work.now = NOW + timedelta(days=10)
+    link = Link(desk.assignment.assignment_id, "nonce-9")
+    entry = ContactEntry(contact_date=NOW.date(), minutes=30, mode="phone", tier=1, referred=False)
+    assert await desk.notifier.log_contact(link, desk.assignment, entry)
+    lapse = desk.messages.messages[f"{desk.assignment.assignment_id}/lapse"]
+    assert lapse.due_at == NOW + timedelta(days=24)
+
+
+def test_the_ending_form_takes_a_referral_kind_exactly_when_referred() -> None:
+    assert Ending.model_validate({"outcome": "completed", "referral": ""}).referral is None
+    assert Ending.model_validate({"outcome": "referred", "referral": "eap"}).referral == "eap"
+    for form in (
+        {"outcome": "referred", "referral": ""},
+        {"outcome": "completed", "referral": "eap"},
+        {"outcome": "lapsed"},
+        {"outcome": "closed_by_coordinator"},
+        {"outcome": "a long story about the patient"},
+    ):
+        with pytest.raises(ValidationError):
+            Ending.model_validate(form)
