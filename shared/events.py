@@ -667,10 +667,10 @@ class SupportEnded(Envelope):
 
 
 AssignmentNews = Annotated[
-    PeerAssigned | ResponseDeadlineMoved | AssignmentCancelled | CaseEscalated,
+    PeerAssigned | ResponseDeadlineMoved | AssignmentCancelled | CaseEscalated | SupportEnded,
     Field(discriminator="event_type"),
 ]
-"""What the assignments topic carries, from matching."""
+"""What the assignments topic carries, from matching (an end there: the incident withdrawn)."""
 
 AssignmentResponse = Annotated[
     AssignmentAccepted | AssignmentDeclined | SupportEnded, Field(discriminator="event_type")

@@ -27,6 +27,7 @@ from services.matching.policy import (
     peer_assigned_id,
     priority,
     rank,
+    withdrawal_for,
 )
 from services.matching.store import CaseBook, CaseRecord, Roster, Status
 from shared.events import (
@@ -200,16 +201,13 @@ class Matcher:
                 return []
             await self.roster.release(session, record.holder, case_id)
             self.capacity_freed.set()
-            return [
-                cancellation_for(
-                    record.case,
-                    record.attempt,
-                    record.holder,
-                    CancelReason.CASE_CLOSED,
-                    now,
-                    closed.event_id,
-                )
-            ]
+            case, attempt, cause = record.case, record.attempt, closed.event_id
+            cancelled = cancellation_for(
+                case, attempt, record.holder, CancelReason.CASE_CLOSED, now, cause
+            )
+            if record.status != Status.ACCEPTED:
+                return [cancelled]
+            return [cancelled, withdrawal_for(case, attempt, now, cause)]
 
         await self._run(step, may_free_capacity=True)
 

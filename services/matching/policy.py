@@ -34,7 +34,9 @@ from shared.events import (
     PeerAssigned,
     ResponseDeadlineMoved,
     ScoreItem,
+    SupportEnded,
     SupporterContact,
+    SupportOutcome,
     Weekday,
     derived_event_id,
 )
@@ -552,6 +554,21 @@ def cancellation_for(
         profile=case.profile,
         supporter_id=supporter_id,
         reason=reason,
+        **_envelope(case, at, caused_by),
+    )
+
+
+def withdrawal_for(case: Case, attempt: int, at: datetime, caused_by: uuid.UUID) -> SupportEnded:
+    """Support under way ends when the incident is withdrawn or entered in error. The event
+    id is the one any end of this assignment has, so it is counted once whoever ends it."""
+    assignment_id = assignment_id_for(case.case_id, attempt)
+    return SupportEnded(
+        event_id=derived_event_id("support_ended", assignment_id),
+        assignment_id=assignment_id,
+        case_id=case.case_id,
+        profile=case.profile,
+        outcome=SupportOutcome.WITHDRAWN,
+        case_opened_at=case.opened_at,
         **_envelope(case, at, caused_by),
     )
 

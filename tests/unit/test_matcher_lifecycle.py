@@ -17,6 +17,7 @@ from shared.events import (
     PeerAssigned,
     SupportCaseClosed,
     SupportCaseOpened,
+    SupportEnded,
     SupportOutcome,
 )
 from tests.factories import NOW, opened_cases, supporter
@@ -41,6 +42,19 @@ class Lifecycle:
 
     async def decline(self, offer: PeerAssigned) -> None:
         await self.matcher.respond(answered(offer, False, self.unit_of_work.now))
+
+
+def withdrawn(case: SupportCaseOpened) -> SupportCaseClosed:
+    return SupportCaseClosed(
+        event_id=case.event_id,
+        occurred_at=NOW,
+        producer="intake",
+        correlation_id=case.correlation_id,
+        hospital_id=case.hospital_id,
+        case_id=case.case_id,
+        profile=case.profile,
+        reason="incident_withdrawn",
+    )
 
 
 def lifecycle(*supporter_ids: str, **policy: Any) -> Lifecycle:
@@ -105,16 +119,7 @@ async def test_a_closed_case_gives_its_supporter_capacity_back() -> None:
     life = lifecycle("P1")
     await life.matcher.open(life.case)
     (offer,) = life.offers()
-    closed = SupportCaseClosed(
-        event_id=life.case.event_id,
-        occurred_at=NOW,
-        producer="intake",
-        correlation_id=life.case.correlation_id,
-        hospital_id=life.case.hospital_id,
-        case_id=life.case.case_id,
-        profile=life.case.profile,
-        reason="incident_withdrawn",
-    )
+    closed = withdrawn(life.case)
     await life.matcher.close(closed)
     assert life.roster.open["P1"] == set()
     (cancelled,) = life.unit_of_work.events(AssignmentCancelled)
@@ -154,3 +159,15 @@ async def test_an_end_for_a_case_not_in_support_changes_nothing() -> None:
     await life.matcher.end(support_ended(offer, SupportOutcome.COMPLETED, None, NOW))
     assert life.book.status(life.case.case_id) == Status.OFFERED  # never accepted
     assert life.roster.open[offer.supporter.supporter_id] == {str(life.case.case_id)}
+
+
+async def test_support_under_way_ends_as_withdrawn_when_the_incident_is_withdrawn() -> None:
+    life = lifecycle("P1")
+    await life.matcher.open(life.case)
+    (offer,) = life.offers()
+    await life.matcher.respond(answered(offer, True, NOW))
+    await life.matcher.close(withdrawn(life.case))
+    (ended,) = life.unit_of_work.events(SupportEnded)
+    assert ended.outcome == SupportOutcome.WITHDRAWN
+    assert ended.event_id == support_ended(offer, SupportOutcome.WITHDRAWN, None, NOW).event_id
+    assert life.roster.open["P1"] == set()
