@@ -23,6 +23,8 @@ from shared.events import (
     PeerNotified,
     SupportCaseOpened,
     SupportContactLogged,
+    SupportEnded,
+    SupportOutcome,
 )
 
 DIMENSIONS = ("hospital_id", "function", "department", "harm")
@@ -39,6 +41,7 @@ COUNTS = (
     "contacts_logged",
     "supporter_minutes",
     "referrals",
+    *(f"ended_{outcome}" for outcome in SupportOutcome),
 )
 
 
@@ -83,7 +86,9 @@ TO_ASSIGNMENT = Histogram("hours_to_assignment", "hours", (1, 2, 4, 8, 12, 24, 4
 """From the case opening to its first offer; 720 reads '30 days or more'."""
 TO_FIRST_CONTACT = Histogram("days_to_first_contact", "days", (0, 1, 2, 3, 5, 7, 14, 28, 90))
 """From the case opening to the first contact a supporter logged, in the hospital's days."""
-HISTOGRAMS = (TO_ASSIGNMENT, TO_FIRST_CONTACT)
+IN_SUPPORT = Histogram("days_in_support", "days", (7, 14, 30, 60, 90, 180, 365))
+"""From the case opening to the end of support, whatever the outcome."""
+HISTOGRAMS = (TO_ASSIGNMENT, TO_FIRST_CONTACT, IN_SUPPORT)
 MEASURES = (*COUNTS, *(bucket for h in HISTOGRAMS for bucket in h.buckets))
 """What a cell stores."""
 SERVED = (*COUNTS, *(name for h in HISTOGRAMS for name in h.served({})))
@@ -96,11 +101,7 @@ def measures_of(event: CaseEvent) -> tuple[CaseProfile, dict[str, int]] | None:
         case SupportCaseOpened():
             return event.profile, {"cases_opened": 1, "opted_out": int(event.opted_out)}
         case PeerAssigned():
-            amounts = {"peers_assigned": 1}
-            if event.attempt == 1 and event.case_opened_at:
-                hours = _hours_between(event.case_opened_at, event.occurred_at)
-                amounts[TO_ASSIGNMENT.bucket(hours)] = 1
-            return event.profile, amounts
+            return event.profile, _assigned(event)
         case CaseEscalated():
             return event.profile, {"escalated": 1}
         case PeerNotified(step="offer"):
@@ -111,19 +112,40 @@ def measures_of(event: CaseEvent) -> tuple[CaseProfile, dict[str, int]] | None:
             return event.profile, {"accepted": 1}
         case AssignmentDeclined():
             return event.profile, {"declined": 1}
+        case SupportEnded():
+            return event.profile, _ended(event)
         case SupportContactLogged():
-            amounts = {
-                "contacts_logged": 1,
-                "supporter_minutes": event.minutes,
-                "referrals": int(event.referred),
-            }
-            if event.first_of_case and event.case_opened_at:
-                # The hospital's own day: the incident's time carries its offset.
-                local = event.case_opened_at.astimezone(event.profile.incident_occurred_at.tzinfo)
-                days = max((event.contact_date - local.date()).days, 0)
-                amounts[TO_FIRST_CONTACT.bucket(days)] = 1
-            return event.profile, amounts
+            return event.profile, _contact(event)
     return None
+
+
+def _assigned(event: PeerAssigned) -> dict[str, int]:
+    amounts = {"peers_assigned": 1}
+    if event.attempt == 1 and event.case_opened_at:
+        amounts[TO_ASSIGNMENT.bucket(_hours_between(event.case_opened_at, event.occurred_at))] = 1
+    return amounts
+
+
+def _ended(event: SupportEnded) -> dict[str, int]:
+    amounts = {f"ended_{event.outcome}": 1}
+    if event.case_opened_at:
+        days = _hours_between(event.case_opened_at, event.occurred_at) / 24
+        amounts[IN_SUPPORT.bucket(days)] = 1
+    return amounts
+
+
+def _contact(event: SupportContactLogged) -> dict[str, int]:
+    amounts = {
+        "contacts_logged": 1,
+        "supporter_minutes": event.minutes,
+        "referrals": int(event.referred),
+    }
+    if event.first_of_case and event.case_opened_at:
+        # The hospital's own day: the incident's time carries its offset.
+        local = event.case_opened_at.astimezone(event.profile.incident_occurred_at.tzinfo)
+        days = max((event.contact_date - local.date()).days, 0)
+        amounts[TO_FIRST_CONTACT.bucket(days)] = 1
+    return amounts
 
 
 def _hours_between(start: datetime, end: datetime) -> float:

@@ -2,7 +2,9 @@
 or it lapses by itself; either way the supporter's capacity comes back and the next wave of
 colleagues is matched as fully as the first."""
 
+import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -18,6 +20,8 @@ from services.matching.app import create_app as matching_app
 from services.matching.settings import MatchingSettings
 from services.notify.app import create_app as notify_app
 from services.notify.settings import NotifySettings
+from services.reporting.app import create_app as reporting_app
+from services.reporting.settings import ReportingSettings
 from tests.factories import LINK_SECRET, PSEUDONYM_KEY, incident_json, participant
 from tests.integration.pipeline import load_roster
 from tests.integration.rig import MailSink, Rig, Servers, isolated, running, until
@@ -59,12 +63,30 @@ class Programme(Rig):
             what=f"{offers} offers made at {hospital}",
         )
 
+    async def counted(self, hospital: str, measure: str, expected: int) -> None:
+        """Wait until reporting has counted `expected` of the measure for the hospital."""
+        cells = self.mongo[self.database("reporting")]["cells"]
+        deadline = time.monotonic() + 60
+        while True:
+            total = sum([c.get(measure, 0) async for c in cells.find({"hospital_id": hospital})])
+            if total == expected:
+                return
+            assert time.monotonic() < deadline, f"reporting counted {total} {measure}"
+            await asyncio.sleep(0.2)
+
     def mails(self, subject: str) -> list[Any]:
         return [m for m in self.mail.messages if str(m["Subject"]).startswith(subject)]
 
     async def accept_all(self, hospital: str) -> None:
-        """Every supporter accepts every offer mailed so far."""
-        for mail in self.mails("Verzoek om collegiale ondersteuning"):
+        """Every supporter accepts every offer made so far, once its mail is there."""
+        offer_subject = "Verzoek om collegiale ondersteuning"
+        await until(
+            lambda: (
+                len(self.mails(offer_subject)) >= len(self.of("support.peer_assigned", hospital))
+            ),
+            what="every offer mailed",
+        )
+        for mail in self.mails(offer_subject):
             response = await self.browser.post(link_in(mail, "respond"), data={"answer": "accept"})
             assert response.status_code in (200, 409)
         await until(
@@ -117,6 +139,7 @@ async def programme(servers: Servers) -> AsyncIterator[Programme]:
         intake_app(IntakeSettings(**common, pseudonym_key=PSEUDONYM_KEY.decode())),
         matching_app(MatchingSettings(**common, scan_seconds=0.5, response_seconds=3600)),
         notify,
+        reporting_app(ReportingSettings(**common, batch_max_records=50, snapshot_seconds=0)),
     ]
     topics = isolation.topics
     mail.controller.start()
@@ -165,6 +188,7 @@ async def test_waves_are_matched_as_fully_as_the_first_once_support_ends(
     assert ends.of("support.case_escalated", hospital) == []
     outcomes = {e["outcome"] for e in ends.of("support.ended", hospital)}
     assert outcomes == {"completed"}
+    await ends.counted(hospital, "ended_completed", 6)
 
 
 async def test_support_nobody_continues_lapses_and_frees_the_supporter(ends: Programme) -> None:
@@ -185,6 +209,7 @@ async def test_support_nobody_continues_lapses_and_frees_the_supporter(ends: Pro
     )
     (ended,) = ends.of("support.ended", hospital)
     assert ended["outcome"] == "lapsed"
+    await ends.counted(hospital, "ended_lapsed", 1)
     assert ends.mails("Is de ondersteuning van je collega afgerond?"), "the closing prompt"
 
 
@@ -204,6 +229,7 @@ async def test_an_ending_link_used_twice_or_forged_changes_nothing(ends: Program
     await until(lambda: ends.of("support.ended", hospital), what="the end")
     (ended,) = ends.of("support.ended", hospital)
     assert (ended["outcome"], ended["referral"]) == ("referred", "occupational_physician")
+    await ends.counted(hospital, "ended_referred", 1)
 
 
 async def test_still_supporting_postpones_the_end(ends: Programme) -> None:

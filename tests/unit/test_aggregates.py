@@ -3,9 +3,9 @@
 from datetime import UTC, datetime, timedelta
 
 from services.matching.policy import Policy, assignment_for, rank
-from services.notify.messages import ContactEntry, answered, contact_logged, notified
+from services.notify.messages import ContactEntry, answered, contact_logged, notified, support_ended
 from services.reporting.aggregates import DIMENSIONS, Cell, tally
-from shared.events import CaseEvent, PeerAssigned
+from shared.events import CaseEvent, PeerAssigned, ReferralKind, SupportOutcome
 from tests.factories import NOW, case_to_match, incident_json, opened_cases, participant, supporter
 
 
@@ -90,3 +90,12 @@ def test_the_first_contact_is_counted_in_the_hospitals_own_days() -> None:
 def test_a_cell_holds_only_dimensions_and_counts() -> None:
     (cell,) = list(tally(events_of_one_incident()[:1], ("hospital_id", "harm")))
     assert cell == Cell("2026-11", ("ZH-A", "severe"))
+
+
+def test_support_ended_is_counted_by_outcome_with_its_time_in_support() -> None:
+    assigned = events_of_one_incident()[1]
+    assert isinstance(assigned, PeerAssigned)
+    later = assigned.model_copy(update={"case_opened_at": NOW - timedelta(days=20)})
+    ended = support_ended(later, SupportOutcome.REFERRED, ReferralKind.EAP, NOW)
+    (counts,) = tally([ended], DIMENSIONS).values()
+    assert +counts == {"ended_referred": 1, "days_in_support_le_30": 1}
