@@ -6,6 +6,7 @@ import textwrap
 import time
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -18,9 +19,10 @@ from deploy.feed import (
     publish_raw,
     wait_until_settled,
 )
-from deploy.incidents import incidents
+from deploy.incidents import incidents, kafka_key
 from deploy.stack import Stack
-from deploy.supporters import answer_offers, body_of, is_offer, log_contacts
+from deploy.supporters import answer_offers, body_of, end_support, is_offer, log_contacts
+from shared.events import SupportOutcome
 from shared.settings import Topics, dead_letter_topic
 
 COLUMNS = ("cases_opened", "opted_out", "peers_assigned", "escalated", "peers_notified")
@@ -92,10 +94,15 @@ DEMO_TIMING = {
     "URGENT_RESPONSE_SECONDS": "60",
     "RESPONSE_SECONDS": "90",
     "FOLLOW_UP_AFTER": '["PT2S", "PT4S"]',
+    "SUPPORT_ENDS_AFTER": "PT60S",
+    "STILL_SUPPORTING_AFTER": "PT5S",
     "SCAN_SECONDS": "1",
 }
 """The demo compresses time: offers are reminded after 30 or 45 seconds instead of 1 or 12
-hours, and follow-ups come 2 and 4 seconds after acceptance instead of on days 1, 3, 7, 30."""
+hours, follow-ups come 2 and 4 seconds after acceptance instead of on days 1, 3, 7, 30, and
+support nobody continues lapses a minute after the last follow-up instead of 14 days."""
+
+OUTCOME_COLUMNS = tuple(f"ended_{o}" for o in SupportOutcome)
 
 
 async def supporter_activity(bootstrap_servers: str) -> Counter[str]:
@@ -142,22 +149,36 @@ def counted_by_reporting(reporting: Counted, seen: Counter[str]) -> dict[str, in
         time.sleep(1)
 
 
-def supporters_act(stack: Stack) -> tuple[Counter[str], Counter[str]]:
+@dataclass
+class Supporters:
+    """What the simulated supporters have done so far, across the waves."""
+
+    answered: set[str] = field(default_factory=set)
+    logged: set[str] = field(default_factory=set)
+    ended: set[str] = field(default_factory=set)
+    did: Counter[str] = field(default_factory=Counter)
+    endings: Counter[str] = field(default_factory=Counter)
+    """How supporters said support ended, or that they left it to lapse."""
+
+
+def supporters_act(stack: Stack, people: Supporters) -> tuple[Counter[str], Counter[str]]:
     """Supporters answer their offers and, once followed up, record a contact; returns what
     they did and what notify announced."""
-    answered: set[str] = set()
-    logged: set[str] = set()
-    did = answer_offers(stack.servers.received_mail(), answered)
+    did = people.did
+    now = answer_offers(stack.servers.received_mail(), people.answered)
+    did.update(now)
     print(
-        f"\nSupporters open the link in their mail: {did['accept']} accept, "
-        f"{did['decline']} decline, {did['unanswered']} do not answer (yet). {_TIMING_NOTE}",
+        f"\nSupporters open the link in their mail: {now['accept']} accept, "
+        f"{now['decline']} decline, {now['unanswered']} do not answer (yet). {_TIMING_NOTE}",
         flush=True,
     )
     bootstrap = stack.servers.kafka_bootstrap_servers
     deadline = time.monotonic() + 180
     while True:
-        did.update(answer_offers(stack.servers.received_mail(), answered))  # re-offers
-        did["contacts"] += log_contacts(stack.servers.received_mail(), logged, date.today())
+        did.update(answer_offers(stack.servers.received_mail(), people.answered))  # re-offers
+        mails = stack.servers.received_mail()
+        did["contacts"] += log_contacts(mails, people.logged, date.today())
+        people.endings.update(end_support(mails, people.ended))
         seen = asyncio.run(supporter_activity(bootstrap))
         done = (
             seen["reminder"] >= did["unanswered"]
@@ -198,7 +219,8 @@ def run_demo(stack: Stack, incident_count: int) -> None:
     asyncio.run(wait_until_settled(stack.counted, cases, within=600))
     mails = stack.servers.received_mail()
     sample = next(m for m in mails if is_offer(m))
-    did, seen = supporters_act(stack)
+    people = Supporters()
+    did, seen = supporters_act(stack, people)
     reported = counted_by_reporting(stack.counted, seen)
 
     print(f"\nAggregates from {stack.reporting_url}/api/v1/aggregates", flush=True)
@@ -232,6 +254,7 @@ def run_demo(stack: Stack, incident_count: int) -> None:
         print(f"dead-lettered on {dead_letter_topic(topic)}: {value[:40]!r}: {reason}")
     print(f"Service logs: {stack.workdir / 'logs'}")
     _check(reported, cases, len(offers), letters, did, seen)
+    second_wave(stack, events, incident_count, people)
 
     by_month = stack.analyst.aggregates(["period", "harm"])
     print(
@@ -244,6 +267,109 @@ def run_demo(stack: Stack, incident_count: int) -> None:
         f"{stack.api_token})",
         flush=True,
     )
+    print("demo OK")
+
+
+async def wave_decisions(bootstrap: str, keys: set[str]) -> Counter[str]:
+    """Of the cases opened for these incidents: how many, how many offered to a peer, how
+    many escalated (nobody fitted, at least for a while), as the topics tell it."""
+    topics = Topics()
+    consumer = AIOKafkaConsumer(
+        topics.cases,
+        topics.assignments,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    opened: set[str] = set()
+    decided: dict[str, set[str]] = {"assigned": set(), "escalated": set(), "opted out": set()}
+    try:
+        while batches := await consumer.getmany(timeout_ms=1500):
+            for record in (r for records in batches.values() for r in records):
+                event = json.loads(record.value or b"{}")
+                if event.get("correlation_id") not in keys:
+                    continue
+                kind = event.get("event_type")
+                if kind == "support.case_opened":
+                    opened.add(event["case_id"])
+                    if event["opted_out"]:
+                        decided["opted out"].add(event["case_id"])
+                elif kind == "support.peer_assigned":
+                    decided["assigned"].add(event["case_id"])
+                elif kind == "support.case_escalated":
+                    decided["escalated"].add(event["case_id"])
+    finally:
+        await consumer.stop()
+    tally = Counter({"cases opened": len(opened)})
+    tally.update({what: len(cases) for what, cases in decided.items()})
+    tally["undecided"] = len(opened - set().union(*decided.values()))
+    return tally
+
+
+def second_wave(
+    stack: Stack, first: Sequence[dict[str, Any]], count: int, people: Supporters
+) -> None:
+    """Supporters end support for the first wave (or let it lapse); a second wave, fed
+    afterwards and answered as the first was, is matched as fully as the first."""
+    chosen = {what: n for what, n in people.endings.items() if what in set(SupportOutcome)}
+    print(
+        "\nSupporters said how support ended, from their follow-ups: "
+        + ", ".join(f"{n} {what}" for what, n in sorted(chosen.items()))
+        + "; the others leave it to lapse.",
+        flush=True,
+    )
+    asyncio.run(until_ended(stack, sum(chosen.values())))
+    bootstrap = stack.servers.kafka_bootstrap_servers
+    events = incidents(count, seed=2027, first=100_001)
+    print(f"\nFeeding a second wave of {len(events)} incidents.", flush=True)
+    asyncio.run(publish_incidents(bootstrap, events))
+    waves = [{kafka_key(e).decode() for e in wave} for wave in (first, events)]
+    deadline = time.monotonic() + 600
+    while (second := asyncio.run(wave_decisions(bootstrap, waves[1])))["cases opened"] < (
+        expected_cases(events)
+    ) or second["undecided"]:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"demo FAILED: the second wave was not decided: {dict(second)}")
+        print(f"  second wave so far: {dict(second)}", flush=True)
+        time.sleep(3)
+    supporters_act(stack, people)
+    tallies = [asyncio.run(wave_decisions(bootstrap, wave)) for wave in waves]
+    columns = ("cases opened", "assigned", "escalated", "opted out")
+    rows = [{"wave": str(n), "suppressed": False, **t} for n, t in enumerate(tallies, 1)]
+    print(
+        "\nWaves, each answered by the supporters in turn (a case counts once as assigned, "
+        "once as escalated while nobody fitted):\n" + format_table(rows, ["wave"], columns)
+    )
+    share = [t["assigned"] / max(t["cases opened"], 1) for t in tallies]
+    if share[1] < share[0] - 0.1:
+        raise SystemExit(f"demo FAILED: the second wave was matched worse: {share}")
+    total = [asyncio.run(wait_until_ended(stack, people.endings))]
+    print("\nHow support ended, as analysts see it:\n" + format_table(total, [], OUTCOME_COLUMNS))
+
+
+async def until_ended(stack: Stack, ends: int) -> None:
+    """Until reporting counted the ends the supporters chose: their capacity is back."""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        row = await asyncio.to_thread(stack.counted.totals)
+        if (counted := sum(row[c] for c in OUTCOME_COLUMNS)) >= ends:
+            return
+        print(f"  support ended so far: {counted} of {ends}", flush=True)
+        await asyncio.sleep(5)
+
+
+async def wait_until_ended(stack: Stack, did: Counter[str]) -> dict[str, Any]:
+    """The analysts' totals once they show the ends the supporters chose (answers come from
+    a snapshot up to `SNAPSHOT_SECONDS` old)."""
+    chosen = sum(n for what, n in did.items() if what in {o.value for o in SupportOutcome})
+    deadline = time.monotonic() + 120
+    while True:
+        row: dict[str, Any] = await asyncio.to_thread(stack.analyst.totals)
+        counted = sum(row.get(c) or 0 for c in OUTCOME_COLUMNS) - (row.get("ended_lapsed") or 0)
+        if counted >= chosen or time.monotonic() > deadline:
+            return row
+        await asyncio.sleep(2)
 
 
 def _check(
@@ -268,4 +394,3 @@ def _check(
         problems.append(f"reminders or contacts missing: {dict(seen)}")
     if problems:
         raise SystemExit("demo FAILED: " + "; ".join(problems))
-    print("demo OK")

@@ -86,3 +86,41 @@ def log_contacts(mails: Iterable[Message], logged: set[str], today: date) -> int
             logged.add(assignment)
             count += response.status_code == 200
     return count
+
+
+CLOSING_SUBJECTS = (
+    "Is de ondersteuning van je collega afgerond?",
+    "Has support for your colleague ended?",
+)
+REFERRALS = ("psychologist", "occupational_physician", "eap", "spiritual_care")
+ENDINGS = ((70, "completed"), (80, "referred"), (86, "unreachable"), (92, "declined_by_colleague"))
+"""Shares (0-99) below which a supporter ends support so; the rest leave it to lapse."""
+
+
+def end_support(mails: Iterable[Message], ended: set[str]) -> Counter[str]:
+    """Each supporter says how support ended, once per assignment, from its latest prompt:
+    most completed, some referred (the kind of help only), a few could not reach the colleague
+    or were turned down, and some never answer, so that support lapses by itself."""
+    done: Counter[str] = Counter()
+    with httpx.Client(timeout=10.0) as client:
+        for mail in sorted(mails, key=lambda m: str(m["Message-ID"])):
+            url = link(mail, "end-support")
+            assignment = str(mail["Message-ID"]).strip("<>").split(".", 1)[0]
+            if url is None or assignment in ended:
+                continue
+            share = _share(mail)
+            ended.add(assignment)
+            if share >= 92:
+                done["left to lapse"] += 1
+                continue
+            outcome = next(o for limit, o in ENDINGS if share < limit)
+            form = {"choice": "end", "outcome": outcome, "referral": ""}
+            if outcome == "referred":
+                form["referral"] = REFERRALS[share % len(REFERRALS)]
+            try:
+                response = client.post(url, data=form)
+            except httpx.TransportError:
+                ended.discard(assignment)
+                continue
+            done[outcome if response.status_code == 200 else "already ended"] += 1
+    return done
