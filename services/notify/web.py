@@ -1,6 +1,7 @@
 """The pages supporters reach through the links in their messages: answering an offer and
 logging a contact. Each link is signed, expires, and records what it is for once."""
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Self
 from urllib.parse import parse_qs
@@ -33,6 +34,8 @@ from shared.errors import describe
 from shared.events import ENDED_BY_SUPPORTER, ReferralKind, SupportOutcome
 
 ANSWERS = {"accept": Outcome.ACCEPTED, "decline": Outcome.DECLINED}
+OfferPage = Callable[[Link, Offer, str, dict[str, str] | None], Awaitable[HTMLResponse]]
+"""What a link's page makes of its offer: the form (None for a GET) in, the page out."""
 
 
 class Ending(BaseModel):
@@ -90,40 +93,24 @@ class SupporterPages:
 
     async def log_contact(self, scope: Scope, receive: Receive, send: Send) -> None:
         """GET shows the form, POST records one contact; each link records one."""
-        request = Request(scope, receive)
-        token = request.query_params.get("t", "")
-        link = self.links.read(token, Purpose.LOG_CONTACT)
-        offer = (
-            await self.notifier.offer(str(link.assignment_id)) if isinstance(link, Link) else None
-        )
-        if not isinstance(link, Link):
-            response = self._refused(link)
-        elif offer is None:
-            response = HTMLResponse(closed_page("en", Closed.UNKNOWN), 404)
-        else:
-            today = f"{datetime.now(UTC):%Y-%m-%d}"
-            if request.method != "POST":
-                response = HTMLResponse(contact_form_page(offer.language, token, today))
-            else:
-                fields = await _form(request)
-                try:
-                    entry = ContactEntry.model_validate(
-                        {**fields, "referred": fields.get("referred") == "true"}
-                    )
-                except ValidationError as error:
-                    page = contact_form_page(offer.language, token, today, describe(error))
-                    response = HTMLResponse(page, 422)
-                else:
-                    logged = await self.notifier.log_contact(link, offer.assignment, entry)
-                    page = logged_page(offer.language) if logged else used_page(offer.language)
-                    response = HTMLResponse(page, 200 if logged else 409)
-        await response(scope, receive, send)
+        await self._offer_page(scope, receive, send, Purpose.LOG_CONTACT, self._contact)
 
     async def end_support(self, scope: Scope, receive: Receive, send: Send) -> None:
         """GET asks how support stands; POST ends it with an outcome, or continues it."""
+        await self._offer_page(scope, receive, send, Purpose.END_SUPPORT, self._ending)
+
+    async def _offer_page(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        purpose: Purpose,
+        page: OfferPage,
+    ) -> None:
+        """A page behind a link about one offer: refused unless the link and offer are good."""
         request = Request(scope, receive)
         token = request.query_params.get("t", "")
-        link = self.links.read(token, Purpose.END_SUPPORT)
+        link = self.links.read(token, purpose)
         offer = (
             await self.notifier.offer(str(link.assignment_id)) if isinstance(link, Link) else None
         )
@@ -131,11 +118,34 @@ class SupporterPages:
             response = self._refused(link)
         elif offer is None:
             response = HTMLResponse(closed_page("en", Closed.UNKNOWN), 404)
-        elif request.method != "POST":
-            response = HTMLResponse(end_form_page(offer.language, token))
         else:
-            response = await self._ended(link, offer, token, await _form(request))
+            form = await _form(request) if request.method == "POST" else None
+            response = await page(link, offer, token, form)
         await response(scope, receive, send)
+
+    async def _contact(
+        self, link: Link, offer: Offer, token: str, form: dict[str, str] | None
+    ) -> HTMLResponse:
+        today = f"{datetime.now(UTC):%Y-%m-%d}"
+        if form is None:
+            return HTMLResponse(contact_form_page(offer.language, token, today))
+        try:
+            entry = ContactEntry.model_validate(
+                {**form, "referred": form.get("referred") == "true"}
+            )
+        except ValidationError as error:
+            page = contact_form_page(offer.language, token, today, describe(error))
+            return HTMLResponse(page, 422)
+        logged = await self.notifier.log_contact(link, offer.assignment, entry)
+        page = logged_page(offer.language) if logged else used_page(offer.language)
+        return HTMLResponse(page, 200 if logged else 409)
+
+    async def _ending(
+        self, link: Link, offer: Offer, token: str, form: dict[str, str] | None
+    ) -> HTMLResponse:
+        if form is None:
+            return HTMLResponse(end_form_page(offer.language, token))
+        return await self._ended(link, offer, token, form)
 
     async def _ended(
         self, link: Link, offer: Offer, token: str, form: dict[str, str]

@@ -172,6 +172,16 @@ async def roster_of(ends: Programme, hospital: str, supporters: int) -> None:
     await load_roster(ends.producer, ends.topics, ends.mongo[ends.database("matching")], entries)
 
 
+async def ending_link(ends: Programme, hospital: str) -> str:
+    """One colleague supported by the hospital's one supporter: the first follow-up's link."""
+    await roster_of(ends, hospital, supporters=1)
+    await ends.wave(hospital, size=1)
+    await until(lambda: ends.of("support.peer_assigned", hospital), what="the offer")
+    await ends.accept_all(hospital)
+    await until(lambda: ends.mails("Hoe gaat het met je collega?"), what="a follow-up")
+    return link_in(ends.mails("Hoe gaat het met je collega?")[0], "end-support")
+
+
 async def test_waves_are_matched_as_fully_as_the_first_once_support_ends(
     ends: Programme,
 ) -> None:
@@ -215,12 +225,7 @@ async def test_support_nobody_continues_lapses_and_frees_the_supporter(ends: Pro
 
 async def test_an_ending_link_used_twice_or_forged_changes_nothing(ends: Programme) -> None:
     hospital = "U2"
-    await roster_of(ends, hospital, supporters=1)
-    await ends.wave(hospital, size=1)
-    await until(lambda: ends.of("support.peer_assigned", hospital), what="the offer")
-    await ends.accept_all(hospital)
-    await until(lambda: ends.mails("Hoe gaat het met je collega?"), what="a follow-up")
-    url = link_in(ends.mails("Hoe gaat het met je collega?")[0], "end-support")
+    url = await ending_link(ends, hospital)
     form = {"choice": "end", "outcome": "referred", "referral": "occupational_physician"}
     assert (await ends.browser.post(url, data=form)).status_code == 200
     assert (await ends.browser.post(url, data=form)).status_code == 409
@@ -234,12 +239,7 @@ async def test_an_ending_link_used_twice_or_forged_changes_nothing(ends: Program
 
 async def test_still_supporting_postpones_the_end(ends: Programme) -> None:
     hospital = "S3"
-    await roster_of(ends, hospital, supporters=1)
-    await ends.wave(hospital, size=1)
-    await until(lambda: ends.of("support.peer_assigned", hospital), what="the offer")
-    await ends.accept_all(hospital)
-    await until(lambda: ends.mails("Hoe gaat het met je collega?"), what="a follow-up")
-    url = link_in(ends.mails("Hoe gaat het met je collega?")[0], "end-support")
+    url = await ending_link(ends, hospital)
     page = await ends.browser.post(url, data={"choice": "continue"})
     assert page.status_code == 200
     messages = ends.mongo[ends.database("notify")]["messages"]
