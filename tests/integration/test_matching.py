@@ -63,11 +63,14 @@ class MatchingRig(Rig):
         await self.publish(self.topics.responses, answer)
 
     def news(self, case: SupportCaseOpened) -> list[dict[str, Any]]:
-        return [
-            e
+        """What matching announced about the case, each event once: delivery is at least
+        once, and a relayed repeat carries the same event id."""
+        events = {
+            e["event_id"]: e
             for e in self.log.events(self.topics.assignments, case.correlation_id)
             if e["case_id"] == str(case.case_id)
-        ]
+        }
+        return list(events.values())
 
     def of(self, case: SupportCaseOpened, event_type: str) -> list[dict[str, Any]]:
         return [e for e in self.news(case) if e["event_type"] == f"support.{event_type}"]
@@ -316,11 +319,11 @@ async def test_concurrent_matchers_never_overbook_a_supporter(servers: Servers) 
         cases = [case_in("MC", staff_id=f"E{n}") for n in range(40)]
         await asyncio.gather(*(matchers.open(case) for case in cases))
 
-        for case in cases:
-            for _ in range(600):
-                if matchers.news(case):
-                    break
-                await asyncio.sleep(0.1)
+        await until(
+            lambda: all(matchers.news(case) for case in cases),
+            within=180,
+            what="every case decided",
+        )
         await asyncio.sleep(2)  # any second decision would show by now
         decisions = Counter(case.case_id for case in cases for _ in matchers.news(case))
         assert set(decisions.values()) == {1}, "each case decided exactly once"
