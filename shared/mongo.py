@@ -23,6 +23,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from shared.errors import describe
 from shared.events import Envelope
 from shared.settings import ServiceSettings
+from shared.timing import woken_or_after
 
 Document = dict[str, Any]
 T = TypeVar("T")
@@ -163,9 +164,7 @@ class Outbox:
         """Publish what waits whenever anything is left behind; runs for the process's life."""
         failures = 0
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), every)
-            self.wake.clear()
+            await woken_or_after(self.wake, every)
             try:
                 oldest = await self._measure()
                 if self.behind or (oldest and oldest > self.relay_after):

@@ -23,6 +23,7 @@ from shared.lag import LagWatch, subscriptions_of
 from shared.logs import configure_logging
 from shared.mongo import Document, Outbox, UnitOfWork, create_client, is_reachable
 from shared.settings import ServiceSettings
+from shared.timing import woken_or_after
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,15 @@ class Background:
         ]
 
     async def stop(self) -> None:
+        """Cancel each task until it has ended: a cancellation swallowed by a library (as
+        Python 3.11's `asyncio.wait_for` does when its awaitable finishes at that moment)
+        must not leave shutdown waiting for ever."""
         for task in self.tasks:
             task.cancel()
+        while pending := [task for task in self.tasks if not task.done()]:
+            await asyncio.wait(pending, timeout=1.0)
+            for task in pending:
+                task.cancel()
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -93,9 +101,7 @@ class Clock:
     async def keep(self) -> None:
         woken = self.woken or asyncio.Event()
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woken.wait(), self.every)
-            woken.clear()
+            await woken_or_after(woken, self.every)
             try:
                 await self.tick()
             except Exception:

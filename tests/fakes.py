@@ -313,6 +313,10 @@ class FakeRoster(Roster):
         self.supporters[supporter_id] = replace(supporter, last_assigned_at=at)
         return True
 
+    async def carried(self, session: AsyncClientSession, supporter_id: str, at: datetime) -> None:
+        supporter = self.supporters[supporter_id]
+        self.supporters[supporter_id] = replace(supporter, carried=(*supporter.carried, at))
+
     async def release(self, session: AsyncClientSession, supporter_id: str, case_id: str) -> None:
         self.open[supporter_id].discard(case_id)
 

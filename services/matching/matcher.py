@@ -131,6 +131,7 @@ class Matcher:
                 return []
             if isinstance(response, AssignmentAccepted):
                 await self.book.update(session, case_id, status=Status.ACCEPTED, accepted_at=now)
+                await self.roster.carried(session, record.holder, now)
                 return []
             return await self._offer_ended(session, record, now, response.event_id, None)
 

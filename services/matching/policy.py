@@ -121,6 +121,11 @@ class Policy:
     response: timedelta = timedelta(hours=24)
     max_attempts: int = 3
     """Offers (declined or unanswered) before the coordinator takes the case over."""
+    recent_window: timedelta = timedelta(days=90)
+    """How far back the load looks beyond open cases: cases carried then still weigh, so the
+    same few supporters are not always first once capacity frees."""
+    recent_cases_full: int = 6
+    """Cases carried in the window at which that half of the load counts fully."""
 
     def department_rule(self, hospital_id: str) -> DepartmentRule:
         return self.department_rules.get(hospital_id, self.default_department_rule)
@@ -162,6 +167,8 @@ class Supporter:
     seniority_years: int | None = None
     birth_year: int | None = None
     last_assigned_at: datetime | None = None
+    carried: tuple[datetime, ...] = ()
+    """When the supporter accepted each of their latest cases."""
 
     @property
     def supporter_id(self) -> str:
@@ -215,6 +222,8 @@ class _Judge:
         self.tried = case.tried
         self.weights = policy.weights
         self.now = now
+        self.recent_since = now - policy.recent_window
+        self.recent_full = policy.recent_cases_full
         self.today = policy.today(now)
         self.weekday = WEEKDAYS[self.today.weekday()]
         self.excluded = {
@@ -284,6 +293,14 @@ class _Judge:
             return Refusal.ABSENT
         return None
 
+    def recent(self, s: Supporter) -> int:
+        return sum(at >= self.recent_since for at in s.carried)
+
+    def load(self, s: Supporter) -> float:
+        """Half open cases against capacity, half cases carried in the recent window."""
+        recent = min(self.recent(s), self.recent_full) / self.recent_full
+        return 1 - (s.open_cases / s.max_open_cases + recent) / 2
+
     def fits(self, s: Supporter) -> tuple[float, float, float, float, float, float]:
         """Function, seniority, age, load, wait and department fit, each from 0 to 1."""
         last = s.last_assigned_at
@@ -295,7 +312,7 @@ class _Judge:
             self.function_fit[s.function],
             self.seniority_fit[s.seniority_years],
             self.age_fit[s.birth_year],
-            1 - s.open_cases / s.max_open_cases,
+            self.load(s),
             waited,
             department,
         )
@@ -381,13 +398,13 @@ def explain(case: Case, supporter: Supporter, policy: Policy, now: datetime) -> 
     judge = _Judge(case, policy, now, {})
     fits = judge.fits(supporter)
     return [
-        *_score_items(case.colleague, supporter, policy.weights, fits),
+        *_score_items(case.colleague, supporter, policy.weights, fits, judge.recent(supporter)),
         *_rule_items(case.colleague, supporter, policy.weights, judge, department=fits[-1]),
     ]
 
 
 def _score_items(
-    colleague: Colleague, supporter: Supporter, w: Weights, fits: tuple[float, ...]
+    colleague: Colleague, supporter: Supporter, w: Weights, fits: tuple[float, ...], recent: int
 ) -> list[ScoreItem]:
     function, seniority, age, load, waited, _ = fits
     fit = {1.0: "same", 0.5: "related"}.get(function, "different")
@@ -424,8 +441,15 @@ def _score_items(
         ScoreItem(
             rule="open_cases",
             points=w.load * load,
-            detail=f"{supporter.open_cases} of at most {supporter.max_open_cases} open cases",
-            terms={"open": str(supporter.open_cases), "max": str(supporter.max_open_cases)},
+            detail=(
+                f"{supporter.open_cases} of at most {supporter.max_open_cases} open cases, "
+                f"{recent} carried recently"
+            ),
+            terms={
+                "open": str(supporter.open_cases),
+                "max": str(supporter.max_open_cases),
+                "recent": str(recent),
+            },
         ),
         ScoreItem(
             rule="waited",

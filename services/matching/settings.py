@@ -27,6 +27,9 @@ class MatchingSettings(ServiceSettings):
     urgent_response_seconds: float = Field(default=2 * 3600, gt=0)
     response_seconds: float = Field(default=24 * 3600, gt=0)
     max_attempts: int = Field(default=3, ge=1)
+    recent_window_days: int = Field(default=90, ge=1)
+    """Cases a supporter carried this far back still weigh in their load."""
+    recent_cases_full: int = Field(default=6, ge=1)
     scan_seconds: float = Field(default=15.0, gt=0)
     """How often overdue offers and waiting cases are looked at without other cause."""
     scan_batch: int = Field(default=50, ge=1)
@@ -49,4 +52,6 @@ class MatchingSettings(ServiceSettings):
             urgent_response=timedelta(seconds=self.urgent_response_seconds),
             response=timedelta(seconds=self.response_seconds),
             max_attempts=self.max_attempts,
+            recent_window=timedelta(days=self.recent_window_days),
+            recent_cases_full=self.recent_cases_full,
         )

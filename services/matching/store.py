@@ -28,6 +28,9 @@ from shared.events import (
 )
 from shared.mongo import Document
 
+CARRIED_KEPT = 50
+"""Acceptances kept per supporter: more than any recent window holds in practice."""
+
 
 class Roster:
     def __init__(self, database: AsyncDatabase[Document]) -> None:
@@ -52,6 +55,7 @@ class Roster:
                         "active": True,
                         "open_case_ids": {"$ifNull": ["$open_case_ids", []]},
                         "last_assigned_at": {"$ifNull": ["$last_assigned_at", None]},
+                        "carried": {"$ifNull": ["$carried", []]},
                     }
                 },
                 {
@@ -98,6 +102,14 @@ class Roster:
             session=session,
         )
         return result.modified_count == 1
+
+    async def carried(self, session: AsyncClientSession, supporter_id: str, at: datetime) -> None:
+        """The supporter took a case on: it weighs in their load for the recent window."""
+        await self.collection.update_one(
+            {"_id": supporter_id},
+            {"$push": {"carried": {"$each": [at], "$slice": -CARRIED_KEPT}}},
+            session=session,
+        )
 
     async def release(self, session: AsyncClientSession, supporter_id: str, case_id: str) -> None:
         """Give back the capacity a case held; nothing when it was given back before."""
@@ -313,6 +325,7 @@ def _supporter(doc: Document) -> Supporter:
         seniority_years=doc["seniority_years"],
         birth_year=doc["birth_year"],
         last_assigned_at=doc["last_assigned_at"],
+        carried=tuple(doc.get("carried", ())),
     )
 
 

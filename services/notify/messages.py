@@ -131,6 +131,8 @@ _REASONS: dict[str, dict[str, str]] = {
         "seniority": "je hebt minstens zoveel ervaring als je collega",
         "age": "je bent ongeveer even oud als je collega",
         "open_cases": "je had {open} van maximaal {max} lopende trajecten",
+        "open_cases:recent": "je had {open} van maximaal {max} lopende trajecten en begeleidde "
+        "er onlangs {recent}",
         "waited": "je laatste koppeling was op {last_assigned}",
         "waited:never": "je bent nog niet eerder gekoppeld",
         "department:false": "je werkt niet op de afdeling van je collega ({department})",
@@ -145,6 +147,8 @@ _REASONS: dict[str, dict[str, str]] = {
         "seniority": "you have at least as much experience as your colleague",
         "age": "you are close in age to your colleague",
         "open_cases": "you had {open} of at most {max} open cases",
+        "open_cases:recent": "you had {open} of at most {max} open cases and supported {recent} "
+        "recently",
         "waited": "your last match was on {last_assigned}",
         "waited:never": "you have not been matched before",
         "department:false": "you do not work in your colleague's department ({department})",
@@ -173,6 +177,7 @@ def _reason(item: ScoreItem, language: str) -> str | None:
         "function": f"function:{terms.get('fit')}",
         "waited": "waited" if terms.get("last_assigned") else "waited:never",
         "department": f"department:{terms.get('same')}",
+        "open_cases": "open_cases:recent" if "recent" in terms else "open_cases",
     }.get(item.rule, item.rule)
     if "unknown" in terms.values() or not _speaks_for(item):
         return None

@@ -171,3 +171,28 @@ async def test_support_under_way_ends_as_withdrawn_when_the_incident_is_withdraw
     assert ended.outcome == SupportOutcome.WITHDRAWN
     assert ended.event_id == support_ended(offer, SupportOutcome.WITHDRAWN, None, NOW).event_id
     assert life.roster.open["P1"] == set()
+
+
+async def test_a_late_decline_racing_the_end_of_support_changes_nothing() -> None:
+    """The supporter accepted, then ended support; a decline from an older message arrives
+    after either: the case stays ended, nobody else is offered it, capacity comes back once."""
+    life = lifecycle("P1", "P2")
+    await life.matcher.open(life.case)
+    (offer,) = life.offers()
+    await life.matcher.respond(answered(offer, True, NOW))
+    await life.decline(offer)
+    assert life.book.status(life.case.case_id) == Status.ACCEPTED
+    await life.matcher.end(support_ended(offer, SupportOutcome.COMPLETED, None, NOW))
+    await life.decline(offer)
+    assert life.book.status(life.case.case_id) == Status.ENDED
+    assert life.offers() == [offer]
+    assert life.roster.open == {"P1": set(), "P2": set()}
+
+
+async def test_an_accepted_case_weighs_in_the_supporters_recent_load() -> None:
+    life = lifecycle("P1")
+    await life.matcher.open(life.case)
+    (offer,) = life.offers()
+    assert not life.roster.supporters["P1"].carried
+    await life.matcher.respond(answered(offer, True, NOW))
+    assert life.roster.supporters["P1"].carried == (life.unit_of_work.now,)

@@ -222,6 +222,21 @@ def test_the_least_loaded_supporter_goes_first(case: Case) -> None:
     assert chosen(case, *roster) == ["P2", "P3", "P1"]
 
 
+def test_cases_carried_in_the_recent_window_weigh_in_the_load(case: Case) -> None:
+    """With capacity free everywhere, who carried fewer cases lately goes first; cases carried
+    before the window no longer count."""
+    lately = tuple(NOW - timedelta(days=d) for d in (10, 30, 60))
+    long_ago = tuple(NOW - timedelta(days=d) for d in (100, 200, 300, 400))
+    busy = supporter("P1", carried=lately)
+    rested = supporter("P2", carried=long_ago)
+    one = supporter("P3", carried=lately[:1])
+    assert chosen(case, busy, rested, one) == ["P2", "P3", "P1"]
+    assert chosen(case, busy, rested, policy=Policy(recent_window=timedelta(days=500))) == [
+        "P1",
+        "P2",
+    ]
+
+
 def test_equal_scores_go_to_who_waited_longest(case: Case) -> None:
     long_ago = datetime(2026, 1, 1, tzinfo=UTC)
     recent = supporter("P1", last_assigned_at=long_ago + timedelta(days=10))
@@ -255,7 +270,7 @@ def test_the_assignment_explains_the_choice(case: Case) -> None:
     assert why["function"].points == 3.0
     assert why["seniority"].detail == "12 years of experience, colleague 4"
     assert why["age"].detail == "born 1990, colleague 1994"
-    assert why["open_cases"].detail == "1 of at most 3 open cases"
+    assert why["open_cases"].detail == "1 of at most 3 open cases, 0 carried recently"
     assert why["waited"].detail == "never assigned before"
     assert why["department"].detail == "works in Cardiology, outside the colleague's (ICU)"
     assert why["language"].detail == "speaks nl with the colleague"
