@@ -658,6 +658,8 @@ class SupportEnded(Envelope):
     outcome: SupportOutcome
     referral: ReferralKind | None = None
     case_opened_at: Instant | None = None
+    contacts: Count | None = None
+    """The contacts the supporter logged; unknown when matching ends it (a withdrawal)."""
 
     @model_validator(mode="after")
     def _referral_only_when_referred(self) -> Self:

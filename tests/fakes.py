@@ -96,14 +96,18 @@ class FakeOffers(Offers):
         offer = self.offers[assignment_id]
         self.offers[assignment_id] = replace(offer, open=False, cancelled=True)
 
+    async def count_contact(self, session: AsyncClientSession, assignment_id: str) -> None:
+        if offer := self.offers.get(assignment_id):
+            self.offers[assignment_id] = replace(offer, contacts=offer.contacts + 1)
+
     async def end(
         self, session: AsyncClientSession, assignment_id: str, outcome: str, at: datetime
-    ) -> bool:
+    ) -> int | None:
         offer = self.offers[assignment_id]
         if offer.answer != "accepted" or offer.cancelled or offer.ended:
-            return False
+            return None
         self.offers[assignment_id] = replace(offer, ended=True)
-        return True
+        return offer.contacts
 
 
 @dataclass

@@ -431,6 +431,8 @@ def support_ended(
     outcome: SupportOutcome,
     referral: ReferralKind | None,
     at: datetime,
+    *,
+    contacts: int | None = None,
 ) -> SupportEnded:
     """Support ends once per assignment, by the supporter's link or by lapsing."""
     return SupportEnded(
@@ -441,6 +443,7 @@ def support_ended(
         outcome=outcome,
         referral=referral,
         case_opened_at=assignment.case_opened_at,
+        contacts=contacts,
         **_caused_by(assignment, at),
     )
 

@@ -340,6 +340,7 @@ class Notifier:
                 return []
             first = await self.contacted_cases.first(session, str(assignment.case_id), now)
             logged = contact_logged(assignment, entry, link.nonce, now, first_of_case=first)
+            await self.offers.count_contact(session, str(assignment.assignment_id))
             lapse_at = now + self.settings.support_ends_after
             await self.messages.postpone(session, str(assignment.assignment_id), LAPSE, lapse_at)
             return [(self.topics.notifications, logged)]
@@ -374,12 +375,14 @@ class Notifier:
         async def record(session: AsyncClientSession, now: datetime) -> Announcements:
             if not await self.used_links.first(session, f"end/{nonce}", now):
                 return []
-            if not await self.offers.end(session, assignment_id, outcome, now):
+            contacts = await self.offers.end(session, assignment_id, outcome, now)
+            if contacts is None:
                 return []
             await self.messages.skip_remaining(session, assignment_id)
             if lapse:
                 await self.messages.settle(nonce, State.DONE, session)
-            return [(self.topics.responses, support_ended(assignment, outcome, referral, now))]
+            event = support_ended(assignment, outcome, referral, now, contacts=contacts)
+            return [(self.topics.responses, event)]
 
         ended = bool(await self.unit_of_work.run(record))
         if lapse and not ended:

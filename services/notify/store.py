@@ -47,6 +47,8 @@ class Offer:
     ended: bool = False
     """Support has ended (by the supporter's link, or by lapsing): nothing more is sent."""
     answered_at: datetime | None = None
+    contacts: int = 0
+    """Contacts the supporter logged for it."""
 
     @property
     def language(self) -> str:
@@ -109,6 +111,7 @@ class Offers:
             cancelled=doc["cancelled"],
             ended=doc.get("ended", False),
             answered_at=doc.get("answered_at"),
+            contacts=doc.get("contacts", 0),
         )
 
     async def answer(
@@ -122,11 +125,17 @@ class Offers:
         )
         return result.modified_count == 1
 
+    async def count_contact(self, session: AsyncClientSession, assignment_id: str) -> None:
+        await self.collection.update_one(
+            {"_id": assignment_id}, {"$inc": {"contacts": 1}}, session=session
+        )
+
     async def end(
         self, session: AsyncClientSession, assignment_id: str, outcome: str, at: datetime
-    ) -> bool:
-        """Record the end of support once; returns whether this was the end."""
-        result = await self.collection.update_one(
+    ) -> int | None:
+        """Record the end of support once; returns the contacts logged in it when this was
+        the end, None when it had ended before or was never under way."""
+        doc = await self.collection.find_one_and_update(
             {
                 "_id": assignment_id,
                 "answer": "accepted",
@@ -134,9 +143,10 @@ class Offers:
                 "ended": {"$ne": True},
             },
             {"$set": {"ended": True, "outcome": outcome, "ended_at": at}},
+            projection={"contacts": 1},
             session=session,
         )
-        return result.modified_count == 1
+        return None if doc is None else int(doc.get("contacts", 0))
 
     async def cancel(self, session: AsyncClientSession, assignment_id: str) -> None:
         await self.collection.update_one(

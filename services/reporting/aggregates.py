@@ -21,6 +21,7 @@ from shared.events import (
     CaseProfile,
     PeerAssigned,
     PeerNotified,
+    ReferralKind,
     SupportCaseOpened,
     SupportContactLogged,
     SupportEnded,
@@ -42,7 +43,9 @@ COUNTS = (
     "supporter_minutes",
     "referrals",
     *(f"ended_{outcome}" for outcome in SupportOutcome),
+    *(f"referred_{kind}" for kind in ReferralKind),
 )
+"""`referrals` counts contacts that referred; `referred_<kind>` cases that ended so."""
 
 
 @dataclass(frozen=True)
@@ -88,11 +91,29 @@ TO_FIRST_CONTACT = Histogram("days_to_first_contact", "days", (0, 1, 2, 3, 5, 7,
 """From the case opening to the first contact a supporter logged, in the hospital's days."""
 IN_SUPPORT = Histogram("days_in_support", "days", (7, 14, 30, 60, 90, 180, 365))
 """From the case opening to the end of support, whatever the outcome."""
-HISTOGRAMS = (TO_ASSIGNMENT, TO_FIRST_CONTACT, IN_SUPPORT)
+CONTACTS_PER_CASE = Histogram("contacts_per_case", "contacts", (0, 1, 2, 3, 4, 5, 7, 10))
+"""Contacts logged in a support that ended (ends by matching, unknown, are not counted)."""
+HISTOGRAMS = (TO_ASSIGNMENT, TO_FIRST_CONTACT, IN_SUPPORT, CONTACTS_PER_CASE)
 MEASURES = (*COUNTS, *(bucket for h in HISTOGRAMS for bucket in h.buckets))
 """What a cell stores."""
-SERVED = (*COUNTS, *(name for h in HISTOGRAMS for name in h.served({})))
+WITHIN_TARGET = ("first_contact_within_target", "first_contact_within_target_percent")
+SERVED = (*COUNTS, *(name for h in HISTOGRAMS for name in h.served({})), *WITHIN_TARGET)
 """What a row shows."""
+FIRST_CONTACT_TARGET_DAYS = 3
+"""The programme's target for a first contact (72 hours), in the hospital's days."""
+
+
+def within_target(counts: Mapping[str, int], target_days: int) -> dict[str, int | None]:
+    """First contacts within the target, and their share of the accepted cases: read from
+    the merged buckets when served, so the target is a setting, not part of the cells."""
+    within = sum(
+        counts.get(bucket, 0)
+        for bound, bucket in zip(TO_FIRST_CONTACT.bounds, TO_FIRST_CONTACT.buckets, strict=True)
+        if bound <= target_days
+    )
+    accepted = counts.get("accepted", 0)
+    percent = round(100 * within / accepted) if accepted else None
+    return dict(zip(WITHIN_TARGET, (within, percent), strict=True))
 
 
 def measures_of(event: CaseEvent) -> tuple[CaseProfile, dict[str, int]] | None:
@@ -128,9 +149,13 @@ def _assigned(event: PeerAssigned) -> dict[str, int]:
 
 def _ended(event: SupportEnded) -> dict[str, int]:
     amounts = {f"ended_{event.outcome}": 1}
+    if event.referral:
+        amounts[f"referred_{event.referral}"] = 1
     if event.case_opened_at:
         days = _hours_between(event.case_opened_at, event.occurred_at) / 24
         amounts[IN_SUPPORT.bucket(days)] = 1
+    if event.contacts is not None:
+        amounts[CONTACTS_PER_CASE.bucket(event.contacts)] = 1
     return amounts
 
 

@@ -31,7 +31,11 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     tokens = ApiTokens(wiring.database)
     refusals = Refusals(wiring.registry, wiring.log)
     snapshots = Snapshots(
-        store, settings.reporting_dimensions, settings.min_cell_size, settings.snapshot_seconds
+        store,
+        settings.reporting_dimensions,
+        settings.min_cell_size,
+        settings.snapshot_seconds,
+        settings.first_contact_target_days,
     )
 
     @broker.subscriber(
@@ -54,7 +58,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         lifespan=_lifespan(wiring, health, store),
     )
     api.include_router(aggregates_router(tokens, snapshots, refusals, settings))
-    api.include_router(dashboard_router(tokens, store, snapshots, refusals, settings.min_cell_size))
+    api.include_router(dashboard_router(tokens, store, snapshots, refusals, settings))
     _health_routes(api, wiring, health)
     return api
 

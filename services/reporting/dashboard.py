@@ -9,8 +9,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 
-from services.reporting.aggregates import TO_ASSIGNMENT, TO_FIRST_CONTACT
-from shared.events import Harm
+from services.reporting.aggregates import (
+    CONTACTS_PER_CASE,
+    FIRST_CONTACT_TARGET_DAYS,
+    IN_SUPPORT,
+    TO_ASSIGNMENT,
+    TO_FIRST_CONTACT,
+    Histogram,
+)
+from shared.events import Harm, ReferralKind, SupportOutcome
 
 HARM_COLOURS = {
     Harm.NONE.value: "#9ecae1",
@@ -43,7 +50,30 @@ class Chart:
     stacked: bool = False
 
 
-def charts(by_month: Sequence[ROW], by_month_and_harm: Sequence[ROW]) -> list[Chart]:
+OUTCOME_COLOURS: dict[str, str] = {
+    SupportOutcome.COMPLETED.value: "#31a354",
+    SupportOutcome.REFERRED.value: "#3182bd",
+    SupportOutcome.DECLINED_BY_COLLEAGUE.value: "#fdae6b",
+    SupportOutcome.UNREACHABLE.value: "#e6550d",
+    SupportOutcome.LAPSED.value: "#bdbdbd",
+    SupportOutcome.CLOSED_BY_COORDINATOR.value: "#756bb1",
+    SupportOutcome.WITHDRAWN.value: "#636363",
+}
+REFERRAL_COLOURS: dict[str, str] = {
+    ReferralKind.PSYCHOLOGIST.value: "#08519c",
+    ReferralKind.OCCUPATIONAL_PHYSICIAN.value: "#3182bd",
+    ReferralKind.EAP.value: "#6baed6",
+    ReferralKind.SPIRITUAL_CARE.value: "#9e9ac8",
+    ReferralKind.GENERAL_PRACTITIONER.value: "#74c476",
+    ReferralKind.OTHER.value: "#bdbdbd",
+}
+
+
+def charts(
+    by_month: Sequence[ROW],
+    by_month_and_harm: Sequence[ROW],
+    target_days: int = FIRST_CONTACT_TARGET_DAYS,
+) -> list[Chart]:
     """The programme's questions, month by month."""
     months = [str(row["period"]) for row in by_month]
     hidden = [bool(row["suppressed"]) for row in by_month]
@@ -51,45 +81,40 @@ def charts(by_month: Sequence[ROW], by_month_and_harm: Sequence[ROW]) -> list[Ch
     def measure(name: str, scale: float = 1.0) -> list[float | None]:
         return [_value(row, name, scale) for row in by_month]
 
+    def percentiles(title: str, histogram: Histogram, colours: tuple[str, str]) -> Chart:
+        series = [
+            Series(share, colour, measure(f"{histogram.name}_{share}"))
+            for share, colour in zip(("p50", "p90"), colours, strict=True)
+        ]
+        return Chart(f"{title} ({histogram.unit})", histogram.unit, months, series, hidden)
+
+    def one(title: str, unit: str, name: str, colour: str, scale: float = 1.0) -> Chart:
+        return Chart(title, unit, months, [Series(name, colour, measure(name, scale))], hidden)
+
+    def stacked(title: str, unit: str, colours: Mapping[str, str], prefix: str) -> Chart:
+        series = [
+            Series(name.replace("_", " "), colour, measure(f"{prefix}{name}"))
+            for name, colour in colours.items()
+        ]
+        return Chart(title, unit, months, series, hidden, stacked=True)
+
+    acceptance = Series("accepted", "#756bb1", [_acceptance(row) for row in by_month])
     return [
         _cases_by_harm(months, by_month_and_harm),
-        *(
-            Chart(
-                f"Time to {what} ({histogram.unit})",
-                histogram.unit,
-                months,
-                [
-                    Series(share, colour, measure(f"{histogram.name}_{share}"))
-                    for share, colour in zip(("p50", "p90"), colours, strict=True)
-                ],
-                hidden,
-            )
-            for what, histogram, colours in (
-                ("first contact", TO_FIRST_CONTACT, ("#31a354", "#a1d99b")),
-                ("assignment", TO_ASSIGNMENT, ("#3182bd", "#9ecae1")),
-            )
-        ),
-        Chart(
-            "Offers accepted (% of answered)",
+        percentiles("Time to first contact", TO_FIRST_CONTACT, ("#31a354", "#a1d99b")),
+        one(
+            f"First contact within {target_days} days (% of accepted cases)",
             "%",
-            months,
-            [Series("accepted", "#756bb1", [_acceptance(row) for row in by_month])],
-            hidden,
+            "first_contact_within_target_percent",
+            "#31a354",
         ),
-        Chart(
-            "Supporter time (hours)",
-            "hours",
-            months,
-            [Series("supporter time", "#e6550d", measure("supporter_minutes", 60))],
-            hidden,
-        ),
-        Chart(
-            "Referrals to professional help",
-            "referrals",
-            months,
-            [Series("referrals", "#636363", measure("referrals"))],
-            hidden,
-        ),
+        percentiles("Time to assignment", TO_ASSIGNMENT, ("#3182bd", "#9ecae1")),
+        Chart("Offers accepted (% of answered)", "%", months, [acceptance], hidden),
+        one("Supporter time (hours)", "hours", "supporter_minutes", "#e6550d", 60),
+        stacked("How support ended", "cases", OUTCOME_COLOURS, "ended_"),
+        percentiles("Time in support", IN_SUPPORT, ("#756bb1", "#bcbddc")),
+        percentiles("Contacts per ended case", CONTACTS_PER_CASE, ("#e6550d", "#fdae6b")),
+        stacked("Referrals to professional help, by kind", "cases", REFERRAL_COLOURS, "referred_"),
     ]
 
 

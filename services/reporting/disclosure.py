@@ -31,7 +31,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from services.reporting.aggregates import COUNTS, HISTOGRAMS, SERVED, Row
+from services.reporting.aggregates import (
+    COUNTS,
+    FIRST_CONTACT_TARGET_DAYS,
+    HISTOGRAMS,
+    SERVED,
+    Row,
+    within_target,
+)
 
 Period = Literal["year", "quarter", "month"]
 PERIODS: tuple[Period, ...] = ("year", "quarter", "month")
@@ -231,10 +238,17 @@ class Snapshot:
     every hospital's cells of whole years, since a row's protection depends on the
     hospitals and months beside it."""
 
-    def __init__(self, rows: Sequence[Row], dimensions: Sequence[str], min_cell_size: int):
+    def __init__(
+        self,
+        rows: Sequence[Row],
+        dimensions: Sequence[str],
+        min_cell_size: int,
+        first_contact_target_days: int = FIRST_CONTACT_TARGET_DAYS,
+    ):
         self.rows = rows
         self.dimensions = tuple(dimensions)
         self.protection = Protection(rows, dimensions, min_cell_size)
+        self.target_days = first_contact_target_days
 
     def answer(self, query: Selection) -> list[ServedRow]:
         """The rows of a query, each hidden or shown as the protected tables say."""
@@ -258,21 +272,27 @@ class Snapshot:
             protected_label = label if grain == "year" else row.month
             target.hidden |= (protected_label, tuple(values[d] for d in protected)) in hidden
         return [
-            _served(dict(zip(query.group_by, key, strict=True)), sums[key]) for key in sorted(sums)
+            _served(dict(zip(query.group_by, key, strict=True)), sums[key], self.target_days)
+            for key in sorted(sums)
         ]
 
 
 def answer(
-    rows: Sequence[Row], query: Selection, dimensions: Sequence[str], min_cell_size: int
+    rows: Sequence[Row],
+    query: Selection,
+    dimensions: Sequence[str],
+    min_cell_size: int,
+    first_contact_target_days: int = FIRST_CONTACT_TARGET_DAYS,
 ) -> list[ServedRow]:
-    return Snapshot(rows, dimensions, min_cell_size).answer(query)
+    return Snapshot(rows, dimensions, min_cell_size, first_contact_target_days).answer(query)
 
 
-def _served(dimensions: dict[str, str], total: _Sum) -> ServedRow:
+def _served(dimensions: dict[str, str], total: _Sum, target_days: int) -> ServedRow:
     if total.hidden:
         shown: dict[str, int | None] = dict.fromkeys(SERVED)
     else:
         shown = {m: total.counts.get(m, 0) for m in COUNTS}
         for histogram in HISTOGRAMS:
             shown |= histogram.served(total.counts)
+        shown |= within_target(total.counts, target_days)
     return ServedRow(dimensions, shown, suppressed=total.hidden)

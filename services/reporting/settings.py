@@ -1,11 +1,12 @@
 """reporting's settings: what cells are split by, how small a row may be shown, snapshots."""
 
+from datetime import timedelta
 from typing import Annotated
 
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
-from services.reporting.aggregates import DIMENSIONS
+from services.reporting.aggregates import DIMENSIONS, TO_FIRST_CONTACT
 from shared.settings import ServiceSettings
 
 SERVICE = "reporting"
@@ -20,9 +21,24 @@ class ReportingSettings(ServiceSettings):
     """Keep at least as long as the topics keep events, or a late redelivery counts twice."""
     snapshot_seconds: float = Field(default=30.0, ge=0)
     """Analysts' answers come from a snapshot of the cells at most this old."""
+    first_contact_target: timedelta = timedelta(hours=72)
+    """The programme's target for a first contact (ISO 8601, e.g. `PT72H`), in whole days:
+    rows show how many first contacts met it and their share of the accepted cases."""
     reporting_dimensions: Annotated[list[str], NoDecode] = Field(default=list(DIMENSIONS))
     """What cells are split by besides the month, comma-separated; fewer dimensions give
     larger cells, so fewer are hidden. Changing it needs a rebuild of the aggregates."""
+
+    @field_validator("first_contact_target")
+    @classmethod
+    def _target_in_days_counted(cls, value: timedelta) -> timedelta:
+        if value % timedelta(days=1) or value.days not in TO_FIRST_CONTACT.bounds:
+            days = ", ".join(f"P{d}D" for d in TO_FIRST_CONTACT.bounds)
+            raise ValueError(f"the target must be one of the days counted: {days}")
+        return value
+
+    @property
+    def first_contact_target_days(self) -> int:
+        return self.first_contact_target.days
 
     @field_validator("reporting_dimensions", mode="before")
     @classmethod

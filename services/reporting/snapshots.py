@@ -5,6 +5,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 
+from services.reporting.aggregates import FIRST_CONTACT_TARGET_DAYS
 from services.reporting.disclosure import Selection, ServedRow, Snapshot, months_of
 from services.reporting.store import CellStore
 
@@ -15,12 +16,18 @@ class Snapshots:
     """One protected snapshot per range of years asked about, at most `max_age` seconds old."""
 
     def __init__(
-        self, store: CellStore, dimensions: Sequence[str], min_cell_size: int, max_age: float
+        self,
+        store: CellStore,
+        dimensions: Sequence[str],
+        min_cell_size: int,
+        max_age: float,
+        first_contact_target_days: int = FIRST_CONTACT_TARGET_DAYS,
     ) -> None:
         self.store = store
         self.dimensions = dimensions
         self.min_cell_size = min_cell_size
         self.max_age = max_age
+        self.target_days = first_contact_target_days
         self.taken: dict[Years, tuple[float, Snapshot]] = {}
 
     async def answer(self, selection: Selection) -> list[ServedRow]:
@@ -34,6 +41,8 @@ class Snapshots:
                 months_of(years[0])[0] if years[0] else None,
                 months_of(years[1])[1] if years[1] else None,
             )
-            snapshot = await asyncio.to_thread(Snapshot, rows, self.dimensions, self.min_cell_size)
+            snapshot = await asyncio.to_thread(
+                Snapshot, rows, self.dimensions, self.min_cell_size, self.target_days
+            )
             self.taken[years] = (time.monotonic(), snapshot)
         return snapshot.answer(selection)

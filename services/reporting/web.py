@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from services.reporting.api import Refusals
 from services.reporting.dashboard import charts, page, sign_in_page
 from services.reporting.disclosure import PERIOD, Selection, months_before
+from services.reporting.settings import ReportingSettings
 from services.reporting.snapshots import Snapshots
 from services.reporting.store import ApiTokens, CellStore
 
@@ -23,7 +24,7 @@ def dashboard_router(
     store: CellStore,
     snapshots: Snapshots,
     refusals: Refusals,
-    min_cell_size: int,
+    settings: ReportingSettings,
 ) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
@@ -46,7 +47,8 @@ def dashboard_router(
             for grouping in ((PERIOD,), (PERIOD, "harm"))
         ]
         scope = f"hospital {hospital}" if hospital else "the whole network"
-        return HTMLResponse(page(charts(by_month, by_harm), scope, min_cell_size))
+        drawn = charts(by_month, by_harm, settings.first_contact_target_days)
+        return HTMLResponse(page(drawn, scope, settings.min_cell_size))
 
     @router.post("/session")
     async def sign_in(request: Request) -> Response:

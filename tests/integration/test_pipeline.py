@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from services.matching.roster import RosterEntry
+from shared.events import ReferralKind
 from tests.factories import incident_json, participant
 from tests.integration.pipeline import Pipeline
 
@@ -155,12 +156,17 @@ async def test_analysts_see_cells_large_enough(pipeline: Pipeline) -> None:
             "ended_lapsed": 0,
             "ended_closed_by_coordinator": 0,
             "ended_withdrawn": 0,
+            **{f"referred_{kind}": 0 for kind in ReferralKind},
             "hours_to_assignment_p50": 1,
             "hours_to_assignment_p90": 1,
             "days_to_first_contact_p50": None,
             "days_to_first_contact_p90": None,
             "days_in_support_p50": None,
             "days_in_support_p90": None,
+            "contacts_per_case_p50": None,
+            "contacts_per_case_p90": None,
+            "first_contact_within_target": 0,
+            "first_contact_within_target_percent": None,
             "suppressed": False,
         }
     ]

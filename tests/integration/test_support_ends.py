@@ -233,8 +233,14 @@ async def test_an_ending_link_used_twice_or_forged_changes_nothing(ends: Program
     assert (await ends.browser.post(forged, data=form)).status_code == 400
     await until(lambda: ends.of("support.ended", hospital), what="the end")
     (ended,) = ends.of("support.ended", hospital)
-    assert (ended["outcome"], ended["referral"]) == ("referred", "occupational_physician")
+    assert (ended["outcome"], ended["referral"], ended["contacts"]) == (
+        "referred",
+        "occupational_physician",
+        0,
+    )
     await ends.counted(hospital, "ended_referred", 1)
+    await ends.counted(hospital, "referred_occupational_physician", 1)
+    await ends.counted(hospital, "contacts_per_case_le_0", 1)
 
 
 async def test_still_supporting_postpones_the_end(ends: Programme) -> None:

@@ -92,10 +92,23 @@ def test_a_cell_holds_only_dimensions_and_counts() -> None:
     assert cell == Cell("2026-11", ("ZH-A", "severe"))
 
 
-def test_support_ended_is_counted_by_outcome_with_its_time_in_support() -> None:
+def test_support_ended_is_counted_by_outcome_kind_of_referral_time_and_contacts() -> None:
     assigned = events_of_one_incident()[1]
     assert isinstance(assigned, PeerAssigned)
     later = assigned.model_copy(update={"case_opened_at": NOW - timedelta(days=20)})
-    ended = support_ended(later, SupportOutcome.REFERRED, ReferralKind.EAP, NOW)
+    ended = support_ended(later, SupportOutcome.REFERRED, ReferralKind.EAP, NOW, contacts=3)
     (counts,) = tally([ended], DIMENSIONS).values()
-    assert +counts == {"ended_referred": 1, "days_in_support_le_30": 1}
+    assert +counts == {
+        "ended_referred": 1,
+        "referred_eap": 1,
+        "days_in_support_le_30": 1,
+        "contacts_per_case_le_3": 1,
+    }
+
+
+def test_an_end_without_known_contacts_adds_nothing_to_contacts_per_case() -> None:
+    assigned = events_of_one_incident()[1]
+    assert isinstance(assigned, PeerAssigned)
+    ended = support_ended(assigned, SupportOutcome.WITHDRAWN, None, NOW)
+    (counts,) = tally([ended], DIMENSIONS).values()
+    assert not any(name.startswith("contacts_per_case") for name in +counts)

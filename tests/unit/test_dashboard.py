@@ -28,11 +28,28 @@ def test_each_question_gets_a_chart_month_by_month() -> None:
     assert titles == [
         "Cases opened per month, by harm level",
         "Time to first contact (days)",
+        "First contact within 3 days (% of accepted cases)",
         "Time to assignment (hours)",
         "Offers accepted (% of answered)",
         "Supporter time (hours)",
-        "Referrals to professional help",
+        "How support ended",
+        "Time in support (days)",
+        "Contacts per ended case (contacts)",
+        "Referrals to professional help, by kind",
     ]
+
+
+def test_outcomes_and_referrals_are_stacked_by_kind() -> None:
+    month = served("2026-09", ended_completed=9, ended_referred=3, referred_psychologist=2,
+                   referred_eap=1)  # fmt: skip
+    by_title = {chart.title: chart for chart in charts([month], BY_HARM)}
+    ended = {s.name: s.values for s in by_title["How support ended"].series}
+    assert ended["completed"] == [9.0]
+    assert ended["referred"] == [3.0]
+    assert ended["declined by colleague"] == [0.0]
+    kinds = by_title["Referrals to professional help, by kind"]
+    assert kinds.stacked
+    assert {s.name: s.values for s in kinds.series}["psychologist"] == [2.0]
 
 
 def test_acceptance_and_supporter_time_are_derived_from_the_counts() -> None:

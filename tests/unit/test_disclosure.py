@@ -118,6 +118,22 @@ def test_percentiles_come_from_merged_buckets_and_hide_with_the_row() -> None:
     assert network.counts["hours_to_assignment_p90"] == 720
 
 
+def test_first_contacts_within_the_target_are_shown_against_accepted_cases() -> None:
+    def hospital(name: str, accepted: int, **days: int) -> Row:
+        dimensions = {"hospital_id": name, "function": "nurse", "harm": "mild"}
+        counts = {f"days_to_first_contact_le_{d[1:]}": n for d, n in days.items()}
+        return Row("2026-03", dimensions, {"cases_opened": 20, "accepted": accepted, **counts})
+
+    rows = [hospital("H1", 16, d0=4, d2=5, d3=3, d5=2), hospital("H2", 20, d1=10, d14=8)]
+    by_hospital = ask(rows, group_by=("hospital_id",))
+    assert by_hospital[("H1",)].counts["first_contact_within_target"] == 12
+    assert by_hospital[("H1",)].counts["first_contact_within_target_percent"] == 75
+    assert by_hospital[("H2",)].counts["first_contact_within_target_percent"] == 50
+    stricter = Selection(group_by=("hospital_id",))
+    (h1, _) = answer(rows, stricter, DIMENSIONS, K, first_contact_target_days=1)
+    assert h1.counts["first_contact_within_target"] == 4
+
+
 def test_periods_are_named_and_spanned_as_analysts_write_them() -> None:
     assert [period_of("2026-05", p) for p in PERIODS] == ["2026", "2026-Q2", "2026-05"]
     assert months_of("2026-Q2") == ("2026-04", "2026-06")

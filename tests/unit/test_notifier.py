@@ -233,6 +233,19 @@ async def test_a_logged_contact_puts_the_lapse_off(desk: Desk) -> None:
     assert lapse.due_at == NOW + timedelta(days=24)
 
 
+async def test_the_end_of_support_says_how_many_contacts_it_took(desk: Desk) -> None:
+    offer = await accepted(desk)
+    entry = ContactEntry(contact_date=NOW.date(), minutes=30, mode="phone", tier=1, referred=False)
+    for nonce in ("first", "second", "first"):
+        await desk.notifier.log_contact(
+            Link(offer.assignment.assignment_id, nonce), offer.assignment, entry
+        )
+    link = Link(desk.assignment.assignment_id, "closing-link")
+    assert await desk.notifier.end_support(link, offer, SupportOutcome.COMPLETED, None)
+    (ended,) = desk.unit_of_work.events(SupportEnded)
+    assert ended.contacts == 2
+
+
 def test_the_ending_form_takes_a_referral_kind_exactly_when_referred() -> None:
     assert Ending.model_validate({"outcome": "completed", "referral": ""}).referral is None
     assert Ending.model_validate({"outcome": "referred", "referral": "eap"}).referral == "eap"
