@@ -22,7 +22,7 @@ from deploy.feed import (
 from deploy.incidents import incidents, kafka_key
 from deploy.stack import Stack
 from deploy.supporters import answer_offers, body_of, end_support, is_offer, log_contacts
-from shared.events import SupportOutcome
+from shared.events import ReferralKind, SupportOutcome
 from shared.settings import Topics, dead_letter_topic
 
 COLUMNS = ("cases_opened", "opted_out", "peers_assigned", "escalated", "peers_notified")
@@ -103,6 +103,15 @@ hours, follow-ups come 2 and 4 seconds after acceptance instead of on days 1, 3,
 support nobody continues lapses a minute after the last follow-up instead of 14 days."""
 
 OUTCOME_COLUMNS = tuple(f"ended_{o}" for o in SupportOutcome)
+REFERRAL_COLUMNS = tuple(f"referred_{kind}" for kind in ReferralKind)
+LOAD_COLUMNS = (
+    "first_contact_within_target_percent",
+    "days_in_support_p50",
+    "days_in_support_p90",
+    "contacts_per_case_p50",
+    "contacts_per_case_p90",
+    "supporter_minutes",
+)
 
 
 async def supporter_activity(bootstrap_servers: str) -> Counter[str]:
@@ -346,6 +355,8 @@ def second_wave(
         raise SystemExit(f"demo FAILED: the second wave was matched worse: {share}")
     total = [asyncio.run(wait_until_ended(stack, people.endings))]
     print("\nHow support ended, as analysts see it:\n" + format_table(total, [], OUTCOME_COLUMNS))
+    print("\nReferrals by kind:\n" + format_table(total, [], REFERRAL_COLUMNS))
+    print("\nHow heavy support was:\n" + format_table(total, [], LOAD_COLUMNS))
 
 
 async def until_ended(stack: Stack, ends: int) -> None:

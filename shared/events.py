@@ -486,12 +486,18 @@ class ScoreItem(Contract):
     terms: dict[Label, Sentence] = Field(default_factory=dict, max_length=20)
 
 
-class PeerAssigned(Envelope):
-    event_type: Literal["support.peer_assigned"] = "support.peer_assigned"
+class AboutAssignment(Envelope):
+    """What every event about one assignment carries: the assignment, its case, and the
+    case's profile that reporting counts it by."""
+
     assignment_id: uuid.UUID
     case_id: uuid.UUID
-    attempt: int = Field(ge=1, le=MAX_COUNT)
     profile: CaseProfile
+
+
+class PeerAssigned(AboutAssignment):
+    event_type: Literal["support.peer_assigned"] = "support.peer_assigned"
+    attempt: int = Field(ge=1, le=MAX_COUNT)
     supporter: SupporterContact
     score: Points
     explanation: list[ScoreItem] = Field(max_length=50)
@@ -501,13 +507,10 @@ class PeerAssigned(Envelope):
     """When intake opened the case: the first offer's time to assignment is counted from it."""
 
 
-class ResponseDeadlineMoved(Envelope):
+class ResponseDeadlineMoved(AboutAssignment):
     """The case became more urgent while the supporter was still to answer."""
 
     event_type: Literal["support.response_deadline_moved"] = "support.response_deadline_moved"
-    assignment_id: uuid.UUID
-    case_id: uuid.UUID
-    profile: CaseProfile
     respond_by: Instant
 
 
@@ -518,11 +521,8 @@ class CancelReason(StrEnum):
     """The incident changed and the supporter turned out to be involved or investigating."""
 
 
-class AssignmentCancelled(Envelope):
+class AssignmentCancelled(AboutAssignment):
     event_type: Literal["support.assignment_cancelled"] = "support.assignment_cancelled"
-    assignment_id: uuid.UUID
-    case_id: uuid.UUID
-    profile: CaseProfile
     supporter_id: Code
     reason: CancelReason
 
@@ -548,25 +548,19 @@ class CaseEscalated(Envelope):
 ChannelName = Literal["email", "sms"]
 
 
-class PeerNotified(Envelope):
+class PeerNotified(AboutAssignment):
     event_type: Literal["support.peer_notified"] = "support.peer_notified"
-    assignment_id: uuid.UUID
-    case_id: uuid.UUID
-    profile: CaseProfile
     channel: ChannelName
     notified_at: Instant
     step: Step = "offer"
     """`offer`, `reminder` or `follow_up_day_<n>`."""
 
 
-class NotificationFailed(Envelope):
+class NotificationFailed(AboutAssignment):
     """A step could not be delivered on a channel (the fallback is tried), or it is unknown
     whether it was: the service stopped while sending, and a mail is never sent twice."""
 
     event_type: Literal["support.notification_failed"] = "support.notification_failed"
-    assignment_id: uuid.UUID
-    case_id: uuid.UUID
-    profile: CaseProfile
     step: Step
     channel: ChannelName
     reason: Reason
@@ -578,13 +572,10 @@ class ContactMode(StrEnum):
     VIDEO = "video"
 
 
-class SupportContactLogged(Envelope):
+class SupportContactLogged(AboutAssignment):
     """A supporter's contact with the colleague: what reporting turns into supporter time."""
 
     event_type: Literal["support.contact_logged"] = "support.contact_logged"
-    assignment_id: uuid.UUID
-    case_id: uuid.UUID
-    profile: CaseProfile
     contact_date: Day
     minutes: int = Field(ge=1, le=600)
     mode: ContactMode
@@ -597,17 +588,13 @@ class SupportContactLogged(Envelope):
     """The first contact logged for the case: its time to first contact is counted."""
 
 
-class AssignmentAccepted(Envelope):
+class AssignmentAccepted(AboutAssignment):
     event_type: Literal["assignment.accepted"] = "assignment.accepted"
-    assignment_id: uuid.UUID
-    case_id: uuid.UUID
     profile: CaseProfile
 
 
-class AssignmentDeclined(Envelope):
+class AssignmentDeclined(AboutAssignment):
     event_type: Literal["assignment.declined"] = "assignment.declined"
-    assignment_id: uuid.UUID
-    case_id: uuid.UUID
     profile: CaseProfile
 
 
@@ -648,13 +635,10 @@ class ReferralKind(StrEnum):
     OTHER = "other"
 
 
-class SupportEnded(Envelope):
+class SupportEnded(AboutAssignment):
     """Support for a case has ended: its supporter's capacity comes back at once."""
 
     event_type: Literal["support.ended"] = "support.ended"
-    assignment_id: uuid.UUID
-    case_id: uuid.UUID
-    profile: CaseProfile
     outcome: SupportOutcome
     referral: ReferralKind | None = None
     case_opened_at: Instant | None = None

@@ -5,6 +5,7 @@ unit of work: the record is written only if nobody changed it meanwhile, and the
 contacts it causes go out with it. Preferences are by pseudonym: intake never keeps a staff id.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,24 +19,15 @@ from shared.pseudonyms import pseudonymise
 from shared.settings import Topics
 
 
+@dataclass
 class Intake:
-    def __init__(
-        self,
-        unit_of_work: UnitOfWork,
-        records: IncidentRecords,
-        preferences: Preferences,
-        policy: IntakePolicy,
-        pseudonym_key: bytes,
-        topics: Topics,
-        log: Any,
-    ) -> None:
-        self.unit_of_work = unit_of_work
-        self.records = records
-        self.preferences = preferences
-        self.policy = policy
-        self.pseudonym_key = pseudonym_key
-        self.topics = topics
-        self.log = log
+    unit_of_work: UnitOfWork
+    records: IncidentRecords
+    preferences: Preferences
+    policy: IntakePolicy
+    pseudonym_key: bytes
+    topics: Topics
+    log: Any
 
     async def on_incident(self, incident: IncidentEvent) -> None:
         await self.take_in(Occasion.of_incident(incident))

@@ -10,6 +10,7 @@ import asyncio
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,28 +51,20 @@ since its snapshot can refuse one, and that aborts and retries the whole transac
 Step = Callable[[AsyncClientSession, datetime], Awaitable[list[Envelope]]]
 
 
+@dataclass
 class Matcher:
-    def __init__(
-        self,
-        unit_of_work: UnitOfWork,
-        roster: Roster,
-        book: CaseBook,
-        policy: Policy,
-        topic: str,
-        log: Any,
-    ) -> None:
-        self.unit_of_work = unit_of_work
-        self.roster = roster
-        self.book = book
-        self.policy = policy
-        self.topic = topic
-        self.log = log
-        self.capacity_freed = asyncio.Event()
-        """Set when waiting cases may now fit: wakes the scan instead of waiting for it."""
-        self._waiting_order = asyncio.Lock()
-        """Held by a scan of the waiting cases and by every transaction that may free capacity,
-        so a scan never sees capacity freed half-way: one that did would offer it to a milder
-        case after passing over a graver one."""
+    unit_of_work: UnitOfWork
+    roster: Roster
+    book: CaseBook
+    policy: Policy
+    topic: str
+    log: Any
+    capacity_freed: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    """Set when waiting cases may now fit: wakes the scan instead of waiting for it."""
+    _waiting_order: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
+    """Held by a scan of the waiting cases and by every transaction that may free capacity,
+    so a scan never sees capacity freed half-way: one that did would offer it to a milder case
+    after passing over a graver one."""
 
     async def _run(self, step: Step, *, may_free_capacity: bool = False) -> list[Document]:
         async def work(session: AsyncClientSession, now: datetime) -> Announcements:

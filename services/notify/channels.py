@@ -4,6 +4,7 @@ Each raises `RejectedEvent` when the provider refuses the message for good (the 
 channel is tried) and `RetryLater` when it may pass (retried with a growing pause).
 """
 
+from dataclasses import KW_ONLY, dataclass, field
 from email.message import EmailMessage
 from typing import Protocol
 
@@ -23,31 +24,20 @@ class Channel(Protocol):
     async def send(self, outreach: Outreach, message_id: str) -> None: ...
 
 
+@dataclass
 class EmailChannel:
-    name = "email"
-    retries_are_safe = False
-
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        sender: str,
-        *,
-        start_tls: bool = False,
-        username: str | None = None,
-        password: str | None = None,
-        ca_file: str | None = None,
-        timeout: float = 15.0,
-    ) -> None:
-        """`ca_file`: certificates to trust for STARTTLS besides the system's."""
-        self.host = host
-        self.ca_file = ca_file
-        self.port = port
-        self.sender = sender
-        self.start_tls = start_tls
-        self.username = username
-        self.password = password
-        self.timeout = timeout
+    host: str
+    port: int
+    sender: str
+    _: KW_ONLY
+    start_tls: bool = False
+    username: str | None = None
+    password: str | None = None
+    ca_file: str | None = None
+    """Certificates to trust for STARTTLS besides the system's."""
+    timeout: float = 15.0
+    name: str = field(default="email", init=False)
+    retries_are_safe: bool = field(default=False, init=False)
 
     async def send(self, outreach: Outreach, message_id: str) -> None:
         """Send one message; its Message-ID is the assignment's, so a repeat is recognisable."""

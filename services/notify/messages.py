@@ -177,7 +177,7 @@ def _reason(item: ScoreItem, language: str) -> str | None:
         "function": f"function:{terms.get('fit')}",
         "waited": "waited" if terms.get("last_assigned") else "waited:never",
         "department": f"department:{terms.get('same')}",
-        "open_cases": "open_cases:recent" if "recent" in terms else "open_cases",
+        "open_cases": "open_cases:recent" if terms.get("recent", "0") != "0" else "open_cases",
     }.get(item.rule, item.rule)
     if "unknown" in terms.values() or not _speaks_for(item):
         return None

@@ -4,6 +4,7 @@ done once for many requests, and off the event loop that also consumes the event
 import asyncio
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from services.reporting.aggregates import FIRST_CONTACT_TARGET_DAYS
 from services.reporting.disclosure import Selection, ServedRow, Snapshot, months_of
@@ -12,23 +13,17 @@ from services.reporting.store import CellStore
 Years = tuple[str | None, str | None]
 
 
+@dataclass
 class Snapshots:
     """One protected snapshot per range of years asked about, at most `max_age` seconds old."""
 
-    def __init__(
-        self,
-        store: CellStore,
-        dimensions: Sequence[str],
-        min_cell_size: int,
-        max_age: float,
-        first_contact_target_days: int = FIRST_CONTACT_TARGET_DAYS,
-    ) -> None:
-        self.store = store
-        self.dimensions = dimensions
-        self.min_cell_size = min_cell_size
-        self.max_age = max_age
-        self.target_days = first_contact_target_days
-        self.taken: dict[Years, tuple[float, Snapshot]] = {}
+    store: CellStore
+    dimensions: Sequence[str]
+    min_cell_size: int
+    max_age: float
+    target_days: int = FIRST_CONTACT_TARGET_DAYS
+    """The first-contact target, in days."""
+    taken: dict[Years, tuple[float, Snapshot]] = field(default_factory=dict, init=False)
 
     async def answer(self, selection: Selection) -> list[ServedRow]:
         years = (

@@ -257,3 +257,56 @@ async def test_still_supporting_postpones_the_end(ends: Programme) -> None:
     follow_ups = messages.find({"assignment_id": assignment_id, "step": {"$regex": "^follow_up"}})
     assert len([m async for m in follow_ups]) == 2, "one more follow-up was scheduled"
     assert ends.of("support.ended", hospital) == []
+
+
+async def colleague_waiting(ends: Programme, hospital: str) -> None:
+    """A second colleague while the hospital's one supporter is busy: escalated, waiting."""
+    await ends.wave(hospital, size=1)
+    await until(lambda: ends.of("support.case_escalated", hospital), what="nobody free")
+
+
+async def offered_to_the_waiting_colleague(ends: Programme, hospital: str, outcome: str) -> None:
+    await until(
+        lambda: len(ends.of("support.peer_assigned", hospital)) == 2,
+        what="the waiting colleague offered once support ended",
+    )
+    (ended,) = ends.of("support.ended", hospital)
+    assert ended["outcome"] == outcome
+    await ends.counted(hospital, f"ended_{outcome}", 1)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "referral"),
+    [("completed", ""), ("referred", "psychologist"), ("declined_by_colleague", ""),
+     ("unreachable", "")],
+)  # fmt: skip
+async def test_each_end_a_supporter_chooses_frees_them_and_is_counted(
+    ends: Programme, outcome: str, referral: str
+) -> None:
+    hospital = f"O-{outcome[:5]}"
+    url = await ending_link(ends, hospital)
+    await colleague_waiting(ends, hospital)
+    form = {"choice": "end", "outcome": outcome, "referral": referral}
+    assert (await ends.browser.post(url, data=form)).status_code == 200
+    await offered_to_the_waiting_colleague(ends, hospital, outcome)
+
+
+async def test_support_under_way_ends_as_withdrawn_with_its_incident(ends: Programme) -> None:
+    hospital = "WD"
+    await roster_of(ends, hospital, supporters=1)
+    incident = await ends.wave(hospital, size=1)
+    await until(lambda: ends.of("support.peer_assigned", hospital), what="the offer")
+    await ends.accept_all(hospital)
+    await colleague_waiting(ends, hospital)
+    withdrawal = {
+        "event_id": str(uuid.uuid4()),
+        "event_type": "incident.withdrawn",
+        "schema_version": 1,
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "source_system": "epd-test",
+        "hospital_id": hospital,
+        "incident_id": incident,
+        "revision": 2,
+    }
+    await ends.send(ends.topics.incidents_reported, withdrawal, f"{hospital}:{incident}")
+    await offered_to_the_waiting_colleague(ends, hospital, "withdrawn")

@@ -1,9 +1,11 @@
 """What a supporter reads: in their language, enough to reach out, nothing about the patient."""
 
+from datetime import timedelta
+
 import pytest
 
 from services.notify.messages import Outreach, render_outreach
-from tests.factories import assignment_and_contact
+from tests.factories import NOW, assignment_and_contact
 
 RESPOND_URL = "https://peer-support.zh-a.example/respond?t=signed"
 
@@ -67,3 +69,11 @@ def test_without_contact_details_the_supporter_is_sent_to_the_coordinator() -> N
 def test_a_first_match_is_called_one() -> None:
     body = rendered("nl", last_assigned_at=None).body
     assert "- je bent nog niet eerder gekoppeld" in body
+
+
+def test_cases_supported_recently_are_named_only_when_there_were_some() -> None:
+    lately = (NOW - timedelta(days=20), NOW - timedelta(days=5))
+    assert "- you had 0 of at most 3 open cases and supported 2 recently" in (
+        rendered("en", carried=lately).body
+    )
+    assert "recently" not in rendered("en").body
