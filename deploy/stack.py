@@ -9,6 +9,7 @@ running in the background.
 import asyncio
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -31,8 +32,9 @@ from shared.settings import Topics
 
 SERVICES = ("intake", "matching", "notify", "reporting")
 SEED_ROSTER = Path(__file__).parent / "seed" / "roster.csv"
-DEMO_PSEUDONYM_KEY = "demo-key-not-for-production"
-DEMO_LINK_SECRET = "demo-link-secret-not-for-production"  # noqa: S105 - the demo's own
+SECRETS = ("PSEUDONYM_KEY", "LINK_SECRET")
+"""Generated for each stack unless set in the environment: no stack runs on a key anyone can
+read in this repository."""
 
 
 @dataclass
@@ -79,6 +81,19 @@ class Stack:
     def state_file(self) -> Path:
         return self.workdir / "stack.json"
 
+    def secrets(self) -> dict[str, str]:
+        """The stack's own random secrets, made once and kept (readable by its owner only)
+        in `secrets.json` beside its data, which was pseudonymised with them."""
+        kept = self.workdir / "secrets.json"
+        if kept.exists():
+            stored: dict[str, str] = json.loads(kept.read_text())
+            return stored
+        made = {name: secrets.token_urlsafe(32) for name in SECRETS}
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        kept.touch(mode=0o600)
+        kept.write_text(json.dumps(made, indent=2))
+        return made
+
     @property
     def reporting_url(self) -> str:
         return f"http://{HOST}:{self.ports.reporting}"
@@ -92,8 +107,7 @@ class Stack:
             "SMTP_PORT": str(self.ports.smtp),
             "HTTP_HOST": HOST,
             "HTTP_PORT": str(self.ports.of_service(service)),
-            "PSEUDONYM_KEY": os.environ.get("PSEUDONYM_KEY", DEMO_PSEUDONYM_KEY),
-            "LINK_SECRET": os.environ.get("LINK_SECRET", DEMO_LINK_SECRET),
+            **{name: os.environ.get(name) or secret for name, secret in self.secrets().items()},
             "PUBLIC_URL": f"http://{HOST}:{self.ports.notify}",
             "LOG_LEVEL": self.log_level,
             **self.settings,

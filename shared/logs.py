@@ -1,6 +1,7 @@
 """JSON-line logs for every service, FastStream's, aiokafka's and uvicorn's included."""
 
 import logging
+import re
 import sys
 
 import structlog
@@ -42,6 +43,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             _drop_colour,
             structlog.processors.format_exc_info,
+            redact_secrets,
             structlog.processors.JSONRenderer(),
         ],
     )
@@ -64,3 +66,24 @@ def _drop_colour(
     """uvicorn adds a coloured copy of its message for terminals; JSON lines need none."""
     event.pop("color_message", None)
     return event
+
+
+SECRETS = re.compile(
+    r"(?P<keep>[?&](?:t|token)=|Bearer\s+|\"token\":\s*\")(?P<secret>[^&\s\"']+)"
+    r"|(?P<api>\bps_[A-Za-z0-9_-]{16,})"
+)
+"""Signed links' `t=` (valid for weeks), bearer and API tokens, wherever a line carries them:
+uvicorn's access log, httpx's request log, an exception's message."""
+
+
+def redact(text: str) -> str:
+    return SECRETS.sub(
+        lambda m: "[redacted]" if m.group("api") else f"{m.group('keep')}[redacted]", text
+    )
+
+
+def redact_secrets(
+    logger: object, method: str, event: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """No secret reaches a log line, whoever logged it."""
+    return {k: redact(v) if isinstance(v, str) else v for k, v in event.items()}

@@ -66,8 +66,13 @@ class Background:
     def __init__(self, *work: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self.work = work
         self.tasks: list[asyncio.Task[None]] = []
+        self.stopped = False
 
     async def start(self) -> None:
+        """FastStream runs this after the broker has started, which may be after a SIGTERM
+        that came during startup was handled: then nothing starts."""
+        if self.stopped:
+            return
         self.tasks = [
             asyncio.create_task(w(), name=getattr(w, "__qualname__", "")) for w in self.work
         ]
@@ -76,6 +81,7 @@ class Background:
         """Cancel each task until it has ended: a cancellation swallowed by a library (as
         Python 3.11's `asyncio.wait_for` does when its awaitable finishes at that moment)
         must not leave shutdown waiting for ever."""
+        self.stopped = True
         for task in self.tasks:
             task.cancel()
         while pending := [task for task in self.tasks if not task.done()]:

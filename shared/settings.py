@@ -1,7 +1,34 @@
 """Settings every service reads from its environment (or a `.env` file)."""
 
-from pydantic import Field, SecretStr
+import math
+from collections import Counter
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SECRET_BITS = 48
+
+
+def estimated_bits(secret: str) -> float:
+    """The secret's length times the entropy of its characters' spread: a key of one repeated
+    character or a short pattern scores low, whatever its length."""
+    counts = Counter(secret).values()
+    return -sum(n * math.log2(n / len(secret)) for n in counts)
+
+
+def _unpredictable(value: SecretStr) -> SecretStr:
+    bits = estimated_bits(value.get_secret_value())
+    if bits < MIN_SECRET_BITS:
+        raise ValueError(
+            f"too predictable (about {bits:.0f} bits, at least {MIN_SECRET_BITS} needed): use a "
+            "random one, e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    return value
+
+
+Secret = Annotated[SecretStr, Field(min_length=16), AfterValidator(_unpredictable)]
+"""A key or signing secret: long, and refused when it is plainly not random."""
 
 
 class Topics(BaseSettings):
@@ -73,6 +100,6 @@ class ServiceSettings(BaseSettings):
 class PseudonymSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    pseudonym_key: SecretStr = Field(min_length=16)
+    pseudonym_key: Secret
     """HMAC key for staff pseudonyms, the same in intake and in the roster loader. Required:
     a default key would let anyone who reads this code recompute every pseudonym."""

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from pydantic import Field, SecretStr
 
-from shared.settings import ServiceSettings
+from shared.settings import Secret, ServiceSettings
 
 
 class NotifySettings(ServiceSettings):
@@ -24,7 +24,7 @@ class NotifySettings(ServiceSettings):
     """How long a claimed message may stay unsent before another worker may take it."""
     public_url: str = "http://127.0.0.1:8083"
     """Where supporters reach notify's pages: the base of every link in a message."""
-    link_secret: SecretStr = Field(min_length=16)
+    link_secret: Secret
     """Signs the links in messages. Required: with a known secret anyone could answer."""
     link_max_age_seconds: int = Field(default=45 * 24 * 3600, ge=60)
     """Longer than the last follow-up, whose link records contacts."""

@@ -39,3 +39,18 @@ async def test_a_task_that_swallows_its_cancellation_is_still_stopped() -> None:
         await background.stop()
     assert cancellations == 2
     assert all(task.done() for task in background.tasks)
+
+
+async def test_tasks_asked_to_start_after_a_stop_do_not_start() -> None:
+    """A SIGTERM during startup: the broker finishes starting after shutdown has run."""
+    ran = asyncio.Event()
+
+    async def tick() -> None:
+        ran.set()
+
+    background = Background(tick)
+    await background.stop()
+    await background.start()
+    await asyncio.sleep(0)
+    assert background.tasks == []
+    assert not ran.is_set()
