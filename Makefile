@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SETUP  := $(VENV)/.installed
 
-.PHONY: setup browser demo up down feed token test chaos bench lint format clean
+.PHONY: setup browser demo up down feed token tokens revoke test chaos bench lint format clean
 
 $(SETUP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -37,6 +37,13 @@ feed: $(SETUP)  ## publish synthetic incidents to the stack that `make up` start
 token: $(SETUP) ## issue an analysts' API token: make token SCOPE=network (or a hospital id)
 	@test -n "$(SCOPE)" || { echo "usage: make token SCOPE=network (or SCOPE=<hospital_id>)"; exit 2; }
 	@$(BIN)/python -m services.reporting.cli token --scope "$(SCOPE)"
+
+tokens: $(SETUP) ## list analysts' API tokens: id, scope, expiry, revocation
+	@$(BIN)/python -m services.reporting.cli tokens
+
+revoke: $(SETUP) ## revoke an analysts' API token at once: make revoke TOKEN=<id from make tokens>
+	@test -n "$(TOKEN)" || { echo "usage: make revoke TOKEN=<id from make tokens>"; exit 2; }
+	@$(BIN)/python -m services.reporting.cli revoke "$(TOKEN)"
 
 test: $(SETUP) browser  ## unit tests, then integration tests on real servers
 	$(BIN)/python -m pytest

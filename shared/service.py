@@ -24,6 +24,7 @@ from shared.logs import configure_logging
 from shared.mongo import Document, Outbox, UnitOfWork, create_client, is_reachable
 from shared.settings import ServiceSettings
 from shared.timing import woken_or_after
+from shared.web import Secured
 
 
 @dataclass(frozen=True)
@@ -152,8 +153,9 @@ def service_app(
     background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
     routes: Sequence[tuple[str, ASGIApp]] = (),
 ) -> AsgiFastStream:
-    """The ASGI app uvicorn runs: the broker's subscribers, `/health/*` and `/metrics`, the
-    outbox relay, the consumer-lag watch and the service's own `background` tasks.
+    """The ASGI app uvicorn runs: the broker's subscribers, `/health/*`, `/metrics` and the
+    service's `routes` (those two `Secured`), the outbox relay, the consumer-lag watch and the
+    service's own `background` tasks.
 
     uvicorn turns SIGTERM into the lifespan shutdown, which stops the background tasks, then
     the subscribers after their in-flight messages (committing what was handled), and then
@@ -171,13 +173,13 @@ def service_app(
         return _json(*await health.readiness())
 
     metrics: ASGIApp = make_asgi_app(wiring.registry)
+    pages = [("/metrics", metrics), *routes]
     return AsgiFastStream(
         wiring.broker,
         asgi_routes=[
             ("/health/live", live),
             ("/health/ready", ready),
-            ("/metrics", metrics),
-            *routes,
+            *((path, Secured(page)) for path, page in pages),
         ],
         on_startup=on_startup,
         after_startup=[tasks.start],

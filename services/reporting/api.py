@@ -3,14 +3,15 @@
 import csv
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry, Counter
 
-from services.reporting.access import Grant, OutOfScope
+from services.reporting.access import Attempts, Grant, OutOfScope
 from services.reporting.aggregates import SERVED
 from services.reporting.disclosure import PERIOD, Period, Selection
 from services.reporting.settings import ReportingSettings
@@ -22,10 +23,12 @@ LABELS = {"year": r"^\d{4}$", "quarter": r"^\d{4}-Q[1-4]$", "month": r"^\d{4}-(0
 
 
 class Refusals:
-    """Every refused request is logged and counted, by status."""
+    """Every refused request is logged and counted, by status; an address that keeps
+    presenting unknown tokens is refused (429) for a while, so tokens cannot be guessed."""
 
-    def __init__(self, registry: CollectorRegistry, log: Any) -> None:
+    def __init__(self, registry: CollectorRegistry, log: Any, attempts: Attempts) -> None:
         self.log = log
+        self.attempts = attempts
         self.counter = Counter(
             "api_requests_refused",
             "Analyst API requests refused, by status",
@@ -33,10 +36,30 @@ class Refusals:
             registry=registry,
         )
 
-    def refuse(self, path: str, status: int, reason: str) -> HTTPException:
+    def refuse(
+        self, path: str, status: int, reason: str, headers: dict[str, str] | None = None
+    ) -> HTTPException:
         self.count(status, reason, path)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if status == 401:
+            headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
         return HTTPException(status, reason, headers=headers)
+
+    def too_many(self, request: Request) -> HTTPException | None:
+        """429 for an address past its allowance of unknown tokens, else None."""
+        client, now = _client(request), datetime.now(UTC)
+        if not self.attempts.blocked(client, now):
+            return None
+        wait = self.attempts.retry_after(client, now)
+        return self.refuse(
+            request.url.path,
+            429,
+            f"too many unknown tokens from this address; try again in {wait} s",
+            {"Retry-After": str(wait)},
+        )
+
+    def unknown_token(self, request: Request, reason: str = "unknown API token") -> HTTPException:
+        self.attempts.failed(_client(request), datetime.now(UTC))
+        return self.refuse(request.url.path, 401, reason)
 
     def count(self, status: int, reason: str, path: str) -> None:
         self.counter.labels(str(status)).inc()
@@ -47,22 +70,8 @@ def aggregates_router(
     tokens: ApiTokens, snapshots: Snapshots, refusals: Refusals, settings: ReportingSettings
 ) -> APIRouter:
     router = APIRouter(tags=["aggregates"])
-    bearer = HTTPBearer(auto_error=False)
     groupable = (PERIOD, *settings.reporting_dimensions)
-
-    async def granted(
-        request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> Grant:
-        path = request.url.path
-        if credentials is None:
-            raise refusals.refuse(
-                path, 401, "an API token is required: Authorization: Bearer <token>"
-            )
-        grant = await tokens.grant_for(credentials.credentials)
-        if grant is None:
-            raise refusals.refuse(path, 401, "unknown API token")
-        return grant
+    granted = bearer_grant(tokens, refusals)
 
     @router.get("/api/v1/aggregates", response_model=None)
     async def aggregates(
@@ -105,6 +114,33 @@ def aggregates_router(
     return router
 
 
+def bearer_grant(tokens: ApiTokens, refusals: Refusals) -> Callable[..., Awaitable[Grant]]:
+    """The dependency that turns `Authorization: Bearer <token>` into the token's grant."""
+    bearer = HTTPBearer(auto_error=False)
+
+    async def granted(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Grant:
+        if credentials is None:
+            raise refusals.refuse(
+                request.url.path, 401, "an API token is required: Authorization: Bearer <token>"
+            )
+        if refused := refusals.too_many(request):
+            raise refused
+        grant = await tokens.grant_for(credentials.credentials)
+        if grant is None:
+            raise refusals.unknown_token(request, "unknown, expired or revoked API token")
+        return grant
+
+    return granted
+
+
+def _client(request: Request) -> str:
+    """The caller's address (a TLS proxy's `X-Forwarded-For` where uvicorn trusts it)."""
+    return request.client.host if request.client else "unknown"
+
+
 def _grouping(group_by: str, groupable: Sequence[str]) -> tuple[str, ...]:
     dimensions = tuple(d.strip() for d in group_by.split(",") if d.strip())
     if unknown := sorted(set(dimensions) - set(groupable)):
@@ -121,10 +157,18 @@ def _check_label(label: str | None, period: Period) -> None:
         )
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def as_csv(rows: list[dict[str, Any]], dimensions: Sequence[str]) -> str:
-    """One line per row; a suppressed row has its counts empty."""
+    """One line per row; a suppressed row has its counts empty. A text that a spreadsheet
+    would run as a formula (a department named `=HYPERLINK(...)`) is quoted with `'`."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, [*dimensions, *SERVED, "suppressed"], lineterminator="\n")
+    writer = csv.DictWriter(out, [*dimensions, *SERVED, "suppressed"], lineterminator="\r\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: _inert(v) for k, v in row.items()} for row in rows)
     return out.getvalue()
+
+
+def _inert(value: object) -> object:
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value

@@ -3,7 +3,7 @@
 The counting is `count_batch`'s, the API `aggregates_router`'s, the dashboard
 `dashboard_router`'s; answers come from `Snapshots`."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -12,14 +12,16 @@ from fastapi import FastAPI, Response
 from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from services.reporting.access import Attempts
 from services.reporting.api import Refusals, aggregates_router
 from services.reporting.counting import count_batch
 from services.reporting.settings import SERVICE, ReportingSettings
 from services.reporting.snapshots import Snapshots
-from services.reporting.store import ApiTokens, CellStore
+from services.reporting.store import ApiTokens, CellStore, Sessions
 from services.reporting.web import dashboard_router
 from shared.kafka import subscription
 from shared.service import Background, Health, Wiring, wire
+from shared.web import Secured
 
 
 def create_app(settings: ReportingSettings | None = None) -> FastAPI:
@@ -28,8 +30,12 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     broker = wiring.broker
     retention = timedelta(days=settings.counted_event_retention_days)
     store = CellStore(wiring.database, retention, settings.reporting_dimensions)
-    tokens = ApiTokens(wiring.database)
-    refusals = Refusals(wiring.registry, wiring.log)
+    tokens = ApiTokens(wiring.database, timedelta(days=settings.api_token_days))
+    sessions = Sessions(wiring.database, tokens)
+    attempts = Attempts(
+        settings.sign_in_failures_allowed, timedelta(seconds=settings.sign_in_window_seconds)
+    )
+    refusals = Refusals(wiring.registry, wiring.log, attempts)
     snapshots = Snapshots(
         store,
         settings.reporting_dimensions,
@@ -55,20 +61,27 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         version="1",
         description="Anonymised aggregates of the peer-support programme. "
         f"Cells with fewer than {settings.min_cell_size} cases are suppressed.",
-        lifespan=_lifespan(wiring, health, store),
+        lifespan=_lifespan(wiring, health, [store.ensure_indexes, sessions.ensure_indexes]),
+        # Swagger UI and ReDoc load scripts from a public CDN: the contract is /openapi.json.
+        docs_url=None,
+        redoc_url=None,
     )
+    api.add_middleware(Secured)
     api.include_router(aggregates_router(tokens, snapshots, refusals, settings))
-    api.include_router(dashboard_router(tokens, store, snapshots, refusals, settings))
+    api.include_router(dashboard_router(tokens, sessions, store, snapshots, refusals, settings))
     _health_routes(api, wiring, health)
     return api
 
 
-def _lifespan(wiring: Wiring, health: Health, store: CellStore) -> Any:
+def _lifespan(
+    wiring: Wiring, health: Health, preparations: list[Callable[[], Awaitable[None]]]
+) -> Any:
     tasks = Background(health.watch)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await store.ensure_indexes()
+        for prepare in preparations:
+            await prepare()
         await wiring.broker.start()
         await tasks.start()
         try:

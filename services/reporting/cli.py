@@ -1,8 +1,9 @@
 """Operator commands for reporting: `python -m services.reporting.cli token --scope network`."""
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from pydantic import TypeAdapter
@@ -15,13 +16,14 @@ from shared.events import HospitalId
 from shared.mongo import create_client
 
 _hospital: TypeAdapter[str] = TypeAdapter(HospitalId)
+T = TypeVar("T")
 
 cli = typer.Typer(help="Manage access to the analysts' API.", no_args_is_help=True)
 
 
 @cli.callback()
 def commands() -> None:
-    """Issue API tokens; rebuild the aggregates from the topics."""
+    """Issue, list and revoke API tokens; rebuild the aggregates from the topics."""
 
 
 @cli.command()
@@ -36,9 +38,46 @@ def token(
         except ValueError as error:
             typer.echo(f"scope must be '{NETWORK}' or a hospital id: {error}", err=True)
             raise typer.Exit(2) from error
-    issued = asyncio.run(_issue(ReportingSettings(), scope, label))
-    typer.echo(f"API token for {scope} (send as 'Authorization: Bearer <token>'):")
+    settings = ReportingSettings()
+    issued = asyncio.run(_with_tokens(settings, lambda t: t.issue(scope, label, datetime.now(UTC))))
+    typer.echo(
+        f"API token for {scope}, valid for {settings.api_token_days} days "
+        "(send as 'Authorization: Bearer <token>'):"
+    )
     typer.echo(issued)
+
+
+@cli.command()
+def tokens() -> None:
+    """Every token issued: its id (for `revoke`), scope, label, issue, expiry, revocation."""
+    listed = asyncio.run(_with_tokens(ReportingSettings(), lambda t: t.listing()))
+    now = datetime.now(UTC)
+    for issued in listed:
+        state = (
+            f"revoked {issued.revoked_at:%Y-%m-%d}"
+            if issued.revoked_at
+            else "expired"
+            if issued.expires_at <= now
+            else f"valid until {issued.expires_at:%Y-%m-%d}"
+        )
+        typer.echo(
+            f"{issued.token_id}  {issued.scope:<12}  issued {issued.issued_at:%Y-%m-%d}  "
+            f"{state}  {issued.label}"
+        )
+
+
+@cli.command()
+def revoke(
+    token_id: Annotated[str, typer.Argument(help="The id `tokens` lists.")],
+) -> None:
+    """Revoke a token at once: its API calls and dashboard sessions are refused from now."""
+    revoked = asyncio.run(
+        _with_tokens(ReportingSettings(), lambda t: t.revoke(token_id, datetime.now(UTC)))
+    )
+    if not revoked:
+        typer.echo(f"no valid token has the id {token_id!r} (see `tokens`)", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked {token_id}")
 
 
 @cli.command()
@@ -75,11 +114,11 @@ async def _rebuild(settings: ReportingSettings, database: str) -> replay.Rebuilt
         await mongo.close()
 
 
-async def _issue(settings: ReportingSettings, scope: str, label: str) -> str:
+async def _with_tokens(settings: ReportingSettings, work: Callable[[ApiTokens], Awaitable[T]]) -> T:
     mongo = create_client(settings)
     try:
-        tokens = ApiTokens(mongo[settings.database_name(SERVICE)])
-        return await tokens.issue(scope, label, datetime.now(UTC))
+        valid_for = timedelta(days=settings.api_token_days)
+        return await work(ApiTokens(mongo[settings.database_name(SERVICE)], valid_for))
     finally:
         await mongo.close()
 

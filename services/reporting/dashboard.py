@@ -262,7 +262,7 @@ def page(charts: Sequence[Chart], scope: str, min_cell_size: int) -> str:
         "<h1>Peer support: the programme in figures</h1>"
         f"<p>{escape(scope)} · counted in the month of the incident · groups of fewer than "
         f"{min_cell_size} cases, and the rows that would give them away, are hidden · "
-        '<a style="color:#fff" href="/docs">API</a> · '
+        '<a style="color:#fff" href="/openapi.json">API (OpenAPI)</a> · '
         '<form class="inline" method="post" action="/session/end">'
         '<button type="submit">sign out</button></form></p>'
         f"</header><main>{sections}</main></body></html>"

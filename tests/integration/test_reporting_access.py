@@ -6,9 +6,12 @@ import io
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
+from services.reporting.store import ApiTokens
 from tests.factories import incident_json, participant
 from tests.integration.pipeline import Pipeline
 from tests.integration.test_pipeline import report_and_wait, roster
@@ -16,18 +19,23 @@ from tests.integration.test_pipeline import report_and_wait, roster
 pytestmark = pytest.mark.integration
 
 
-async def issue(pipeline: Pipeline, scope: str) -> str:
-    """A token as an operator issues one: `make token SCOPE=...`, last line of the output."""
+async def operator(pipeline: Pipeline, *arguments: str) -> list[str]:
+    """reporting's command, as `make token`, `make tokens` and `make revoke` run it."""
     env = {
         **os.environ,
         "MONGODB_URL": pipeline.servers.mongodb_url,
         "MONGODB_DATABASE_PREFIX": pipeline.database_prefix,
     }
-    command = [sys.executable, "-m", "services.reporting.cli", "token", "--scope", scope]
-    issued = await asyncio.to_thread(
+    command = [sys.executable, "-m", "services.reporting.cli", *arguments]
+    done = await asyncio.to_thread(
         subprocess.run, command, env=env, capture_output=True, text=True, check=True
     )
-    return issued.stdout.strip().splitlines()[-1]
+    return done.stdout.strip().splitlines()
+
+
+async def issue(pipeline: Pipeline, scope: str, label: str = "") -> str:
+    """A token as an operator issues one: `make token SCOPE=...`, last line of the output."""
+    return (await operator(pipeline, "token", "--scope", scope, "--label", label))[-1]
 
 
 MONTH_OF_K = "2024-04-10T10:00:00+02:00"
@@ -99,3 +107,58 @@ async def test_an_invalid_scope_issues_no_token(pipeline: Pipeline) -> None:
     with pytest.raises(subprocess.CalledProcessError) as refused:
         await issue(pipeline, "not a hospital!")
     assert "scope must be 'network' or a hospital id" in refused.value.stderr
+
+
+async def test_a_revoked_token_and_its_dashboard_session_are_refused_at_once(
+    pipeline: Pipeline, two_hospitals: None
+) -> None:
+    token = await issue(pipeline, "K1", label="revocation test")
+    signed_in = await pipeline.reporting.post("/session", data={"token": token})
+    assert signed_in.status_code == 303
+    session = signed_in.cookies["peer_support_session"]
+    assert session != token, "the cookie holds a session, not the token"
+    transport = httpx.ASGITransport(app=pipeline.reporting_app)
+    cookies = {"peer_support_session": session}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://reporting", cookies=cookies
+    ) as browser:
+        assert "hospital K1" in (await browser.get("/")).text
+        (listed,) = [
+            line for line in await operator(pipeline, "tokens") if "revocation test" in line
+        ]
+        assert "valid until" in listed
+        await operator(pipeline, "revoke", listed.split()[0])
+        refused = await pipeline.reporting.get("/api/v1/aggregates", headers=bearer(token))
+        assert refused.status_code == 401
+        assert "Sign in with your API token" in (await browser.get("/")).text
+    (listed,) = [line for line in await operator(pipeline, "tokens") if "revocation test" in line]
+    assert "revoked" in listed
+
+
+async def test_an_expired_token_is_refused(pipeline: Pipeline) -> None:
+    database = pipeline.mongo[f"{pipeline.database_prefix}reporting"]
+    token = await ApiTokens(database, valid_for=timedelta(0)).issue("K1", "old", datetime.now(UTC))
+    response = await pipeline.reporting.get("/api/v1/aggregates", headers=bearer(token))
+    assert response.status_code == 401
+    assert response.json()["detail"] == "unknown, expired or revoked API token"
+
+
+async def test_guessing_tokens_is_refused_after_a_few_tries(pipeline: Pipeline) -> None:
+    """From one address: past the allowance, even a good token waits; others are not held."""
+    good = await issue(pipeline, "network")
+
+    def client_at(address: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=pipeline.reporting_app, client=(address, 4000))
+        return httpx.AsyncClient(transport=transport, base_url="http://reporting")
+
+    async with client_at("10.66.0.1") as guesser, client_at("10.66.0.2") as neighbour:
+        for n in range(10):
+            wrong = await guesser.get("/api/v1/aggregates", headers=bearer(f"ps_guess{n}"))
+            assert wrong.status_code == 401
+        held = await guesser.get("/api/v1/aggregates", headers=bearer(good))
+        assert held.status_code == 429
+        assert int(held.headers["Retry-After"]) > 0
+        signing_in = await guesser.post("/session", data={"token": good})
+        assert signing_in.status_code == 429
+        neighbours = await neighbour.get("/api/v1/aggregates", headers=bearer(good))
+        assert neighbours.status_code == 200
