@@ -69,17 +69,17 @@ def _drop_colour(
 
 
 SECRETS = re.compile(
-    r"(?P<keep>[?&](?:t|token)=|Bearer\s+|\"token\":\s*\")(?P<secret>[^&\s\"']+)"
-    r"|(?P<api>\bps_[A-Za-z0-9_-]{16,})"
+    r"(?P<keep>[?&](?:t|token)=|Bearer\s+|\"token\":\s*\")[^&\s\"']+"
+    r"|(?P<user>://[^:/@\s]+:)[^@\s/]+(?=@)"
+    r"|\bps_[A-Za-z0-9_-]{16,}"
 )
-"""Signed links' `t=` (valid for weeks), bearer and API tokens, wherever a line carries them:
-uvicorn's access log, httpx's request log, an exception's message."""
+"""Signed links' `t=` (valid for weeks), bearer and API tokens, the password in a URL such as
+`MONGODB_URL`, wherever a line carries them: uvicorn's access log, httpx's request log, an
+exception's message."""
 
 
 def redact(text: str) -> str:
-    return SECRETS.sub(
-        lambda m: "[redacted]" if m.group("api") else f"{m.group('keep')}[redacted]", text
-    )
+    return SECRETS.sub(lambda m: f"{m.group('keep') or m.group('user') or ''}[redacted]", text)
 
 
 def redact_secrets(
