@@ -25,6 +25,7 @@ import structlog
 from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 from bson.errors import BSONError
 from faststream import AckPolicy
 from faststream._internal.context.repository import ContextRepo
@@ -32,12 +33,13 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.message import StreamMessage
 from faststream.middlewares import BaseMiddleware
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from prometheus_client import CollectorRegistry, Counter
 from pydantic import ValidationError
 from pymongo.errors import ConnectionFailure, PyMongoError
 
 from shared.errors import RejectedEvent, RetryLater, describe
-from shared.settings import ServiceSettings, dead_letter_topic
+from shared.settings import ServiceSettings, TopicLayout, dead_letter_topic
 
 log = structlog.get_logger(__name__)
 
@@ -295,6 +297,7 @@ def create_broker(
         acks="all",
         max_request_size=settings.kafka_max_request_bytes,
         enable_idempotence=settings.kafka_enable_idempotence,
+        security=broker_security(settings),
         middlewares=[
             dead_letters,
             KafkaPrometheusMiddleware(registry=registry, app_name=service),
@@ -325,9 +328,16 @@ def subscription(
     }
 
 
-async def ensure_topics(bootstrap_servers: str, topics: Sequence[str], partitions: int = 3) -> None:
-    """Create each topic and its dead-letter topic if missing."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+async def ensure_topics(
+    bootstrap_servers: str,
+    topics: Sequence[str],
+    layout: TopicLayout | None = None,
+    **options: Any,
+) -> None:
+    """Create each topic and its dead-letter topic if missing, as `layout` (by default the
+    `TOPICS_*` settings) says; `options`: the connection's (`client_options`)."""
+    layout = layout or TopicLayout()
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **options)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -337,7 +347,45 @@ async def ensure_topics(bootstrap_servers: str, topics: Sequence[str], partition
             # Another process may create one between our list and our create: that is fine.
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
-                    [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in missing]
+                    [
+                        NewTopic(
+                            name,
+                            num_partitions=layout.partitions,
+                            replication_factor=layout.replication_factor,
+                            topic_configs=layout.configs(name.endswith(".dlq")),
+                        )
+                        for name in missing
+                    ]
                 )
     finally:
         await admin.close()
+
+
+def client_options(settings: ServiceSettings) -> dict[str, Any]:
+    """How an aiokafka client reaches the broker: TLS and SASL as the settings say."""
+    options: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol}
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = create_ssl_context(cafile=settings.kafka_ssl_ca_file)
+    if settings.kafka_security_protocol.startswith("SASL"):
+        password = settings.kafka_sasl_password
+        options |= {
+            "sasl_mechanism": settings.kafka_sasl_mechanism,
+            "sasl_plain_username": settings.kafka_sasl_username,
+            "sasl_plain_password": password.get_secret_value() if password else None,
+        }
+    return options
+
+
+def broker_security(settings: ServiceSettings) -> BaseSecurity | None:
+    """The same, as FastStream's broker takes it."""
+    options = client_options(settings)
+    tls = options.get("ssl_context")
+    if not settings.kafka_security_protocol.startswith("SASL"):
+        return BaseSecurity(ssl_context=tls) if tls else None
+    kind = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
+    return kind[settings.kafka_sasl_mechanism](
+        options["sasl_plain_username"] or "",
+        options["sasl_plain_password"] or "",
+        ssl_context=tls,
+        use_ssl=bool(tls),
+    )

@@ -9,8 +9,9 @@ that lost its topics). Either makes the service report not ready, saying which.
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -40,6 +41,8 @@ class LagWatch:
     subscriptions: Sequence[Subscription]
     registry: CollectorRegistry
     stall_after: float = 120.0
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """How clients reach the broker (`client_options`)."""
     problems: list[str] = field(default_factory=list)
     """Why the service is not ready now; empty when all is well."""
     _progress: dict[tuple[str, TopicPartition], _Progress] = field(default_factory=dict)
@@ -72,10 +75,10 @@ class LagWatch:
 
     async def check(self) -> list[str]:
         admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.bootstrap_servers, request_timeout_ms=10000
+            bootstrap_servers=self.bootstrap_servers, request_timeout_ms=10000, **self.options
         )
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False
+            bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False, **self.options
         )
         await admin.start()
         await consumer.start()

@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, make_asgi_app
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.kafka import DeadLetters, create_broker
+from shared.kafka import DeadLetters, client_options, create_broker
 from shared.lag import LagWatch, subscriptions_of
 from shared.logs import configure_logging
 from shared.mongo import Document, Outbox, UnitOfWork, create_client, is_reachable
@@ -127,6 +127,7 @@ class Health:
             subscriptions_of(wiring.broker),
             wiring.registry,
             stall_after=settings.stall_after_seconds,
+            options=client_options(settings),
         )
         self.watch = partial(self.lag.watch, settings.lag_check_seconds)
 

@@ -1,11 +1,14 @@
 """Settings every service reads from its environment (or a `.env` file)."""
 
 import math
+import os
 from collections import Counter
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 MIN_SECRET_BITS = 48
 
@@ -29,6 +32,42 @@ def _unpredictable(value: SecretStr) -> SecretStr:
 
 Secret = Annotated[SecretStr, Field(min_length=16), AfterValidator(_unpredictable)]
 """A key or signing secret: long, and refused when it is plainly not random."""
+
+
+class FromFiles(PydanticBaseSettingsSource):
+    """`<NAME>_FILE=/run/secrets/...` gives a setting the content of that file (a Docker or
+    Kubernetes secret), so no secret need stand in the environment."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        prefix = self.settings_cls.model_config.get("env_prefix", "")
+        path = os.environ.get(f"{prefix}{field_name}_FILE".upper())
+        value = Path(path).read_text().rstrip("\r\n") if path else None
+        return value, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values = {}
+        for name, field in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(field, name)
+            if value is not None:
+                values[key] = value
+        return values
+
+
+class Settings(BaseSettings):
+    """Settings from the environment, from `<NAME>_FILE` secrets, or from `.env`."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, FromFiles(settings_cls), dotenv_settings
 
 
 class Topics(BaseSettings):
@@ -59,15 +98,45 @@ def dead_letter_topic(topic: str) -> str:
     return f"{topic}.dlq"
 
 
-class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+class TopicLayout(BaseSettings):
+    """How the product's topics are created where they are missing (`ensure_topics`, run by
+    `make up`, the demo and the Kubernetes topic Job); existing topics are left as they are."""
 
+    model_config = SettingsConfigDict(env_prefix="TOPICS_", env_file=".env", extra="ignore")
+
+    partitions: int = Field(default=3, ge=1)
+    """The most instances of a service that share a topic's work."""
+    replication_factor: int = Field(default=1, ge=1)
+    """3 on a production cluster."""
+    min_insync_replicas: int | None = Field(default=None, ge=1)
+    """2 on a production cluster: an acknowledged event survives the loss of a broker."""
+    retention_days: float = Field(default=30, gt=0)
+    """How long events stay replayable (a rebuild reads them). Keep it below reporting's
+    `COUNTED_EVENT_RETENTION_DAYS`, so a late redelivery is still recognised."""
+    dead_letter_retention_days: float = Field(default=14, gt=0)
+    """Dead letters hold original events in full: kept only as long as it takes to look."""
+
+    def configs(self, dead_letters: bool) -> dict[str, str]:
+        days = self.dead_letter_retention_days if dead_letters else self.retention_days
+        configs = {"cleanup.policy": "delete", "retention.ms": str(int(days * 86_400_000))}
+        if self.min_insync_replicas:
+            configs["min.insync.replicas"] = str(self.min_insync_replicas)
+        return configs
+
+
+class ServiceSettings(Settings):
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_group_prefix: str = ""
     """Prefix of every consumer group: several deployments on one Kafka cluster (with their
     TOPIC_* names set apart too) never share a group."""
     kafka_enable_idempotence: bool = False
     """Switch on where the broker is Apache Kafka; the local Tansu build lacks it."""
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_file: str | None = None
+    """Certificates to trust for the broker's TLS besides the system's."""
     kafka_max_request_bytes: int = Field(default=1024 * 1024, ge=128 * 1024)
     """Largest produce request; keep it at or below the broker's `message.max.bytes`."""
     mongodb_url: str = "mongodb://127.0.0.1:27017/?directConnection=true"
@@ -97,9 +166,7 @@ class ServiceSettings(BaseSettings):
         return f"{self.mongodb_database_prefix}{service}"
 
 
-class PseudonymSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
-
+class PseudonymSettings(Settings):
     pseudonym_key: Secret
     """HMAC key for staff pseudonyms, the same in intake and in the roster loader. Required:
     a default key would let anyone who reads this code recompute every pseudonym."""

@@ -19,6 +19,7 @@ from services.matching.roster import RosterEntry, parse_roster, roster_changes
 from services.matching.settings import SERVICE, MatchingSettings
 from services.matching.store import Roster
 from shared.events import SupporterProfile
+from shared.kafka import broker_security
 from shared.mongo import create_client
 from shared.settings import PseudonymSettings
 
@@ -85,7 +86,10 @@ async def _applied(
 
 async def _load(settings: MatchingSettings, entries: list[RosterEntry], key: bytes) -> Counter[str]:
     changes = roster_changes(entries, await _current(settings), key, datetime.now(UTC))
-    async with KafkaBroker(settings.kafka_bootstrap_servers, acks="all") as broker:
+    security = broker_security(settings)
+    async with KafkaBroker(
+        settings.kafka_bootstrap_servers, acks="all", security=security
+    ) as broker:
         for change in changes:
             await broker.publish(
                 change.model_dump(mode="json"),

@@ -13,6 +13,7 @@ from services.reporting.access import NETWORK
 from services.reporting.settings import SERVICE, ReportingSettings
 from services.reporting.store import ApiTokens, CellStore
 from shared.events import HospitalId
+from shared.kafka import client_options
 from shared.mongo import create_client
 
 _hospital: TypeAdapter[str] = TypeAdapter(HospitalId)
@@ -108,7 +109,10 @@ async def _rebuild(settings: ReportingSettings, database: str) -> replay.Rebuilt
             settings.reporting_dimensions,
         )
         return await replay.rebuild(
-            settings.kafka_bootstrap_servers, settings.topics.counted(), store
+            settings.kafka_bootstrap_servers,
+            settings.topics.counted(),
+            store,
+            **client_options(settings),
         )
     finally:
         await mongo.close()

@@ -9,6 +9,7 @@ touches, not with its events.
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
@@ -34,11 +35,13 @@ async def rebuild(
     topics: Sequence[str],
     store: CellStore,
     batch: int = 5_000,
+    **options: Any,
 ) -> Rebuilt:
-    """Replay every retained event of `topics` into `store`, which should be empty."""
+    """Replay every retained event of `topics` into `store`, which should be empty;
+    `options`: the connection's (`client_options`)."""
     await store.ensure_indexes()
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None
+        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None, **options
     )
     await consumer.start()
     started = time.perf_counter()

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from shared.kafka import ensure_topics
 from shared.lag import LagWatch, Subscription
+from shared.settings import TopicLayout
 from tests.integration.rig import Servers
 
 pytestmark = pytest.mark.integration
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 async def test_messages_nobody_handles_show_as_lag_and_then_as_a_stall(servers: Servers) -> None:
     topic = f"lag-{uuid.uuid4().hex[:8]}"
-    await ensure_topics(servers.kafka_bootstrap_servers, [topic], partitions=1)
+    await ensure_topics(servers.kafka_bootstrap_servers, [topic], TopicLayout(partitions=1))
     registry = CollectorRegistry()
     watch = LagWatch(
         servers.kafka_bootstrap_servers,

@@ -16,6 +16,7 @@ from pymongo import AsyncMongoClient
 from shared.events import SupportCaseOpened
 from shared.kafka import ensure_topics
 from shared.mongo import Announcements, Document, Outbox, UnitOfWork, in_transaction
+from shared.settings import TopicLayout
 from tests.factories import opened_cases
 from tests.integration.rig import Servers
 
@@ -26,7 +27,7 @@ async def test_events_left_in_the_outbox_are_published_at_the_next_start(
     servers: Servers,
 ) -> None:
     topic = f"outbox-{uuid.uuid4().hex[:8]}"
-    await ensure_topics(servers.kafka_bootstrap_servers, [topic], partitions=1)
+    await ensure_topics(servers.kafka_bootstrap_servers, [topic], TopicLayout(partitions=1))
     mongo: AsyncMongoClient[Document] = AsyncMongoClient(servers.mongodb_url, tz_aware=True)
     database = mongo[f"outbox_{uuid.uuid4().hex[:8]}"]
     cases = opened_cases()
@@ -61,7 +62,7 @@ async def test_events_whose_publish_failed_after_the_commit_are_relayed_without_
         pytest.skip("pausing the broker needs the local servers")
     kafka = next(p for p in local.processes if p.name.startswith("kafka"))
     topic = f"outbox-{uuid.uuid4().hex[:8]}"
-    await ensure_topics(servers.kafka_bootstrap_servers, [topic], partitions=1)
+    await ensure_topics(servers.kafka_bootstrap_servers, [topic], TopicLayout(partitions=1))
     mongo: AsyncMongoClient[Document] = AsyncMongoClient(servers.mongodb_url, tz_aware=True)
     database = mongo[f"outbox_{uuid.uuid4().hex[:8]}"]
     broker = KafkaBroker(servers.kafka_bootstrap_servers, request_timeout_ms=1500)

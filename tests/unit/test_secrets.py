@@ -41,3 +41,17 @@ def test_each_stack_makes_its_own_secrets_and_keeps_them(
     assert stat.S_IMODE((tmp_path / "one" / "secrets.json").stat().st_mode) == 0o600
     monkeypatch.setenv("LINK_SECRET", "an-operators-own-secret-0123456789")
     assert first.service_env("notify")["LINK_SECRET"] == "an-operators-own-secret-0123456789"
+
+
+def test_a_secret_can_come_from_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As Docker and Kubernetes mount secrets: `<NAME>_FILE` names the file."""
+    key, password = tmp_path / "pseudonym_key", tmp_path / "kafka_password"
+    key.write_text(secrets.token_urlsafe(32) + "\n")
+    password.write_text("scram-password-from-a-file")
+    monkeypatch.delenv("PSEUDONYM_KEY", raising=False)
+    monkeypatch.setenv("PSEUDONYM_KEY_FILE", str(key))
+    monkeypatch.setenv("KAFKA_SASL_PASSWORD_FILE", str(password))
+    settings = IntakeSettings()
+    assert settings.pseudonym_key.get_secret_value() == key.read_text().strip()
+    assert settings.kafka_sasl_password is not None
+    assert settings.kafka_sasl_password.get_secret_value() == "scram-password-from-a-file"
