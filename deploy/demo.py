@@ -4,6 +4,7 @@ import asyncio
 import json
 import textwrap
 import time
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -207,6 +208,17 @@ def supporters_act(stack: Stack, people: Supporters) -> tuple[Counter[str], Coun
 _TIMING_NOTE = "(Demo timing: reminders after 30-45 s, follow-ups after 2 and 4 s.)"
 
 
+async def feed_with_faults(bootstrap: str, events: list[dict[str, Any]], topic: str) -> None:
+    """The incidents, a malformed event, a resend of ten, and an incident that ZH-A's system
+    sends as ZH-B's: the malformed and the forged one end as dead letters with their reason."""
+    await publish_incidents(bootstrap, events)
+    await publish_raw(bootstrap, b'{"event_type": "incident.reported"', b"ZH-A:BROKEN", topic)
+    await publish_incidents(bootstrap, events[:10])
+    forged = {**events[0], "event_id": str(uuid.uuid4()), "source_system": "epd-zh-a"}
+    forged |= {"hospital_id": "ZH-B", "incident_id": "INC-FORGED"}
+    await publish_incidents(bootstrap, [forged])
+
+
 def run_demo(stack: Stack, incident_count: int) -> None:
     topic = Topics().incidents_reported
     bootstrap = stack.servers.kafka_bootstrap_servers
@@ -216,15 +228,11 @@ def run_demo(stack: Stack, incident_count: int) -> None:
     hospitals = sorted({e["hospital_id"] for e in events})
     print(
         f"\nFeeding {len(events)} incidents from {', '.join(hospitals)} "
-        f"({participants} professionals involved), then 10 of them again (a resend) and one "
-        "malformed event.",
+        f"({participants} professionals involved), then 10 of them again (a resend), one "
+        "malformed event and one from ZH-A's system claiming to be ZH-B's.",
         flush=True,
     )
-    asyncio.run(publish_incidents(bootstrap, events))
-    asyncio.run(
-        publish_raw(bootstrap, b'{"event_type": "incident.reported"', b"ZH-A:BROKEN", topic)
-    )
-    asyncio.run(publish_incidents(bootstrap, events[:10]))
+    asyncio.run(feed_with_faults(bootstrap, events, topic))
     asyncio.run(wait_until_settled(stack.counted, cases, within=600))
     mails = stack.servers.received_mail()
     sample = next(m for m in mails if is_offer(m))
@@ -397,8 +405,8 @@ def _check(
         problems.append(f"{offers} offers mailed but {totals['peers_notified']} counted")
     if totals["cases_opened"] != cases:
         problems.append(f"{totals['cases_opened']} cases counted, {cases} expected (a resend?)")
-    if len(letters) != 1:
-        problems.append(f"{len(letters)} dead letters, expected 1: {letters!r}")
+    if len(letters) != 2:
+        problems.append(f"{len(letters)} dead letters, expected 2: {letters!r}")
     if (seen["accepted"], seen["declined"]) != (did["accept"], did["decline"]):
         problems.append(f"answers given {dict(did)} but announced {dict(seen)}")
     if seen["reminder"] < did["unanswered"] or seen["contacts logged"] < did["accept"]:

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from deploy.feed import Analyst, Counted
+from deploy.incidents import HOSPITALS
 from deploy.localservers import (
     HOST,
     LocalServers,
@@ -32,6 +33,8 @@ from shared.settings import Topics
 
 SERVICES = ("intake", "matching", "notify", "reporting")
 SEED_ROSTER = Path(__file__).parent / "seed" / "roster.csv"
+SOURCE_SYSTEMS = json.dumps({h.source_system: [h.hospital_id] for h in HOSPITALS})
+"""Each synthetic hospital's incident system reports for that hospital only."""
 SECRETS = ("PSEUDONYM_KEY", "LINK_SECRET")
 """Generated for each stack unless set in the environment: no stack runs on a key anyone can
 read in this repository."""
@@ -109,6 +112,7 @@ class Stack:
             "HTTP_PORT": str(self.ports.of_service(service)),
             **{name: os.environ.get(name) or secret for name, secret in self.secrets().items()},
             "PUBLIC_URL": f"http://{HOST}:{self.ports.notify}",
+            "SOURCE_SYSTEMS": os.environ.get("SOURCE_SYSTEMS") or SOURCE_SYSTEMS,
             "LOG_LEVEL": self.log_level,
             **self.settings,
         }

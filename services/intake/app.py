@@ -2,6 +2,7 @@
 is `Intake`'s."""
 
 from faststream.asgi import AsgiFastStream
+from faststream.kafka.annotations import KafkaMessage
 
 from services.intake.cases import IntakePolicy
 from services.intake.intake import Intake
@@ -20,15 +21,19 @@ def create_app(settings: IntakeSettings | None = None) -> AsgiFastStream:
         wiring.unit_of_work,
         IncidentRecords(wiring.database),
         Preferences(wiring.database),
-        IntakePolicy(settings.near_miss_outreach, settings.large_incident),
+        IntakePolicy(settings.near_miss_outreach, settings.large_incident, settings.sources()),
         settings.pseudonym_key.get_secret_value().encode(),
         topics,
         wiring.log,
     )
 
+    if settings.source_systems is None:
+        wiring.log.warning("SOURCE_SYSTEMS unset: any producer may report for any hospital")
+
     @broker.subscriber(topics.incidents_reported, **subscription(settings, SERVICE, "incidents"))
-    async def on_incident(incident: IncidentEvent) -> None:
-        await intake.on_incident(incident)
+    async def on_incident(incident: IncidentEvent, message: KafkaMessage) -> None:
+        record = message.raw_message
+        await intake.on_incident(incident, key=None if isinstance(record, tuple) else record.key)
 
     @broker.subscriber(topics.staff, **subscription(settings, SERVICE, "staff"))
     async def on_staff_message(message: StaffMessage) -> None:

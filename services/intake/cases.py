@@ -51,6 +51,20 @@ class IntakePolicy:
     """Open cases for near misses (`actuality: potential`) too."""
     large_incident: int = 5
     """More professionals than this: suggest a group debriefing to the coordinator."""
+    sources: Mapping[str, frozenset[str]] | None = None
+    """The hospitals each source system may report for; None: any (not configured)."""
+
+    def provenance(
+        self, source_system: str, hospital_id: str, key: bytes | None, expected_key: str
+    ) -> str | None:
+        """Why an event may not be taken as its hospital's, or None. A present Kafka key
+        must be the body's: a producer cannot put one hospital's incident on another's."""
+        if self.sources is not None and hospital_id not in self.sources.get(source_system, ()):
+            return f"source system {source_system!r} may not report for hospital {hospital_id!r}"
+        if key is not None and key != expected_key.encode():
+            shown = key[:80].decode(errors="replace")
+            return f"the Kafka key {shown!r} disagrees with the event ({expected_key!r})"
+        return None
 
 
 @dataclass(frozen=True)

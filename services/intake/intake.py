@@ -13,6 +13,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.intake.cases import IntakePolicy, Occasion, reconcile
 from services.intake.store import IncidentRecords, Preferences
+from shared.errors import RejectedEvent
 from shared.events import IncidentEvent, OutreachPreferenceSet, StaffMessage
 from shared.mongo import Announcements, UnitOfWork
 from shared.pseudonyms import pseudonymise
@@ -29,10 +30,13 @@ class Intake:
     topics: Topics
     log: Any
 
-    async def on_incident(self, incident: IncidentEvent) -> None:
+    async def on_incident(self, incident: IncidentEvent, key: bytes | None = None) -> None:
+        """`key`: the Kafka key it came with."""
+        self._check(incident.source_system, incident.hospital_id, key, incident.incident_key)
         await self.take_in(Occasion.of_incident(incident))
 
     async def on_staff_message(self, message: StaffMessage) -> None:
+        self._check(message.source_system, message.hospital_id, None, "")
         if isinstance(message, OutreachPreferenceSet):
             pseudonym = pseudonymise(self.pseudonym_key, message.hospital_id, message.staff_id)
             changed = await self.preferences.record(
@@ -41,6 +45,10 @@ class Intake:
             self.log.info("outreach preference", outreach=message.outreach, changed=changed)
         else:
             await self.take_in(Occasion.of_request(message))
+
+    def _check(self, source: str, hospital_id: str, key: bytes | None, expected: str) -> None:
+        if refused := self.policy.provenance(source, hospital_id, key, expected):
+            raise RejectedEvent(refused)
 
     async def take_in(self, occasion: Occasion) -> None:
         pseudonyms = [

@@ -1,5 +1,6 @@
 """intake's handlers on in-memory stores: what an incident, its repeat and an opt-out cause."""
 
+import re
 import uuid
 
 import pytest
@@ -7,6 +8,7 @@ import structlog
 
 from services.intake.cases import IntakePolicy
 from services.intake.intake import Intake
+from shared.errors import RejectedEvent
 from shared.events import (
     CaseContactRecorded,
     IncidentReported,
@@ -94,3 +96,36 @@ async def test_a_participant_removed_by_an_update_has_the_case_closed(
     await intake.on_incident(IncidentUpdated.model_validate(update))
     (closed,) = unit_of_work.events(SupportCaseClosed)
     assert closed.reason == "participant_removed"
+
+
+@pytest.mark.parametrize(
+    ("source", "hospital", "key", "refusal"),
+    [
+        ("epd-zh-b", "ZH-A", None, "source system 'epd-zh-b' may not report for hospital 'ZH-A'"),
+        ("hacked", "ZH-A", None, "source system 'hacked' may not report for hospital 'ZH-A'"),
+        ("epd-zh-a", "ZH-A", b"ZH-B:INC-1", "disagrees with the event ('ZH-A:INC-2026-000123')"),
+    ],
+)
+async def test_an_event_its_source_may_not_send_is_refused_and_changes_nothing(
+    unit_of_work: FakeUnitOfWork, source: str, hospital: str, key: bytes | None, refusal: str
+) -> None:
+    sources = {"epd-zh-a": frozenset({"ZH-A"}), "epd-zh-b": frozenset({"ZH-B"})}
+    guarded = Intake(
+        unit_of_work,
+        FakeIncidentRecords(),
+        FakePreferences(),
+        IntakePolicy(sources=sources),
+        PSEUDONYM_KEY,
+        TOPICS,
+        structlog.get_logger("test"),
+    )
+    event = IncidentReported.model_validate(
+        incident_json() | {"source_system": source, "hospital_id": hospital}
+    )
+    with pytest.raises(RejectedEvent, match=re.escape(refusal)):
+        await guarded.on_incident(event, key=key)
+    assert unit_of_work.published == []
+    await guarded.on_incident(
+        event.model_copy(update={"source_system": "epd-zh-a"}), key=b"ZH-A:INC-2026-000123"
+    )
+    assert unit_of_work.published, "its own source, under its own key, is taken in"
