@@ -56,6 +56,10 @@ HOSTILE: dict[str, tuple[Callable[[str], bytes], str]] = {
         "seniority_years",
     ),
     "a thousand violations": (thousand_violations, "and "),
+    "another hospital's incident under this one's key": (
+        lambda h: json.dumps(incident_json("INC-HOSTILE", hospital_id=f"{h}X")).encode(),
+        "the Kafka key",
+    ),
     "a huge string": (
         lambda h: with_changes(h, source_system="S" * 200_000),
         "source_system: String should match pattern",
