@@ -238,7 +238,7 @@ async def _behind(stack: Stack) -> list[str]:
         for service in SERVICES:
             metrics = await client.get(f"http://{HOST}:{stack.ports.of_service(service)}/metrics")
             for family in text_string_to_metric_families(metrics.text):
-                if family.name == "consumer_lag_messages":
+                if family.name == "peer_support_consumer_lag_messages":
                     behind += [
                         f"{s.labels['group']} {s.labels['topic']}/{s.labels['partition']}"
                         for s in family.samples

@@ -39,6 +39,7 @@ from pydantic import ValidationError
 from pymongo.errors import ConnectionFailure, PyMongoError
 
 from shared.errors import RejectedEvent, RetryLater, describe
+from shared.metrics import NAMESPACE
 from shared.settings import ServiceSettings, TopicLayout, dead_letter_topic
 
 log = structlog.get_logger(__name__)
@@ -114,13 +115,21 @@ class DeadLetters:
             "Messages sent to a dead-letter topic, by source topic",
             ["topic"],
             registry=registry,
+            namespace=NAMESPACE,
         )
         self.retried = Counter(
             "retried_messages",
             "Message deliveries that failed and will be retried, by source topic",
             ["topic"],
             registry=registry,
+            namespace=NAMESPACE,
         )
+
+    def expect(self, topics: Sequence[str]) -> None:
+        """Series at zero for the topics consumed, so that an alert on their rise has a start."""
+        for topic in topics:
+            self.dead_lettered.labels(topic)
+            self.retried.labels(topic)
 
     def __call__(self, msg: Any, /, *, context: ContextRepo) -> "_DeadLetterScope":
         return _DeadLetterScope(msg, context=context, policy=self)
@@ -300,7 +309,9 @@ def create_broker(
         security=broker_security(settings),
         middlewares=[
             dead_letters,
-            KafkaPrometheusMiddleware(registry=registry, app_name=service),
+            KafkaPrometheusMiddleware(
+                registry=registry, app_name=service, metrics_prefix=NAMESPACE
+            ),
         ],
         graceful_timeout=30.0,
         logger=logging.getLogger(f"{service}.broker"),

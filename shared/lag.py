@@ -19,6 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CollectorRegistry, Gauge
 
 from shared.errors import describe
+from shared.metrics import NAMESPACE
 
 log = structlog.get_logger(__name__)
 
@@ -54,12 +55,14 @@ class LagWatch:
             "Messages on a partition not yet handled by the consumer group",
             labels,
             registry=self.registry,
+            namespace=NAMESPACE,
         )
         self.seconds = Gauge(
             "consumer_lag_seconds",
             "Age of the oldest message on a partition not yet handled (0 when none waits)",
             labels,
             registry=self.registry,
+            namespace=NAMESPACE,
         )
 
     async def watch(self, every: float = 15.0) -> None:

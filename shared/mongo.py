@@ -22,6 +22,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.errors import describe
 from shared.events import Envelope
+from shared.metrics import NAMESPACE
 from shared.settings import ServiceSettings
 from shared.timing import woken_or_after
 
@@ -107,12 +108,16 @@ class Outbox:
         self._draining = asyncio.Lock()
         registry = registry or CollectorRegistry()
         self.backlog = Gauge(
-            "outbox_backlog", "Events committed but not yet published", registry=registry
+            "outbox_backlog",
+            "Events committed but not yet published",
+            registry=registry,
+            namespace=NAMESPACE,
         )
         self.oldest_age = Gauge(
             "outbox_oldest_age_seconds",
             "Age of the oldest event waiting in the outbox (0 when it is empty)",
             registry=registry,
+            namespace=NAMESPACE,
         )
 
     async def put(self, session: AsyncClientSession, entries: Announcements) -> list[Document]:

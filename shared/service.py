@@ -21,6 +21,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from shared.kafka import DeadLetters, client_options, create_broker
 from shared.lag import LagWatch, subscriptions_of
 from shared.logs import configure_logging
+from shared.metrics import service_registry
 from shared.mongo import Document, Outbox, UnitOfWork, create_client, is_reachable
 from shared.settings import ServiceSettings
 from shared.timing import woken_or_after
@@ -43,7 +44,7 @@ class Wiring:
 
 def wire(service: str, settings: ServiceSettings) -> Wiring:
     configure_logging(service, settings.log_level)
-    registry = CollectorRegistry()
+    registry = service_registry()
     broker, dead_letters = create_broker(settings, service, registry)
     mongo = create_client(settings)
     database = mongo[settings.database_name(service)]
@@ -122,9 +123,11 @@ class Health:
     def __init__(self, wiring: Wiring, settings: ServiceSettings) -> None:
         self.broker = wiring.broker
         self.mongo = wiring.mongo
+        subscriptions = subscriptions_of(wiring.broker)
+        wiring.dead_letters.expect([topic for s in subscriptions for topic in s.topics])
         self.lag = LagWatch(
             settings.kafka_bootstrap_servers,
-            subscriptions_of(wiring.broker),
+            subscriptions,
             wiring.registry,
             stall_after=settings.stall_after_seconds,
             options=client_options(settings),

@@ -56,6 +56,7 @@ from shared.events import (
     SupportOutcome,
 )
 from shared.kafka import is_passing
+from shared.metrics import NAMESPACE
 from shared.mongo import Announcements, UnitOfWork
 from shared.settings import Topics
 
@@ -67,18 +68,31 @@ class OutreachMetrics:
             "Messages sent to supporters, by channel and step",
             ["channel", "step"],
             registry=registry,
+            namespace=NAMESPACE,
         )
         self.failures = Counter(
             "outreach_failed",
             "Messages a channel refused, or unconfirmed after a stop while sending",
             ["channel"],
             registry=registry,
+            namespace=NAMESPACE,
         )
         self.answers = Counter(
-            "offers_answered", "Offers answered through their link", ["answer"], registry=registry
+            "offers_answered",
+            "Offers answered through their link",
+            ["answer"],
+            registry=registry,
+            namespace=NAMESPACE,
         )
+        for channel in ("email", "sms"):
+            self.failures.labels(channel)
+        for answer in ("accepted", "declined"):
+            self.answers.labels(answer)
         self.contacts_logged = Counter(
-            "contacts_logged", "Contacts recorded by supporters", registry=registry
+            "contacts_logged",
+            "Contacts recorded by supporters",
+            registry=registry,
+            namespace=NAMESPACE,
         )
 
 

@@ -17,6 +17,7 @@ from services.reporting.disclosure import PERIOD, Period, Selection
 from services.reporting.settings import ReportingSettings
 from services.reporting.snapshots import Snapshots
 from services.reporting.store import ApiTokens
+from shared.metrics import NAMESPACE
 
 PERIOD_LABEL = r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$"
 LABELS = {"year": r"^\d{4}$", "quarter": r"^\d{4}-Q[1-4]$", "month": r"^\d{4}-(0[1-9]|1[0-2])$"}
@@ -34,7 +35,11 @@ class Refusals:
             "Analyst API requests refused, by status",
             ["status"],
             registry=registry,
+            namespace=NAMESPACE,
         )
+
+        for status in ("401", "403", "429"):
+            self.counter.labels(status)
 
     def refuse(
         self, path: str, status: int, reason: str, headers: dict[str, str] | None = None

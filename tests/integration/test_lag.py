@@ -43,8 +43,8 @@ async def test_messages_nobody_handles_show_as_lag_and_then_as_a_stall(servers: 
         await asyncio.sleep(0.5)
     (problem,) = problems
     assert re.fullmatch(rf"idle-{topic} stalled on {topic}/0 at offset 0 for \d+s", problem)
-    assert (registry.get_sample_value("consumer_lag_messages", labels) or 0) >= 1
-    assert (registry.get_sample_value("consumer_lag_seconds", labels) or 0) > 0
+    assert (registry.get_sample_value("peer_support_consumer_lag_messages", labels) or 0) >= 1
+    assert (registry.get_sample_value("peer_support_consumer_lag_seconds", labels) or 0) > 0
 
 
 async def test_a_topic_the_broker_lost_makes_the_service_not_ready(servers: Servers) -> None:

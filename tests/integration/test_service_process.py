@@ -65,7 +65,16 @@ async def test_a_service_reports_health_logs_json_and_stops_on_sigterm(
             await wait_for(f"{base}/health/ready", process)
             async with httpx.AsyncClient() as client:
                 assert (await client.get(f"{base}/health/live")).status_code == 200
-                assert "dead_lettered_messages_total" in (await client.get(f"{base}/metrics")).text
+                metrics = (await client.get(f"{base}/metrics")).text
+            # Every series an alert watches is there from the start, at zero.
+            dead_lettered = [
+                line for line in metrics.splitlines()
+                if line.startswith("peer_support_dead_lettered_messages_total{")
+            ]  # fmt: skip
+            assert dead_lettered, metrics
+            assert all(line.endswith(" 0.0") for line in dead_lettered)
+            assert "peer_support_process_resident_memory_bytes " in metrics
+            assert not any(line.startswith(("outbox_", "consumer_lag")) for line in metrics.split())
             if service == "intake":
                 await _report_one_incident(servers, topics["TOPIC_INCIDENTS_REPORTED"])
                 await _until_logged(log_path, "incident taken in")
