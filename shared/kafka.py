@@ -30,6 +30,7 @@ from bson.errors import BSONError
 from faststream import AckPolicy
 from faststream._internal.context.repository import ContextRepo
 from faststream.kafka import KafkaBroker
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.message import StreamMessage
 from faststream.middlewares import BaseMiddleware
@@ -41,6 +42,7 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 from shared.errors import RejectedEvent, RetryLater, describe
 from shared.metrics import NAMESPACE
 from shared.settings import ServiceSettings, TopicLayout, dead_letter_topic
+from shared.tracing import tracer_provider
 
 log = structlog.get_logger(__name__)
 
@@ -308,6 +310,7 @@ def create_broker(
         enable_idempotence=settings.kafka_enable_idempotence,
         security=broker_security(settings),
         middlewares=[
+            KafkaTelemetryMiddleware(tracer_provider=tracer_provider(service)),
             dead_letters,
             KafkaPrometheusMiddleware(
                 registry=registry, app_name=service, metrics_prefix=NAMESPACE

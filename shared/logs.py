@@ -6,6 +6,8 @@ import sys
 
 import structlog
 
+from shared.tracing import add_trace_id
+
 
 def configure_logging(service: str, level: str = "INFO") -> None:
     """Route structlog and the standard library through one JSON renderer on stdout.
@@ -23,6 +25,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     shared_processors: list[structlog.types.Processor] = [
         add_service,
         structlog.contextvars.merge_contextvars,
+        add_trace_id,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.ExtraAdder(),

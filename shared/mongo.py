@@ -25,6 +25,7 @@ from shared.events import Envelope
 from shared.metrics import NAMESPACE
 from shared.settings import ServiceSettings
 from shared.timing import woken_or_after
+from shared.tracing import current_context, within
 
 Document = dict[str, Any]
 T = TypeVar("T")
@@ -66,7 +67,9 @@ async def in_transaction(
 
 
 def outbox_entries(announcements: Announcements, now: datetime) -> list[Document]:
-    """The outbox's documents for (topic, event) pairs, in the order they were announced."""
+    """The outbox's documents for (topic, event) pairs, in the order they were announced,
+    each with the trace context of the work that announced it."""
+    trace = current_context()
     return [
         {
             "_id": str(event.event_id),
@@ -76,6 +79,7 @@ def outbox_entries(announcements: Announcements, now: datetime) -> list[Document
             "payload": event.model_dump(mode="json"),
             "created_at": now,
             "sequence": i,
+            "trace": trace,
         }
         for i, (topic, event) in enumerate(announcements)
     ]
@@ -195,17 +199,19 @@ class Outbox:
     async def _publish(self, entries: Sequence[Document]) -> None:
         """All are handed to the producer at once, in order, and removed when the broker has
         acknowledged every one: a failure leaves them all to be published again."""
-        acknowledgements = [
-            await self.broker.publish(
-                doc["payload"],
-                topic=doc["topic"],
-                key=doc["key"].encode(),
-                correlation_id=doc["key"],
-                headers={"event_type": doc["event_type"]},
-                no_confirm=True,
-            )
-            for doc in entries
-        ]
+        acknowledgements = []
+        for doc in entries:
+            with within(doc.get("trace")):
+                acknowledgements.append(
+                    await self.broker.publish(
+                        doc["payload"],
+                        topic=doc["topic"],
+                        key=doc["key"].encode(),
+                        correlation_id=doc["key"],
+                        headers={"event_type": doc["event_type"]},
+                        no_confirm=True,
+                    )
+                )
         await asyncio.gather(*acknowledgements)
         await self.collection.delete_many({"_id": {"$in": [doc["_id"] for doc in entries]}})
 
