@@ -1,0 +1,62 @@
+"""The operator's alert rules and dashboard watch metrics the services really export."""
+
+import json
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import structlog
+import yaml
+from pymongo import AsyncMongoClient
+
+from services.notify.notifier import OutreachMetrics
+from services.reporting.access import Attempts
+from services.reporting.api import Refusals
+from shared.kafka import create_broker
+from shared.lag import LagWatch
+from shared.metrics import service_registry
+from shared.mongo import Document, Outbox
+from shared.settings import ServiceSettings
+
+DEPLOY = Path(__file__).parents[2] / "deploy"
+METRIC = re.compile(r"\bpeer_support_[a-z_]+")
+
+
+def exported() -> set[str]:
+    """Every metric name the services register, as Prometheus scrapes it."""
+    registry = service_registry()
+    broker, _ = create_broker(ServiceSettings(), "notify", registry)
+    client: AsyncMongoClient[Document] = AsyncMongoClient("mongodb://127.0.0.1:1", connect=False)
+    Outbox(client["unused"], broker, registry)
+    LagWatch("127.0.0.1:1", [], registry)
+    OutreachMetrics(registry)
+    Refusals(registry, structlog.get_logger(), Attempts(10, timedelta(minutes=5)))
+    names = set()
+    for family in registry.collect():
+        names |= {family.name, *(sample.name for sample in family.samples)}
+        if family.type in ("counter", "histogram"):
+            names |= {f"{family.name}_total", f"{family.name}_bucket", f"{family.name}_count"}
+    return names
+
+
+def test_every_alert_says_what_to_do_and_watches_a_real_metric() -> None:
+    rules = [r for g in yaml.safe_load((DEPLOY / "prometheus/alerts.yml").read_text())["groups"]
+             for r in g["rules"]]  # fmt: skip
+    assert len(rules) >= 6
+    names = exported()
+    for rule in rules:
+        assert rule["annotations"]["summary"], rule["alert"]
+        assert rule["annotations"]["action"], rule["alert"]
+        for metric in METRIC.findall(rule["expr"]):
+            assert metric in names, f"{rule['alert']} watches {metric}, which nothing exports"
+
+
+def test_every_dashboard_panel_plots_a_real_metric() -> None:
+    dashboard = json.loads((DEPLOY / "grafana/peer-support.json").read_text())
+    expressions = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    assert len(expressions) >= 6
+    names = exported()
+    for expression in expressions:
+        assert METRIC.findall(expression), expression
+        for metric in METRIC.findall(expression):
+            assert metric in names, f"the dashboard plots {metric}, which nothing exports"
