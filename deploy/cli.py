@@ -18,7 +18,8 @@ from deploy.feed import publish_incidents
 from deploy.incidents import incidents
 from deploy.localservers import ServerError
 from deploy.stack import SERVICES, Ports, Stack, stop_recorded
-from shared.settings import ServiceSettings
+from shared.kafka import client_options, ensure_topics
+from shared.settings import ServiceSettings, TopicLayout, Topics
 
 RUN_DIR = Path(".run")
 
@@ -55,13 +56,24 @@ def up() -> None:
   Kafka broker       {stack.servers.kafka_bootstrap_servers}
   MongoDB            {stack.servers.mongodb_url}
   SMTP sink          127.0.0.1:{ports.smtp} (mail in {stack.servers.maildir})
-  reporting API      {stack.reporting_url}/api/v1/aggregates  (docs: {stack.reporting_url}/docs)
+  reporting API      {stack.reporting_url}/api/v1/aggregates  (contract: /openapi.json)
   dashboard          {stack.reporting_url}/  (sign in with the API token)
   API token          {stack.api_token}  (network; `make token SCOPE=...` issues more)
   health & metrics   """
         + ", ".join(f"{s} http://127.0.0.1:{ports.of_service(s)}/metrics" for s in SERVICES)
         + "\nFeed incidents with `make feed`; stop with `make down`."
     )
+
+
+@cli.command()
+def topics() -> None:
+    """Create the topics and their dead-letter topics where missing, as the TOPICS_* and
+    KAFKA_* settings say (the Kubernetes Job and any cluster without auto-creation)."""
+    settings = ServiceSettings()
+    names = Topics().all()
+    options = client_options(settings)
+    asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, names, TopicLayout(), **options))
+    typer.echo(f"{len(names)} topics and their dead letters are there")
 
 
 @cli.command()

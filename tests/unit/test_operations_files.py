@@ -60,3 +60,15 @@ def test_every_dashboard_panel_plots_a_real_metric() -> None:
         assert METRIC.findall(expression), expression
         for metric in METRIC.findall(expression):
             assert metric in names, f"the dashboard plots {metric}, which nothing exports"
+
+
+def test_the_image_builds_dependencies_first_and_runs_as_a_numeric_user() -> None:
+    lines = [line.strip() for line in (DEPLOY / "Dockerfile").read_text().splitlines()]
+    steps = [line for line in lines if line and not line.startswith("#")]
+    assert sum(step.startswith("FROM ") for step in steps) >= 2, "a build stage of its own"
+    wheels = next(i for i, s in enumerate(steps) if s.startswith("RUN pip install --no-index"))
+    sources = next(i for i, s in enumerate(steps) if s.startswith("COPY services"))
+    assert wheels < sources, "a source change must not reinstall the dependencies"
+    (user,) = [step for step in steps if step.startswith("USER ")]
+    assert re.fullmatch(r"USER \d+:\d+", user)
+    assert any(step.startswith("HEALTHCHECK ") for step in steps)
