@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SETUP  := $(VENV)/.installed
 
-.PHONY: setup browser demo up down feed token tokens revoke test chaos bench lint format clean
+.PHONY: setup browser demo up down feed token tokens revoke docs test chaos bench lint format clean
 
 $(SETUP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -53,6 +53,9 @@ chaos: $(SETUP) ## services killed and servers paused while incidents flow; noth
 
 bench: $(SETUP)
 	$(BIN)/python -m deploy.cli bench
+
+docs: $(SETUP) ## write each service's AsyncAPI document to docs/asyncapi/ (make test checks it)
+	$(BIN)/python -m deploy.docs
 
 lint: $(SETUP)
 	$(BIN)/ruff check .

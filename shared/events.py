@@ -664,6 +664,11 @@ AssignmentResponse = Annotated[
 """What the responses topic carries: the supporter's answer to an assignment, and the end of
 the support it began."""
 
+NotificationNews = Annotated[
+    PeerNotified | NotificationFailed | SupportContactLogged, Field(discriminator="event_type")
+]
+"""What the notifications topic carries, from notify."""
+
 CaseEvent = (
     SupportCaseOpened
     | SupportCaseUpdated

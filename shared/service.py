@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, make_asgi_app
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.contracts import Publishes, document, specification
 from shared.kafka import DeadLetters, client_options, create_broker
 from shared.lag import LagWatch, subscriptions_of
 from shared.logs import configure_logging
@@ -32,6 +33,7 @@ from shared.web import Secured
 class Wiring:
     """What every service is built from: its log, metrics, broker and own database."""
 
+    service: str
     log: Any
     registry: CollectorRegistry
     broker: KafkaBroker
@@ -50,6 +52,7 @@ def wire(service: str, settings: ServiceSettings) -> Wiring:
     database = mongo[settings.database_name(service)]
     outbox = Outbox(database, broker, registry, relay_after=settings.outbox_relay_after_seconds)
     return Wiring(
+        service=service,
         log=structlog.get_logger(service),
         registry=registry,
         broker=broker,
@@ -156,6 +159,7 @@ def service_app(
     on_startup: Sequence[Callable[[], Awaitable[Any]]] = (),
     background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
     routes: Sequence[tuple[str, ASGIApp]] = (),
+    publishes: Publishes = (),
 ) -> AsgiFastStream:
     """The ASGI app uvicorn runs: the broker's subscribers, `/health/*`, `/metrics` and the
     service's `routes` (those two `Secured`), the outbox relay, the consumer-lag watch and the
@@ -176,13 +180,21 @@ def service_app(
     async def ready(scope: Scope) -> AsgiResponse:
         return _json(*await health.readiness())
 
+    spec = specification(wiring.service, wiring.broker, publishes)
+
+    @get(include_in_schema=False)
+    async def contract(scope: Scope) -> AsgiResponse:
+        return _json(document(spec), 200)
+
     metrics: ASGIApp = make_asgi_app(wiring.registry)
     pages = [("/metrics", metrics), *routes]
     return AsgiFastStream(
         wiring.broker,
+        specification=spec,
         asgi_routes=[
             ("/health/live", live),
             ("/health/ready", ready),
+            ("/asyncapi.json", contract),
             *((path, Secured(page)) for path, page in pages),
         ],
         on_startup=on_startup,

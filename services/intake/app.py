@@ -8,7 +8,7 @@ from services.intake.cases import IntakePolicy
 from services.intake.intake import Intake
 from services.intake.settings import SERVICE, IntakeSettings
 from services.intake.store import IncidentRecords, Preferences
-from shared.events import IncidentEvent, StaffMessage
+from shared.events import CaseContactRecorded, CaseNews, IncidentEvent, StaffMessage
 from shared.kafka import subscription
 from shared.service import service_app, wire
 
@@ -39,4 +39,11 @@ def create_app(settings: IntakeSettings | None = None) -> AsgiFastStream:
     async def on_staff_message(message: StaffMessage) -> None:
         await intake.on_staff_message(message)
 
-    return service_app(wiring, settings)
+    return service_app(
+        wiring,
+        settings,
+        publishes=[
+            (topics.cases, CaseNews, "one case per professional: opened, updated, closed"),
+            (topics.contacts, CaseContactRecorded, "how to reach a colleague, for notify only"),
+        ],
+    )

@@ -11,6 +11,7 @@ from services.matching.matcher import Matcher
 from services.matching.settings import SERVICE, MatchingSettings
 from services.matching.store import CaseBook, Roster
 from shared.events import (
+    AssignmentNews,
     AssignmentResponse,
     CaseNews,
     GroupDebriefSuggested,
@@ -72,4 +73,10 @@ def create_app(settings: MatchingSettings | None = None) -> AsgiFastStream:
         await roster.ensure_indexes()
         await book.ensure_indexes()
 
-    return service_app(wiring, settings, on_startup=[prepare], background=[clock.keep])
+    return service_app(
+        wiring,
+        settings,
+        on_startup=[prepare],
+        background=[clock.keep],
+        publishes=[(topics.assignments, AssignmentNews, "offers, escalations and their changes")],
+    )

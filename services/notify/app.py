@@ -11,7 +11,12 @@ from services.notify.notifier import Notifier, OutreachMetrics, Stores
 from services.notify.settings import NotifySettings
 from services.notify.store import CaseContacts, Firsts, Messages, Offers
 from services.notify.web import SupporterPages
-from shared.events import AssignmentNews, CaseContactRecorded
+from shared.events import (
+    AssignmentNews,
+    AssignmentResponse,
+    CaseContactRecorded,
+    NotificationNews,
+)
 from shared.kafka import subscription
 from shared.service import Clock, service_app, wire
 
@@ -84,5 +89,9 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
             ("/respond", pages.respond),
             ("/log-contact", pages.log_contact),
             ("/end-support", pages.end_support),
+        ],
+        publishes=[
+            (topics.notifications, NotificationNews, "what was sent to supporters, or failed"),
+            (topics.responses, AssignmentResponse, "supporters' answers and the ends of support"),
         ],
     )

@@ -19,6 +19,7 @@ from services.reporting.settings import SERVICE, ReportingSettings
 from services.reporting.snapshots import Snapshots
 from services.reporting.store import ApiTokens, CellStore, Sessions
 from services.reporting.web import dashboard_router
+from shared.contracts import document, specification
 from shared.kafka import subscription
 from shared.service import Background, Health, Wiring, wire
 from shared.web import Secured
@@ -70,6 +71,12 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     api.include_router(aggregates_router(tokens, snapshots, refusals, settings))
     api.include_router(dashboard_router(tokens, sessions, store, snapshots, refusals, settings))
     _health_routes(api, wiring, health)
+    api.state.specification = specification(SERVICE, broker, publishes=())
+
+    @api.get("/asyncapi.json", include_in_schema=False)
+    async def contract() -> dict[str, Any]:
+        return document(api.state.specification)
+
     return api
 
 

@@ -66,6 +66,8 @@ async def test_a_service_reports_health_logs_json_and_stops_on_sigterm(
             async with httpx.AsyncClient() as client:
                 assert (await client.get(f"{base}/health/live")).status_code == 200
                 metrics = (await client.get(f"{base}/metrics")).text
+                contract = (await client.get(f"{base}/asyncapi.json")).json()
+            assert contract["info"]["title"] == f"peer-support {service}"
             # Every series an alert watches is there from the start, at zero.
             dead_lettered = [
                 line for line in metrics.splitlines()
