@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry, Counter
+from pydantic import BaseModel
 
 from services.reporting.access import Attempts, Grant, OutOfScope
 from services.reporting.aggregates import SERVED
@@ -78,7 +79,7 @@ def aggregates_router(
     groupable = (PERIOD, *settings.reporting_dimensions)
     granted = bearer_grant(tokens, refusals)
 
-    @router.get("/api/v1/aggregates", response_model=None)
+    @router.get("/api/v1/aggregates", response_model=Aggregates, responses=RESPONSES)
     async def aggregates(
         request: Request,
         grant: Annotated[Grant, Depends(granted)],
@@ -95,7 +96,7 @@ def aggregates_router(
             str, Query(description=f"comma-separated subset of {', '.join(groupable)}")
         ] = ",".join(groupable),
         format: Annotated[Literal["json", "csv"], Query()] = "json",
-    ) -> dict[str, Any] | Response:
+    ) -> Any:
         """Counts and times per row, grouped as asked; rows that could identify someone are
         suppressed, and so are the rows that would give those away."""
         dimensions = _grouping(group_by, groupable)
@@ -117,6 +118,37 @@ def aggregates_router(
         }
 
     return router
+
+
+class Aggregates(BaseModel):
+    period: Period
+    group_by: list[str]
+    """The dimensions (and `period`) each row is grouped by."""
+    min_cell_size: int
+    rows: list[dict[str, str | int | bool | None]]
+    """Each row: its `group_by` values, every measure (`null` where suppressed or nothing
+    was measured) and `suppressed`."""
+
+
+class Refused(BaseModel):
+    detail: str | list[Any]
+    """Why: a sentence, or for a malformed query FastAPI's list of what is wrong."""
+
+
+def _refused(description: str) -> dict[str, Any]:
+    return {"model": Refused, "description": description}
+
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The rows as JSON, or with `format=csv` as CSV (suppressed counts empty)",
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+    },
+    401: _refused("No token, or one unknown, expired or revoked"),
+    403: _refused("A hospital's token asking for another hospital"),
+    422: _refused("A wrong period label, dimension or parameter"),
+    429: _refused("Too many unknown tokens from this address; see Retry-After"),
+}
 
 
 def bearer_grant(tokens: ApiTokens, refusals: Refusals) -> Callable[..., Awaitable[Grant]]:

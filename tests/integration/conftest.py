@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 from pymongo import AsyncMongoClient
 
 from deploy.localservers import LocalServers, free_port
@@ -143,3 +144,22 @@ async def pipeline(servers: Servers) -> AsyncIterator[Pipeline]:
             reporting_app=reporting,
         )
     mail.controller.stop()
+
+
+@pytest.fixture(scope="session")
+async def reporting_url(pipeline: Pipeline) -> AsyncIterator[str]:
+    """The pipeline's reporting served over HTTP on a free port, as a browser reaches it."""
+    config = uvicorn.Config(
+        pipeline.reporting_app,
+        host="127.0.0.1",
+        port=free_port(),
+        lifespan="off",
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
+        await asyncio.sleep(0.05)
+    yield f"http://127.0.0.1:{config.port}"
+    server.should_exit = True
+    await serving

@@ -3,14 +3,12 @@
 import asyncio
 import contextlib
 import shutil
-import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 
 import pytest
-import uvicorn
 from PIL import Image
 from playwright.async_api import Browser, Page, async_playwright
 
@@ -29,8 +27,8 @@ HEADER_BLUE = (0x2C, 0x3E, 0x50)
 
 
 @pytest.fixture(scope="module")
-async def dashboard_url(pipeline: Pipeline) -> AsyncIterator[str]:
-    """Reporting served over HTTP on a free port, with D1's cases counted."""
+async def dashboard_url(pipeline: Pipeline, reporting_url: str) -> str:
+    """Reporting served over HTTP, with D1's cases counted."""
     await pipeline.load_roster(roster("D1"))
     for n, (harm, size) in enumerate(INCIDENTS.items()):
         people = [participant(f"E7{n}{i}") for i in range(size)]
@@ -43,19 +41,7 @@ async def dashboard_url(pipeline: Pipeline) -> AsyncIterator[str]:
         if counted["peers_assigned"] + counted["escalated"] >= cases:
             break
         await asyncio.sleep(0.1)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(
-        pipeline.reporting_app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
-        await asyncio.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await serving
+    return reporting_url
 
 
 @contextlib.asynccontextmanager
