@@ -15,6 +15,7 @@ from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.asgi.types import ASGIApp, Scope
 from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry, make_asgi_app
+from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -26,7 +27,7 @@ from shared.metrics import service_registry
 from shared.mongo import Document, Outbox, UnitOfWork, create_client, is_reachable
 from shared.settings import ServiceSettings
 from shared.timing import woken_or_after
-from shared.web import Secured
+from shared.web import BearerOnly, Secured
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,7 @@ def service_app(
     async def contract(scope: Scope) -> AsgiResponse:
         return _json(document(spec), 200)
 
-    metrics: ASGIApp = make_asgi_app(wiring.registry)
+    metrics: ASGIApp = BearerOnly(make_asgi_app(wiring.registry), _secret(settings.metrics_token))
     pages = [("/metrics", metrics), *routes]
     return AsgiFastStream(
         wiring.broker,
@@ -202,6 +203,10 @@ def service_app(
         on_shutdown=[tasks.stop],
         after_shutdown=[wiring.mongo.close],
     )
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value else None
 
 
 def _json(body: dict[str, Any], status: int) -> AsgiResponse:

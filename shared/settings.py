@@ -159,6 +159,8 @@ class ServiceSettings(Settings):
     """How often consumer lag is measured (the `consumer_lag_*` gauges, readiness)."""
     stall_after_seconds: float = Field(default=120.0, gt=0)
     """A partition whose messages wait this long with no progress makes the service not ready."""
+    metrics_token: SecretStr | None = None
+    """When set, `/metrics` answers only requests with `Authorization: Bearer <token>`."""
     max_event_bytes: int = Field(default=256 * 1024, ge=1024)
     """A larger event is refused (dead-lettered) before it is parsed."""
 

@@ -1,6 +1,7 @@
 """What every page and answer of the product's HTTP services carries: security headers, and
 a refusal of state-changing requests sent from another site (CSRF)."""
 
+import hmac
 from urllib.parse import urlsplit
 
 from faststream.asgi.types import ASGIApp, Message, Receive, Scope, Send
@@ -55,6 +56,37 @@ class Secured:
             await _refuse(with_headers)
             return
         await self.app(scope, receive, with_headers)
+
+
+def bears(headers: dict[str, str], token: str | None) -> bool:
+    """Whether the request carries `Authorization: Bearer <token>`; any does without a token."""
+    if token is None:
+        return True
+    given = headers.get("authorization", "")
+    return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+
+
+class BearerOnly:
+    """ASGI middleware: 401 unless the request bears the token (`/metrics` with
+    `METRICS_TOKEN`); without a token, everyone may."""
+
+    def __init__(self, app: ASGIApp, token: str | None) -> None:
+        self.app = app
+        self.token = token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        if scope["type"] == "http" and not bears(headers, self.token):
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 401,
+                    "headers": [(b"www-authenticate", b"Bearer"), (b"content-type", b"text/plain")],
+                }
+            )
+            await send({"type": "http.response.body", "body": b"a bearer token is required"})
+            return
+        await self.app(scope, receive, send)
 
 
 async def _refuse(send: Send) -> None:

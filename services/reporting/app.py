@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -22,7 +22,7 @@ from services.reporting.web import dashboard_router
 from shared.contracts import document, specification
 from shared.kafka import subscription
 from shared.service import Background, Health, Wiring, wire
-from shared.web import Secured
+from shared.web import Secured, bears
 
 
 def create_app(settings: ReportingSettings | None = None) -> FastAPI:
@@ -70,7 +70,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     api.add_middleware(Secured)
     api.include_router(aggregates_router(tokens, snapshots, refusals, settings))
     api.include_router(dashboard_router(tokens, sessions, store, snapshots, refusals, settings))
-    _health_routes(api, wiring, health)
+    _health_routes(api, wiring, health, settings)
     api.state.specification = specification(SERVICE, broker, publishes=())
 
     @api.get("/asyncapi.json", include_in_schema=False)
@@ -101,7 +101,9 @@ def _lifespan(
     return lifespan
 
 
-def _health_routes(api: FastAPI, wiring: Wiring, health: Health) -> None:
+def _health_routes(
+    api: FastAPI, wiring: Wiring, health: Health, settings: ReportingSettings
+) -> None:
     @api.get("/health/live", include_in_schema=False)
     async def live() -> dict[str, str]:
         return {"status": "live"}
@@ -111,6 +113,10 @@ def _health_routes(api: FastAPI, wiring: Wiring, health: Health) -> None:
         body, response.status_code = await health.readiness()
         return body
 
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+
     @api.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        if not bears(dict(request.headers), token):
+            return Response("a bearer token is required", 401, {"WWW-Authenticate": "Bearer"})
         return Response(generate_latest(wiring.registry), media_type=CONTENT_TYPE_LATEST)

@@ -5,7 +5,7 @@ import httpx
 import pytest
 from starlette.responses import PlainTextResponse
 
-from shared.web import Secured
+from shared.web import BearerOnly, Secured
 
 HOST = "notify.zh-a.example"
 
@@ -62,3 +62,22 @@ async def test_a_form_from_its_own_page_or_a_script_is_let_through(
     response = await client.post("/respond?t=signed", data={"answer": "accept"}, headers=headers)
     assert response.status_code == 200
     assert posted == ["POST"]
+
+
+async def test_metrics_with_a_token_configured_answer_only_its_bearer() -> None:
+    async def metrics(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        await PlainTextResponse("peer_support_outbox_backlog 0.0")(scope, receive, send)
+
+    def client(token: str | None) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=BearerOnly(metrics, token))
+        return httpx.AsyncClient(transport=transport, base_url="http://matching:8082")
+
+    async with client(None) as open_, client("scrape-0123456789") as guarded:
+        assert (await open_.get("/metrics")).status_code == 200
+        refused = await guarded.get("/metrics", headers={"Authorization": "Bearer wrong"})
+        assert refused.status_code == 401
+        assert "peer_support" not in refused.text
+        scraped = await guarded.get(
+            "/metrics", headers={"Authorization": "Bearer scrape-0123456789"}
+        )
+        assert scraped.text == "peer_support_outbox_backlog 0.0"
