@@ -4,15 +4,27 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SETUP  := $(VENV)/.installed
 
-.PHONY: setup browser demo up down feed token tokens revoke docs test chaos bench lint format clean
+.PHONY: setup lock browser demo up down feed token tokens revoke docs test chaos bench lint format clean
 
-$(SETUP): pyproject.toml
+# Every dependency, transitive ones included, is pinned with its hashes in the lock files
+# (`make lock` rewrites them from pyproject.toml); setup installs exactly those, then the
+# project itself without resolving anything again.
+$(SETUP): pyproject.toml requirements.lock requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 		|| { echo "Python 3.11 or newer is needed (set PYTHON=...)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[local,dev]"
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(SETUP)
+
+LOCK := --quiet --generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links
+
+lock: $(SETUP) ## pin every dependency with its hashes: requirements.lock (the image), -dev (CI)
+	$(BIN)/python -m pip install --quiet pip-tools==7.6.2
+	$(BIN)/pip-compile $(LOCK) --upgrade -o requirements.lock pyproject.toml
+	$(BIN)/pip-compile $(LOCK) --upgrade --extra local --extra dev -c requirements.lock \
+		-o requirements-dev.lock pyproject.toml
 
 setup: $(SETUP)
 

@@ -2,6 +2,7 @@
 
 import json
 import re
+import tomllib
 from datetime import timedelta
 from pathlib import Path
 
@@ -72,3 +73,26 @@ def test_the_image_builds_dependencies_first_and_runs_as_a_numeric_user() -> Non
     (user,) = [step for step in steps if step.startswith("USER ")]
     assert re.fullmatch(r"USER \d+:\d+", user)
     assert any(step.startswith("HEALTHCHECK ") for step in steps)
+
+
+def _pins(lock: Path) -> dict[str, str]:
+    text = lock.read_text()
+    assert "--hash=sha256:" in text
+    pins = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+) \\$", text, re.MULTILINE))
+    unhashed = re.findall(r"^[A-Za-z0-9_.-]+==\S+$", text, re.MULTILINE)
+    assert not unhashed, f"pinned without a hash: {unhashed}"
+    return {name.lower().replace("_", "-"): version for name, version in pins.items()}
+
+
+def test_the_lock_files_pin_what_pyproject_asks_for_with_hashes() -> None:
+    root = DEPLOY.parent
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    runtime, everything = _pins(root / "requirements.lock"), _pins(root / "requirements-dev.lock")
+    extras = [r for group in project["optional-dependencies"].values() for r in group]
+    asked = [(runtime, project["dependencies"]), (everything, [*project["dependencies"], *extras])]
+    for lock, requirements in asked:
+        for requirement in requirements:
+            name, version = re.split(r"(?:\[[^\]]*\])?==", requirement)
+            pinned = lock.get(name.lower().replace("_", "-"))
+            assert pinned == version, f"run `make lock`: {requirement}"
+    assert {n: v for n, v in everything.items() if n in runtime} == runtime, "one version of each"
