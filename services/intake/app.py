@@ -4,7 +4,6 @@ is `Intake`'s."""
 from faststream.asgi import AsgiFastStream
 from faststream.kafka.annotations import KafkaMessage
 
-from services.intake.cases import IntakePolicy
 from services.intake.intake import Intake
 from services.intake.settings import SERVICE, IntakeSettings
 from services.intake.store import IncidentRecords, Preferences
@@ -21,7 +20,7 @@ def create_app(settings: IntakeSettings | None = None) -> AsgiFastStream:
         wiring.unit_of_work,
         IncidentRecords(wiring.database),
         Preferences(wiring.database),
-        IntakePolicy(settings.near_miss_outreach, settings.large_incident, settings.sources()),
+        settings.policy(),
         settings.pseudonym_key.get_secret_value().encode(),
         topics,
         wiring.log,

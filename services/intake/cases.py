@@ -15,7 +15,7 @@ incident is always the same case.
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.events import (
@@ -43,6 +43,8 @@ from shared.events import (
 from shared.pseudonyms import pseudonymise
 
 PRODUCER = "intake"
+PLAUSIBLE_SINCE = datetime(2000, 1, 1, tzinfo=UTC)
+PLAUSIBLE_AHEAD = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,20 @@ class IntakePolicy:
     """More professionals than this: suggest a group debriefing to the coordinator."""
     sources: Mapping[str, frozenset[str]] | None = None
     """The hospitals each source system may report for; None: any (not configured)."""
+    plausible_since: datetime = PLAUSIBLE_SINCE
+    plausible_ahead: timedelta = PLAUSIBLE_AHEAD
+    """Clocks drift and zones differ, but an event dated further ahead is a mistake: counted,
+    one incident dated 2099 would make every dashboard show 2099."""
+
+    def implausible(self, occurred_at: datetime, now: datetime) -> str | None:
+        """Why an event's date cannot be right, or None."""
+        if occurred_at > now + self.plausible_ahead:
+            return f"occurred_at {occurred_at.isoformat()} lies in the future"
+        if occurred_at < self.plausible_since:
+            return (
+                f"occurred_at {occurred_at.isoformat()} is before {self.plausible_since:%Y-%m-%d}"
+            )
+        return None
 
     def provenance(
         self, source_system: str, hospital_id: str, key: bytes | None, expected_key: str

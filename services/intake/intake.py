@@ -57,6 +57,8 @@ class Intake:
         ]
 
         async def record(session: AsyncClientSession, now: datetime) -> Announcements:
+            if refused := self.policy.implausible(occasion.occurred_at, now):
+                raise RejectedEvent(refused)
             previous = await self.records.get(session, occasion.key)
             opted_out = await self.preferences.opted_out(session, pseudonyms)
             outcome = reconcile(previous, occasion, self.pseudonym_key, opted_out, self.policy, now)

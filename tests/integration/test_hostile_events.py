@@ -49,6 +49,10 @@ HOSTILE: dict[str, tuple[Callable[[str], bytes], str]] = {
         lambda h: with_changes(h, occurred_at="3000-01-01T00:00:00+00:00"),
         "occurred_at: Value error, year 3000 is outside",
     ),
+    "a date decades ahead": (
+        lambda h: with_changes(h, occurred_at="2099-06-01T10:00:00+02:00"),
+        "occurred_at 2099-06-01T10:00:00+02:00 lies in the future",
+    ),
     "invalid UTF-8": (lambda h: b'{"hospital_id": "\xff\xfe"}', "not a JSON document"),
     "a JSON array": (lambda h: b"[1, 2, 3]", "contract violation"),
     "an infinite number": (

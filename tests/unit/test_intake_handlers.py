@@ -2,6 +2,7 @@
 
 import re
 import uuid
+from datetime import timedelta
 
 import pytest
 import structlog
@@ -129,3 +130,28 @@ async def test_an_event_its_source_may_not_send_is_refused_and_changes_nothing(
         event.model_copy(update={"source_system": "epd-zh-a"}), key=b"ZH-A:INC-2026-000123"
     )
     assert unit_of_work.published, "its own source, under its own key, is taken in"
+
+
+@pytest.mark.parametrize(
+    ("occurred_at", "refusal"),
+    [
+        ("2099-06-01T10:00:00+02:00", "lies in the future"),
+        ("1999-12-31T10:00:00+01:00", "is before 2000-01-01"),
+    ],
+)
+async def test_an_incident_dated_where_it_cannot_be_is_refused(
+    intake: Intake, unit_of_work: FakeUnitOfWork, occurred_at: str, refusal: str
+) -> None:
+    """One incident dated 2099 would otherwise make every dashboard show 2099."""
+    event = IncidentReported.model_validate(incident_json(occurred_at=occurred_at))
+    with pytest.raises(RejectedEvent, match=refusal):
+        await intake.on_incident(event)
+    assert unit_of_work.published == []
+
+
+async def test_an_incident_a_few_hours_ahead_of_our_clock_is_taken_in(
+    intake: Intake, unit_of_work: FakeUnitOfWork
+) -> None:
+    ahead = (NOW + timedelta(hours=12)).isoformat()
+    await intake.on_incident(IncidentReported.model_validate(incident_json(occurred_at=ahead)))
+    assert unit_of_work.published
