@@ -83,9 +83,9 @@ class LagWatch:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False, **self.options
         )
-        await admin.start()
-        await consumer.start()
         try:
+            await admin.start()
+            await consumer.start()
             existing = set(await consumer.topics())
             problems = [
                 f"topic {topic} is missing: was the broker restarted without its data?"
