@@ -21,6 +21,7 @@ from services.matching.store import Roster
 from shared.events import SupporterProfile
 from shared.kafka import broker_security
 from shared.mongo import create_client
+from shared.pseudonyms import key_fingerprint
 from shared.settings import PseudonymSettings
 
 cli = typer.Typer(help="Manage the roster of trained peer supporters.", no_args_is_help=True)
@@ -57,12 +58,36 @@ def load(
         typer.echo("set PSEUDONYM_KEY to the key intake uses (16 characters or more)", err=True)
         raise typer.Exit(2) from error
     settings = MatchingSettings()
+    if refusal := asyncio.run(_key_refusal(settings, key)):
+        typer.echo(refusal, err=True)
+        raise typer.Exit(2)
     published = asyncio.run(_load(settings, entries, key))
     summary = ", ".join(f"{n} {kind}" for kind, n in sorted(published.items())) or "no changes"
     typer.echo(f"{len(entries)} supporters in the file: {summary}")
     if wait and not asyncio.run(_applied(settings, entries, key, wait)):
         typer.echo(f"matching had not applied every change within {wait:.0f}s", err=True)
         raise typer.Exit(1)
+
+
+async def _key_refusal(settings: MatchingSettings, key: bytes) -> str | None:
+    """Why this key may not load the roster: another one pseudonymised it. Loading with it
+    would change every supporter's pseudonym, and 'never support an incident you were
+    involved in' compares them with intake's."""
+    mongo = create_client(settings)
+    try:
+        roster = Roster(mongo[settings.database_name(SERVICE)])
+        known, given = await roster.key_fingerprint(), key_fingerprint(key)
+        if known is None:
+            await roster.remember_key(given)
+            return None
+        if known != given:
+            return (
+                f"PSEUDONYM_KEY is not the key this roster was loaded with (fingerprint {given}, "
+                f"the roster's {known}): use the key intake uses; nothing loaded"
+            )
+        return None
+    finally:
+        await mongo.close()
 
 
 async def _current(settings: MatchingSettings) -> dict[str, tuple[SupporterProfile, bool]]:

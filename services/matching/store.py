@@ -35,6 +35,7 @@ CARRIED_KEPT = 50
 class Roster:
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self.collection = database["supporters"]
+        self.meta = database["roster_meta"]
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("hospital_id", 1), ("active", 1)])
@@ -67,6 +68,16 @@ class Roster:
                 },
             ],
             upsert=True,
+        )
+
+    async def key_fingerprint(self) -> str | None:
+        """The fingerprint of the pseudonym key the roster was loaded with, if any."""
+        doc = await self.meta.find_one({"_id": "pseudonym_key"})
+        return str(doc["fingerprint"]) if doc else None
+
+    async def remember_key(self, fingerprint: str) -> None:
+        await self.meta.update_one(
+            {"_id": "pseudonym_key"}, {"$setOnInsert": {"fingerprint": fingerprint}}, upsert=True
         )
 
     async def deactivate(self, supporter_id: str) -> None:

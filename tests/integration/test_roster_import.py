@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from services.matching.roster import COLUMNS
+from shared.pseudonyms import pseudonymise
 from tests.factories import PSEUDONYM_KEY
 from tests.integration.pipeline import Pipeline
 
@@ -21,14 +22,16 @@ ROW = (
 )
 
 
-async def import_roster(pipeline: Pipeline, path: Path) -> subprocess.CompletedProcess[str]:
+async def import_roster(
+    pipeline: Pipeline, path: Path, key: bytes = PSEUDONYM_KEY
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": pipeline.bootstrap_servers,
         "MONGODB_URL": pipeline.servers.mongodb_url,
         "MONGODB_DATABASE_PREFIX": pipeline.database_prefix,
         "TOPIC_ROSTER": pipeline.topics.roster,
-        "PSEUDONYM_KEY": PSEUDONYM_KEY.decode(),
+        "PSEUDONYM_KEY": key.decode(),
     }
     command = [sys.executable, "-m", "services.matching.cli", "load", str(path), "--wait", "30"]
     return await asyncio.to_thread(
@@ -74,3 +77,20 @@ async def test_a_file_with_errors_publishes_nothing_a_good_one_only_changes(
     assert stored["R1-2"]["max_open_cases"] == 5
     assert stored["R1-3"]["active"] is False
     assert "E82" not in str(stored)
+
+
+async def test_a_roster_loaded_with_another_key_is_refused(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """Every supporter's pseudonym would change, and the rule that nobody supports an incident
+    they were involved in would compare pseudonyms made with different keys."""
+    roster = tmp_path / "roster.csv"
+    roster.write_text("\n".join([",".join(COLUMNS), ROW.format(n=7).replace("R1", "R7")]) + "\n")
+    assert (await import_roster(pipeline, roster)).returncode == 0
+    other = await import_roster(pipeline, roster, key=b"another-key-Zq81Lm0Xv3Tn5Bw9")
+    assert other.returncode == 2
+    assert "PSEUDONYM_KEY is not the key this roster was loaded with" in other.stderr
+    supporters = pipeline.mongo[f"{pipeline.database_prefix}matching"]["supporters"]
+    stored = await supporters.find_one({"_id": "R7-7"})
+    assert stored is not None
+    assert stored["pseudonym"] == pseudonymise(PSEUDONYM_KEY, "R7", "E87"), "unchanged"
