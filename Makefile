@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SETUP  := $(VENV)/.installed
 
-.PHONY: setup lock browser demo up down feed token tokens revoke docs test chaos bench lint format clean
+.PHONY: setup lock browser demo up down feed token tokens revoke coordinator coordinators revoke-coordinator docs test chaos bench lint format clean
 
 # Every dependency, transitive ones included, is pinned with its hashes in the lock files
 # (`make lock` rewrites them from pyproject.toml); setup installs exactly those, then the
@@ -56,6 +56,17 @@ tokens: $(SETUP) ## list analysts' API tokens: id, scope, expiry, revocation
 revoke: $(SETUP) ## revoke an analysts' API token at once: make revoke TOKEN=<id from make tokens>
 	@test -n "$(TOKEN)" || { echo "usage: make revoke TOKEN=<id from make tokens>"; exit 2; }
 	@$(BIN)/python -m services.reporting.cli revoke "$(TOKEN)"
+
+coordinator: $(SETUP) ## issue a coordinator's desk token: make coordinator SCOPE=<hospital_id> (or network)
+	@test -n "$(SCOPE)" || { echo "usage: make coordinator SCOPE=<hospital_id> (or SCOPE=network)"; exit 2; }
+	@$(BIN)/python -m services.matching.cli token --scope "$(SCOPE)" --label "$(or $(LABEL),coordinator $(SCOPE))"
+
+coordinators: $(SETUP) ## list coordinators' tokens: id, scope, expiry, revocation
+	@$(BIN)/python -m services.matching.cli tokens
+
+revoke-coordinator: $(SETUP) ## revoke a coordinator's token: make revoke-coordinator TOKEN=<id>
+	@test -n "$(TOKEN)" || { echo "usage: make revoke-coordinator TOKEN=<id from make coordinators>"; exit 2; }
+	@$(BIN)/python -m services.matching.cli revoke "$(TOKEN)"
 
 test: $(SETUP) browser  ## unit tests, then integration tests on real servers
 	$(BIN)/python -m pytest

@@ -334,24 +334,28 @@ class Exclusions(Contract):
     """Professionals involved in the incident: large incidents cap each supporter's share."""
 
 
-class SupportCaseOpened(Envelope):
-    event_type: Literal["support.case_opened"] = "support.case_opened"
+class AboutCase(Envelope):
+    """What every event about one case carries: the case and the profile reporting counts it
+    by."""
+
     case_id: uuid.UUID
-    incident_id: Code
     profile: CaseProfile
+
+
+class SupportCaseOpened(AboutCase):
+    event_type: Literal["support.case_opened"] = "support.case_opened"
+    incident_id: Code
     colleague: Colleague
     exclusions: Exclusions
     opted_out: bool = False
     """The colleague declined outreach beforehand: counted, but nobody is sent."""
 
 
-class SupportCaseUpdated(Envelope):
+class SupportCaseUpdated(AboutCase):
     """The incident changed under an open case: harm re-graded, calamity declared, someone
     added to the involved or the investigators."""
 
     event_type: Literal["support.case_updated"] = "support.case_updated"
-    case_id: uuid.UUID
-    profile: CaseProfile
     exclusions: Exclusions
 
 
@@ -360,10 +364,8 @@ class CloseReason(StrEnum):
     PARTICIPANT_REMOVED = "participant_removed"
 
 
-class SupportCaseClosed(Envelope):
+class SupportCaseClosed(AboutCase):
     event_type: Literal["support.case_closed"] = "support.case_closed"
-    case_id: uuid.UUID
-    profile: CaseProfile
     reason: CloseReason
 
 
@@ -373,6 +375,18 @@ class GroupDebriefSuggested(Envelope):
     event_type: Literal["support.group_debrief_suggested"] = "support.group_debrief_suggested"
     incident_id: Code
     professionals_involved: int = Field(ge=1, le=MAX_PARTICIPANTS)
+
+
+class GroupDebriefRecorded(Envelope):
+    """A coordinator planned or held the group debriefing of a large incident."""
+
+    event_type: Literal["support.group_debrief_recorded"] = "support.group_debrief_recorded"
+    incident_id: Code
+    planned_on: Day | None = None
+    held_on: Day | None = None
+    participants: int | None = Field(default=None, ge=1, le=MAX_PARTICIPANTS)
+    facilitator_id: Code | None = None
+    """The supporter from the roster who led it."""
 
 
 class CaseContactRecorded(Envelope):
@@ -486,13 +500,10 @@ class ScoreItem(Contract):
     terms: dict[Label, Sentence] = Field(default_factory=dict, max_length=20)
 
 
-class AboutAssignment(Envelope):
-    """What every event about one assignment carries: the assignment, its case, and the
-    case's profile that reporting counts it by."""
+class AboutAssignment(AboutCase):
+    """What every event about one assignment carries besides its case."""
 
     assignment_id: uuid.UUID
-    case_id: uuid.UUID
-    profile: CaseProfile
 
 
 class PeerAssigned(AboutAssignment):
@@ -519,6 +530,8 @@ class CancelReason(StrEnum):
     CASE_CLOSED = "case_closed"
     SUPPORTER_EXCLUDED = "supporter_excluded"
     """The incident changed and the supporter turned out to be involved or investigating."""
+    WITHDRAWN_BY_COORDINATOR = "withdrawn_by_coordinator"
+    """The coordinator took the offer back: the case is theirs to assign."""
 
 
 class AssignmentCancelled(AboutAssignment):
@@ -534,12 +547,10 @@ class EscalationReason(StrEnum):
     """Declined or unanswered too often: the coordinator takes the case over."""
 
 
-class CaseEscalated(Envelope):
+class CaseEscalated(AboutCase):
     event_type: Literal["support.case_escalated"] = "support.case_escalated"
-    case_id: uuid.UUID
     attempt: Count
     """Offers made before the escalation."""
-    profile: CaseProfile
     reason: EscalationReason
     rejections: dict[Label, Count] = Field(max_length=50)
     """How many supporters each rule turned away: why nobody fits, without naming anyone."""
@@ -590,12 +601,10 @@ class SupportContactLogged(AboutAssignment):
 
 class AssignmentAccepted(AboutAssignment):
     event_type: Literal["assignment.accepted"] = "assignment.accepted"
-    profile: CaseProfile
 
 
 class AssignmentDeclined(AboutAssignment):
     event_type: Literal["assignment.declined"] = "assignment.declined"
-    profile: CaseProfile
 
 
 class SupportOutcome(StrEnum):
@@ -653,10 +662,16 @@ class SupportEnded(AboutAssignment):
 
 
 AssignmentNews = Annotated[
-    PeerAssigned | ResponseDeadlineMoved | AssignmentCancelled | CaseEscalated | SupportEnded,
+    PeerAssigned
+    | ResponseDeadlineMoved
+    | AssignmentCancelled
+    | CaseEscalated
+    | SupportEnded
+    | GroupDebriefRecorded,
     Field(discriminator="event_type"),
 ]
-"""What the assignments topic carries, from matching (an end there: the incident withdrawn)."""
+"""What the assignments topic carries, from matching (an end there: the incident withdrawn,
+or a coordinator's decision)."""
 
 AssignmentResponse = Annotated[
     AssignmentAccepted | AssignmentDeclined | SupportEnded, Field(discriminator="event_type")
@@ -684,6 +699,7 @@ CaseEvent = (
     | AssignmentAccepted
     | AssignmentDeclined
     | SupportEnded
+    | GroupDebriefRecorded
 )
 """Every event on the topics reporting reads."""
 

@@ -4,17 +4,18 @@ the clocks it keeps and clean shutdown."""
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import structlog
 import uvicorn
+from fastapi import FastAPI, Request, Response
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.asgi.types import ASGIApp, Scope
 from faststream.kafka import KafkaBroker
-from prometheus_client import CollectorRegistry, make_asgi_app
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, make_asgi_app
 from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
@@ -27,7 +28,7 @@ from shared.metrics import service_registry
 from shared.mongo import Document, Outbox, UnitOfWork, create_client, is_reachable
 from shared.settings import ServiceSettings
 from shared.timing import woken_or_after
-from shared.web import BearerOnly, Secured
+from shared.web import BearerOnly, Secured, bears
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,79 @@ def service_app(
         on_shutdown=[tasks.stop],
         after_shutdown=[wiring.mongo.close],
     )
+
+
+def web_app(
+    wiring: Wiring,
+    settings: ServiceSettings,
+    *,
+    title: str,
+    description: str,
+    on_startup: Sequence[Callable[[], Awaitable[Any]]] = (),
+    background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
+    publishes: Publishes = (),
+) -> FastAPI:
+    """The same as `service_app` for a service with an API of its own (reporting's
+    aggregates, matching's coordinator desk): a FastAPI app, `Secured`, whose lifespan runs
+    the broker and the background tasks; the routers are the service's to include."""
+    health = Health(wiring, settings)
+    tasks = Background(wiring.outbox.relay, health.watch, *background)
+    # Swagger UI and ReDoc load scripts from a public CDN: the contract is /openapi.json.
+    api = FastAPI(
+        title=title,
+        version="1",
+        description=description,
+        lifespan=_lifespan(wiring, on_startup, tasks),
+        docs_url=None,
+        redoc_url=None,
+    )
+    api.add_middleware(Secured)
+    _operator_routes(api, wiring, health, publishes, _secret(settings.metrics_token))
+    return api
+
+
+def _lifespan(
+    wiring: Wiring, on_startup: Sequence[Callable[[], Awaitable[Any]]], tasks: Background
+) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for prepare in on_startup:
+            await prepare()
+        await wiring.broker.start()
+        await tasks.start()
+        try:
+            yield
+        finally:
+            await tasks.stop()
+            await wiring.broker.stop()
+            await wiring.mongo.close()
+
+    return lifespan
+
+
+def _operator_routes(
+    api: FastAPI, wiring: Wiring, health: Health, publishes: Publishes, token: str | None
+) -> None:
+    spec = api.state.specification = specification(wiring.service, wiring.broker, publishes)
+
+    @api.get("/health/live", include_in_schema=False)
+    async def live() -> dict[str, str]:
+        return {"status": "live"}
+
+    @api.get("/health/ready", include_in_schema=False)
+    async def ready(response: Response) -> dict[str, Any]:
+        body, response.status_code = await health.readiness()
+        return body
+
+    @api.get("/asyncapi.json", include_in_schema=False)
+    async def contract() -> dict[str, Any]:
+        return document(spec)
+
+    @api.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        if not bears(dict(request.headers), token):
+            return Response("a bearer token is required", 401, {"WWW-Authenticate": "Bearer"})
+        return Response(generate_latest(wiring.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 def _secret(value: SecretStr | None) -> str | None:

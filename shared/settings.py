@@ -168,6 +168,22 @@ class ServiceSettings(Settings):
         return f"{self.mongodb_database_prefix}{service}"
 
 
+class AccessSettings(ServiceSettings):
+    """A service that people sign in to with bearer tokens (reporting's analysts, matching's
+    coordinators)."""
+
+    api_token_days: int = Field(default=90, ge=1, le=730)
+    """A token issued now stops working this many days later."""
+    session_hours: float = Field(default=8.0, gt=0, le=24)
+    """How long a browser sign-in lasts."""
+    sign_in_failures_allowed: int = Field(default=10, ge=1)
+    sign_in_window_seconds: float = Field(default=300.0, gt=0)
+    """Past that many unknown tokens from one address in this window, it gets 429."""
+    secure_cookies: bool = False
+    """Always mark the session cookie `Secure`: set it behind a TLS proxy whose address is
+    not in uvicorn's `FORWARDED_ALLOW_IPS` (otherwise the cookie follows the scheme seen)."""
+
+
 class PseudonymSettings(Settings):
     pseudonym_key: Secret
     """HMAC key for staff pseudonyms, the same in intake and in the roster loader. Required:

@@ -308,10 +308,16 @@ class FakeRoster(Roster):
         return supporter.pseudonym if supporter else None
 
     async def reserve(
-        self, session: AsyncClientSession, supporter_id: str, case_id: str, at: datetime
+        self,
+        session: AsyncClientSession,
+        supporter_id: str,
+        case_id: str,
+        at: datetime,
+        *,
+        beyond_capacity: bool = False,
     ) -> bool:
         supporter = self.supporters[supporter_id]
-        if len(self.open[supporter_id]) >= supporter.max_open_cases:
+        if not beyond_capacity and len(self.open[supporter_id]) >= supporter.max_open_cases:
             return False
         self.open[supporter_id].add(case_id)
         self.supporters[supporter_id] = replace(supporter, last_assigned_at=at)
@@ -371,7 +377,9 @@ class FakeCaseBook(CaseBook):
         if supporter_id not in tried:
             tried.append(supporter_id)
 
-    async def incident_share(self, session: AsyncClientSession, incident: str) -> Counter[str]:
+    async def incident_share(
+        self, session: AsyncClientSession | None, incident: str
+    ) -> Counter[str]:
         return Counter(
             doc["supporter_id"]
             for doc in self.docs.values()

@@ -1,20 +1,30 @@
-"""matching: cases in, fair and safe assignments (re-made on decline or silence) out.
+"""matching: cases in, fair and safe assignments (re-made on decline or silence) out, and the
+coordinator desk for what the software cannot decide.
 
-Three topics feed it: intake's cases, the roster's changes and the supporters' answers. A
-clock of its own expires unanswered offers and retries waiting cases; several instances may
-run it at once, since every step claims its case first.
+Three topics feed the matcher: intake's cases, the roster's changes and the supporters'
+answers. A clock of its own expires unanswered offers and retries waiting cases; several
+instances may run it at once, since every step claims its case first. The desk also hears
+the assignments and notifications topics, for each case's timeline and worklist.
 """
 
-from faststream.asgi import AsgiFastStream
+from datetime import timedelta
 
+from fastapi import FastAPI
+
+from services.matching.coordination import Coordination
+from services.matching.desk_api import desk_api_router
+from services.matching.desk_store import DeskRecords
+from services.matching.desk_views import DeskViews
+from services.matching.desk_web import desk_pages_router
 from services.matching.matcher import Matcher
 from services.matching.settings import SERVICE, MatchingSettings
 from services.matching.store import CaseBook, Roster
+from shared.access import Attempts
 from shared.events import (
     AssignmentNews,
     AssignmentResponse,
     CaseNews,
-    GroupDebriefSuggested,
+    NotificationNews,
     RosterChange,
     SupportCaseClosed,
     SupportCaseOpened,
@@ -22,18 +32,71 @@ from shared.events import (
     SupportEnded,
     SupporterDeactivated,
 )
+from shared.gate import Refusals, bearer_grant
 from shared.kafka import subscription
-from shared.service import Clock, service_app, wire
+from shared.service import Clock, Wiring, web_app, wire
+from shared.tokens import ApiTokens, Sessions
 
 
-def create_app(settings: MatchingSettings | None = None) -> AsgiFastStream:
+def create_app(settings: MatchingSettings | None = None) -> FastAPI:
     settings = settings or MatchingSettings()
     wiring = wire(SERVICE, settings)
-    log, broker = wiring.log, wiring.broker
-    roster = Roster(wiring.database)
-    book = CaseBook(wiring.database)
     topics = settings.topics
-    matcher = Matcher(wiring.unit_of_work, roster, book, settings.policy(), topics.assignments, log)
+    roster, book = Roster(wiring.database), CaseBook(wiring.database)
+    records = DeskRecords(wiring.database)
+    matcher = Matcher(
+        wiring.unit_of_work, roster, book, settings.policy(), topics.assignments, wiring.log
+    )
+    _subscribe(wiring, settings, matcher, roster, records)
+
+    async def scan() -> None:
+        await matcher.expire_overdue(settings.scan_batch)
+        await matcher.match_waiting(settings.scan_batch)
+
+    clock = Clock("deadline and waiting scan", scan, settings.scan_seconds, matcher.capacity_freed)
+    tokens = ApiTokens(wiring.database, timedelta(days=settings.api_token_days))
+    sessions = Sessions(wiring.database, tokens)
+    app = web_app(
+        wiring,
+        settings,
+        title="peer-support coordinator desk",
+        description="The cases that need a coordinator, and what a coordinator does about them.",
+        on_startup=[
+            roster.ensure_indexes,
+            book.ensure_indexes,
+            records.ensure_indexes,
+            sessions.ensure_indexes,
+        ],
+        background=[clock.keep],
+        publishes=[
+            (topics.assignments, AssignmentNews, "offers, escalations, coordinators' decisions"),
+            (topics.roster, RosterChange, "supporters deactivated or reactivated at the desk"),
+        ],
+    )
+    attempts = Attempts(
+        settings.sign_in_failures_allowed, timedelta(seconds=settings.sign_in_window_seconds)
+    )
+    refusals = Refusals(wiring.registry, wiring.log, attempts)
+    policy = matcher.policy
+    views = DeskViews(book, roster, records, policy, settings.targets(), settings.refresher_after)
+    coordination = Coordination(
+        wiring.unit_of_work, roster, book, records, policy, topics, matcher.capacity_freed
+    )
+    app.include_router(
+        desk_api_router(views, coordination, bearer_grant(tokens, refusals), refusals)
+    )
+    app.include_router(desk_pages_router(views, coordination, tokens, sessions, refusals, settings))
+    return app
+
+
+def _subscribe(
+    wiring: Wiring,
+    settings: MatchingSettings,
+    matcher: Matcher,
+    roster: Roster,
+    records: DeskRecords,
+) -> None:
+    broker, topics, log = wiring.broker, settings.topics, wiring.log
 
     @broker.subscriber(topics.cases, **subscription(settings, SERVICE, "cases"))
     async def on_case_news(news: CaseNews) -> None:
@@ -44,8 +107,7 @@ def create_app(settings: MatchingSettings | None = None) -> AsgiFastStream:
                 await matcher.update(news)
             case SupportCaseClosed():
                 await matcher.close(news)
-            case GroupDebriefSuggested():
-                pass  # for the coordinator, not for matching
+        await records.heard(news)
 
     @broker.subscriber(topics.responses, **subscription(settings, SERVICE, "responses"))
     async def on_response(response: AssignmentResponse) -> None:
@@ -53,6 +115,7 @@ def create_app(settings: MatchingSettings | None = None) -> AsgiFastStream:
             await matcher.end(response)
         else:
             await matcher.respond(response)
+        await records.heard(response)
 
     @broker.subscriber(topics.roster, **subscription(settings, SERVICE, "roster", concurrent=False))
     async def on_roster_change(change: RosterChange) -> None:
@@ -63,20 +126,12 @@ def create_app(settings: MatchingSettings | None = None) -> AsgiFastStream:
             matcher.capacity_freed.set()
         log.info("roster changed", change=change.event_type, supporter_id=change.correlation_id)
 
-    async def scan() -> None:
-        await matcher.expire_overdue(settings.scan_batch)
-        await matcher.match_waiting(settings.scan_batch)
+    @broker.subscriber(topics.assignments, **subscription(settings, SERVICE, "desk_assignments"))
+    async def on_assignment_news(news: AssignmentNews) -> None:
+        await records.heard(news)
 
-    clock = Clock("deadline and waiting scan", scan, settings.scan_seconds, matcher.capacity_freed)
+    notifications = subscription(settings, SERVICE, "desk_notifications")
 
-    async def prepare() -> None:
-        await roster.ensure_indexes()
-        await book.ensure_indexes()
-
-    return service_app(
-        wiring,
-        settings,
-        on_startup=[prepare],
-        background=[clock.keep],
-        publishes=[(topics.assignments, AssignmentNews, "offers, escalations and their changes")],
-    )
+    @broker.subscriber(topics.notifications, **notifications)
+    async def on_notification(news: NotificationNews) -> None:
+        await records.heard(news)

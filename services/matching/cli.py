@@ -1,4 +1,5 @@
-"""Coordinator commands for the roster: `python -m services.matching.cli load roster.csv`.
+"""Commands for the roster and the desk: `python -m services.matching.cli load roster.csv`,
+`... token --scope UMC-A` for a coordinator's token.
 
 `load` publishes the differences between the file and matching's roster as roster events,
 which every matching instance applies; it never writes matching's data itself.
@@ -23,8 +24,13 @@ from shared.kafka import broker_security
 from shared.mongo import create_client
 from shared.pseudonyms import key_fingerprint
 from shared.settings import PseudonymSettings
+from shared.token_cli import add_token_commands
 
-cli = typer.Typer(help="Manage the roster of trained peer supporters.", no_args_is_help=True)
+cli = typer.Typer(
+    help="Manage the roster of trained peer supporters and the coordinators' tokens.",
+    no_args_is_help=True,
+)
+add_token_commands(cli, SERVICE, MatchingSettings, "coordinator")
 
 
 def _parse_or_exit(path: Path) -> list[RosterEntry]:

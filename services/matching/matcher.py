@@ -271,7 +271,7 @@ class Matcher:
                 cancellation_for(record.case, record.attempt, supporter_id, cancelled, now, cause)
             )
         if record.attempt >= self.policy.max_attempts:
-            await self.book.update(session, record.case_id, status=Status.ESCALATED)
+            await self.book.update(session, record.case_id, status=Status.ESCALATED, since=now)
             exhausted = EscalationReason.ATTEMPTS_EXHAUSTED
             return [
                 *events,
@@ -295,17 +295,7 @@ class Matcher:
             supporter_id = candidate.supporter.supporter_id
             if await self.roster.reserve(session, supporter_id, case_id, now):
                 assigned = assignment_for(case, candidate, attempt, self.policy, now, cause)
-                await self.book.update(
-                    session,
-                    case_id,
-                    status=Status.OFFERED,
-                    attempt=attempt,
-                    supporter_id=supporter_id,
-                    assignment_id=str(assigned.assignment_id),
-                    offered_at=now,
-                    respond_by=assigned.respond_by,
-                    escalated_while_waiting=False,
-                )
+                await self.book.offered(session, assigned, now)
                 return [assigned]
         return await self._wait(session, record, now, cause, ranking.refusals)
 

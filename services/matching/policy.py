@@ -32,6 +32,7 @@ from shared.events import (
     Function,
     Harm,
     PeerAssigned,
+    ReferralKind,
     ResponseDeadlineMoved,
     ScoreItem,
     SupportEnded,
@@ -84,6 +85,26 @@ class Refusal(StrEnum):
     NO_SHARED_LANGUAGE = "no_shared_language"
     INCIDENT_SHARE = "incident_share_reached"
     AT_CAPACITY = "at_capacity"
+
+
+PROTECTIVE = frozenset(
+    {Refusal.INVOLVED, Refusal.INVESTIGATOR, Refusal.LINE_MANAGER, Refusal.SAME_TEAM}
+)
+"""The rules that protect the colleague: nobody, a coordinator neither, sets them aside."""
+OVERRIDABLE = frozenset(
+    {
+        Refusal.UNAVAILABLE,
+        Refusal.ABSENT,
+        Refusal.TRIED_BEFORE,
+        Refusal.SAME_DEPARTMENT,
+        Refusal.NO_SHARED_LANGUAGE,
+        Refusal.INCIDENT_SHARE,
+        Refusal.AT_CAPACITY,
+    }
+)
+"""What a coordinator may set aside, giving a reason: availability, a declined offer they
+have since talked over, the department, language, a large incident's share, capacity. An
+inactive, untrained or other hospital's supporter is not theirs to assign."""
 
 
 class DepartmentRule(StrEnum):
@@ -389,6 +410,43 @@ def rank(
     return ranking
 
 
+@dataclass(frozen=True)
+class Judged:
+    """One supporter as the coordinator's candidate list shows them."""
+
+    supporter: Supporter
+    score: float
+    refusal: Refusal | None
+
+    @property
+    def overridable(self) -> bool:
+        return self.refusal is None or self.refusal in OVERRIDABLE
+
+
+def judge_each(
+    case: Case,
+    roster: Iterable[Supporter],
+    policy: Policy,
+    now: datetime,
+    incident_share: Mapping[str, int] | None = None,
+) -> list[Judged]:
+    """Every supporter of the case's hospital with their score and the first rule that turns
+    them away: those who fit first, then those a coordinator may still choose, then the rest,
+    each by score (ties as in `rank`)."""
+    judge = _Judge(case, policy, now, incident_share or {})
+    judged = [
+        Judged(s, judge.score(s), judge.refusal(s))
+        for s in roster
+        if s.hospital_id == case.hospital_id
+    ]
+
+    def order(j: Judged) -> tuple[int, float, datetime, str]:
+        tier = 0 if j.refusal is None else 1 if j.overridable else 2
+        return (tier, -j.score, j.supporter.last_assigned_at or _NEVER, j.supporter.supporter_id)
+
+    return sorted(judged, key=order)
+
+
 _NEVER = datetime.min.replace(tzinfo=UTC)
 _ORDER = itemgetter(0, 1, 2)
 
@@ -519,7 +577,11 @@ def assignment_for(
     policy: Policy,
     at: datetime,
     caused_by: uuid.UUID,
+    chosen_by_coordinator: bool = False,
 ) -> PeerAssigned:
+    explanation = explain(case, candidate.supporter, policy, at)
+    if chosen_by_coordinator:
+        explanation.append(CHOSEN_BY_COORDINATOR)
     return PeerAssigned(
         event_id=peer_assigned_id(case.case_id, attempt),
         assignment_id=assignment_id_for(case.case_id, attempt),
@@ -528,11 +590,19 @@ def assignment_for(
         profile=case.profile,
         supporter=candidate.supporter.contact,
         score=round(candidate.score, 3),
-        explanation=explain(case, candidate.supporter, policy, at),
+        explanation=explanation,
         respond_by=at + policy.response_time(case.profile),
         case_opened_at=case.opened_at,
         **_envelope(case, at, caused_by),
     )
+
+
+CHOSEN_BY_COORDINATOR = ScoreItem(
+    rule="chosen_by_coordinator",
+    points=0,
+    detail="the programme's coordinator asked you personally",
+)
+"""The coordinator's reason stays in matching's audit log: it is free text."""
 
 
 def assignment_id_for(case_id: uuid.UUID, attempt: int) -> uuid.UUID:
@@ -583,15 +653,28 @@ def cancellation_for(
 
 
 def withdrawal_for(case: Case, attempt: int, at: datetime, caused_by: uuid.UUID) -> SupportEnded:
-    """Support under way ends when the incident is withdrawn or entered in error. The event
-    id is the one any end of this assignment has, so it is counted once whoever ends it."""
+    """Support under way ends when the incident is withdrawn or entered in error."""
+    return support_ended_for(case, attempt, SupportOutcome.WITHDRAWN, None, at, caused_by)
+
+
+def support_ended_for(
+    case: Case,
+    attempt: int,
+    outcome: SupportOutcome,
+    referral: ReferralKind | None,
+    at: datetime,
+    caused_by: uuid.UUID,
+) -> SupportEnded:
+    """Matching ends a case (a withdrawal, or a coordinator's decision). The event id is the
+    one any end of this assignment has, so it is counted once whoever ends it."""
     assignment_id = assignment_id_for(case.case_id, attempt)
     return SupportEnded(
         event_id=derived_event_id("support_ended", assignment_id),
         assignment_id=assignment_id,
         case_id=case.case_id,
         profile=case.profile,
-        outcome=SupportOutcome.WITHDRAWN,
+        outcome=outcome,
+        referral=referral,
         case_opened_at=case.opened_at,
         **_envelope(case, at, caused_by),
     )

@@ -224,6 +224,25 @@ def roster_changes(
     return changes
 
 
+def standing_change(profile: SupporterProfile, active: bool, at: datetime) -> RosterChange:
+    """A coordinator deactivates or reactivates a supporter from the desk: the same events
+    the CSV import publishes, so matching and the import keep one truth."""
+    envelope = {
+        "occurred_at": at,
+        "producer": "coordinator-desk",
+        "correlation_id": profile.supporter_id,
+        "hospital_id": profile.hospital_id,
+    }
+    if not active:
+        event_id = _event_id("deactivated", profile, at)
+        return SupporterDeactivated(
+            event_id=event_id, supporter_id=profile.supporter_id, **envelope
+        )
+    return SupporterUpdated(
+        event_id=_event_id("updated", profile, at), supporter=profile, **envelope
+    )
+
+
 def _event_id(change: str, profile: SupporterProfile, at: datetime) -> Any:
     return derived_event_id("roster", change, profile.supporter_id, at.isoformat())
 

@@ -1,16 +1,18 @@
-"""matching's settings: the score's weights, the hard rules' parameters, deadlines and the clock."""
+"""matching's settings: the score's weights, the hard rules' parameters, deadlines, the clock
+and the coordinator desk's targets."""
 
 from datetime import timedelta
 
 from pydantic import Field
 
+from services.matching.desk import Targets
 from services.matching.policy import DepartmentRule, Policy, Weights
-from shared.settings import ServiceSettings
+from shared.settings import AccessSettings
 
 SERVICE = "matching"
 
 
-class MatchingSettings(ServiceSettings):
+class MatchingSettings(AccessSettings):
     http_port: int = 8082
     weight_function: float = Field(default=3.0, ge=0)
     weight_seniority: float = Field(default=2.0, ge=0)
@@ -33,6 +35,22 @@ class MatchingSettings(ServiceSettings):
     scan_seconds: float = Field(default=15.0, gt=0)
     """How often overdue offers and waiting cases are looked at without other cause."""
     scan_batch: int = Field(default=50, ge=1)
+    desk_target_urgent: timedelta = timedelta(hours=4)
+    """How soon a coordinator should act on a worklist item after death, severe harm or a
+    calamity (ISO 8601, e.g. `PT4H`)."""
+    desk_target: timedelta = timedelta(hours=24)
+    """How soon for any other item: UW Medicine triages every referral within a day."""
+    first_contact_target: timedelta = timedelta(hours=72)
+    """No first contact logged this long after the case opened puts it on the worklist."""
+    refresher_after: timedelta = timedelta(days=730)
+    """A supporter's refresher training is due this long after their training."""
+
+    def targets(self) -> Targets:
+        return Targets(
+            urgent=self.desk_target_urgent,
+            other=self.desk_target,
+            first_contact=self.first_contact_target,
+        )
 
     def policy(self) -> Policy:
         return Policy(

@@ -23,6 +23,7 @@ from shared.events import (
     CaseProfile,
     Colleague,
     Exclusions,
+    PeerAssigned,
     SupporterContact,
     SupporterProfile,
 )
@@ -87,11 +88,24 @@ class Roster:
         """Every supporter's profile and whether they are active, by supporter id."""
         return {doc["_id"]: (_profile(doc), doc["active"]) async for doc in self.collection.find()}
 
+    async def profile(self, supporter_id: str) -> SupporterProfile | None:
+        doc = await self.collection.find_one({"_id": supporter_id})
+        return _profile(doc) if doc else None
+
     async def available_in(
         self, hospital_id: str, session: AsyncClientSession | None = None
     ) -> list[Supporter]:
         cursor = self.collection.find({"hospital_id": hospital_id, "active": True}, session=session)
         return [_supporter(doc) async for doc in cursor]
+
+    async def of_hospital(self, hospital_id: str | None) -> list[Supporter]:
+        """The whole roster of one hospital (or all), inactive supporters included."""
+        query = {"hospital_id": hospital_id} if hospital_id else {}
+        return [_supporter(doc) async for doc in self.collection.find(query).sort("_id", 1)]
+
+    async def one(self, supporter_id: str, session: AsyncClientSession) -> Supporter | None:
+        doc = await self.collection.find_one({"_id": supporter_id}, session=session)
+        return _supporter(doc) if doc else None
 
     async def pseudonym_of(self, supporter_id: str, session: AsyncClientSession) -> str | None:
         doc = await self.collection.find_one(
@@ -100,11 +114,19 @@ class Roster:
         return doc["pseudonym"] if doc else None
 
     async def reserve(
-        self, session: AsyncClientSession, supporter_id: str, case_id: str, at: datetime
+        self,
+        session: AsyncClientSession,
+        supporter_id: str,
+        case_id: str,
+        at: datetime,
+        *,
+        beyond_capacity: bool = False,
     ) -> bool:
-        """Take one unit of the supporter's capacity for this case, if any is left."""
+        """Take one unit of the supporter's capacity for this case, if any is left (or even
+        if not: a coordinator's choice, with a reason)."""
+        free = {} if beyond_capacity else {"free_capacity": {"$gt": 0}}
         result = await self.collection.update_one(
-            {"_id": supporter_id, "active": True, "free_capacity": {"$gt": 0}},
+            {"_id": supporter_id, "active": True, **free},
             {
                 "$addToSet": {"open_case_ids": case_id},
                 "$inc": {"free_capacity": -1},
@@ -146,6 +168,7 @@ class Status(StrEnum):
 
 
 HOLDING_CAPACITY = (Status.OFFERED, Status.ACCEPTED)
+IN_PROGRESS = (Status.NEW, Status.WAITING, Status.OFFERED, Status.ACCEPTED, Status.ESCALATED)
 
 
 @dataclass(frozen=True)
@@ -163,6 +186,8 @@ class CaseRecord:
     assignment_id: str | None = None
     offered_at: datetime | None = None
     respond_by: datetime | None = None
+    accepted_at: datetime | None = None
+    outcome: str | None = None
 
     @property
     def case_id(self) -> str:
@@ -189,6 +214,7 @@ class CaseBook:
         self.collection = database["cases"]
 
     async def ensure_indexes(self) -> None:
+        await self.collection.create_index([("profile.hospital_id", 1), ("status", 1)])
         await self.collection.create_index([("status", 1), ("respond_by", 1)])
         await self.collection.create_index([("status", 1), ("priority", 1), ("since", 1)])
         await self.collection.create_index([("incident", 1)])
@@ -228,12 +254,30 @@ class CaseBook:
     async def update(self, session: AsyncClientSession, case_id: str, **changes: Any) -> None:
         await self.collection.update_one({"_id": case_id}, {"$set": changes}, session=session)
 
+    async def offered(
+        self, session: AsyncClientSession, assigned: PeerAssigned, at: datetime
+    ) -> None:
+        """The case now waits for the supporter's answer to this offer."""
+        await self.update(
+            session,
+            str(assigned.case_id),
+            status=Status.OFFERED,
+            attempt=assigned.attempt,
+            supporter_id=assigned.supporter.supporter_id,
+            assignment_id=str(assigned.assignment_id),
+            offered_at=at,
+            respond_by=assigned.respond_by,
+            escalated_while_waiting=False,
+        )
+
     async def tried(self, session: AsyncClientSession, case_id: str, supporter_id: str) -> None:
         await self.collection.update_one(
             {"_id": case_id}, {"$addToSet": {"tried": supporter_id}}, session=session
         )
 
-    async def incident_share(self, session: AsyncClientSession, incident: str) -> Counter[str]:
+    async def incident_share(
+        self, session: AsyncClientSession | None, incident: str
+    ) -> Counter[str]:
         """How many of the incident's cases each supporter holds now."""
         share: Counter[str] = Counter()
         async for doc in self.collection.find(
@@ -242,6 +286,27 @@ class CaseBook:
             if doc["status"] in HOLDING_CAPACITY:
                 share[doc["supporter_id"]] += 1
         return share
+
+    async def get(self, case_id: str) -> CaseRecord | None:
+        doc = await self.collection.find_one({"_id": case_id})
+        return case_record(doc) if doc else None
+
+    async def in_progress(self, hospital_id: str | None, limit: int) -> list[CaseRecord]:
+        """Cases not yet ended or closed, of one hospital or all: what a coordinator may
+        need to act on."""
+        query: Document = {"status": {"$in": list(IN_PROGRESS)}}
+        if hospital_id:
+            query["profile.hospital_id"] = hospital_id
+        cursor = self.collection.find(query).sort([("priority", 1), ("since", 1)]).limit(limit)
+        return [case_record(doc) async for doc in cursor]
+
+    async def severe_accepted_since(self, hospital_id: str | None, since: datetime) -> Counter[str]:
+        """Per supporter, the cases after death, severe harm or a calamity they took on."""
+        query: Document = {"priority": 0, "accepted_at": {"$gte": since}}
+        if hospital_id:
+            query["profile.hospital_id"] = hospital_id
+        cursor = self.collection.find(query, {"supporter_id": 1})
+        return Counter([doc["supporter_id"] async for doc in cursor])
 
     async def overdue(self, now: datetime, limit: int) -> list[CaseRecord]:
         """Offers whose deadline passed, the most urgent first."""
@@ -305,6 +370,8 @@ def case_record(doc: Document) -> CaseRecord:
         assignment_id=doc.get("assignment_id"),
         offered_at=doc.get("offered_at"),
         respond_by=doc.get("respond_by"),
+        accepted_at=doc.get("accepted_at"),
+        outcome=doc.get("outcome"),
     )
 
 

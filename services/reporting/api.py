@@ -3,73 +3,22 @@
 import csv
 import io
 import re
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from prometheus_client import CollectorRegistry, Counter
 from pydantic import BaseModel
 
-from services.reporting.access import Attempts, Grant, OutOfScope
 from services.reporting.aggregates import SERVED
 from services.reporting.disclosure import PERIOD, Period, Selection
 from services.reporting.settings import ReportingSettings
 from services.reporting.snapshots import Snapshots
-from services.reporting.store import ApiTokens
-from shared.metrics import NAMESPACE
+from shared.access import Grant, OutOfScope
+from shared.gate import Refusals, bearer_grant
+from shared.tokens import ApiTokens
 
 PERIOD_LABEL = r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$"
 LABELS = {"year": r"^\d{4}$", "quarter": r"^\d{4}-Q[1-4]$", "month": r"^\d{4}-(0[1-9]|1[0-2])$"}
-
-
-class Refusals:
-    """Every refused request is logged and counted, by status; an address that keeps
-    presenting unknown tokens is refused (429) for a while, so tokens cannot be guessed."""
-
-    def __init__(self, registry: CollectorRegistry, log: Any, attempts: Attempts) -> None:
-        self.log = log
-        self.attempts = attempts
-        self.counter = Counter(
-            "api_requests_refused",
-            "Analyst API requests refused, by status",
-            ["status"],
-            registry=registry,
-            namespace=NAMESPACE,
-        )
-
-        for status in ("401", "403", "429"):
-            self.counter.labels(status)
-
-    def refuse(
-        self, path: str, status: int, reason: str, headers: dict[str, str] | None = None
-    ) -> HTTPException:
-        self.count(status, reason, path)
-        if status == 401:
-            headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
-        return HTTPException(status, reason, headers=headers)
-
-    def too_many(self, request: Request) -> HTTPException | None:
-        """429 for an address past its allowance of unknown tokens, else None."""
-        client, now = _client(request), datetime.now(UTC)
-        if not self.attempts.blocked(client, now):
-            return None
-        wait = self.attempts.retry_after(client, now)
-        return self.refuse(
-            request.url.path,
-            429,
-            f"too many unknown tokens from this address; try again in {wait} s",
-            {"Retry-After": str(wait)},
-        )
-
-    def unknown_token(self, request: Request, reason: str = "unknown API token") -> HTTPException:
-        self.attempts.failed(_client(request), datetime.now(UTC))
-        return self.refuse(request.url.path, 401, reason)
-
-    def count(self, status: int, reason: str, path: str) -> None:
-        self.counter.labels(str(status)).inc()
-        self.log.warning("api request refused", status=status, reason=reason, path=path)
 
 
 def aggregates_router(
@@ -149,33 +98,6 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     422: _refused("A wrong period label, dimension or parameter"),
     429: _refused("Too many unknown tokens from this address; see Retry-After"),
 }
-
-
-def bearer_grant(tokens: ApiTokens, refusals: Refusals) -> Callable[..., Awaitable[Grant]]:
-    """The dependency that turns `Authorization: Bearer <token>` into the token's grant."""
-    bearer = HTTPBearer(auto_error=False)
-
-    async def granted(
-        request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> Grant:
-        if credentials is None:
-            raise refusals.refuse(
-                request.url.path, 401, "an API token is required: Authorization: Bearer <token>"
-            )
-        if refused := refusals.too_many(request):
-            raise refused
-        grant = await tokens.grant_for(credentials.credentials)
-        if grant is None:
-            raise refusals.unknown_token(request, "unknown, expired or revoked API token")
-        return grant
-
-    return granted
-
-
-def _client(request: Request) -> str:
-    """The caller's address (a TLS proxy's `X-Forwarded-For` where uvicorn trusts it)."""
-    return request.client.host if request.client else "unknown"
 
 
 def _grouping(group_by: str, groupable: Sequence[str]) -> tuple[str, ...]:

@@ -7,12 +7,12 @@ from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
 from services.reporting.aggregates import DIMENSIONS, TO_FIRST_CONTACT
-from shared.settings import ServiceSettings
+from shared.settings import AccessSettings
 
 SERVICE = "reporting"
 
 
-class ReportingSettings(ServiceSettings):
+class ReportingSettings(AccessSettings):
     http_port: int = 8080
     min_cell_size: int = Field(default=11, ge=5)
     """Cells with fewer cases are suppressed; never below 5."""
@@ -21,16 +21,6 @@ class ReportingSettings(ServiceSettings):
     """Keep at least as long as the topics keep events, or a late redelivery counts twice."""
     snapshot_seconds: float = Field(default=30.0, ge=0)
     """Analysts' answers come from a snapshot of the cells at most this old."""
-    api_token_days: int = Field(default=90, ge=1, le=730)
-    """An API token issued now stops working this many days later."""
-    session_hours: float = Field(default=8.0, gt=0, le=24)
-    """How long a dashboard sign-in lasts."""
-    sign_in_failures_allowed: int = Field(default=10, ge=1)
-    sign_in_window_seconds: float = Field(default=300.0, gt=0)
-    """Past that many unknown tokens from one address in this window, it gets 429."""
-    secure_cookies: bool = False
-    """Always mark the session cookie `Secure`: set it behind a TLS proxy whose address is
-    not in uvicorn's `FORWARDED_ALLOW_IPS` (otherwise the cookie follows the scheme seen)."""
     first_contact_target: timedelta = timedelta(hours=72)
     """The programme's target for a first contact (ISO 8601, e.g. `PT72H`), in whole days:
     rows show how many first contacts met it and their share of the accepted cases."""

@@ -11,6 +11,7 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -24,12 +25,12 @@ from services.matching.app import create_app as matching_app
 from services.matching.settings import MatchingSettings
 from services.notify.app import create_app as notify_app
 from services.notify.settings import NotifySettings
-from services.reporting.access import NETWORK
 from services.reporting.app import create_app as reporting_app
 from services.reporting.settings import ReportingSettings
-from services.reporting.store import ApiTokens
+from shared.access import NETWORK
 from shared.mongo import Document
 from shared.settings import dead_letter_topic
+from shared.tokens import ApiTokens
 from tests.factories import LINK_SECRET, PSEUDONYM_KEY
 from tests.integration.pipeline import Pipeline
 from tests.integration.rig import MailSink, Servers, isolated, running
@@ -112,9 +113,10 @@ async def pipeline(servers: Servers) -> AsyncIterator[Pipeline]:
     reporting = reporting_app(
         ReportingSettings(**common, min_cell_size=5, batch_max_records=50, snapshot_seconds=0)
     )
+    matching = matching_app(MatchingSettings(**common))
     apps = [
         intake_app(IntakeSettings(**common, pseudonym_key=PSEUDONYM_KEY.decode())),
-        matching_app(MatchingSettings(**common)),
+        matching,
         notify,
         reporting,
     ]
@@ -128,6 +130,9 @@ async def pipeline(servers: Servers) -> AsyncIterator[Pipeline]:
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=notify), base_url="http://notify"
         ) as supporter,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=matching), base_url="http://desk"
+        ) as desk,
     ):
         token = await ApiTokens(base.mongo[base.database("reporting")]).issue(
             NETWORK, "tests", datetime.now(UTC)
@@ -140,8 +145,10 @@ async def pipeline(servers: Servers) -> AsyncIterator[Pipeline]:
             base.log,
             reporting=analyst,
             supporter=supporter,
+            desk=desk,
             mail=mail,
             reporting_app=reporting,
+            matching_app=matching,
         )
     mail.controller.stop()
 
@@ -149,8 +156,23 @@ async def pipeline(servers: Servers) -> AsyncIterator[Pipeline]:
 @pytest.fixture(scope="session")
 async def reporting_url(pipeline: Pipeline) -> AsyncIterator[str]:
     """The pipeline's reporting served over HTTP on a free port, as a browser reaches it."""
+    async with served(pipeline.reporting_app) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def desk_url(pipeline: Pipeline) -> AsyncIterator[str]:
+    """The pipeline's matching, with the coordinator desk, served over HTTP."""
+    async with served(pipeline.matching_app) as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def served(app: Any) -> AsyncIterator[str]:
+    """An app already running in the pipeline, served on a free port (its lifespan is the
+    pipeline's)."""
     config = uvicorn.Config(
-        pipeline.reporting_app,
+        app,
         host="127.0.0.1",
         port=free_port(),
         lifespan="off",

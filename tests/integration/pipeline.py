@@ -28,6 +28,8 @@ CONSUMER_GROUPS = {
     "matching.cases": "cases",
     "matching.roster": "roster",
     "matching.responses": "responses",
+    "matching.desk_assignments": "assignments",
+    "matching.desk_notifications": "notifications",
     "notify.assignments": "assignments",
     "notify.contacts": "contacts",
     "reporting.case_events": "cases,assignments,responses,notifications",
@@ -42,9 +44,12 @@ class Pipeline(Rig):
     reporting: httpx.AsyncClient = field(kw_only=True)
     supporter: httpx.AsyncClient = field(kw_only=True)
     """A supporter's browser: follows the links in their mail to notify."""
+    desk: httpx.AsyncClient = field(kw_only=True)
+    """The coordinator desk (matching's HTTP side), without a token of its own."""
     mail: MailSink = field(kw_only=True)
     reporting_app: Any = field(kw_only=True)
     """Reporting itself, for a test that serves it over real HTTP (to a browser)."""
+    matching_app: Any = field(kw_only=True)
 
     @property
     def servers(self) -> Servers:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from services.reporting.store import ApiTokens
+from shared.tokens import ApiTokens
 from tests.integration.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from playwright.async_api import Browser, Page, async_playwright
 
-from services.reporting.store import ApiTokens
+from shared.tokens import ApiTokens
 from tests.factories import incident_json, participant
 from tests.integration.pipeline import Pipeline
 from tests.integration.test_pipeline import roster

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from services.reporting.store import ApiTokens
+from shared.tokens import ApiTokens
 from tests.factories import incident_json, participant
 from tests.integration.pipeline import Pipeline
 from tests.integration.test_pipeline import report_and_wait, roster

@@ -29,7 +29,7 @@ def test_the_committed_document_is_current(
     ("service", "publishes"),
     [
         ("intake", {TOPICS.cases, TOPICS.contacts}),
-        ("matching", {TOPICS.assignments}),
+        ("matching", {TOPICS.assignments, TOPICS.roster}),
         ("notify", {TOPICS.notifications, TOPICS.responses}),
         ("reporting", set()),
     ],

@@ -11,8 +11,8 @@ import yaml
 from pymongo import AsyncMongoClient
 
 from services.notify.notifier import OutreachMetrics
-from services.reporting.access import Attempts
-from services.reporting.api import Refusals
+from shared.access import Attempts
+from shared.gate import Refusals
 from shared.kafka import create_broker
 from shared.lag import LagWatch
 from shared.metrics import service_registry

@@ -1,8 +1,9 @@
-"""Who may read which aggregates: API tokens and their scopes. Pure, no I/O.
+"""Who may read what: bearer tokens and their scopes. Pure, no I/O.
 
-A token is a random secret shown once, when it is issued; reporting keeps only its SHA-256
+A token is a random secret shown once, when it is issued; the service keeps only its SHA-256
 (the secret has 256 bits, so a fast hash is enough). Its scope is the whole network or one
-hospital: a hospital's token reads that hospital's cells only.
+hospital: a hospital's token reads that hospital's data only (an analyst's cells, a
+coordinator's cases).
 """
 
 import hashlib
@@ -31,6 +32,8 @@ class OutOfScope(Exception):
 @dataclass(frozen=True)
 class Grant:
     scope: str
+    holder: str = ""
+    """Who holds the token, as audit lines name them: its label and id."""
 
     def hospital_filter(self, requested: str | None) -> str | None:
         """The hospital a query is limited to: what was asked for, within the scope."""

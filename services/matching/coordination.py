@@ -1,0 +1,344 @@
+"""What a coordinator does from the desk: assign a supporter by hand, withdraw an offer, end
+a case, record a group debriefing.
+
+Each action is one transaction, like matching's own steps: it claims the case as it expects
+to find it, books or gives back capacity, writes the events it causes to the outbox and a
+line to the audit log. The assignment then takes the normal path (offer mail, reminder,
+deadline). The rules that protect the colleague are never set aside; a soft rule only with a
+reason, which stays in the audit log and never travels.
+"""
+
+import asyncio
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from services.matching.desk_store import AuditLine, DeskRecords
+from services.matching.matcher import Step
+from services.matching.policy import (
+    PROTECTIVE,
+    Candidate,
+    Judged,
+    Policy,
+    Refusal,
+    assignment_for,
+    cancellation_for,
+    judge_each,
+    support_ended_for,
+)
+from services.matching.roster import standing_change
+from services.matching.store import IN_PROGRESS, CaseBook, CaseRecord, Roster, Status
+from shared.access import Grant, OutOfScope
+from shared.events import (
+    CancelReason,
+    Envelope,
+    GroupDebriefRecorded,
+    ReferralKind,
+    SupportOutcome,
+)
+from shared.mongo import Announcements, UnitOfWork
+from shared.settings import Topics
+
+ENDED_BY_COORDINATOR = (
+    SupportOutcome.COMPLETED,
+    SupportOutcome.REFERRED,
+    SupportOutcome.DECLINED_BY_COLLEAGUE,
+    SupportOutcome.UNREACHABLE,
+    SupportOutcome.CLOSED_BY_COORDINATOR,
+)
+ASSIGNABLE = (Status.NEW, Status.WAITING, Status.ESCALATED)
+
+
+class Refused(Exception):
+    """An action the desk turns down, with the HTTP status that says why."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass
+class Coordination:
+    unit_of_work: UnitOfWork
+    roster: Roster
+    book: CaseBook
+    records: DeskRecords
+    policy: Policy
+    topics: Topics
+    capacity_freed: asyncio.Event
+
+    async def case(self, case_id: str, grant: Grant) -> CaseRecord:
+        """The case, if it is within the token's scope."""
+        record = await self.book.get(case_id)
+        if record is None:
+            raise Refused(404, f"no case {case_id}")
+        within(grant, record.case.hospital_id)
+        return record
+
+    async def assign(self, case_id: str, supporter_id: str, reason: str, grant: Grant) -> None:
+        await self.case(case_id, grant)
+
+        async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
+            record = await self._take(session, case_id, ASSIGNABLE, "withdraw its open offer first")
+            supporter = await self.roster.one(supporter_id, session)
+            if supporter is None or supporter.hospital_id != record.case.hospital_id:
+                raise Refused(
+                    422, f"{supporter_id} is not on the roster of {record.case.hospital_id}"
+                )
+            share = await incident_share(self.book, self.policy, record, session)
+            (judged,) = judge_each(record.case, [supporter], self.policy, now, share)
+            _may_assign(judged, reason)
+            beyond = judged.refusal is Refusal.AT_CAPACITY
+            if not await self.roster.reserve(
+                session, supporter_id, case_id, now, beyond_capacity=beyond
+            ):
+                raise Refused(409, f"{supporter_id} can no longer take the case; look again")
+            assigned = assignment_for(
+                record.case,
+                Candidate(supporter, judged.score),
+                record.attempt + 1,
+                self.policy,
+                now,
+                uuid.uuid4(),
+                chosen_by_coordinator=True,
+            )
+            await self.book.offered(session, assigned, now)
+            overridden = f" (overriding {judged.refusal})" if judged.refusal else ""
+            await self._log_case(
+                session, grant, now, "assign", record, reason + overridden, supporter_id
+            )
+            return [assigned]
+
+        await self._run(step)
+
+    async def withdraw(self, case_id: str, reason: str, grant: Grant) -> None:
+        """The open offer is taken back; the case stays with the coordinator."""
+        await self.case(case_id, grant)
+
+        async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
+            record = await self._take(session, case_id, (Status.OFFERED,), "it has no open offer")
+            holder = record.holder
+            await self.roster.release(session, holder, case_id)
+            await self.book.tried(session, case_id, holder)
+            await self.book.update(session, case_id, status=Status.ESCALATED, since=now)
+            self.capacity_freed.set()
+            await self._log_case(session, grant, now, "withdraw", record, reason, holder)
+            reason_code = CancelReason.WITHDRAWN_BY_COORDINATOR
+            return [
+                cancellation_for(
+                    record.case, record.attempt, holder, reason_code, now, uuid.uuid4()
+                )
+            ]
+
+        await self._run(step)
+
+    async def end(
+        self,
+        case_id: str,
+        outcome: SupportOutcome,
+        referral: ReferralKind | None,
+        reason: str,
+        grant: Grant,
+    ) -> None:
+        """Support ends as the coordinator decides, as it ends elsewhere in the product."""
+        if outcome not in ENDED_BY_COORDINATOR:
+            raise Refused(422, f"{outcome} is not the coordinator's to choose")
+        if (referral is not None) != (outcome is SupportOutcome.REFERRED):
+            raise Refused(422, "give a referral kind exactly when the outcome is referred")
+        await self.case(case_id, grant)
+
+        async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
+            record = await self._take(session, case_id, IN_PROGRESS, "it has ended already")
+            cause, events = uuid.uuid4(), list[Envelope]()
+            if record.holds_capacity:
+                await self.roster.release(session, record.holder, case_id)
+                self.capacity_freed.set()
+                withdrawn = CancelReason.WITHDRAWN_BY_COORDINATOR
+                events.append(
+                    cancellation_for(
+                        record.case, record.attempt, record.holder, withdrawn, now, cause
+                    )
+                )
+            await self.book.update(
+                session, case_id, status=Status.ENDED, ended_at=now, outcome=outcome
+            )
+            await self._log_case(session, grant, now, f"end: {outcome}", record, reason)
+            ended = support_ended_for(record.case, record.attempt, outcome, referral, now, cause)
+            return [*events, ended]
+
+        await self._run(step)
+
+    async def record_debrief(
+        self,
+        incident_id: str,
+        grant: Grant,
+        *,
+        planned_on: date | None = None,
+        held_on: date | None = None,
+        participants: int | None = None,
+        facilitator_id: str | None = None,
+    ) -> None:
+        debrief = await self.records.debriefs.get(incident_id)
+        if debrief is None:
+            raise Refused(404, f"no group debriefing was suggested for incident {incident_id}")
+        within(grant, debrief.hospital_id)
+        if planned_on is None and held_on is None:
+            raise Refused(422, "give the day it is planned for, or the day it was held")
+
+        async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
+            if facilitator_id:
+                facilitator = await self.roster.one(facilitator_id, session)
+                if facilitator is None or facilitator.hospital_id != debrief.hospital_id:
+                    raise Refused(
+                        422, f"{facilitator_id} is not on the roster of {debrief.hospital_id}"
+                    )
+            facts = {
+                k: v
+                for k, v in (
+                    ("planned_on", planned_on),
+                    ("held_on", held_on),
+                    ("participants", participants),
+                    ("facilitator_id", facilitator_id),
+                )
+                if v is not None
+            }
+            await self.records.debriefs.record(session, incident_id, **facts)
+            what = f"group debriefing {'held' if held_on else 'planned'}"
+            await self._log(
+                session,
+                grant,
+                now,
+                what,
+                debrief.hospital_id,
+                incident_id=incident_id,
+                supporter_id=facilitator_id,
+            )
+            return [
+                GroupDebriefRecorded(
+                    event_id=uuid.uuid4(),
+                    occurred_at=now,
+                    producer="matching",
+                    correlation_id=incident_id,
+                    hospital_id=debrief.hospital_id,
+                    incident_id=incident_id,
+                    **facts,
+                )
+            ]
+
+        await self._run(step)
+
+    async def set_active(self, supporter_id: str, active: bool, reason: str, grant: Grant) -> None:
+        """Deactivate (no new cases; those taken stay) or reactivate a supporter."""
+        profile = await self.roster.profile(supporter_id)
+        if profile is None:
+            raise Refused(404, f"no supporter {supporter_id}")
+        within(grant, profile.hospital_id)
+
+        async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
+            action = "reactivate" if active else "deactivate"
+            await self._log(
+                session,
+                grant,
+                now,
+                action,
+                profile.hospital_id,
+                supporter_id=supporter_id,
+                reason=reason,
+            )
+            return [standing_change(profile, active, now)]
+
+        await self._run(step, self.topics.roster)
+
+    async def _run(self, step: Step, topic: str | None = None) -> None:
+        async def work(session: AsyncClientSession, now: datetime) -> Announcements:
+            return [(topic or self.topics.assignments, e) for e in await step(session, now)]
+
+        await self.unit_of_work.run(work)
+
+    async def _take(
+        self, session: AsyncClientSession, case_id: str, allowed: tuple[Status, ...], otherwise: str
+    ) -> CaseRecord:
+        record = await self.book.take(session, case_id, status={"$in": list(allowed)})
+        if record is None:
+            current = await self.book.get(case_id)
+            status = current.status if current else "gone"
+            raise Refused(409, f"the case is {status}: {otherwise}")
+        return record
+
+    async def _log_case(
+        self,
+        session: AsyncClientSession,
+        grant: Grant,
+        now: datetime,
+        action: str,
+        record: CaseRecord,
+        reason: str,
+        supporter_id: str | None = None,
+    ) -> None:
+        await self._log(
+            session,
+            grant,
+            now,
+            action,
+            record.case.hospital_id,
+            case_id=record.case_id,
+            incident_id=record.case.correlation_id,
+            supporter_id=supporter_id or record.supporter_id,
+            reason=reason,
+        )
+
+    async def _log(
+        self,
+        session: AsyncClientSession,
+        grant: Grant,
+        now: datetime,
+        action: str,
+        hospital_id: str,
+        **about: str | None,
+    ) -> None:
+        """One audit line: who did what, when, about which case, incident or supporter, and
+        the reason they gave."""
+        line = AuditLine(
+            at=now,
+            who=grant.holder,
+            scope=grant.scope,
+            action=action,
+            hospital_id=hospital_id,
+            case_id=about.get("case_id"),
+            incident_id=about.get("incident_id"),
+            supporter_id=about.get("supporter_id"),
+            reason=about.get("reason") or "",
+        )
+        await self.records.audit.add(session, line)
+
+
+async def incident_share(
+    book: CaseBook, policy: Policy, record: CaseRecord, session: AsyncClientSession | None = None
+) -> Counter[str]:
+    """How many of a large incident's cases each supporter holds (nothing for a small one)."""
+    if record.case.exclusions.incident_size <= policy.large_incident:
+        return Counter()
+    return await book.incident_share(session, record.case.correlation_id)
+
+
+def within(grant: Grant, hospital_id: str) -> None:
+    try:
+        grant.hospital_filter(hospital_id)
+    except OutOfScope as error:
+        raise Refused(403, str(error)) from error
+
+
+def _may_assign(judged: Judged, reason: str) -> None:
+    refusal = judged.refusal
+    if refusal is None:
+        return
+    if refusal in PROTECTIVE:
+        raise Refused(422, f"{refusal}: a rule that protects the colleague is never overridden")
+    if not judged.overridable:
+        raise Refused(422, f"{refusal}: this supporter cannot be assigned")
+    if not reason.strip():
+        raise Refused(422, f"{refusal}: give a reason to override this rule")

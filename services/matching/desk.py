@@ -1,0 +1,413 @@
+"""What a coordinator sees: the worklist, a case's timeline, the roster. Pure: the case book's
+records, what the desk learnt from the topics and the time in; views out.
+
+Every situation the software cannot decide is one worklist item, with how long it has waited
+against its target: the severest first, then the longest waiting. An item leaves the list by
+itself once what it asks for is done (an offer made, a contact logged, a debriefing planned).
+"""
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+
+from services.matching.policy import Case, Judged, Policy, Supporter, explain, is_urgent
+from services.matching.store import CaseRecord, Status
+from shared.events import (
+    AssignmentAccepted,
+    AssignmentCancelled,
+    AssignmentDeclined,
+    CaseEscalated,
+    Envelope,
+    NotificationFailed,
+    PeerAssigned,
+    PeerNotified,
+    ResponseDeadlineMoved,
+    ScoreItem,
+    SupportCaseClosed,
+    SupportCaseOpened,
+    SupportCaseUpdated,
+    SupportContactLogged,
+    SupportEnded,
+)
+
+
+class Need(StrEnum):
+    """Why a case (or an incident) is on the worklist."""
+
+    NO_PEER_AVAILABLE = "no_peer_available"
+    ATTEMPTS_EXHAUSTED = "attempts_exhausted"
+    OFFER_UNANSWERED = "offer_unanswered"
+    """Past half its deadline without an answer."""
+    NOTIFICATION_FAILED = "notification_failed"
+    """A message could not be delivered, or may not have been (`unconfirmed`)."""
+    NO_FIRST_CONTACT = "no_first_contact"
+    GROUP_DEBRIEF_NOT_PLANNED = "group_debrief_not_planned"
+
+
+WHAT_IS_NEEDED = {
+    Need.NO_PEER_AVAILABLE: "nobody on the roster fits: assign someone, or reach out yourself",
+    Need.ATTEMPTS_EXHAUSTED: "offers were declined or unanswered: the case is yours to assign",
+    Need.OFFER_UNANSWERED: "the supporter has not answered: a call may help, or withdraw it",
+    Need.NOTIFICATION_FAILED: "the supporter may not have received the message: check with them",
+    Need.NO_FIRST_CONTACT: "no first contact logged within the programme's target",
+    Need.GROUP_DEBRIEF_NOT_PLANNED: "a large incident: plan a group debriefing, or decide not to",
+}
+
+
+@dataclass(frozen=True)
+class Targets:
+    """How soon a coordinator should act, and the programme's first-contact target."""
+
+    urgent: timedelta = timedelta(hours=4)
+    """After death, severe harm or a calamity."""
+    other: timedelta = timedelta(hours=24)
+    first_contact: timedelta = timedelta(hours=72)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """The last failed or unconfirmed message of an assignment, until one gets through."""
+
+    assignment_id: str
+    step: str
+    channel: str
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CaseNotes:
+    """What the desk learnt about one case from the topics, beside the case book."""
+
+    rejections: Mapping[str, int] = field(default_factory=dict)
+    escalated_at: datetime | None = None
+    notice: Notice | None = None
+    first_contact_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Debrief:
+    incident_id: str
+    hospital_id: str
+    professionals_involved: int
+    suggested_at: datetime
+    urgent: bool = False
+    planned_on: date | None = None
+    held_on: date | None = None
+    participants: int | None = None
+    facilitator_id: str | None = None
+
+
+class WorkItem(BaseModel):
+    need: Need
+    what_is_needed: str
+    hospital_id: str
+    case_id: str | None = None
+    incident_id: str | None = None
+    urgent: bool
+    since: datetime
+    waited_minutes: int
+    target_minutes: int
+    overdue: bool
+    rejections: dict[str, int] = {}
+    """Per rule, how many supporters it turned away (no peer available)."""
+    detail: str = ""
+
+
+def worklist(
+    records: Iterable[tuple[CaseRecord, CaseNotes]],
+    debriefs: Iterable[Debrief],
+    now: datetime,
+    targets: Targets,
+) -> list[WorkItem]:
+    """Every item, the severest first, then the longest waiting."""
+    items = [item for record, notes in records for item in needs_of(record, notes, now, targets)]
+    items += [
+        _item(
+            Need.GROUP_DEBRIEF_NOT_PLANNED, d.hospital_id, d.urgent, d.suggested_at, now, targets
+        ).model_copy(
+            update={
+                "incident_id": d.incident_id,
+                "detail": f"{d.professionals_involved} professionals involved",
+            }
+        )
+        for d in debriefs
+        if d.planned_on is None and d.held_on is None
+    ]
+    return sorted(items, key=lambda i: (not i.urgent, -i.waited_minutes))
+
+
+def needs_of(
+    record: CaseRecord, notes: CaseNotes, now: datetime, targets: Targets
+) -> list[WorkItem]:
+    """What one case asks of a coordinator now, if anything."""
+    urgent = is_urgent(record.case.profile)
+
+    def item(need: Need, since: datetime, detail: str = "", **more: Any) -> WorkItem:
+        made = _item(need, record.case.hospital_id, urgent, since, now, targets)
+        return made.model_copy(update={"case_id": record.case_id, "detail": detail, **more})
+
+    items = []
+    if record.status == Status.WAITING:
+        items.append(item(Need.NO_PEER_AVAILABLE, record.since, rejections=dict(notes.rejections)))
+    elif record.status == Status.ESCALATED:
+        items.append(item(Need.ATTEMPTS_EXHAUSTED, notes.escalated_at or record.since))
+    elif record.status == Status.OFFERED and record.offered_at and record.respond_by:
+        halfway = record.offered_at + (record.respond_by - record.offered_at) / 2
+        if halfway <= now:
+            items.append(
+                item(
+                    Need.OFFER_UNANSWERED,
+                    halfway,
+                    f"answer due {record.respond_by:%Y-%m-%d %H:%M} UTC",
+                )
+            )
+    notice = notes.notice
+    if notice and notice.assignment_id == record.assignment_id and record.holds_capacity:
+        detail = f"{notice.step} by {notice.channel}: {notice.reason}"
+        items.append(item(Need.NOTIFICATION_FAILED, notice.at, detail))
+    if record.status == Status.ACCEPTED and notes.first_contact_at is None:
+        due = (record.case.opened_at or record.accepted_at or record.since) + targets.first_contact
+        if due <= now:
+            items.append(item(Need.NO_FIRST_CONTACT, due))
+    return items
+
+
+def _item(
+    need: Need, hospital_id: str, urgent: bool, since: datetime, now: datetime, targets: Targets
+) -> WorkItem:
+    target = targets.urgent if urgent else targets.other
+    waited = max(now - since, timedelta(0))
+    return WorkItem(
+        need=need,
+        what_is_needed=WHAT_IS_NEEDED[need],
+        hospital_id=hospital_id,
+        urgent=urgent,
+        since=since,
+        waited_minutes=int(waited.total_seconds() // 60),
+        target_minutes=int(target.total_seconds() // 60),
+        overdue=waited > target,
+    )
+
+
+# --- The case -----------------------------------------------------------------------------
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    kind: str
+    detail: dict[str, Any] = {}
+
+
+def _assigned(event: PeerAssigned) -> dict[str, Any]:
+    return {
+        "attempt": event.attempt,
+        "supporter_id": event.supporter.supporter_id,
+        "supporter": event.supporter.display_name,
+        "score": event.score,
+        "explanation": [
+            {"rule": i.rule, "points": i.points, "detail": i.detail}
+            for i in map(for_the_desk, event.explanation)
+        ],
+        "respond_by": event.respond_by,
+    }
+
+
+def _contact(event: SupportContactLogged) -> dict[str, Any]:
+    return {
+        "date": event.contact_date,
+        "minutes": event.minutes,
+        "mode": event.mode,
+        "tier": event.tier,
+    }
+
+
+_DETAILS: dict[type[Envelope], Callable[[Any], dict[str, Any]]] = {
+    SupportCaseOpened: lambda e: {"opted_out": e.opted_out},
+    SupportCaseUpdated: lambda e: {"harm": e.profile.harm, "calamity": e.profile.calamity},
+    SupportCaseClosed: lambda e: {"reason": e.reason},
+    PeerAssigned: _assigned,
+    ResponseDeadlineMoved: lambda e: {"respond_by": e.respond_by},
+    AssignmentCancelled: lambda e: {"supporter_id": e.supporter_id, "reason": e.reason},
+    CaseEscalated: lambda e: {"reason": e.reason, "rejections": e.rejections},
+    PeerNotified: lambda e: {"step": e.step, "channel": e.channel},
+    NotificationFailed: lambda e: {"step": e.step, "channel": e.channel, "reason": e.reason},
+    AssignmentAccepted: lambda e: {},
+    AssignmentDeclined: lambda e: {},
+    SupportContactLogged: _contact,
+    SupportEnded: lambda e: {"outcome": e.outcome, "referral": e.referral},
+}
+
+
+def timeline_entry(event: Envelope) -> TimelineEntry | None:
+    """What the coordinator reads of an event about a case: never a patient, never a person
+    off the roster, and of a contact only its date, minutes, mode and tier."""
+    describe = _DETAILS.get(type(event))
+    if describe is None:
+        return None
+    return TimelineEntry(at=event.occurred_at, kind=event.event_type, detail=describe(event))
+
+
+SENIORITY_BANDS = (
+    (2, "under 2 years"),
+    (5, "2 to 5 years"),
+    (10, "5 to 10 years"),
+    (20, "10 to 20 years"),
+)
+
+
+def for_the_desk(item: ScoreItem) -> ScoreItem:
+    """A reason as the desk words it: the colleague's age and experience only as bands."""
+    terms = item.terms
+    if item.rule == "age":
+        apart = terms.get("years_apart", "unknown")
+        detail = "age unknown" if apart == "unknown" else f"{apart} years apart in age"
+    elif item.rule == "seniority":
+        colleague = terms.get("colleague", "unknown")
+        band = seniority_band(int(colleague) if colleague.isdigit() else None)
+        detail = f"{terms.get('years', 'unknown')} years of experience, colleague {band}"
+    else:
+        return item
+    return item.model_copy(update={"detail": detail, "terms": {}})
+
+
+def seniority_band(years: int | None) -> str:
+    """Enough to match by hand, without the exact figure."""
+    if years is None:
+        return "unknown"
+    return next((band for limit, band in SENIORITY_BANDS if years < limit), "20 years or more")
+
+
+class CaseView(BaseModel):
+    case_id: str
+    hospital_id: str
+    status: str
+    outcome: str | None
+    attempt: int
+    colleague: dict[str, str | None]
+    """Function, department, team and seniority band: no name, no age."""
+    incident: dict[str, Any]
+    """Category, harm, calamity and the month it occurred: no patient data."""
+    timeline: list[TimelineEntry]
+
+
+def case_view(record: CaseRecord, timeline: list[TimelineEntry]) -> CaseView:
+    colleague, profile = record.case.colleague, record.case.profile
+    return CaseView(
+        case_id=record.case_id,
+        hospital_id=record.case.hospital_id,
+        status=record.status,
+        outcome=record.outcome,
+        attempt=record.attempt,
+        colleague={
+            "function": colleague.function,
+            "department": colleague.department,
+            "team": colleague.team,
+            "seniority": seniority_band(colleague.seniority_years),
+        },
+        incident={
+            "category": profile.category,
+            "harm": profile.harm,
+            "calamity": profile.calamity,
+            "date": profile.incident_occurred_at.date(),
+        },
+        timeline=sorted(timeline, key=lambda e: e.at),
+    )
+
+
+class CandidateView(BaseModel):
+    supporter_id: str
+    display_name: str
+    function: str
+    department: str
+    open_cases: int
+    max_open_cases: int
+    score: float
+    fits: bool
+    """No rule turns them away: matching itself would offer it to them."""
+    turned_away_by: str | None
+    may_override: bool
+    """A soft rule turned them away: a coordinator may still assign them, with a reason."""
+    explanation: list[ScoreItem]
+
+
+def candidate_views(
+    case: Case, judged: Iterable[Judged], policy: Policy, now: datetime
+) -> list[CandidateView]:
+    return [
+        CandidateView(
+            supporter_id=j.supporter.supporter_id,
+            display_name=j.supporter.contact.display_name,
+            function=j.supporter.function,
+            department=j.supporter.department,
+            open_cases=j.supporter.open_cases,
+            max_open_cases=j.supporter.max_open_cases,
+            score=round(j.score, 3),
+            fits=j.refusal is None,
+            turned_away_by=j.refusal,
+            may_override=j.refusal is not None and j.overridable,
+            explanation=[for_the_desk(i) for i in explain(case, j.supporter, policy, now)],
+        )
+        for j in judged
+    ]
+
+
+# --- The roster ---------------------------------------------------------------------------
+
+
+class RosterLine(BaseModel):
+    supporter_id: str
+    display_name: str
+    function: str
+    department: str
+    active: bool
+    open_cases: int
+    max_open_cases: int
+    cases_recently: int
+    severe_cases_recently: int
+    """Cases after death, severe harm or a calamity among those."""
+    days_since_last_assignment: int | None
+    trained_on: date | None
+    refresher_due: date | None
+    refresher_overdue: bool
+    absences: list[str]
+
+
+def roster_lines(
+    supporters: Iterable[Supporter],
+    severe_recently: Mapping[str, int],
+    now: datetime,
+    recent_window: timedelta,
+    refresher_after: timedelta,
+) -> list[RosterLine]:
+    """Each supporter's load and standing, for looking after them: who carries much, who
+    has waited long, whose refresher training is due."""
+    lines = []
+    for s in supporters:
+        due = s.trained_on + refresher_after if s.trained_on else None
+        last = s.last_assigned_at
+        lines.append(
+            RosterLine(
+                supporter_id=s.supporter_id,
+                display_name=s.contact.display_name,
+                function=s.function,
+                department=s.department,
+                active=s.active,
+                open_cases=s.open_cases,
+                max_open_cases=s.max_open_cases,
+                cases_recently=sum(at >= now - recent_window for at in s.carried),
+                severe_cases_recently=severe_recently.get(s.supporter_id, 0),
+                days_since_last_assignment=(now - last).days if last else None,
+                trained_on=s.trained_on,
+                refresher_due=due,
+                refresher_overdue=due is not None and due < now.date(),
+                absences=[
+                    f"{a.first_day} to {a.last_day}" for a in s.absences if a.last_day >= now.date()
+                ],
+            )
+        )
+    return lines

@@ -1,0 +1,177 @@
+"""The coordinator desk's JSON API under `/api/v1/`, with a coordinator's bearer token.
+
+Reads answer at once; an action answers 202 once its transaction (state, audit line and
+the events it causes) has committed: the offer mail and the rest follow from the events."""
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from services.matching.coordination import Coordination, Refused
+from services.matching.desk import CandidateView, CaseView, RosterLine, WorkItem
+from services.matching.desk_store import AuditLine
+from services.matching.desk_views import DeskViews
+from shared.access import Grant
+from shared.events import MAX_PARTICIPANTS, Code, HospitalId, ReferralKind, SupportOutcome
+from shared.gate import Refusals
+
+Reason = Annotated[str, Field(max_length=500)]
+"""Why the coordinator acts: kept in the audit log, never published."""
+
+
+class Worklist(BaseModel):
+    size: int
+    items: list[WorkItem]
+
+
+class Assignment(BaseModel):
+    supporter_id: Code
+    reason: Reason = ""
+    """Needed when a soft rule turned the supporter away."""
+
+
+class Withdrawal(BaseModel):
+    reason: Reason = ""
+
+
+class Ending(BaseModel):
+    outcome: SupportOutcome
+    referral: ReferralKind | None = None
+    reason: Reason = ""
+
+
+class DebriefFacts(BaseModel):
+    planned_on: date | None = None
+    held_on: date | None = None
+    participants: int | None = Field(default=None, ge=1, le=MAX_PARTICIPANTS)
+    facilitator_id: Code | None = None
+
+
+class Standing(BaseModel):
+    active: bool
+    reason: Reason = ""
+
+
+class Accepted(BaseModel):
+    status: str = "accepted"
+
+
+class AuditEntry(BaseModel):
+    at: datetime
+    who: str
+    scope: str
+    action: str
+    hospital_id: str
+    case_id: str | None
+    incident_id: str | None
+    supporter_id: str | None
+    reason: str
+
+
+Granted = Callable[..., Awaitable[Grant]]
+
+
+Hospital = Annotated[HospitalId | None, Query()]
+
+
+def _answering(refusals: Refusals) -> Callable[[Request, Awaitable[Any]], Awaitable[Any]]:
+    """What a desk action or read answers, or the refusal it raised, logged and counted."""
+
+    async def answer(request: Request, action: Awaitable[Any]) -> Any:
+        try:
+            return await action
+        except Refused as refused:
+            raise refusals.refuse(request.url.path, refused.status, refused.reason) from refused
+
+    return answer
+
+
+def desk_api_router(
+    views: DeskViews, coordination: Coordination, granted: Granted, refusals: Refusals
+) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["desk"])
+    router.include_router(_reads(views, granted, refusals))
+    router.include_router(_actions(coordination, granted, refusals))
+    return router
+
+
+def _reads(views: DeskViews, granted: Granted, refusals: Refusals) -> APIRouter:
+    router = APIRouter()
+    Coordinator = Annotated[Grant, Depends(granted)]
+    acting = _answering(refusals)
+
+    @router.get("/worklist", response_model=Worklist)
+    async def worklist(request: Request, grant: Coordinator, hospital_id: Hospital = None) -> Any:
+        """Every case that needs a person, the severest and longest waiting first."""
+        items = await acting(request, views.worklist(grant, hospital_id, datetime.now(UTC)))
+        return Worklist(size=len(items), items=items)
+
+    @router.get("/cases/{case_id}", response_model=CaseView)
+    async def case(request: Request, case_id: str, grant: Coordinator) -> Any:
+        return await acting(request, views.case(case_id, grant))
+
+    @router.get("/cases/{case_id}/candidates", response_model=list[CandidateView])
+    async def candidates(request: Request, case_id: str, grant: Coordinator) -> Any:
+        """The hospital's whole roster, ranked, each with why they fit or were turned away."""
+        return await acting(request, views.candidates(case_id, grant, datetime.now(UTC)))
+
+    @router.get("/roster", response_model=list[RosterLine])
+    async def roster(request: Request, grant: Coordinator, hospital_id: Hospital = None) -> Any:
+        return await acting(request, views.roster_lines(grant, hospital_id, datetime.now(UTC)))
+
+    @router.get("/audit", response_model=list[AuditEntry])
+    async def audit(
+        request: Request,
+        grant: Coordinator,
+        hospital_id: Hospital = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> Any:
+        """Who did what and when, the newest first; append-only."""
+        lines: list[AuditLine] = await acting(request, views.audit(grant, hospital_id, limit))
+        return [AuditEntry(**line.__dict__) for line in lines]
+
+    return router
+
+
+def _actions(coordination: Coordination, granted: Granted, refusals: Refusals) -> APIRouter:
+    router = APIRouter()
+    Coordinator = Annotated[Grant, Depends(granted)]
+    acting = _answering(refusals)
+
+    @router.post("/cases/{case_id}/assignment", status_code=202, response_model=Accepted)
+    async def assign(request: Request, case_id: str, body: Assignment, grant: Coordinator) -> Any:
+        await acting(request, coordination.assign(case_id, body.supporter_id, body.reason, grant))
+        return Accepted()
+
+    @router.post("/cases/{case_id}/withdrawal", status_code=202, response_model=Accepted)
+    async def withdraw(request: Request, case_id: str, body: Withdrawal, grant: Coordinator) -> Any:
+        await acting(request, coordination.withdraw(case_id, body.reason, grant))
+        return Accepted()
+
+    @router.post("/cases/{case_id}/end", status_code=202, response_model=Accepted)
+    async def end(request: Request, case_id: str, body: Ending, grant: Coordinator) -> Any:
+        ending = coordination.end(case_id, body.outcome, body.referral, body.reason, grant)
+        await acting(request, ending)
+        return Accepted()
+
+    @router.post("/debriefs/{incident_id}", status_code=202, response_model=Accepted)
+    async def debrief(
+        request: Request, incident_id: Code, body: DebriefFacts, grant: Coordinator
+    ) -> Any:
+        recording = coordination.record_debrief(incident_id, grant, **body.model_dump())
+        await acting(request, recording)
+        return Accepted()
+
+    @router.post("/roster/{supporter_id}/standing", status_code=202, response_model=Accepted)
+    async def standing(
+        request: Request, supporter_id: Code, body: Standing, grant: Coordinator
+    ) -> Any:
+        await acting(
+            request, coordination.set_active(supporter_id, body.active, body.reason, grant)
+        )
+        return Accepted()
+
+    return router

@@ -1,0 +1,45 @@
+"""The desk's pages, rendered from the templates beside this module. Pure: views in, HTML
+out; every value is escaped. The pages load no script and nothing from elsewhere."""
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from services.matching.coordination import ENDED_BY_COORDINATOR
+from shared.events import ReferralKind
+
+_templates = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=True,
+    undefined=StrictUndefined,
+)
+
+
+def duration(minutes: int) -> str:
+    """`3 d 4 h`, `5 h 20 min`, `12 min`."""
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    return f"{hours} h {mins} min" if hours else f"{mins} min"
+
+
+_templates.filters["duration"] = duration
+
+
+def render(page: str, title: str, scope: str | None = None, **values: Any) -> str:
+    """One page; `problem` and `done` (optional) are the messages above its content."""
+    values.setdefault("problem", "")
+    values.setdefault("done", "")
+    return _templates.get_template(f"{page}.html").render(
+        title=title,
+        scope=scope,
+        outcomes=ENDED_BY_COORDINATOR,
+        referrals=list(ReferralKind),
+        **values,
+    )
+
+
+def sign_in_page(problem: str = "") -> str:
+    return render("sign_in", "sign in", problem=problem)

@@ -1,0 +1,222 @@
+"""The coordinator desk's own data in matching's database: each case's timeline and notes
+(learnt from the topics, so a redelivery writes nothing new), large incidents' debriefings
+and the append-only audit log of coordinators' actions."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.matching.desk import CaseNotes, Debrief, Notice, TimelineEntry, timeline_entry
+from shared.events import (
+    AboutCase,
+    CaseEscalated,
+    Envelope,
+    GroupDebriefSuggested,
+    NotificationFailed,
+    PeerNotified,
+    SupportContactLogged,
+)
+from shared.mongo import Document
+
+
+class Timelines:
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self.collection = database["timeline"]
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index([("case_id", 1), ("at", 1)])
+
+    async def note(self, case_id: str, event: Envelope, entry: TimelineEntry) -> None:
+        """Once per event, whichever topic or delivery brought it."""
+        await self.collection.update_one(
+            {"_id": str(event.event_id)},
+            {
+                "$setOnInsert": {
+                    "case_id": case_id,
+                    "at": entry.at,
+                    "kind": entry.kind,
+                    "detail": entry.model_dump(mode="json")["detail"],
+                }
+            },
+            upsert=True,
+        )
+
+    async def of_case(self, case_id: str) -> list[TimelineEntry]:
+        cursor = self.collection.find({"case_id": case_id}, {"_id": 0, "case_id": 0})
+        return [TimelineEntry.model_validate(doc) async for doc in cursor.sort("at", 1)]
+
+
+class Notes:
+    """Per case: why nobody fitted, when it was escalated, a message that did not get
+    through, the first contact."""
+
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self.collection = database["desk_notes"]
+
+    async def escalated(self, case_id: str, rejections: dict[str, int], at: datetime) -> None:
+        await self.collection.update_one(
+            {"_id": case_id},
+            {"$set": {"rejections": rejections, "escalated_at": at}},
+            upsert=True,
+        )
+
+    async def notice(self, case_id: str, notice: Notice) -> None:
+        await self.collection.update_one(
+            {"_id": case_id}, {"$set": {"notice": notice.__dict__}}, upsert=True
+        )
+
+    async def delivered(self, case_id: str, assignment_id: str, at: datetime) -> None:
+        """A later message of the assignment got through: the notice is dealt with."""
+        await self.collection.update_one(
+            {"_id": case_id, "notice.assignment_id": assignment_id, "notice.at": {"$lte": at}},
+            {"$unset": {"notice": ""}},
+        )
+
+    async def first_contact(self, case_id: str, at: datetime) -> None:
+        await self.collection.update_one(
+            {"_id": case_id}, {"$min": {"first_contact_at": at}}, upsert=True
+        )
+
+    async def of_cases(self, case_ids: Iterable[str]) -> dict[str, CaseNotes]:
+        cursor = self.collection.find({"_id": {"$in": list(case_ids)}})
+        return {doc["_id"]: _notes(doc) async for doc in cursor}
+
+
+def _notes(doc: Document) -> CaseNotes:
+    notice = doc.get("notice")
+    return CaseNotes(
+        rejections=doc.get("rejections", {}),
+        escalated_at=doc.get("escalated_at"),
+        notice=Notice(**notice) if notice else None,
+        first_contact_at=doc.get("first_contact_at"),
+    )
+
+
+class Debriefs:
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self.collection = database["debriefs"]
+
+    async def suggested(self, debrief: Debrief) -> None:
+        fields = {k: v for k, v in debrief.__dict__.items() if k != "incident_id"}
+        await self.collection.update_one(
+            {"_id": debrief.incident_id}, {"$setOnInsert": _stored(fields)}, upsert=True
+        )
+
+    async def get(
+        self, incident_id: str, session: AsyncClientSession | None = None
+    ) -> Debrief | None:
+        doc = await self.collection.find_one({"_id": incident_id}, session=session)
+        return _debrief(doc) if doc else None
+
+    async def record(self, session: AsyncClientSession, incident_id: str, **facts: Any) -> None:
+        await self.collection.update_one(
+            {"_id": incident_id}, {"$set": _stored(facts)}, session=session
+        )
+
+    async def of_hospital(self, hospital_id: str | None) -> list[Debrief]:
+        query = {"hospital_id": hospital_id} if hospital_id else {}
+        return [_debrief(doc) async for doc in self.collection.find(query)]
+
+
+def _stored(fields: dict[str, Any]) -> dict[str, Any]:
+    """Days as ISO dates: BSON has no date without a time."""
+    return {
+        k: v.isoformat() if isinstance(v, date) and not isinstance(v, datetime) else v
+        for k, v in fields.items()
+    }
+
+
+def _debrief(doc: Document) -> Debrief:
+    days = {
+        k: date.fromisoformat(doc[k]) if doc.get(k) else None for k in ("planned_on", "held_on")
+    }
+    return Debrief(
+        incident_id=doc["_id"],
+        hospital_id=doc["hospital_id"],
+        professionals_involved=doc["professionals_involved"],
+        suggested_at=doc["suggested_at"],
+        urgent=doc.get("urgent", False),
+        participants=doc.get("participants"),
+        facilitator_id=doc.get("facilitator_id"),
+        **days,
+    )
+
+
+@dataclass(frozen=True)
+class AuditLine:
+    at: datetime
+    who: str
+    scope: str
+    action: str
+    hospital_id: str
+    case_id: str | None
+    incident_id: str | None
+    supporter_id: str | None
+    reason: str
+
+
+class AuditLog:
+    """Written in the transaction of the action it records, never changed or removed."""
+
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self.collection = database["audit"]
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index([("hospital_id", 1), ("at", -1)])
+
+    async def add(self, session: AsyncClientSession, line: AuditLine) -> None:
+        await self.collection.insert_one(dict(line.__dict__), session=session)
+
+    async def listing(self, hospital_id: str | None, limit: int) -> list[AuditLine]:
+        query = {"hospital_id": hospital_id} if hospital_id else {}
+        cursor = self.collection.find(query, {"_id": 0}).sort("at", -1).limit(limit)
+        return [AuditLine(**doc) async for doc in cursor]
+
+
+class DeskRecords:
+    """What the desk keeps of every event it hears about a case or a large incident."""
+
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self.timelines = Timelines(database)
+        self.notes = Notes(database)
+        self.debriefs = Debriefs(database)
+        self.audit = AuditLog(database)
+
+    async def ensure_indexes(self) -> None:
+        await self.timelines.ensure_indexes()
+        await self.audit.ensure_indexes()
+
+    async def heard(self, event: Envelope) -> None:
+        match event:
+            case GroupDebriefSuggested():
+                await self.debriefs.suggested(
+                    Debrief(
+                        incident_id=event.incident_id,
+                        hospital_id=event.hospital_id,
+                        professionals_involved=event.professionals_involved,
+                        suggested_at=event.occurred_at,
+                    )
+                )
+            case CaseEscalated():
+                await self.notes.escalated(str(event.case_id), event.rejections, event.occurred_at)
+            case NotificationFailed():
+                notice = Notice(
+                    str(event.assignment_id),
+                    event.step,
+                    event.channel,
+                    event.reason,
+                    event.occurred_at,
+                )
+                await self.notes.notice(str(event.case_id), notice)
+            case PeerNotified():
+                await self.notes.delivered(
+                    str(event.case_id), str(event.assignment_id), event.occurred_at
+                )
+            case SupportContactLogged():
+                await self.notes.first_contact(str(event.case_id), event.occurred_at)
+        if isinstance(event, AboutCase) and (entry := timeline_entry(event)):
+            await self.timelines.note(str(event.case_id), event, entry)

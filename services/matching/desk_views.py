@@ -1,0 +1,85 @@
+"""What the desk reads: the worklist, a case with its timeline and candidates, the roster as
+a coordinator looks after it, the audit log; each within the token's scope."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from services.matching.coordination import Refused, incident_share, within
+from services.matching.desk import (
+    CandidateView,
+    CaseNotes,
+    CaseView,
+    RosterLine,
+    Targets,
+    WorkItem,
+    candidate_views,
+    case_view,
+    roster_lines,
+    worklist,
+)
+from services.matching.desk_store import AuditLine, DeskRecords
+from services.matching.policy import Policy, judge_each
+from services.matching.store import CaseBook, CaseRecord, Roster
+from shared.access import Grant, OutOfScope
+
+WORKLIST_CASES = 5000
+"""Cases in progress looked at per worklist: far more than any programme has open."""
+
+
+@dataclass
+class DeskViews:
+    book: CaseBook
+    roster: Roster
+    records: DeskRecords
+    policy: Policy
+    targets: Targets
+    refresher_after: timedelta
+
+    async def worklist(
+        self, grant: Grant, hospital_id: str | None, now: datetime
+    ) -> list[WorkItem]:
+        hospital = _scoped(grant, hospital_id)
+        records = await self.book.in_progress(hospital, WORKLIST_CASES)
+        notes = await self.records.notes.of_cases(r.case_id for r in records)
+        debriefs = await self.records.debriefs.of_hospital(hospital)
+        noted = ((r, notes.get(r.case_id, CaseNotes())) for r in records)
+        return worklist(noted, debriefs, now, self.targets)
+
+    async def case(self, case_id: str, grant: Grant) -> CaseView:
+        record = await self._record(case_id, grant)
+        return case_view(record, await self.records.timelines.of_case(case_id))
+
+    async def candidates(self, case_id: str, grant: Grant, now: datetime) -> list[CandidateView]:
+        record = await self._record(case_id, grant)
+        share = await incident_share(self.book, self.policy, record)
+        roster = await self.roster.of_hospital(record.case.hospital_id)
+        judged = judge_each(record.case, roster, self.policy, now, share)
+        return candidate_views(record.case, judged, self.policy, now)
+
+    async def roster_lines(
+        self, grant: Grant, hospital_id: str | None, now: datetime
+    ) -> list[RosterLine]:
+        hospital = _scoped(grant, hospital_id)
+        since = now - self.policy.recent_window
+        severe = await self.book.severe_accepted_since(hospital, since)
+        supporters = await self.roster.of_hospital(hospital)
+        return roster_lines(
+            supporters, severe, now, self.policy.recent_window, self.refresher_after
+        )
+
+    async def audit(self, grant: Grant, hospital_id: str | None, limit: int) -> list[AuditLine]:
+        return await self.records.audit.listing(_scoped(grant, hospital_id), limit)
+
+    async def _record(self, case_id: str, grant: Grant) -> CaseRecord:
+        record = await self.book.get(case_id)
+        if record is None:
+            raise Refused(404, f"no case {case_id}")
+        within(grant, record.case.hospital_id)
+        return record
+
+
+def _scoped(grant: Grant, hospital_id: str | None) -> str | None:
+    try:
+        return grant.hospital_filter(hospital_id)
+    except OutOfScope as error:
+        raise Refused(403, str(error)) from error

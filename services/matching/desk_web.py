@@ -1,0 +1,207 @@
+"""The desk in the browser: sign in with a coordinator token (`session_routes`), then the
+worklist, a case with its candidates, a large incident's debriefing, the roster and the
+audit log. Forms post to the same actions as the API; a refused action shows its reason."""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from services.matching.coordination import Coordination, Refused
+from services.matching.desk_pages import render, sign_in_page
+from services.matching.desk_views import DeskViews
+from shared.access import NETWORK, Grant
+from shared.events import ReferralKind, SupportOutcome
+from shared.gate import Refusals
+from shared.settings import AccessSettings
+from shared.signin import session_routes
+from shared.tokens import ApiTokens, Sessions
+
+SESSION_COOKIE = "peer_support_desk_session"
+Page = tuple[str, str, dict[str, Any]]
+"""A template's name, the page's title and the values it shows."""
+Form = dict[str, str]
+
+
+class SignedOut(Exception):
+    """The request has no valid session: the sign-in page answers."""
+
+
+class Redirect(Exception):
+    """An action succeeded: the browser goes to the page it changed (post, redirect, get)."""
+
+    def __init__(self, to: str) -> None:
+        self.to = to
+
+
+@dataclass
+class DeskPages:
+    views: DeskViews
+    coordination: Coordination
+    refusals: Refusals
+    grant_of: Callable[[Request], Awaitable[Grant | None]]
+
+    async def answer(
+        self, request: Request, make: Callable[[Grant, str], Awaitable[Page]]
+    ) -> Response:
+        try:
+            grant = await self.grant_of(request)
+            if grant is None:
+                raise SignedOut
+            scope = "the whole network" if grant.scope == NETWORK else f"hospital {grant.scope}"
+            name, title, values = await make(grant, f"{grant.holder}, {scope}")
+        except SignedOut:
+            return HTMLResponse(sign_in_page())
+        except Redirect as redirect:
+            return RedirectResponse(redirect.to, 303)
+        except Refused as refused:
+            self.refusals.count(refused.status, refused.reason, request.url.path)
+            return HTMLResponse(render("base", "refused", problem=refused.reason), refused.status)
+        return HTMLResponse(render(name, title, **values))
+
+    async def worklist(self, grant: Grant, scope: str) -> Page:
+        items = await self.views.worklist(grant, None, datetime.now(UTC))
+        return "worklist", "worklist", {"scope": scope, "items": items}
+
+    async def case(self, grant: Grant, scope: str, case_id: str, done: str) -> Page:
+        view = await self.views.case(case_id, grant)
+        candidates = None
+        if view.status in ("new", "waiting", "escalated"):
+            candidates = await self.views.candidates(case_id, grant, datetime.now(UTC))
+        values = {"scope": scope, "case": view, "candidates": candidates, "done": done}
+        return "case", f"case {case_id[:8]}", values
+
+    async def act(self, grant: Grant, case_id: str, action: str, form: Form) -> Page:
+        reason = form.get("reason", "")
+        if action == "assign":
+            await self.coordination.assign(case_id, form.get("supporter_id", ""), reason, grant)
+        elif action == "withdraw":
+            await self.coordination.withdraw(case_id, reason, grant)
+        elif action == "end":
+            outcome, referral = _ending(form)
+            await self.coordination.end(case_id, outcome, referral, reason, grant)
+        else:
+            raise Refused(404, f"no action {action}")
+        raise Redirect(f"/cases/{case_id}?done={action}")
+
+    async def incident(self, grant: Grant, scope: str, incident_id: str) -> Page:
+        debrief = await self.views.records.debriefs.get(incident_id)
+        if debrief is None:
+            raise Refused(404, f"no group debriefing was suggested for {incident_id}")
+        supporters = await self.views.roster_lines(grant, debrief.hospital_id, datetime.now(UTC))
+        values = {"scope": scope, "debrief": debrief, "supporters": supporters}
+        return "incident", f"incident {incident_id}", values
+
+    async def debrief(self, grant: Grant, incident_id: str, form: Form) -> Page:
+        await self.coordination.record_debrief(
+            incident_id,
+            grant,
+            planned_on=_day(form.get("planned_on")),
+            held_on=_day(form.get("held_on")),
+            participants=_number(form.get("participants")),
+            facilitator_id=form.get("facilitator_id") or None,
+        )
+        raise Redirect(f"/incidents/{incident_id}")
+
+    async def roster(self, grant: Grant, scope: str) -> Page:
+        lines = await self.views.roster_lines(grant, None, datetime.now(UTC))
+        return "roster", "roster", {"scope": scope, "lines": lines}
+
+    async def standing(self, grant: Grant, supporter_id: str, form: Form) -> Page:
+        active = form.get("active") == "true"
+        await self.coordination.set_active(supporter_id, active, form.get("reason", ""), grant)
+        raise Redirect("/roster")
+
+    async def audit(self, grant: Grant, scope: str) -> Page:
+        lines = await self.views.audit(grant, None, 200)
+        return "audit", "audit log", {"scope": scope, "lines": lines}
+
+
+def desk_pages_router(
+    views: DeskViews,
+    coordination: Coordination,
+    tokens: ApiTokens,
+    sessions: Sessions,
+    refusals: Refusals,
+    settings: AccessSettings,
+) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    grant_of = session_routes(
+        router,
+        tokens,
+        sessions,
+        refusals,
+        settings,
+        cookie=SESSION_COOKIE,
+        sign_in_page=sign_in_page,
+    )
+    pages = DeskPages(views, coordination, refusals, grant_of)
+
+    @router.get("/")
+    async def worklist(request: Request) -> Response:
+        return await pages.answer(request, pages.worklist)
+
+    @router.get("/cases/{case_id}")
+    async def case(request: Request, case_id: str, done: str = "") -> Response:
+        return await pages.answer(request, lambda g, s: pages.case(g, s, case_id, done))
+
+    @router.post("/cases/{case_id}/{action}")
+    async def act(request: Request, case_id: str, action: str) -> Response:
+        form = await _form(request)
+        return await pages.answer(request, lambda g, s: pages.act(g, case_id, action, form))
+
+    @router.get("/incidents/{incident_id}")
+    async def incident(request: Request, incident_id: str) -> Response:
+        return await pages.answer(request, lambda g, s: pages.incident(g, s, incident_id))
+
+    @router.post("/incidents/{incident_id}/debrief")
+    async def debrief(request: Request, incident_id: str) -> Response:
+        form = await _form(request)
+        return await pages.answer(request, lambda g, s: pages.debrief(g, incident_id, form))
+
+    @router.get("/roster")
+    async def roster(request: Request) -> Response:
+        return await pages.answer(request, pages.roster)
+
+    @router.post("/roster/{supporter_id}/standing")
+    async def standing(request: Request, supporter_id: str) -> Response:
+        form = await _form(request)
+        return await pages.answer(request, lambda g, s: pages.standing(g, supporter_id, form))
+
+    @router.get("/audit")
+    async def audit(request: Request) -> Response:
+        return await pages.answer(request, pages.audit)
+
+    return router
+
+
+async def _form(request: Request) -> Form:
+    form = parse_qs((await request.body()).decode(errors="replace"))
+    return {key: values[0].strip() for key, values in form.items()}
+
+
+def _ending(form: Form) -> tuple[SupportOutcome, ReferralKind | None]:
+    try:
+        outcome = SupportOutcome(form.get("outcome", ""))
+        referral = ReferralKind(form["referral"]) if form.get("referral") else None
+    except ValueError as error:
+        raise Refused(422, str(error)) from error
+    return outcome, referral
+
+
+def _day(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError as error:
+        raise Refused(422, f"{value!r} is not a date") from error
+
+
+def _number(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError as error:
+        raise Refused(422, f"{value!r} is not a number") from error

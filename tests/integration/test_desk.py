@@ -1,0 +1,299 @@
+"""The coordinator's desk on real servers: a case nobody on the roster fits reaches the
+worklist, the coordinator assigns it by hand (never against a rule that protects the
+colleague), the supporter's offer mail goes out, and the audit log says who did it."""
+
+import asyncio
+import os
+import subprocess
+import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from services.matching.roster import RosterEntry
+from shared.tokens import ApiTokens
+from tests.factories import incident_json, participant
+from tests.integration.pipeline import Pipeline
+from tests.integration.test_dashboard import browser, signed_in
+
+pytestmark = pytest.mark.integration
+
+COLLEAGUE = "E91010"
+DESK_GREEN = (0x23, 0x52, 0x3F)
+
+
+def roster(hospital: str) -> list[RosterEntry]:
+    """Two supporters, neither of whom matching may offer the ICU colleague's case: one works
+    in the colleague's department, the other investigates the incident."""
+
+    def entry(name: str, staff_id: str, department: str) -> RosterEntry:
+        return RosterEntry(
+            supporter_id=f"{hospital}-{name}",
+            hospital_id=hospital,
+            staff_id=staff_id,
+            display_name=f"Supporter {name}",
+            email=f"{name.lower()}@{hospital.lower()}.example",
+            function="nurse",
+            department=department,
+            max_open_cases=3,
+            trained_on=date(2025, 1, 15),
+        )
+
+    return [entry("ICU", f"E9{hospital}1", "ICU"), entry("INV", f"E9{hospital}2", "Oncology")]
+
+
+async def coordinator_command(pipeline: Pipeline, *arguments: str) -> list[str]:
+    """matching's command, as `make coordinator`, `make coordinators` and
+    `make revoke-coordinator` run it."""
+    env = {
+        **os.environ,
+        "MONGODB_URL": pipeline.servers.mongodb_url,
+        "MONGODB_DATABASE_PREFIX": pipeline.database_prefix,
+    }
+    command = [sys.executable, "-m", "services.matching.cli", *arguments]
+    done = await asyncio.to_thread(
+        subprocess.run, command, env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip().splitlines()
+
+
+async def coordinator_token(pipeline: Pipeline, scope: str) -> str:
+    lines = await coordinator_command(
+        pipeline, "token", "--scope", scope, "--label", f"Coordinator {scope}"
+    )
+    return lines[-1]
+
+
+async def escalated_case(pipeline: Pipeline, hospital: str) -> str:
+    """An urgent case at `hospital` that nobody on its roster fits; returns its case id."""
+    await pipeline.load_roster(roster(hospital))
+    event = incident_json(
+        f"INC-DESK-{hospital}",
+        [participant(f"{COLLEAGUE}{hospital}", department="ICU")],
+        hospital_id=hospital,
+        investigators=[f"E9{hospital}2"],
+    )
+    await pipeline.report(event)
+    topic = pipeline.topics.assignments
+    await pipeline.until(
+        lambda: any(
+            e["event_type"] == "support.case_escalated" and e["hospital_id"] == hospital
+            for e in pipeline.log.events(topic)
+        ),
+        what=f"the case at {hospital} escalated",
+    )
+    (escalation,) = [
+        e
+        for e in pipeline.log.events(topic)
+        if e["event_type"] == "support.case_escalated" and e["hospital_id"] == hospital
+    ]
+    return str(escalation["case_id"])
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def worklist(pipeline: Pipeline, token: str) -> list[dict[str, Any]]:
+    answer = await pipeline.desk.get("/api/v1/worklist", headers=bearer(token))
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["size"] == len(body["items"])
+    return list(body["items"])
+
+
+async def test_a_coordinator_assigns_by_hand_what_nobody_fitted_and_the_offer_goes_out(
+    pipeline: Pipeline,
+) -> None:
+    case_id = await escalated_case(pipeline, "C1")
+    token = await coordinator_token(pipeline, "C1")
+    (item,) = [i for i in await worklist(pipeline, token) if i["case_id"] == case_id]
+    assert item["need"] == "no_peer_available"
+    assert item["urgent"] is True
+    assert item["rejections"] == {"investigates_incident": 1, "same_department": 1}
+    assert item["waited_minutes"] < item["target_minutes"] == 4 * 60
+
+    candidates = await pipeline.desk.get(
+        f"/api/v1/cases/{case_id}/candidates", headers=bearer(token)
+    )
+    turned_away = {c["supporter_id"]: c for c in candidates.json()}
+    assert turned_away["C1-ICU"]["turned_away_by"] == "same_department"
+    assert turned_away["C1-ICU"]["may_override"] is True
+    assert turned_away["C1-INV"]["turned_away_by"] == "investigates_incident"
+    assert turned_away["C1-INV"]["may_override"] is False
+
+    path = f"/api/v1/cases/{case_id}/assignment"
+    protective = {"supporter_id": "C1-INV", "reason": "knows the team well"}
+    refused = await pipeline.desk.post(path, json=protective, headers=bearer(token))
+    assert refused.status_code == 422
+    assert "never overridden" in refused.json()["detail"]
+    unexplained = await pipeline.desk.post(
+        path, json={"supporter_id": "C1-ICU"}, headers=bearer(token)
+    )
+    assert unexplained.status_code == 422
+    assert "give a reason" in unexplained.json()["detail"]
+    chosen = {"supporter_id": "C1-ICU", "reason": "works nights elsewhere in ICU"}
+    assigned = await pipeline.desk.post(path, json=chosen, headers=bearer(token))
+    assert assigned.status_code == 202, assigned.text
+
+    await pipeline.until(lambda: pipeline.mail.to("icu@c1.example"), what="the offer mail")
+    assert not [i for i in await worklist(pipeline, token) if i["case_id"] == case_id]
+    audit = (await pipeline.desk.get("/api/v1/audit", headers=bearer(token))).json()
+    assert audit[0]["action"] == "assign"
+    assert audit[0]["case_id"] == case_id
+    assert audit[0]["supporter_id"] == "C1-ICU"
+    assert audit[0]["who"].startswith("Coordinator C1 (")
+    assert audit[0]["reason"] == "works nights elsewhere in ICU (overriding same_department)"
+
+
+async def test_a_case_shows_its_timeline_without_naming_the_colleague(pipeline: Pipeline) -> None:
+    case_id = await escalated_case(pipeline, "C4")
+    token = await coordinator_token(pipeline, "C4")
+    chosen = {"supporter_id": "C4-ICU", "reason": "the only one on nights"}
+    path = f"/api/v1/cases/{case_id}/assignment"
+    assert (await pipeline.desk.post(path, json=chosen, headers=bearer(token))).status_code == 202
+
+    async def kinds() -> list[str]:
+        answer = await pipeline.desk.get(f"/api/v1/cases/{case_id}", headers=bearer(token))
+        return [entry["kind"] for entry in answer.json()["timeline"]]
+
+    await until_true(
+        lambda: kinds(), lambda k: "support.peer_notified" in k, "the offer on the timeline"
+    )
+    case = (await pipeline.desk.get(f"/api/v1/cases/{case_id}", headers=bearer(token))).json()
+    kinds_seen = [entry["kind"] for entry in case["timeline"]]
+    assert kinds_seen[:3] == [
+        "support.case_opened",
+        "support.case_escalated",
+        "support.peer_assigned",
+    ]
+    assert case["colleague"] == {
+        "function": "nurse",
+        "department": "ICU",
+        "team": None,
+        "seniority": "2 to 5 years",
+    }
+    assert case["incident"]["harm"] == "severe"
+    assert case["incident"]["calamity"] is True
+    text = str(case).lower()
+    assert f"{COLLEAGUE}C4".lower() not in text, "the colleague's staff id never shows"
+    assert "zh-a.example" not in text, "nor their e-mail"
+    assert "1994" not in text, "nor their birth year"
+
+
+async def test_a_hospitals_coordinator_never_sees_another_hospitals_cases(
+    pipeline: Pipeline,
+) -> None:
+    case_id = await escalated_case(pipeline, "C2")
+    other = await coordinator_token(pipeline, "C5")
+    for path in (f"/api/v1/cases/{case_id}", f"/api/v1/cases/{case_id}/candidates"):
+        answer = await pipeline.desk.get(path, headers=bearer(other))
+        assert answer.status_code == 403, path
+    answer = await pipeline.desk.get("/api/v1/worklist?hospital_id=C2", headers=bearer(other))
+    assert answer.status_code == 403
+    assert not [i for i in await worklist(pipeline, other) if i["hospital_id"] == "C2"]
+    take = {"supporter_id": "C2-ICU", "reason": "mine now"}
+    answer = await pipeline.desk.post(
+        f"/api/v1/cases/{case_id}/assignment", json=take, headers=bearer(other)
+    )
+    assert answer.status_code == 403
+    network = await coordinator_token(pipeline, "network")
+    assert [i for i in await worklist(pipeline, network) if i["case_id"] == case_id]
+
+
+async def test_revoked_and_expired_coordinator_tokens_are_refused(pipeline: Pipeline) -> None:
+    token = await coordinator_token(pipeline, "C6")
+    assert (await pipeline.desk.get("/api/v1/worklist", headers=bearer(token))).status_code == 200
+    listed = await coordinator_command(pipeline, "tokens")
+    (token_id,) = [line.split()[0] for line in listed if "Coordinator C6" in line]
+    await coordinator_command(pipeline, "revoke", token_id)
+    answer = await pipeline.desk.get("/api/v1/worklist", headers=bearer(token))
+    assert answer.status_code == 401
+
+    lapsed = ApiTokens(pipeline.mongo[pipeline.database("matching")], timedelta(seconds=-1))
+    expired = await lapsed.issue("C6", "expired", datetime.now(UTC))
+    answer = await pipeline.desk.get("/api/v1/worklist", headers=bearer(expired))
+    assert answer.status_code == 401
+    analysts = ApiTokens(pipeline.mongo[pipeline.database("reporting")])
+    analyst = await analysts.issue("C6", "an analyst", datetime.now(UTC))
+    answer = await pipeline.desk.get("/api/v1/worklist", headers=bearer(analyst))
+    assert answer.status_code == 401, "an analyst's token does not open the desk"
+
+
+async def test_the_worklist_empties_as_its_items_are_dealt_with(pipeline: Pipeline) -> None:
+    case_id = await escalated_case(pipeline, "C7")
+    token = await coordinator_token(pipeline, "C7")
+
+    async def needs() -> list[str]:
+        return [i["need"] for i in await worklist(pipeline, token) if i["case_id"] == case_id]
+
+    assert await needs() == ["no_peer_available"]
+    chosen = {"supporter_id": "C7-ICU", "reason": "asked for by the ward"}
+    case = f"/api/v1/cases/{case_id}"
+    assert (
+        await pipeline.desk.post(f"{case}/assignment", json=chosen, headers=bearer(token))
+    ).status_code == 202
+    assert await needs() == []
+    withdrawal = {"reason": "the supporter is ill"}
+    answer = await pipeline.desk.post(f"{case}/withdrawal", json=withdrawal, headers=bearer(token))
+    assert answer.status_code == 202
+    assert await needs() == ["attempts_exhausted"]
+    again = await pipeline.desk.post(f"{case}/withdrawal", json=withdrawal, headers=bearer(token))
+    assert again.status_code == 409, "there is no open offer left to withdraw"
+    ending = {"outcome": "closed_by_coordinator", "reason": "supported by the coordinator"}
+    answer = await pipeline.desk.post(f"{case}/end", json=ending, headers=bearer(token))
+    assert answer.status_code == 202
+    assert await needs() == []
+    await pipeline.until(
+        lambda: any(
+            e["event_type"] == "support.ended" and e["case_id"] == case_id
+            for e in pipeline.log.events(pipeline.topics.assignments)
+        ),
+        what="the end of support published",
+    )
+    actions = [
+        line["action"]
+        for line in (await pipeline.desk.get("/api/v1/audit", headers=bearer(token))).json()
+    ]
+    assert actions == ["end: closed_by_coordinator", "withdraw", "assign"]
+
+
+async def test_in_the_browser_a_coordinator_assigns_from_the_candidates(
+    pipeline: Pipeline, desk_url: str, tmp_path: Path
+) -> None:
+    case_id = await escalated_case(pipeline, "C3")
+    token = await coordinator_token(pipeline, "C3")
+    async with browser() as chromium:
+        page = await signed_in(chromium, desk_url, token)
+        worklist_dom = await page.content()
+        await page.click(f"a[href='/cases/{case_id}']")
+        row = page.locator("tr[data-supporter='C3-ICU']")
+        await row.locator("input[name=reason]").fill("knows ICU nights")
+        await row.locator("button[type=submit]").click()
+        await page.wait_for_url(f"**/cases/{case_id}?done=assign")
+        status = await page.locator("#status").inner_text()
+        await page.goto(f"{desk_url}/audit")
+        audit_dom = await page.content()
+        screenshot = tmp_path / "desk.png"
+        await page.screenshot(path=str(screenshot))
+        cookies = await page.context.cookies()
+    assert "Worklist:" in worklist_dom
+    assert "no peer available (urgent)" in worklist_dom
+    assert status == "offered"
+    await pipeline.until(lambda: pipeline.mail.to("icu@c3.example"), what="the offer mail")
+    assert "knows ICU nights (overriding same_department)" in audit_dom
+    assert "Coordinator C3" in audit_dom
+    assert token not in str(cookies), "the cookie holds a session, never the token"
+    image = Image.open(screenshot).convert("RGB")
+    colours = {colour: n for n, colour in image.getcolors(maxcolors=1 << 20) or []}
+    assert colours.get(DESK_GREEN, 0) > 20_000, "the desk's header is drawn"
+
+
+async def until_true(read: Any, holds: Any, what: str, within: float = 60.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not holds(await read()):
+        assert asyncio.get_running_loop().time() < deadline, f"not within {within:.0f}s: {what}"
+        await asyncio.sleep(0.2)
