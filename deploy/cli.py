@@ -53,13 +53,15 @@ def up() -> None:
     ports = stack.ports
     typer.echo(
         f"""peer-support is up (logs in {stack.workdir / "logs"}):
-  Kafka broker       {stack.servers.kafka_bootstrap_servers}
-  MongoDB            {stack.servers.mongodb_url}
-  SMTP sink          127.0.0.1:{ports.smtp} (mail in {stack.servers.maildir})
-  reporting API      {stack.reporting_url}/api/v1/aggregates  (contract: /openapi.json)
-  dashboard          {stack.reporting_url}/  (sign in with the API token)
-  API token          {stack.api_token}  (network; `make token SCOPE=...` issues more)
-  health & metrics   """
+Kafka broker       {stack.servers.kafka_bootstrap_servers}
+MongoDB            {stack.servers.mongodb_url}
+SMTP sink          127.0.0.1:{ports.smtp} (mail in {stack.servers.maildir})
+reporting API      {stack.reporting_url}/api/v1/aggregates  (contract: /openapi.json)
+dashboard          {stack.reporting_url}/  (sign in with the API token)
+API token          {stack.api_token}  (network; `make token SCOPE=...` issues more)
+coordinator desk   {stack.desk_url}/  (sign in with the coordinator token)
+coordinator token  {stack.coordinator_token}  (network; `make coordinator SCOPE=...`)
+health & metrics   """
         + ", ".join(f"{s} http://127.0.0.1:{ports.of_service(s)}/metrics" for s in SERVICES)
         + "\nFeed incidents with `make feed`; stop with `make down`."
     )

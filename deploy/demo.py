@@ -279,12 +279,39 @@ def run_demo(stack: Stack, incident_count: int) -> None:
         f"{by_month['min_cell_size']} cases, and the rows that would give those away, are "
         "suppressed.\n" + format_table(by_month["rows"], ["period", "harm"], TIME_COLUMNS)
     )
+    waiting = coordinators_see(stack)
     print(
         f"\nDashboard: {stack.reporting_url}/  (sign in with the demo's network token "
-        f"{stack.api_token})",
+        f"{stack.api_token})\n"
+        f"Coordinator desk: {stack.desk_url}/  ({waiting} items on the worklist; sign in with "
+        f"the demo's coordinator token {stack.coordinator_token})",
         flush=True,
     )
     print("demo OK")
+
+
+def coordinators_see(stack: Stack) -> int:
+    """The desk's worklist, and what coordinators were mailed; returns the worklist's size."""
+    items = stack.coordinator.worklist()
+    needs = Counter(str(item["need"]).replace("_", " ") for item in items)
+    subjects = [str(m["Subject"]) for m in stack.servers.received_mail()]
+    alerts = sum(s.startswith("Peer support: a case needs you now") for s in subjects)
+    digests = sum(s.startswith("Peer support: the coordinator's digest") for s in subjects)
+    print(
+        f"\nWhat coordinators see: {len(items)} items on the desk's worklist ("
+        + ", ".join(f"{n} {need}" for need, n in needs.most_common())
+        + f"); {alerts} urgent alerts and {digests} digests mailed to them. The first:"
+    )
+    for item in items[:5]:
+        about = (
+            f"case {item['case_id'][:8]}" if item["case_id"] else f"incident {item['incident_id']}"
+        )
+        print(
+            f"  {item['hospital_id']:<6} {about:<22} {item['need']:<26} waited "
+            f"{item['waited_minutes']} of {item['target_minutes']} min"
+            + (" (urgent)" if item["urgent"] else "")
+        )
+    return len(items)
 
 
 async def wave_decisions(bootstrap: str, keys: set[str]) -> Counter[str]:

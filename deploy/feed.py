@@ -85,6 +85,24 @@ class Analyst:
 
 
 @dataclass(frozen=True)
+class Coordinator:
+    """Reads the coordinator desk's API as a coordinator's tools do: with a token."""
+
+    desk_url: str
+    token: str
+
+    def worklist(self) -> list[dict[str, Any]]:
+        response = httpx.get(
+            f"{self.desk_url}/api/v1/worklist",
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=10.0,
+        )
+        response.raise_for_status()
+        items: list[dict[str, Any]] = response.json()["items"]
+        return items
+
+
+@dataclass(frozen=True)
 class Counted:
     """What reporting counted, summed over its cells straight from its database: the
     operator's check that the pipeline is done, which suppression must not hide."""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from deploy.feed import Analyst, Counted
+from deploy.feed import Analyst, Coordinator, Counted
 from deploy.incidents import HOSPITALS
 from deploy.localservers import (
     HOST,
@@ -35,6 +35,10 @@ SERVICES = ("intake", "matching", "notify", "reporting")
 SEED_ROSTER = Path(__file__).parent / "seed" / "roster.csv"
 SOURCE_SYSTEMS = json.dumps({h.source_system: [h.hospital_id] for h in HOSPITALS})
 """Each synthetic hospital's incident system reports for that hospital only."""
+COORDINATORS = json.dumps(
+    {h.hospital_id: [f"coordinator@{h.hospital_id.lower()}.example"] for h in HOSPITALS}
+)
+"""Each synthetic hospital's programme coordinator: their mail lands in the SMTP sink."""
 SECRETS = ("PSEUDONYM_KEY", "LINK_SECRET")
 """Generated for each stack unless set in the environment: no stack runs on a key anyone can
 read in this repository."""
@@ -74,6 +78,8 @@ class Stack:
     services: list[Process] = field(default_factory=list, init=False)
     api_token: str = field(default="", init=False)
     """A network-wide token for the analysts' API, issued at start."""
+    coordinator_token: str = field(default="", init=False)
+    """A network-wide token for the coordinator desk, issued at start."""
 
     def __post_init__(self) -> None:
         self.servers = LocalServers(
@@ -101,6 +107,11 @@ class Stack:
     def reporting_url(self) -> str:
         return f"http://{HOST}:{self.ports.reporting}"
 
+    @property
+    def desk_url(self) -> str:
+        """The coordinator desk: matching's pages and API."""
+        return f"http://{HOST}:{self.ports.matching}"
+
     def service_env(self, service: str) -> dict[str, str]:
         return {
             **os.environ,
@@ -112,6 +123,8 @@ class Stack:
             "HTTP_PORT": str(self.ports.of_service(service)),
             **{name: os.environ.get(name) or secret for name, secret in self.secrets().items()},
             "PUBLIC_URL": f"http://{HOST}:{self.ports.notify}",
+            "DESK_URL": self.desk_url,
+            "COORDINATORS": os.environ.get("COORDINATORS") or COORDINATORS,
             "SOURCE_SYSTEMS": os.environ.get("SOURCE_SYSTEMS") or SOURCE_SYSTEMS,
             "LOG_LEVEL": self.log_level,
             **self.settings,
@@ -139,7 +152,8 @@ class Stack:
             self.save_state()
             self.wait_until_ready()
             self._load_roster()
-            self.api_token = self._issue_api_token()
+            self.api_token = self._issue_token("reporting")
+            self.coordinator_token = self._issue_token("matching")
         except BaseException:
             self.stop()
             raise
@@ -154,13 +168,14 @@ class Stack:
             check=True,
         )
 
-    def _issue_api_token(self) -> str:
+    def _issue_token(self, service: str) -> str:
+        """A network-wide token: an analyst's (reporting) or a coordinator's (matching)."""
         issued = subprocess.run(  # noqa: S603 - our own command
             [
-                *(sys.executable, "-m", "services.reporting.cli"),
+                *(sys.executable, "-m", f"services.{service}.cli"),
                 *("token", "--scope", "network", "--label", f"stack in {self.workdir}"),
             ],
-            env=self.service_env("reporting"),
+            env=self.service_env(service),
             check=True,
             capture_output=True,
             text=True,
@@ -170,6 +185,10 @@ class Stack:
     @property
     def analyst(self) -> Analyst:
         return Analyst(self.reporting_url, self.api_token)
+
+    @property
+    def coordinator(self) -> Coordinator:
+        return Coordinator(self.desk_url, self.coordinator_token)
 
     @property
     def counted(self) -> Counted:

@@ -304,6 +304,12 @@ class CaseProfile(Contract):
     origin: CaseOrigin = CaseOrigin.INCIDENT
 
     @property
+    def urgent(self) -> bool:
+        """Symptoms last far longer after permanent harm or death: these cases are reached
+        first and fastest, and their escalations reach a coordinator at once."""
+        return self.calamity or self.harm in (Harm.SEVERE, Harm.DEATH)
+
+    @property
     def month(self) -> str:
         """The incident's month in the hospital's own time zone, as reported."""
         return self.incident_occurred_at.strftime("%Y-%m")

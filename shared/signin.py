@@ -2,6 +2,7 @@
 (HttpOnly, SameSite=Strict), never the token. Cross-site posts never get here (`Secured`)."""
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs
 
@@ -13,19 +14,30 @@ from shared.gate import Refusals
 from shared.settings import AccessSettings
 from shared.tokens import ApiTokens, Sessions
 
+GrantOf = Callable[[Request], Awaitable[Grant | None]]
+"""The grant of a request's session, None when it has none."""
 
-def session_routes(
-    router: APIRouter,
-    tokens: ApiTokens,
-    sessions: Sessions,
-    refusals: Refusals,
-    settings: AccessSettings,
-    *,
-    cookie: str,
-    sign_in_page: Callable[[str], str],
-) -> Callable[[Request], Awaitable[Grant | None]]:
-    """Adds `POST /session` (sign in) and `POST /session/end` (sign out); returns what tells
-    the grant of a request's session, None when it has none."""
+
+@dataclass(frozen=True)
+class SignIn:
+    """What a service's pages need to let people in with their tokens."""
+
+    tokens: ApiTokens
+    sessions: Sessions
+    refusals: Refusals
+    settings: AccessSettings
+
+    def routes(self, cookie: str, sign_in_page: Callable[[str], str]) -> tuple[APIRouter, GrantOf]:
+        """A router (for the pages) with `POST /session` and `POST /session/end` on it."""
+        router = APIRouter(include_in_schema=False)
+        grant_of = _session_routes(router, self, cookie=cookie, sign_in_page=sign_in_page)
+        return router, grant_of
+
+
+def _session_routes(
+    router: APIRouter, door: SignIn, *, cookie: str, sign_in_page: Callable[[str], str]
+) -> GrantOf:
+    tokens, sessions, refusals, settings = door.tokens, door.sessions, door.refusals, door.settings
 
     @router.post("/session")
     async def sign_in(request: Request) -> Response:

@@ -6,6 +6,7 @@ from typing import Any
 
 from services.intake.cases import IntakePolicy, Occasion, Reconciled, reconcile
 from services.matching.policy import Case, Policy, Supporter, assignment_for, rank
+from services.matching.roster import RosterEntry
 from shared.events import (
     CaseContactRecorded,
     Function,
@@ -112,6 +113,24 @@ def supporter(supporter_id: str, **changes: Any) -> Supporter:
         "last_assigned_at": datetime(2026, 1, 1, tzinfo=UTC),
     }
     return Supporter(**(fields | changes))
+
+
+def roster_entry(
+    hospital: str, name: str, staff_id: str, department: str, **changes: Any
+) -> RosterEntry:
+    """A row of a hospital's roster file: a nurse trained in January 2025."""
+    fields: dict[str, Any] = {
+        "supporter_id": f"{hospital}-{name}",
+        "hospital_id": hospital,
+        "staff_id": staff_id,
+        "display_name": f"Supporter {name}",
+        "email": f"{name.lower()}@{hospital.lower()}.example",
+        "function": "nurse",
+        "department": department,
+        "max_open_cases": 10,
+        "trained_on": date(2025, 1, 15),
+    }
+    return RosterEntry(**(fields | changes))
 
 
 def assignment_and_contact(

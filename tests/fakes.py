@@ -13,6 +13,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.intake.cases import IncidentRecord
 from services.intake.store import IncidentRecords, Preferences
+from services.matching.desk_store import AuditLine, AuditLog, DeskRecords
 from services.matching.policy import Case, Supporter
 from services.matching.store import (
     HOLDING_CAPACITY,
@@ -303,6 +304,17 @@ class FakeRoster(Roster):
             if s.hospital_id == hospital_id and s.active
         ]
 
+    async def of_hospital(self, hospital_id: str | None) -> list[Supporter]:
+        return [
+            replace(s, open_cases=len(self.open[s.supporter_id]))
+            for s in self.supporters.values()
+            if hospital_id in (None, s.hospital_id)
+        ]
+
+    async def one(self, supporter_id: str, session: AsyncClientSession) -> Supporter | None:
+        supporter = self.supporters.get(supporter_id)
+        return replace(supporter, open_cases=len(self.open[supporter_id])) if supporter else None
+
     async def pseudonym_of(self, supporter_id: str, session: AsyncClientSession) -> str | None:
         supporter = self.supporters.get(supporter_id)
         return supporter.pseudonym if supporter else None
@@ -369,6 +381,10 @@ class FakeCaseBook(CaseBook):
         doc.update(changes or {})
         return case_record(doc)
 
+    async def get(self, case_id: str) -> CaseRecord | None:
+        doc = self.docs.get(case_id)
+        return case_record(doc) if doc else None
+
     async def update(self, session: AsyncClientSession, case_id: str, **changes: Any) -> None:
         self.docs[case_id].update(changes)
 
@@ -401,4 +417,21 @@ class FakeCaseBook(CaseBook):
 def _matches(value: object, expected: object) -> bool:
     if isinstance(expected, dict) and "$lte" in expected:
         return value is not None and value <= expected["$lte"]
+    if isinstance(expected, dict) and "$in" in expected:
+        return value in expected["$in"]
     return value == expected
+
+
+class FakeAuditLog(AuditLog):
+    def __init__(self) -> None:
+        self.lines: list[AuditLine] = []
+
+    async def add(self, session: AsyncClientSession, line: AuditLine) -> None:
+        self.lines.append(line)
+
+
+class FakeDeskRecords(DeskRecords):
+    """The desk's records with only its audit log kept: what the actions write."""
+
+    def __init__(self) -> None:
+        self.audit: AuditLog = FakeAuditLog()

@@ -35,6 +35,7 @@ from shared.events import (
 from shared.gate import Refusals, bearer_grant
 from shared.kafka import subscription
 from shared.service import Clock, Wiring, web_app, wire
+from shared.signin import SignIn
 from shared.tokens import ApiTokens, Sessions
 
 
@@ -85,7 +86,8 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
     app.include_router(
         desk_api_router(views, coordination, bearer_grant(tokens, refusals), refusals)
     )
-    app.include_router(desk_pages_router(views, coordination, tokens, sessions, refusals, settings))
+    sign_in = SignIn(tokens, sessions, refusals, settings)
+    app.include_router(desk_pages_router(views, coordination, sign_in))
     return app
 
 

@@ -72,12 +72,7 @@ class Coordination:
     capacity_freed: asyncio.Event
 
     async def case(self, case_id: str, grant: Grant) -> CaseRecord:
-        """The case, if it is within the token's scope."""
-        record = await self.book.get(case_id)
-        if record is None:
-            raise Refused(404, f"no case {case_id}")
-        within(grant, record.case.hospital_id)
-        return record
+        return await case_in_scope(self.book, case_id, grant)
 
     async def assign(self, case_id: str, supporter_id: str, reason: str, grant: Grant) -> None:
         await self.case(case_id, grant)
@@ -314,6 +309,15 @@ class Coordination:
             reason=about.get("reason") or "",
         )
         await self.records.audit.add(session, line)
+
+
+async def case_in_scope(book: CaseBook, case_id: str, grant: Grant) -> CaseRecord:
+    """The case, if it is within the token's scope."""
+    record = await book.get(case_id)
+    if record is None:
+        raise Refused(404, f"no case {case_id}")
+    within(grant, record.case.hospital_id)
+    return record
 
 
 async def incident_share(

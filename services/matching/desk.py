@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from services.matching.policy import Case, Judged, Policy, Supporter, explain, is_urgent
+from services.matching.policy import Case, Judged, Policy, Supporter, explain
 from services.matching.store import CaseRecord, Status
 from shared.events import (
     AssignmentAccepted,
@@ -145,7 +145,7 @@ def needs_of(
     record: CaseRecord, notes: CaseNotes, now: datetime, targets: Targets
 ) -> list[WorkItem]:
     """What one case asks of a coordinator now, if anything."""
-    urgent = is_urgent(record.case.profile)
+    urgent = record.case.profile.urgent
 
     def item(need: Need, since: datetime, detail: str = "", **more: Any) -> WorkItem:
         made = _item(need, record.case.hospital_id, urgent, since, now, targets)

@@ -27,20 +27,19 @@ class Worklist(BaseModel):
     items: list[WorkItem]
 
 
-class Assignment(BaseModel):
-    supporter_id: Code
-    reason: Reason = ""
-    """Needed when a soft rule turned the supporter away."""
-
-
 class Withdrawal(BaseModel):
     reason: Reason = ""
 
 
-class Ending(BaseModel):
+class Assignment(Withdrawal):
+    """`reason` is needed when a soft rule turned the supporter away."""
+
+    supporter_id: Code
+
+
+class Ending(Withdrawal):
     outcome: SupportOutcome
     referral: ReferralKind | None = None
-    reason: Reason = ""
 
 
 class DebriefFacts(BaseModel):
@@ -50,25 +49,12 @@ class DebriefFacts(BaseModel):
     facilitator_id: Code | None = None
 
 
-class Standing(BaseModel):
+class Standing(Withdrawal):
     active: bool
-    reason: Reason = ""
 
 
 class Accepted(BaseModel):
     status: str = "accepted"
-
-
-class AuditEntry(BaseModel):
-    at: datetime
-    who: str
-    scope: str
-    action: str
-    hospital_id: str
-    case_id: str | None
-    incident_id: str | None
-    supporter_id: str | None
-    reason: str
 
 
 Granted = Callable[..., Awaitable[Grant]]
@@ -122,7 +108,7 @@ def _reads(views: DeskViews, granted: Granted, refusals: Refusals) -> APIRouter:
     async def roster(request: Request, grant: Coordinator, hospital_id: Hospital = None) -> Any:
         return await acting(request, views.roster_lines(grant, hospital_id, datetime.now(UTC)))
 
-    @router.get("/audit", response_model=list[AuditEntry])
+    @router.get("/audit", response_model=list[AuditLine])
     async def audit(
         request: Request,
         grant: Coordinator,
@@ -130,8 +116,7 @@ def _reads(views: DeskViews, granted: Granted, refusals: Refusals) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> Any:
         """Who did what and when, the newest first; append-only."""
-        lines: list[AuditLine] = await acting(request, views.audit(grant, hospital_id, limit))
-        return [AuditEntry(**line.__dict__) for line in lines]
+        return await acting(request, views.audit(grant, hospital_id, limit))
 
     return router
 

@@ -3,10 +3,10 @@
 and the append-only audit log of coordinators' actions."""
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from pydantic import BaseModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -146,8 +146,9 @@ def _debrief(doc: Document) -> Debrief:
     )
 
 
-@dataclass(frozen=True)
-class AuditLine:
+class AuditLine(BaseModel):
+    """Who did what, when, about which case, incident or supporter, and the reason given."""
+
     at: datetime
     who: str
     scope: str
@@ -169,12 +170,12 @@ class AuditLog:
         await self.collection.create_index([("hospital_id", 1), ("at", -1)])
 
     async def add(self, session: AsyncClientSession, line: AuditLine) -> None:
-        await self.collection.insert_one(dict(line.__dict__), session=session)
+        await self.collection.insert_one(line.model_dump(), session=session)
 
     async def listing(self, hospital_id: str | None, limit: int) -> list[AuditLine]:
         query = {"hospital_id": hospital_id} if hospital_id else {}
         cursor = self.collection.find(query, {"_id": 0}).sort("at", -1).limit(limit)
-        return [AuditLine(**doc) async for doc in cursor]
+        return [AuditLine.model_validate(doc) async for doc in cursor]
 
 
 class DeskRecords:

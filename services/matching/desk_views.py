@@ -4,7 +4,7 @@ a coordinator looks after it, the audit log; each within the token's scope."""
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from services.matching.coordination import Refused, incident_share, within
+from services.matching.coordination import Refused, case_in_scope, incident_share
 from services.matching.desk import (
     CandidateView,
     CaseNotes,
@@ -19,7 +19,7 @@ from services.matching.desk import (
 )
 from services.matching.desk_store import AuditLine, DeskRecords
 from services.matching.policy import Policy, judge_each
-from services.matching.store import CaseBook, CaseRecord, Roster
+from services.matching.store import CaseBook, Roster
 from shared.access import Grant, OutOfScope
 
 WORKLIST_CASES = 5000
@@ -46,11 +46,11 @@ class DeskViews:
         return worklist(noted, debriefs, now, self.targets)
 
     async def case(self, case_id: str, grant: Grant) -> CaseView:
-        record = await self._record(case_id, grant)
+        record = await case_in_scope(self.book, case_id, grant)
         return case_view(record, await self.records.timelines.of_case(case_id))
 
     async def candidates(self, case_id: str, grant: Grant, now: datetime) -> list[CandidateView]:
-        record = await self._record(case_id, grant)
+        record = await case_in_scope(self.book, case_id, grant)
         share = await incident_share(self.book, self.policy, record)
         roster = await self.roster.of_hospital(record.case.hospital_id)
         judged = judge_each(record.case, roster, self.policy, now, share)
@@ -69,13 +69,6 @@ class DeskViews:
 
     async def audit(self, grant: Grant, hospital_id: str | None, limit: int) -> list[AuditLine]:
         return await self.records.audit.listing(_scoped(grant, hospital_id), limit)
-
-    async def _record(self, case_id: str, grant: Grant) -> CaseRecord:
-        record = await self.book.get(case_id)
-        if record is None:
-            raise Refused(404, f"no case {case_id}")
-        within(grant, record.case.hospital_id)
-        return record
 
 
 def _scoped(grant: Grant, hospital_id: str | None) -> str | None:

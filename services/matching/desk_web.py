@@ -5,7 +5,7 @@ audit log. Forms post to the same actions as the API; a refused action shows its
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
@@ -17,14 +17,13 @@ from services.matching.desk_views import DeskViews
 from shared.access import NETWORK, Grant
 from shared.events import ReferralKind, SupportOutcome
 from shared.gate import Refusals
-from shared.settings import AccessSettings
-from shared.signin import session_routes
-from shared.tokens import ApiTokens, Sessions
+from shared.signin import GrantOf, SignIn
 
 SESSION_COOKIE = "peer_support_desk_session"
 Page = tuple[str, str, dict[str, Any]]
 """A template's name, the page's title and the values it shows."""
 Form = dict[str, str]
+T = TypeVar("T")
 
 
 class SignedOut(Exception):
@@ -43,7 +42,7 @@ class DeskPages:
     views: DeskViews
     coordination: Coordination
     refusals: Refusals
-    grant_of: Callable[[Request], Awaitable[Grant | None]]
+    grant_of: GrantOf
 
     async def answer(
         self, request: Request, make: Callable[[Grant, str], Awaitable[Page]]
@@ -121,25 +120,9 @@ class DeskPages:
         return "audit", "audit log", {"scope": scope, "lines": lines}
 
 
-def desk_pages_router(
-    views: DeskViews,
-    coordination: Coordination,
-    tokens: ApiTokens,
-    sessions: Sessions,
-    refusals: Refusals,
-    settings: AccessSettings,
-) -> APIRouter:
-    router = APIRouter(include_in_schema=False)
-    grant_of = session_routes(
-        router,
-        tokens,
-        sessions,
-        refusals,
-        settings,
-        cookie=SESSION_COOKIE,
-        sign_in_page=sign_in_page,
-    )
-    pages = DeskPages(views, coordination, refusals, grant_of)
+def desk_pages_router(views: DeskViews, coordination: Coordination, sign_in: SignIn) -> APIRouter:
+    router, grant_of = sign_in.routes(SESSION_COOKIE, sign_in_page)
+    pages = DeskPages(views, coordination, sign_in.refusals, grant_of)
 
     @router.get("/")
     async def worklist(request: Request) -> Response:
@@ -194,14 +177,15 @@ def _ending(form: Form) -> tuple[SupportOutcome, ReferralKind | None]:
 
 
 def _day(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError as error:
-        raise Refused(422, f"{value!r} is not a date") from error
+    return _parsed(value, date.fromisoformat, "a date")
 
 
 def _number(value: str | None) -> int | None:
+    return _parsed(value, int, "a number")
+
+
+def _parsed(value: str | None, parse: Callable[[str], T], what: str) -> T | None:
     try:
-        return int(value) if value else None
+        return parse(value) if value else None
     except ValueError as error:
-        raise Refused(422, f"{value!r} is not a number") from error
+        raise Refused(422, f"{value!r} is not {what}") from error

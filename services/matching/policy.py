@@ -155,17 +155,12 @@ class Policy:
         return now.astimezone(ZoneInfo(self.timezone)).date()
 
     def response_time(self, profile: CaseProfile) -> timedelta:
-        return self.urgent_response if is_urgent(profile) else self.response
-
-
-def is_urgent(profile: CaseProfile) -> bool:
-    """Symptoms last far longer after permanent harm or death: reach these first and fastest."""
-    return profile.calamity or profile.harm in (Harm.SEVERE, Harm.DEATH)
+        return self.urgent_response if profile.urgent else self.response
 
 
 def priority(profile: CaseProfile) -> int:
     """Lower goes first when cases wait for a supporter."""
-    if is_urgent(profile):
+    if profile.urgent:
         return 0
     return 1 if profile.harm in (Harm.MODERATE, Harm.UNKNOWN) else 2
 

@@ -1,11 +1,14 @@
 """notify: assignments in; offers, reminders and follow-ups out to supporters; their answers
-and logged contacts back as events. The work is `Notifier`'s, the pages `SupporterPages`'."""
+and logged contacts back as events; coordinators told of what needs them. The work is
+`Notifier`'s and `CoordinatorAlerts`', the pages `SupporterPages`'."""
 
 from datetime import timedelta
 
 from faststream.asgi import AsgiFastStream
 
+from services.notify.alert_store import Alerts
 from services.notify.channels import Channel, EmailChannel, WebhookChannel
+from services.notify.coordinators import CoordinatorAlerts
 from services.notify.links import Links
 from services.notify.notifier import Notifier, OutreachMetrics, Stores
 from services.notify.settings import NotifySettings
@@ -15,10 +18,13 @@ from shared.events import (
     AssignmentNews,
     AssignmentResponse,
     CaseContactRecorded,
+    CaseEscalated,
+    NotificationFailed,
     NotificationNews,
+    PeerNotified,
 )
 from shared.kafka import subscription
-from shared.service import Clock, service_app, wire
+from shared.service import Clock, Wiring, service_app, wire
 
 SERVICE = "notify"
 
@@ -70,9 +76,12 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
         wiring.log,
     )
     pages = SupporterPages(notifier, links, wiring.log)
+    coordinators = _coordinators(wiring, settings, stores.contacts, notifier.channels["email"])
 
     @broker.subscriber(topics.assignments, **subscription(settings, SERVICE, "assignments"))
     async def on_assignment_news(news: AssignmentNews) -> None:
+        if isinstance(news, CaseEscalated):
+            await coordinators.escalated(news)
         await notifier.on_assignment_news(news)
 
     @broker.subscriber(topics.contacts, **subscription(settings, SERVICE, "contacts"))
@@ -80,11 +89,12 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
         await notifier.on_contact(contact)
 
     clock = Clock("message scan", notifier.deliver_due, settings.scan_seconds)
+    telling = Clock("coordinator alerts", coordinators.send_due, settings.scan_seconds)
     return service_app(
         wiring,
         settings,
-        on_startup=[messages.ensure_indexes],
-        background=[clock.keep],
+        on_startup=[messages.ensure_indexes, coordinators.alerts.ensure_indexes],
+        background=[clock.keep, telling.keep],
         routes=[
             ("/respond", pages.respond),
             ("/log-contact", pages.log_contact),
@@ -95,3 +105,30 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
             (topics.responses, AssignmentResponse, "supporters' answers and the ends of support"),
         ],
     )
+
+
+def _coordinators(
+    wiring: Wiring, settings: NotifySettings, contacts: CaseContacts, email: Channel
+) -> CoordinatorAlerts:
+    """What tells coordinators, fed by matching's escalations (on the assignments topic) and
+    by notify's own failed and delivered messages."""
+    coordinators = CoordinatorAlerts(
+        Alerts(wiring.database),
+        contacts,
+        email,
+        settings.coordinators,
+        settings.desk_url,
+        settings.coordinator_digest_every,
+        settings.coordinator_contact_grace,
+        wiring.log,
+    )
+    alerting = subscription(settings, SERVICE, "coordinator_alerts")
+
+    @wiring.broker.subscriber(settings.topics.notifications, **alerting)
+    async def on_notification(news: NotificationNews) -> None:
+        if isinstance(news, NotificationFailed):
+            await coordinators.undelivered(news)
+        elif isinstance(news, PeerNotified):
+            await coordinators.delivered(news)
+
+    return coordinators

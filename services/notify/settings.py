@@ -1,9 +1,11 @@
-"""notify's settings: the mail server, the SMS provider, links and the outreach cadence."""
+"""notify's settings: the mail server, the SMS provider, links, the outreach cadence and the
+coordinators it tells."""
 
 from datetime import timedelta
 
 from pydantic import Field, SecretStr
 
+from shared.events import Email, HospitalId
 from shared.settings import Secret, ServiceSettings
 
 
@@ -45,3 +47,13 @@ class NotifySettings(ServiceSettings):
     scan_batch: int = Field(default=100, ge=1)
     retry_max_seconds: float = Field(default=600.0, gt=0)
     """Ceiling of the pause before a message that failed for a passing reason is retried."""
+    coordinators: dict[HospitalId, list[Email]] = Field(default_factory=dict)
+    """Each hospital's coordinators, e.g. `{"ZH-A": ["peer-support@zh-a.example"]}`: told at
+    once of an urgent escalation, daily of the rest."""
+    desk_url: str = "http://127.0.0.1:8082"
+    """Where coordinators reach the desk (matching): the base of the links in their mail."""
+    coordinator_digest_every: timedelta = timedelta(days=1)
+    """At most one digest a hospital this often (ISO 8601, e.g. `P1D`)."""
+    coordinator_contact_grace: timedelta = timedelta(seconds=60)
+    """An urgent alert about a case nobody fits waits this long for the colleague's contact
+    details before it is mailed without them."""

@@ -18,6 +18,7 @@ from shared.access import Attempts
 from shared.gate import Refusals
 from shared.kafka import subscription
 from shared.service import web_app, wire
+from shared.signin import SignIn
 from shared.tokens import ApiTokens, Sessions
 
 
@@ -61,5 +62,6 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         on_startup=[store.ensure_indexes, sessions.ensure_indexes],
     )
     api.include_router(aggregates_router(tokens, snapshots, refusals, settings))
-    api.include_router(dashboard_router(tokens, sessions, store, snapshots, refusals, settings))
+    sign_in = SignIn(tokens, sessions, refusals, settings)
+    api.include_router(dashboard_router(sign_in, store, snapshots, settings))
     return api

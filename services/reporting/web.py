@@ -10,9 +10,7 @@ from services.reporting.settings import ReportingSettings
 from services.reporting.snapshots import Snapshots
 from services.reporting.store import CellStore
 from shared.access import Grant
-from shared.gate import Refusals
-from shared.signin import session_routes
-from shared.tokens import ApiTokens, Sessions
+from shared.signin import SignIn
 
 SESSION_COOKIE = "peer_support_session"
 DASHBOARD_MONTHS = 12
@@ -20,23 +18,9 @@ DASHBOARD_MONTHS = 12
 
 
 def dashboard_router(
-    tokens: ApiTokens,
-    sessions: Sessions,
-    store: CellStore,
-    snapshots: Snapshots,
-    refusals: Refusals,
-    settings: ReportingSettings,
+    sign_in: SignIn, store: CellStore, snapshots: Snapshots, settings: ReportingSettings
 ) -> APIRouter:
-    router = APIRouter(include_in_schema=False)
-    grant_of = session_routes(
-        router,
-        tokens,
-        sessions,
-        refusals,
-        settings,
-        cookie=SESSION_COOKIE,
-        sign_in_page=sign_in_page,
-    )
+    router, grant_of = sign_in.routes(SESSION_COOKIE, sign_in_page)
 
     @router.get("/")
     async def dashboard(request: Request) -> HTMLResponse:

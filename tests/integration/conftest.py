@@ -37,6 +37,9 @@ from tests.integration.rig import MailSink, Servers, isolated, running
 
 pytestmark = pytest.mark.integration
 
+COORDINATORS = {f"C{n}": [f"coordinator@c{n}.example".lower()] for n in "123456789A"}
+"""The coordinator desk's tests' hospitals, each with a coordinator to tell."""
+
 
 def _docker_answers() -> bool:
     try:
@@ -108,6 +111,8 @@ async def pipeline(servers: Servers) -> AsyncIterator[Pipeline]:
             smtp_port=mail.controller.port,
             link_secret=LINK_SECRET,
             public_url="http://notify",
+            coordinators=COORDINATORS,
+            desk_url="http://desk",
         )
     )
     reporting = reporting_app(

@@ -3,6 +3,9 @@ coordinators and supporters feed them, watched on every topic."""
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -32,6 +35,7 @@ CONSUMER_GROUPS = {
     "matching.desk_notifications": "notifications",
     "notify.assignments": "assignments",
     "notify.contacts": "contacts",
+    "notify.coordinator_alerts": "notifications",
     "reporting.case_events": "cases,assignments,responses,notifications",
 }
 """Every consumer group of the pipeline and the topics (fields of `Topics`) it reads."""
@@ -151,6 +155,20 @@ class Pipeline(Rig):
             ):
                 total.update({m: n for m, n in cell.items() if isinstance(n, int)})
         return total
+
+    async def operator(self, service: str, *arguments: str) -> list[str]:
+        """A service's command as an operator runs it (`make token`, `make coordinator`...)
+        against this pipeline's databases; its output's lines."""
+        env = {
+            **os.environ,
+            "MONGODB_URL": self.servers.mongodb_url,
+            "MONGODB_DATABASE_PREFIX": self.database_prefix,
+        }
+        command = [sys.executable, "-m", f"services.{service}.cli", *arguments]
+        done = await asyncio.to_thread(
+            subprocess.run, command, env=env, capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip().splitlines()
 
     async def load_roster(self, entries: list[RosterEntry]) -> None:
         await load_roster(

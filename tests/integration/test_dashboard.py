@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -69,6 +70,16 @@ async def signed_in(browser: Browser, url: str, token: str) -> Page:
     return page
 
 
+async def photographed(page: Page, path: Path) -> tuple[dict[Any, int], Any]:
+    """A screenshot of the page as the browser drew it (1280 x 1400), as the number of
+    pixels of each colour; and the browser's cookies."""
+    await page.screenshot(path=str(path))
+    image = Image.open(path).convert("RGB")
+    assert image.size == (1280, 1400)
+    colours = {colour: n for n, colour in image.getcolors(maxcolors=1 << 20) or []}
+    return colours, await page.context.cookies()
+
+
 async def test_a_hospitals_analyst_sees_its_charts_with_small_groups_hidden(
     pipeline: Pipeline, dashboard_url: str, tmp_path: Path
 ) -> None:
@@ -77,9 +88,7 @@ async def test_a_hospitals_analyst_sees_its_charts_with_small_groups_hidden(
     async with browser() as chromium:
         page = await signed_in(chromium, dashboard_url, token)
         dom = await page.content()
-        screenshot = tmp_path / "dashboard.png"
-        await page.screenshot(path=str(screenshot))
-        cookies = await page.context.cookies()
+        colours, cookies = await photographed(page, tmp_path / "dashboard.png")
     assert "hospital D1" in dom
     assert "Cases opened per month, by harm level" in dom
     assert "Time to first contact (days)" in dom
@@ -91,9 +100,6 @@ async def test_a_hospitals_analyst_sees_its_charts_with_small_groups_hidden(
     assert "2022-06: hidden to protect small groups" in dom
     assert token not in str(cookies), "the cookie holds a session, never the token"
 
-    image = Image.open(screenshot).convert("RGB")
-    assert image.size == (1280, 1400)
-    colours = {colour: n for n, colour in image.getcolors(maxcolors=1 << 20) or []}
     assert colours.get(HEADER_BLUE, 0) > 20_000, "the header is drawn"
     assert colours.get(MILD_BLUE, 0) > 500, "the mild cases' bar is drawn"
 

@@ -3,21 +3,17 @@ worklist, the coordinator assigns it by hand (never against a rule that protects
 colleague), the supporter's offer mail goes out, and the audit log says who did it."""
 
 import asyncio
-import os
-import subprocess
-import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
 
 from services.matching.roster import RosterEntry
 from shared.tokens import ApiTokens
-from tests.factories import incident_json, participant
+from tests.factories import incident_json, participant, roster_entry
 from tests.integration.pipeline import Pipeline
-from tests.integration.test_dashboard import browser, signed_in
+from tests.integration.test_dashboard import browser, photographed, signed_in
 
 pytestmark = pytest.mark.integration
 
@@ -29,35 +25,16 @@ def roster(hospital: str) -> list[RosterEntry]:
     """Two supporters, neither of whom matching may offer the ICU colleague's case: one works
     in the colleague's department, the other investigates the incident."""
 
-    def entry(name: str, staff_id: str, department: str) -> RosterEntry:
-        return RosterEntry(
-            supporter_id=f"{hospital}-{name}",
-            hospital_id=hospital,
-            staff_id=staff_id,
-            display_name=f"Supporter {name}",
-            email=f"{name.lower()}@{hospital.lower()}.example",
-            function="nurse",
-            department=department,
-            max_open_cases=3,
-            trained_on=date(2025, 1, 15),
-        )
-
-    return [entry("ICU", f"E9{hospital}1", "ICU"), entry("INV", f"E9{hospital}2", "Oncology")]
+    return [
+        roster_entry(hospital, "ICU", f"E9{hospital}1", "ICU", max_open_cases=3),
+        roster_entry(hospital, "INV", f"E9{hospital}2", "Oncology", max_open_cases=3),
+    ]
 
 
 async def coordinator_command(pipeline: Pipeline, *arguments: str) -> list[str]:
     """matching's command, as `make coordinator`, `make coordinators` and
     `make revoke-coordinator` run it."""
-    env = {
-        **os.environ,
-        "MONGODB_URL": pipeline.servers.mongodb_url,
-        "MONGODB_DATABASE_PREFIX": pipeline.database_prefix,
-    }
-    command = [sys.executable, "-m", "services.matching.cli", *arguments]
-    done = await asyncio.to_thread(
-        subprocess.run, command, env=env, capture_output=True, text=True, check=True
-    )
-    return done.stdout.strip().splitlines()
+    return await pipeline.operator("matching", *arguments)
 
 
 async def coordinator_token(pipeline: Pipeline, scope: str) -> str:
@@ -67,14 +44,16 @@ async def coordinator_token(pipeline: Pipeline, scope: str) -> str:
     return lines[-1]
 
 
-async def escalated_case(pipeline: Pipeline, hospital: str) -> str:
-    """An urgent case at `hospital` that nobody on its roster fits; returns its case id."""
+async def escalated_case(pipeline: Pipeline, hospital: str, **incident: Any) -> str:
+    """A case at `hospital` (urgent unless `incident` says otherwise) that nobody on its
+    roster fits; returns its case id."""
     await pipeline.load_roster(roster(hospital))
     event = incident_json(
         f"INC-DESK-{hospital}",
         [participant(f"{COLLEAGUE}{hospital}", department="ICU")],
         hospital_id=hospital,
         investigators=[f"E9{hospital}2"],
+        **incident,
     )
     await pipeline.report(event)
     topic = pipeline.topics.assignments
@@ -277,9 +256,7 @@ async def test_in_the_browser_a_coordinator_assigns_from_the_candidates(
         status = await page.locator("#status").inner_text()
         await page.goto(f"{desk_url}/audit")
         audit_dom = await page.content()
-        screenshot = tmp_path / "desk.png"
-        await page.screenshot(path=str(screenshot))
-        cookies = await page.context.cookies()
+        colours, cookies = await photographed(page, tmp_path / "desk.png")
     assert "Worklist:" in worklist_dom
     assert "no peer available (urgent)" in worklist_dom
     assert status == "offered"
@@ -287,9 +264,89 @@ async def test_in_the_browser_a_coordinator_assigns_from_the_candidates(
     assert "knows ICU nights (overriding same_department)" in audit_dom
     assert "Coordinator C3" in audit_dom
     assert token not in str(cookies), "the cookie holds a session, never the token"
-    image = Image.open(screenshot).convert("RGB")
-    colours = {colour: n for n, colour in image.getcolors(maxcolors=1 << 20) or []}
     assert colours.get(DESK_GREEN, 0) > 20_000, "the desk's header is drawn"
+
+
+async def test_a_large_incidents_debriefing_is_planned_then_held(pipeline: Pipeline) -> None:
+    await pipeline.load_roster(roster("CB"))
+    people = [participant(f"E8CB{n}", department="ED") for n in range(7)]
+    await pipeline.report(incident_json("INC-LARGE-CB", people, hospital_id="CB", harm="mild"))
+    token = await coordinator_token(pipeline, "CB")
+
+    async def debriefs() -> list[dict[str, Any]]:
+        items = await worklist(pipeline, token)
+        return [i for i in items if i["need"] == "group_debrief_not_planned"]
+
+    await until_true(debriefs, lambda found: found, "the debriefing on the worklist")
+    (item,) = await debriefs()
+    assert item["incident_id"] == "INC-LARGE-CB"
+    assert item["detail"] == "7 professionals involved"
+    path = "/api/v1/debriefs/INC-LARGE-CB"
+    planned = {"planned_on": "2026-12-10"}
+    assert (await pipeline.desk.post(path, json=planned, headers=bearer(token))).status_code == 202
+    assert await debriefs() == []
+    stranger = {"held_on": "2026-12-10", "participants": 6, "facilitator_id": "UMC-X-1"}
+    answer = await pipeline.desk.post(path, json=stranger, headers=bearer(token))
+    assert answer.status_code == 422
+    held = {"held_on": "2026-12-10", "participants": 6, "facilitator_id": "CB-ICU"}
+    assert (await pipeline.desk.post(path, json=held, headers=bearer(token))).status_code == 202
+    await pipeline.until(
+        lambda: any(
+            e["event_type"] == "support.group_debrief_recorded" and e.get("held_on")
+            for e in pipeline.log.events(pipeline.topics.assignments)
+        ),
+        what="the debriefing held, published",
+    )
+    audit = (await pipeline.desk.get("/api/v1/audit", headers=bearer(token))).json()
+    assert [line["action"] for line in audit] == [
+        "group debriefing held",
+        "group debriefing planned",
+    ]
+
+
+async def test_a_supporter_deactivated_at_the_desk_is_deactivated_in_matching(
+    pipeline: Pipeline,
+) -> None:
+    await pipeline.load_roster(roster("CC"))
+    token = await coordinator_token(pipeline, "CC")
+    standing = {"active": False, "reason": "on leave until spring"}
+    path = "/api/v1/roster/CC-ICU/standing"
+    assert (await pipeline.desk.post(path, json=standing, headers=bearer(token))).status_code == 202
+
+    async def lines() -> dict[str, dict[str, Any]]:
+        answer = await pipeline.desk.get("/api/v1/roster", headers=bearer(token))
+        return {line["supporter_id"]: line for line in answer.json()}
+
+    await until_true(lines, lambda now: not now["CC-ICU"]["active"], "CC-ICU inactive")
+    assert (await lines())["CC-INV"]["active"] is True
+    other = await coordinator_token(pipeline, "C1")
+    answer = await pipeline.desk.post(path, json=standing, headers=bearer(other))
+    assert answer.status_code == 403
+
+
+async def test_an_urgent_escalation_reaches_the_hospitals_coordinator_at_once(
+    pipeline: Pipeline,
+) -> None:
+    case_id = await escalated_case(pipeline, "C9")
+    await pipeline.until(lambda: pipeline.mail.to("coordinator@c9.example"), what="the alert")
+    (mail,) = pipeline.mail.to("coordinator@c9.example")
+    body = mail.get_payload()
+    assert str(mail["Subject"]) == "Peer support: a case needs you now (C9)"
+    assert "Nobody on the roster fits this case" in body
+    assert f"http://desk/cases/{case_id}" in body
+    assert "a nurse in ICU; incident: medication, harm severe, a calamity" in body
+    assert "investigates incident 1, same department 1" in body
+    assert f"To reach the colleague yourself: {COLLEAGUE.lower()}c9@zh-a.example" in body
+
+
+async def test_other_escalations_wait_for_the_hospitals_digest(pipeline: Pipeline) -> None:
+    case_id = await escalated_case(pipeline, "CA", harm="mild", calamity=False)
+    await pipeline.until(lambda: pipeline.mail.to("coordinator@ca.example"), what="the digest")
+    (mail,) = pipeline.mail.to("coordinator@ca.example")
+    body = mail.get_payload()
+    assert str(mail["Subject"]) == "Peer support: the coordinator's digest (CA, 1)"
+    assert f"http://desk/cases/{case_id}" in body
+    assert "harm mild" in body
 
 
 async def until_true(read: Any, holds: Any, what: str, within: float = 60.0) -> None:

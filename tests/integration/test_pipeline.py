@@ -5,14 +5,14 @@ import json
 import os
 import signal
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import pytest
 
 from services.matching.roster import RosterEntry
 from shared.events import ReferralKind
-from tests.factories import incident_json, participant
+from tests.factories import incident_json, participant, roster_entry
 from tests.integration.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
@@ -23,24 +23,11 @@ INVOLVED_STAFF_ID = "E23456"
 def roster(hospital: str) -> list[RosterEntry]:
     """Supporters whose ids sort so that, were a rule broken, the wrong one would win the tie."""
 
-    def entry(supporter_id: str, staff_id: str, department: str) -> RosterEntry:
-        return RosterEntry(
-            supporter_id=f"{hospital}-{supporter_id}",
-            hospital_id=hospital,
-            staff_id=staff_id,
-            display_name=f"Supporter {supporter_id}",
-            email=f"{supporter_id.lower()}@{hospital.lower()}.example",
-            function="nurse",
-            department=department,
-            max_open_cases=10,
-            trained_on=date(2025, 1, 15),
-        )
-
     return [
-        entry("A-ICU", "E90001", "ICU"),
-        entry("A-INVOLVED", INVOLVED_STAFF_ID, "Cardiology"),
-        entry("S-1", "E90002", "Oncology"),
-        entry("S-2", "E90003", "Radiology"),
+        roster_entry(hospital, "A-ICU", "E90001", "ICU"),
+        roster_entry(hospital, "A-INVOLVED", INVOLVED_STAFF_ID, "Cardiology"),
+        roster_entry(hospital, "S-1", "E90002", "Oncology"),
+        roster_entry(hospital, "S-2", "E90003", "Radiology"),
     ]
 
 

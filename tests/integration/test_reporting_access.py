@@ -1,11 +1,8 @@
 """The analysts' API lets in only tokens, and a hospital's token sees only that hospital."""
 
-import asyncio
 import csv
 import io
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -21,16 +18,7 @@ pytestmark = pytest.mark.integration
 
 async def operator(pipeline: Pipeline, *arguments: str) -> list[str]:
     """reporting's command, as `make token`, `make tokens` and `make revoke` run it."""
-    env = {
-        **os.environ,
-        "MONGODB_URL": pipeline.servers.mongodb_url,
-        "MONGODB_DATABASE_PREFIX": pipeline.database_prefix,
-    }
-    command = [sys.executable, "-m", "services.reporting.cli", *arguments]
-    done = await asyncio.to_thread(
-        subprocess.run, command, env=env, capture_output=True, text=True, check=True
-    )
-    return done.stdout.strip().splitlines()
+    return await pipeline.operator("reporting", *arguments)
 
 
 async def issue(pipeline: Pipeline, scope: str, label: str = "") -> str:

@@ -13,7 +13,6 @@ from services.matching.policy import (
     Weights,
     assignment_for,
     escalation_for,
-    is_urgent,
     priority,
     rank,
 )
@@ -290,7 +289,7 @@ def test_the_deadline_to_answer_follows_the_harm() -> None:
     assert assignment_for(mild, candidate, 1, POLICY, NOW, mild.case_id).respond_by == (
         NOW + timedelta(hours=24)
     )
-    assert is_urgent(calamity.profile)
+    assert calamity.profile.urgent
 
 
 def test_severe_cases_come_before_milder_ones() -> None:

@@ -1,0 +1,215 @@
+"""The coordinator desk's own rules, on records made in memory: what reaches the worklist
+and when it leaves, in which order, and what the pages and mails show of a case."""
+
+import uuid
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from services.matching.desk import (
+    CaseNotes,
+    Debrief,
+    Need,
+    Notice,
+    Targets,
+    TimelineEntry,
+    case_view,
+    for_the_desk,
+    roster_lines,
+    seniority_band,
+    timeline_entry,
+    worklist,
+)
+from services.matching.desk_pages import duration, render
+from services.matching.policy import Policy, explain
+from services.matching.store import CaseRecord, Status, case_document, case_record
+from services.notify.coordinator_mail import alert_mail, digest_mail, due_digest, escalation_alert
+from services.notify.messages import ContactEntry, contact_logged
+from shared.events import CaseContactRecorded, CaseEscalated, EscalationReason
+from tests.factories import (
+    NOW,
+    assignment_and_contact,
+    case_to_match,
+    incident_json,
+    opened_cases,
+    supporter,
+)
+
+TARGETS = Targets()
+
+
+def record(harm: str = "severe", calamity: bool = True, **state: object) -> CaseRecord:
+    opened = opened_cases(incident_json(harm=harm, calamity=calamity))[0]
+    doc = case_document(case_to_match(opened), Status.WAITING, 0, uuid.uuid4(), NOW)
+    return case_record({**doc, **state})
+
+
+def needs(
+    rec: CaseRecord, notes: CaseNotes | None = None, at: timedelta = timedelta(0)
+) -> list[Need]:
+    return [i.need for i in worklist([(rec, notes or CaseNotes())], [], NOW + at, TARGETS)]
+
+
+def test_a_case_nobody_fits_is_listed_with_the_rules_that_turned_people_away() -> None:
+    rejections = {"same_department": 2, "at_capacity": 1}
+    (item,) = worklist(
+        [(record(), CaseNotes(rejections=rejections))], [], NOW + timedelta(hours=5), TARGETS
+    )
+    assert item.need is Need.NO_PEER_AVAILABLE
+    assert item.rejections == rejections
+    assert item.urgent
+    assert (item.waited_minutes, item.target_minutes, item.overdue) == (300, 240, True)
+
+
+def test_an_offer_is_listed_only_once_half_its_deadline_has_passed() -> None:
+    offered = record(
+        status=Status.OFFERED,
+        offered_at=NOW,
+        respond_by=NOW + timedelta(hours=2),
+        assignment_id="A1",
+        supporter_id="P1",
+    )
+    assert needs(offered, at=timedelta(minutes=59)) == []
+    assert needs(offered, at=timedelta(minutes=61)) == [Need.OFFER_UNANSWERED]
+
+
+def test_a_failed_message_counts_only_for_the_offer_still_open() -> None:
+    offered = record(
+        status=Status.OFFERED,
+        offered_at=NOW,
+        respond_by=NOW + timedelta(hours=24),
+        assignment_id="A2",
+        supporter_id="P1",
+    )
+    failed = Notice("A2", "offer", "email", "mailbox unknown", NOW)
+    assert needs(offered, CaseNotes(notice=failed)) == [Need.NOTIFICATION_FAILED]
+    earlier_offer = replace(failed, assignment_id="A1")
+    assert needs(offered, CaseNotes(notice=earlier_offer)) == []
+
+
+def test_no_first_contact_within_the_target_is_listed_until_one_is_logged() -> None:
+    accepted = record(
+        status=Status.ACCEPTED, accepted_at=NOW, assignment_id="A1", supporter_id="P1"
+    )
+    opened_at = accepted.case.opened_at
+    assert opened_at is not None
+    late = opened_at + TARGETS.first_contact + timedelta(minutes=1) - NOW
+    assert needs(accepted, at=late) == [Need.NO_FIRST_CONTACT]
+    assert needs(accepted, CaseNotes(first_contact_at=NOW), at=late) == []
+
+
+def test_cases_in_the_supporters_hands_or_ended_need_nobody() -> None:
+    for status in (Status.ACCEPTED, Status.ENDED, Status.CLOSED, Status.OPTED_OUT):
+        assert needs(record(status=status, accepted_at=NOW, supporter_id="P1")) == []
+
+
+def test_the_severest_come_first_then_the_longest_waiting() -> None:
+    mild_old = record(harm="mild", calamity=False, since=NOW - timedelta(days=3))
+    urgent_new = record(since=NOW - timedelta(minutes=5))
+    urgent_old = record(since=NOW - timedelta(hours=1))
+    items = worklist(
+        [(r, CaseNotes()) for r in (mild_old, urgent_new, urgent_old)], [], NOW, TARGETS
+    )
+    assert [i.case_id for i in items] == [urgent_old.case_id, urgent_new.case_id, mild_old.case_id]
+
+
+def test_a_large_incident_is_listed_until_its_debriefing_is_planned() -> None:
+    suggested = Debrief("INC-9", "ZH-A", 8, NOW - timedelta(hours=2))
+    (item,) = worklist([], [suggested], NOW, TARGETS)
+    assert (item.need, item.incident_id, item.case_id) == (
+        Need.GROUP_DEBRIEF_NOT_PLANNED,
+        "INC-9",
+        None,
+    )
+    assert worklist([], [replace(suggested, planned_on=date(2026, 11, 25))], NOW, TARGETS) == []
+
+
+def test_the_desk_words_age_and_experience_in_bands_only() -> None:
+    case = case_to_match(opened_cases()[0])
+    why = {i.rule: for_the_desk(i) for i in explain(case, supporter("P1"), Policy(), NOW)}
+    assert why["age"].detail == "4 years apart in age"
+    assert why["seniority"].detail == "10 years of experience, colleague 2 to 5 years"
+    assert "1994" not in str(why)
+    assert [seniority_band(y) for y in (None, 1, 2, 9, 15, 30)] == [
+        "unknown",
+        "under 2 years",
+        "2 to 5 years",
+        "5 to 10 years",
+        "10 to 20 years",
+        "20 years or more",
+    ]
+
+
+def test_a_contact_on_the_timeline_is_its_date_minutes_mode_and_tier_only() -> None:
+    assignment, _ = assignment_and_contact()
+    entry = ContactEntry(
+        contact_date=date(2026, 11, 21), minutes=45, mode="phone", tier=1, referred=False
+    )
+    logged = contact_logged(assignment, entry, "nonce", NOW, first_of_case=True)
+    made = timeline_entry(logged)
+    assert made is not None
+    assert made.detail == {"date": date(2026, 11, 21), "minutes": 45, "mode": "phone", "tier": 1}
+
+
+def test_every_page_renders_and_escapes_what_it_shows() -> None:
+    rec = record()
+    hostile = rec.case.colleague.model_copy(update={"department": "<script>x</script>"})
+    rec = replace(rec, case=replace(rec.case, colleague=hostile))
+    view = case_view(
+        rec, [TimelineEntry(at=NOW, kind="support.case_opened", detail={"opted_out": False})]
+    )
+    html = render("case", "case", scope="network", case=view, candidates=[])
+    assert "&lt;script&gt;" in html
+    assert "<script>x" not in html
+    items = worklist([(rec, CaseNotes(rejections={"at_capacity": 1}))], [], NOW, TARGETS)
+    assert "no peer available (urgent)" in render("worklist", "worklist", scope="x", items=items)
+    lines = roster_lines([supporter("P1")], {"P1": 2}, NOW, timedelta(days=90), timedelta(days=730))
+    assert "Supporter P1" in render("roster", "roster", scope="x", lines=lines)
+    assert lines[0].refresher_due == date(2027, 3, 1)
+    assert render("audit", "audit", scope="x", lines=[])
+    assert "coordinator token" in render("sign_in", "sign in")
+    assert [duration(m) for m in (12, 320, 3 * 1440 + 65)] == ["12 min", "5 h 20 min", "3 d 1 h"]
+
+
+def test_an_urgent_alert_says_what_is_needed_and_how_to_reach_the_colleague() -> None:
+    rec = record()
+    escalated = CaseEscalated(
+        event_id=uuid.uuid4(),
+        occurred_at=NOW,
+        producer="matching",
+        correlation_id="ZH-A:INC-1",
+        hospital_id="ZH-A",
+        case_id=rec.case.case_id,
+        profile=rec.case.profile,
+        attempt=0,
+        reason=EscalationReason.NO_PEER_AVAILABLE,
+        rejections={"same_department": 1},
+    )
+    alert = escalation_alert(escalated)
+    assert alert.urgent
+    assert alert.no_peer
+    contact = CaseContactRecorded(
+        event_id=uuid.uuid4(),
+        occurred_at=NOW,
+        producer="intake",
+        correlation_id="ZH-A:INC-1",
+        hospital_id="ZH-A",
+        case_id=rec.case.case_id,
+        email="colleague@zh-a.example",
+    )
+    mail = alert_mail(alert, contact, "https://desk", "coordinator@zh-a.example")
+    assert f"https://desk/cases/{rec.case_id}" in mail.body
+    assert "To reach the colleague yourself: colleague@zh-a.example." in mail.body
+    assert "Turned away on the roster: same department 1." in mail.body
+    digest = digest_mail("ZH-A", [alert, alert], {}, "https://desk", "c@zh-a.example")
+    assert "(ZH-A, 2)" in digest.subject
+    assert "no contact details were given" in digest.body
+
+
+@pytest.mark.parametrize(
+    ("last", "due"),
+    [(None, True), (NOW - timedelta(hours=23), False), (NOW - timedelta(days=1), True)],
+)
+def test_a_hospital_gets_at_most_one_digest_a_day(last: datetime | None, due: bool) -> None:
+    assert due_digest(last, NOW, timedelta(days=1)) is due
