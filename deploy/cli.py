@@ -61,6 +61,7 @@ dashboard          {stack.reporting_url}/  (sign in with the API token)
 API token          {stack.api_token}  (network; `make token SCOPE=...` issues more)
 coordinator desk   {stack.desk_url}/  (sign in with the coordinator token)
 coordinator token  {stack.coordinator_token}  (network; `make coordinator SCOPE=...`)
+request page       http://127.0.0.1:{ports.intake}/request  (staff ask for support)
 health & metrics   """
         + ", ".join(f"{s} http://127.0.0.1:{ports.of_service(s)}/metrics" for s in SERVICES)
         + "\nFeed incidents with `make feed`; stop with `make down`."

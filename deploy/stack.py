@@ -39,6 +39,8 @@ COORDINATORS = json.dumps(
     {h.hospital_id: [f"coordinator@{h.hospital_id.lower()}.example"] for h in HOSPITALS}
 )
 """Each synthetic hospital's programme coordinator: their mail lands in the SMTP sink."""
+MAIL_DOMAINS = json.dumps({h.hospital_id: [f"{h.hospital_id.lower()}.example"] for h in HOSPITALS})
+"""Each synthetic hospital's staff mail domain, for the request page's confirmations."""
 SECRETS = ("PSEUDONYM_KEY", "LINK_SECRET")
 """Generated for each stack unless set in the environment: no stack runs on a key anyone can
 read in this repository."""
@@ -124,6 +126,8 @@ class Stack:
             **{name: os.environ.get(name) or secret for name, secret in self.secrets().items()},
             "PUBLIC_URL": f"http://{HOST}:{self.ports.notify}",
             "DESK_URL": self.desk_url,
+            "REQUEST_URL": f"http://{HOST}:{self.ports.intake}",
+            "MAIL_DOMAINS": os.environ.get("MAIL_DOMAINS") or MAIL_DOMAINS,
             "COORDINATORS": os.environ.get("COORDINATORS") or COORDINATORS,
             "SOURCE_SYSTEMS": os.environ.get("SOURCE_SYSTEMS") or SOURCE_SYSTEMS,
             "LOG_LEVEL": self.log_level,

@@ -247,14 +247,27 @@ class StaffEvent(Contract):
     hospital_id: HospitalId
 
 
+class SupportPreferences(Contract):
+    """What the professional would like of their supporter; each a soft rule in matching."""
+
+    department: Literal["own", "other"] | None = None
+    """A supporter from their own department, or from another."""
+    function: Function | None = None
+    language: LanguageCode | None = None
+    supporter_id: Code | None = None
+    """A supporter they name from the hospital's roster."""
+
+
 class SupportRequested(StaffEvent):
     """A professional asks for support, or a colleague asks on their behalf, without an
-    incident report (an intranet form). Any free text the form had is not part of it."""
+    incident report (an intranet form). Any free text the form had is not part of it; who
+    referred a colleague is never part of it."""
 
     event_type: Literal["support.requested"]
     request_id: Code
     requested_by: Literal["self", "colleague"] = "self"
     professional: Participant
+    preferences: SupportPreferences = Field(default_factory=SupportPreferences)
 
 
 class OutreachPreferenceSet(StaffEvent):
@@ -263,6 +276,10 @@ class OutreachPreferenceSet(StaffEvent):
     event_type: Literal["staff.outreach_preference"]
     staff_id: Code
     outreach: Literal["welcome", "declined"]
+    channel: Literal["email", "phone"] | None = None
+    """How they would rather be reached; their supporter is told."""
+    language: LanguageCode | None = None
+    """The language they would rather be supported in."""
 
 
 StaffMessage = Annotated[
@@ -288,7 +305,10 @@ class Envelope(Contract):
 class CaseOrigin(StrEnum):
     INCIDENT = "incident"
     REQUEST = "request"
-    """Asked for without an incident: counted with category `other` and harm `unknown`."""
+    """The professional asked for support themselves, without an incident: counted with
+    category `other` and harm `unknown`."""
+    REFERRAL = "referral"
+    """A colleague was concerned and asked on their behalf; who asked is never passed on."""
 
 
 class CaseProfile(Contract):
@@ -353,6 +373,7 @@ class SupportCaseOpened(AboutCase):
     incident_id: Code
     colleague: Colleague
     exclusions: Exclusions
+    preferences: SupportPreferences = Field(default_factory=SupportPreferences)
     opted_out: bool = False
     """The colleague declined outreach beforehand: counted, but nobody is sent."""
 
@@ -403,6 +424,7 @@ class CaseContactRecorded(Envelope):
     email: Email | None = None
     phone: Phone | None = None
     languages: list[LanguageCode] = Field(default_factory=list, max_length=10)
+    preferred_channel: Literal["email", "phone"] | None = None
 
 
 CaseNews = Annotated[
@@ -506,6 +528,14 @@ class ScoreItem(Contract):
     terms: dict[Label, Sentence] = Field(default_factory=dict, max_length=20)
 
 
+class PassedOver(Contract):
+    """The supporter the colleague asked for by name could not take the case, and why: for
+    the coordinator, never for the supporter who got it."""
+
+    supporter_id: Code
+    refusal: Label
+
+
 class AboutAssignment(AboutCase):
     """What every event about one assignment carries besides its case."""
 
@@ -522,6 +552,7 @@ class PeerAssigned(AboutAssignment):
     """Without an answer by then the case goes to someone else."""
     case_opened_at: Instant | None = None
     """When intake opened the case: the first offer's time to assignment is counted from it."""
+    passed_over: PassedOver | None = None
 
 
 class ResponseDeadlineMoved(AboutAssignment):
@@ -560,6 +591,7 @@ class CaseEscalated(AboutCase):
     reason: EscalationReason
     rejections: dict[Label, Count] = Field(max_length=50)
     """How many supporters each rule turned away: why nobody fits, without naming anyone."""
+    passed_over: PassedOver | None = None
 
 
 ChannelName = Literal["email", "sms"]

@@ -184,6 +184,19 @@ class AccessSettings(ServiceSettings):
     not in uvicorn's `FORWARDED_ALLOW_IPS` (otherwise the cookie follows the scheme seen)."""
 
 
+class MailSettings(Settings):
+    """The mail server a service sends through (notify's outreach, intake's confirmations)."""
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_ca_file: str | None = None
+    """A CA bundle to trust for STARTTLS, for a relay with a certificate of the hospital's own."""
+    mail_from: str = "peer-support@hospital.example"
+
+
 class PseudonymSettings(Settings):
     pseudonym_key: Secret
     """HMAC key for staff pseudonyms, the same in intake and in the roster loader. Required:

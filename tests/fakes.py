@@ -11,7 +11,7 @@ from typing import Any, TypeVar, cast
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
-from services.intake.cases import IncidentRecord
+from services.intake.cases import Choice, IncidentRecord
 from services.intake.store import IncidentRecords, Preferences
 from services.matching.desk_store import AuditLine, AuditLog, DeskRecords
 from services.matching.policy import Case, Supporter
@@ -24,7 +24,6 @@ from services.matching.store import (
     case_document,
     case_record,
 )
-from services.notify.messages import Outreach
 from services.notify.steps import Scheduled
 from services.notify.store import (
     CaseContacts,
@@ -37,6 +36,7 @@ from services.notify.store import (
 )
 from shared.errors import RejectedEvent, RetryLater
 from shared.events import CaseContactRecorded, ChannelName, Envelope, PeerAssigned
+from shared.mail import Outreach
 from shared.mongo import Document, UnitOfWork, Work, outbox_entries
 
 NO_SESSION = cast(AsyncClientSession, None)
@@ -275,17 +275,28 @@ class FakeIncidentRecords(IncidentRecords):
 
 class FakePreferences(Preferences):
     def __init__(self) -> None:
-        self.choices: dict[str, tuple[str, datetime]] = {}
+        self.made: dict[str, tuple[str, datetime, Choice]] = {}
 
-    async def record(self, pseudonym: str, outreach: str, set_at: datetime) -> bool:
-        known = self.choices.get(pseudonym)
+    async def record(
+        self, pseudonym: str, outreach: str, set_at: datetime, choice: Choice | None = None
+    ) -> bool:
+        known = self.made.get(pseudonym)
         if known and known[1] >= set_at:
             return False
-        self.choices[pseudonym] = (outreach, set_at)
+        self.made[pseudonym] = (outreach, set_at, choice or Choice())
         return True
 
+    async def choices(
+        self, session: AsyncClientSession, pseudonyms: Iterable[str]
+    ) -> dict[str, Choice]:
+        return {
+            p: self.made[p][2]
+            for p in pseudonyms
+            if p in self.made and self.made[p][0] == "welcome"
+        }
+
     async def opted_out(self, session: AsyncClientSession, pseudonyms: Iterable[str]) -> set[str]:
-        return {p for p in pseudonyms if self.choices.get(p, ("",))[0] == "declined"}
+        return {p for p in pseudonyms if p in self.made and self.made[p][0] == "declined"}
 
 
 class FakeRoster(Roster):

@@ -1,18 +1,24 @@
-"""intake: incidents and support requests in, one support case per professional out. The work
-is `Intake`'s."""
+"""intake: incidents and support requests in, one support case per professional out; the
+request page for staff. The work is `Intake`'s, the page `RequestPages`'."""
 
-from faststream.asgi import AsgiFastStream
+from datetime import timedelta
+
+from fastapi import FastAPI
 from faststream.kafka.annotations import KafkaMessage
 
 from services.intake.intake import Intake
+from services.intake.request_store import PendingRequests
+from services.intake.request_web import RequestPages, request_router
 from services.intake.settings import SERVICE, IntakeSettings
 from services.intake.store import IncidentRecords, Preferences
+from shared.access import Attempts
 from shared.events import CaseContactRecorded, CaseNews, IncidentEvent, StaffMessage
 from shared.kafka import subscription
-from shared.service import service_app, wire
+from shared.mail import email_channel
+from shared.service import web_app, wire
 
 
-def create_app(settings: IntakeSettings | None = None) -> AsgiFastStream:
+def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
     wiring = wire(SERVICE, settings)
     broker, topics = wiring.broker, settings.topics
@@ -38,11 +44,22 @@ def create_app(settings: IntakeSettings | None = None) -> AsgiFastStream:
     async def on_staff_message(message: StaffMessage) -> None:
         await intake.on_staff_message(message)
 
-    return service_app(
+    pending = PendingRequests(wiring.database)
+    app = web_app(
         wiring,
         settings,
+        title="peer-support intake",
+        description="Asking for support without an incident, and staff's standing choices.",
+        on_startup=[pending.ensure_indexes],
         publishes=[
             (topics.cases, CaseNews, "one case per professional: opened, updated, closed"),
             (topics.contacts, CaseContactRecorded, "how to reach a colleague, for notify only"),
         ],
     )
+    attempts = Attempts(
+        settings.requests_allowed, timedelta(seconds=settings.requests_window_seconds)
+    )
+    key = settings.pseudonym_key.get_secret_value().encode()
+    pages = RequestPages(intake, pending, email_channel(settings), settings, attempts, key)
+    app.include_router(request_router(pages))
+    return app

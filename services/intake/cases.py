@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from shared.events import (
     CaseContactRecorded,
@@ -36,6 +36,7 @@ from shared.events import (
     SupportCaseClosed,
     SupportCaseOpened,
     SupportCaseUpdated,
+    SupportPreferences,
     SupportRequested,
     derived_event_id,
     incident_key,
@@ -103,6 +104,7 @@ class Occasion:
     calamity: bool = False
     investigators: Sequence[str] = ()
     requested_by_self: bool = False
+    preferences: SupportPreferences = field(default_factory=SupportPreferences)
 
     @classmethod
     def of_incident(cls, incident: IncidentFacts | IncidentWithdrawn) -> "Occasion":
@@ -136,10 +138,11 @@ class Occasion:
             hospital_id=request.hospital_id,
             incident_id=f"request:{request.request_id}",
             revision=0,
-            origin=CaseOrigin.REQUEST,
+            origin=CaseOrigin.REQUEST if request.requested_by == "self" else CaseOrigin.REFERRAL,
             occurred_at=request.occurred_at,
             participants=(request.professional,),
             requested_by_self=request.requested_by == "self",
+            preferences=request.preferences,
         )
 
 
@@ -176,6 +179,14 @@ def case_id_for(hospital_id: str, incident_id: str, pseudonym: str) -> uuid.UUID
     return derived_event_id("case", hospital_id, incident_id, pseudonym)
 
 
+@dataclass(frozen=True)
+class Choice:
+    """A professional's standing choice of how to be reached and in which language."""
+
+    channel: Literal["email", "phone"] | None = None
+    language: str | None = None
+
+
 def reconcile(
     record: IncidentRecord | None,
     occasion: Occasion,
@@ -183,8 +194,10 @@ def reconcile(
     opted_out: Collection[str],
     policy: IntakePolicy,
     now: datetime,
+    choices: Mapping[str, Choice] | None = None,
 ) -> Reconciled:
-    """`opted_out`: pseudonyms of staff who declined outreach beforehand."""
+    """`opted_out`: who declined outreach beforehand; `choices`: how others would rather be
+    reached (both by pseudonym)."""
     if record is not None and (record.withdrawn or occasion.revision <= record.revision):
         return Reconciled(record, stale=True)
     record = record or IncidentRecord(revision=-1)
@@ -196,11 +209,7 @@ def reconcile(
         return pseudonymise(pseudonym_key, occasion.hospital_id, staff_id)
 
     involved = {pseudonym(p.staff_id): p for p in occasion.participants}
-    exclusions = Exclusions(
-        involved_pseudonyms=list(involved),
-        investigator_pseudonyms=[pseudonym(s) for s in occasion.investigators],
-        incident_size=len(involved),
-    )
+    exclusions = _exclusions(list(involved), [pseudonym(s) for s in occasion.investigators])
     reached = {} if occasion.near_miss and not policy.near_miss_outreach else involved
     cases = dict(record.cases)
     out = Reconciled(replace(record, revision=occasion.revision, exclusions=exclusions))
@@ -208,7 +217,7 @@ def reconcile(
         tracked = cases.get(colleague_pseudonym)
         profile = _profile(occasion, participant)
         if tracked is None:
-            line_manager = participant.line_manager_staff_id
+            manager = participant.line_manager_staff_id
             case = _opened(
                 occasion,
                 participant,
@@ -216,12 +225,13 @@ def reconcile(
                 profile,
                 exclusions,
                 opted_out=colleague_pseudonym in opted_out and not occasion.requested_by_self,
-                line_manager=pseudonym(line_manager) if line_manager else None,
+                line_manager=pseudonym(manager) if manager else None,
                 envelope=envelope,
+                choice=(choices or {}).get(colleague_pseudonym, Choice()),
             )
             out.cases.append(case)
             if not case.opted_out:
-                out.contacts.append(_contact(case, participant, envelope))
+                out.contacts.append(_contact(case, participant, envelope, choices))
             cases[colleague_pseudonym] = TrackedCase(case.case_id, profile)
         elif tracked.open and (profile != tracked.profile or exclusions != record.exclusions):
             out.cases.append(_updated(tracked, occasion, profile, exclusions, envelope))
@@ -234,6 +244,14 @@ def reconcile(
     out.cases.extend(debrief)
     suggested = record.debrief_suggested or bool(debrief)
     return replace(out, record=replace(out.record, cases=cases, debrief_suggested=suggested))
+
+
+def _exclusions(involved: list[str], investigators: list[str]) -> Exclusions:
+    return Exclusions(
+        involved_pseudonyms=involved,
+        investigator_pseudonyms=investigators,
+        incident_size=len(involved),
+    )
 
 
 def _updated(
@@ -322,6 +340,7 @@ def _opened(
     opted_out: bool,
     line_manager: str | None,
     envelope: Mapping[str, Any],
+    choice: Choice,
 ) -> SupportCaseOpened:
     case_id = case_id_for(occasion.hospital_id, occasion.incident_id, pseudonym)
     return SupportCaseOpened(
@@ -338,24 +357,37 @@ def _opened(
             involvement=participant.involvement,
             seniority_years=participant.seniority_years,
             birth_year=participant.birth_year,
-            languages=participant.languages,
+            languages=_languages(participant, choice),
         ),
         exclusions=exclusions,
+        preferences=occasion.preferences,
         opted_out=opted_out,
         **envelope,
     )
 
 
+def _languages(participant: Participant, choice: Choice) -> list[str]:
+    """The language they chose first: matching looks for a supporter who speaks it."""
+    if choice.language is None:
+        return list(participant.languages)
+    return [choice.language, *(lang for lang in participant.languages if lang != choice.language)]
+
+
 def _contact(
-    case: SupportCaseOpened, participant: Participant, envelope: Mapping[str, Any]
+    case: SupportCaseOpened,
+    participant: Participant,
+    envelope: Mapping[str, Any],
+    choices: Mapping[str, Choice] | None,
 ) -> CaseContactRecorded:
     contact = participant.contact
+    choice = (choices or {}).get(case.colleague.pseudonym, Choice())
     return CaseContactRecorded(
         event_id=derived_event_id("case_contact", case.case_id),
         case_id=case.case_id,
         email=contact.email if contact else None,
         phone=contact.phone if contact else None,
-        languages=participant.languages,
+        languages=case.colleague.languages,
+        preferred_channel=choice.channel,
         **envelope,
     )
 

@@ -11,10 +11,10 @@ from typing import Any
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from services.intake.cases import IntakePolicy, Occasion, reconcile
+from services.intake.cases import Choice, IntakePolicy, Occasion, reconcile
 from services.intake.store import IncidentRecords, Preferences
 from shared.errors import RejectedEvent
-from shared.events import IncidentEvent, OutreachPreferenceSet, StaffMessage
+from shared.events import IncidentEvent, OutreachPreferenceSet, StaffMessage, SupportRequested
 from shared.mongo import Announcements, UnitOfWork
 from shared.pseudonyms import pseudonymise
 from shared.settings import Topics
@@ -38,13 +38,21 @@ class Intake:
     async def on_staff_message(self, message: StaffMessage) -> None:
         self._check(message.source_system, message.hospital_id, None, "")
         if isinstance(message, OutreachPreferenceSet):
-            pseudonym = pseudonymise(self.pseudonym_key, message.hospital_id, message.staff_id)
-            changed = await self.preferences.record(
-                pseudonym, message.outreach, message.occurred_at
-            )
-            self.log.info("outreach preference", outreach=message.outreach, changed=changed)
+            await self.record_choice(message)
         else:
-            await self.take_in(Occasion.of_request(message))
+            await self.take_request(message)
+
+    async def record_choice(self, choice: OutreachPreferenceSet) -> None:
+        """From the staff topic, or the request page once the asker is known."""
+        pseudonym = pseudonymise(self.pseudonym_key, choice.hospital_id, choice.staff_id)
+        made = Choice(choice.channel, choice.language)
+        changed = await self.preferences.record(
+            pseudonym, choice.outreach, choice.occurred_at, made
+        )
+        self.log.info("outreach preference", outreach=choice.outreach, changed=changed)
+
+    async def take_request(self, request: SupportRequested) -> None:
+        await self.take_in(Occasion.of_request(request))
 
     def _check(self, source: str, hospital_id: str, key: bytes | None, expected: str) -> None:
         if refused := self.policy.provenance(source, hospital_id, key, expected):
@@ -61,7 +69,10 @@ class Intake:
                 raise RejectedEvent(refused)
             previous = await self.records.get(session, occasion.key)
             opted_out = await self.preferences.opted_out(session, pseudonyms)
-            outcome = reconcile(previous, occasion, self.pseudonym_key, opted_out, self.policy, now)
+            choices = await self.preferences.choices(session, pseudonyms)
+            outcome = reconcile(
+                previous, occasion, self.pseudonym_key, opted_out, self.policy, now, choices
+            )
             if outcome.stale:
                 return []
             await self.records.save(session, occasion.key, outcome.record, previous)

@@ -5,13 +5,15 @@ from datetime import UTC, date, datetime, timedelta
 from pydantic import Field
 
 from services.intake.cases import IntakePolicy
-from shared.settings import PseudonymSettings, ServiceSettings
+from shared.events import HospitalId
+from shared.settings import MailSettings, PseudonymSettings, ServiceSettings
 
 SERVICE = "intake"
 
 
-class IntakeSettings(ServiceSettings, PseudonymSettings):
-    """The common settings and the pseudonym key, which only intake and the roster use."""
+class IntakeSettings(ServiceSettings, PseudonymSettings, MailSettings):
+    """The common settings, the pseudonym key (which only intake and the roster use) and the
+    mail server the request page's confirmations go through."""
 
     near_miss_outreach: bool = True
     """Reach out after near misses (`actuality: potential`) too."""
@@ -25,6 +27,21 @@ class IntakeSettings(ServiceSettings, PseudonymSettings):
     """The hospitals each source system may report for, as JSON, e.g. `{"epd-zh-a":
     ["ZH-A"]}`; an event from another, or for another hospital, is dead-lettered. Unset: any
     source may report for any hospital (a warning says so at startup)."""
+
+    mail_domains: dict[HospitalId, list[str]] = Field(default_factory=dict)
+    """Each hospital's staff mail domains, e.g. `{"ZH-A": ["zh-a.nl"]}`: the hospitals the
+    request page takes requests for, and the addresses that may confirm them."""
+    trusted_identity_header: str | None = None
+    """A header the hospital's sign-in proxy sets to the staff id of who is signed in, e.g.
+    `X-Staff-Id`: then nobody needs to confirm by mail."""
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """The addresses that header is believed from; from any other it is ignored."""
+    request_url: str = "http://127.0.0.1:8081"
+    """Where staff reach the request page: the base of the confirmation links."""
+    request_confirm_hours: float = Field(default=24, gt=0, le=72)
+    requests_allowed: int = Field(default=5, ge=1)
+    requests_window_seconds: float = Field(default=3600, gt=0)
+    """Each person and each address may send this many requests or choices in the window."""
 
     def policy(self) -> IntakePolicy:
         return IntakePolicy(

@@ -9,7 +9,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from services.intake.cases import IncidentRecord, TrackedCase
+from services.intake.cases import Choice, IncidentRecord, TrackedCase
 from shared.errors import RetryLater
 from shared.events import CaseProfile, Exclusions
 from shared.mongo import Document
@@ -51,21 +51,38 @@ class Preferences:
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self.collection = database["outreach_preferences"]
 
-    async def record(self, pseudonym: str, outreach: str, set_at: datetime) -> bool:
+    async def record(
+        self, pseudonym: str, outreach: str, set_at: datetime, choice: Choice | None = None
+    ) -> bool:
         """Returns whether it changed what is known (an older choice arriving late does not)."""
+        choice = choice or Choice()
+        fields = {
+            "outreach": outreach,
+            "set_at": set_at,
+            "channel": choice.channel,
+            "language": choice.language,
+        }
         result = await self.collection.update_one(
-            {"_id": pseudonym, "set_at": {"$lt": set_at}},
-            {"$set": {"outreach": outreach, "set_at": set_at}},
+            {"_id": pseudonym, "set_at": {"$lt": set_at}}, {"$set": fields}
         )
         if result.matched_count:
             return True
         try:
-            await self.collection.insert_one(
-                {"_id": pseudonym, "outreach": outreach, "set_at": set_at}
-            )
+            await self.collection.insert_one({"_id": pseudonym, **fields})
         except DuplicateKeyError:
             return False
         return True
+
+    async def choices(
+        self, session: AsyncClientSession, pseudonyms: Iterable[str]
+    ) -> dict[str, Choice]:
+        """How those who said so would rather be reached."""
+        return {
+            doc["_id"]: Choice(doc.get("channel"), doc.get("language"))
+            async for doc in self.collection.find(
+                {"_id": {"$in": list(pseudonyms)}, "outreach": "welcome"}, session=session
+            )
+        }
 
     async def opted_out(self, session: AsyncClientSession, pseudonyms: Iterable[str]) -> set[str]:
         return {

@@ -214,7 +214,14 @@ def _assigned(event: PeerAssigned) -> dict[str, Any]:
             for i in map(for_the_desk, event.explanation)
         ],
         "respond_by": event.respond_by,
+        **_passed_over(event),
     }
+
+
+def _passed_over(event: PeerAssigned | CaseEscalated) -> dict[str, str]:
+    """The supporter the colleague asked for by name, and the rule that turned them away."""
+    named = event.passed_over
+    return {"passed_over": f"{named.supporter_id}: {named.refusal}"} if named else {}
 
 
 def _contact(event: SupportContactLogged) -> dict[str, Any]:
@@ -233,7 +240,7 @@ _DETAILS: dict[type[Envelope], Callable[[Any], dict[str, Any]]] = {
     PeerAssigned: _assigned,
     ResponseDeadlineMoved: lambda e: {"respond_by": e.respond_by},
     AssignmentCancelled: lambda e: {"supporter_id": e.supporter_id, "reason": e.reason},
-    CaseEscalated: lambda e: {"reason": e.reason, "rejections": e.rejections},
+    CaseEscalated: lambda e: {"reason": e.reason, "rejections": e.rejections, **_passed_over(e)},
     PeerNotified: lambda e: {"step": e.step, "channel": e.channel},
     NotificationFailed: lambda e: {"step": e.step, "channel": e.channel, "reason": e.reason},
     AssignmentAccepted: lambda e: {},

@@ -1,19 +1,13 @@
 """The desk's pages, rendered from the templates beside this module. Pure: views in, HTML
 out; every value is escaped. The pages load no script and nothing from elsewhere."""
 
-from pathlib import Path
 from typing import Any
-
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from services.matching.coordination import ENDED_BY_COORDINATOR
 from shared.events import ReferralKind
+from shared.pages import templates_beside
 
-_templates = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=True,
-    undefined=StrictUndefined,
-)
+_templates = templates_beside(__file__)
 
 
 def duration(minutes: int) -> str:

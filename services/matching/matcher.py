@@ -20,7 +20,7 @@ from pymongo.errors import DuplicateKeyError
 from services.matching.policy import (
     Case,
     Policy,
-    Refusal,
+    Ranking,
     assignment_for,
     cancellation_for,
     escalation_for,
@@ -92,6 +92,7 @@ class Matcher:
             colleague=opened.colleague,
             exclusions=opened.exclusions,
             opened_at=opened.occurred_at,
+            preferences=opened.preferences,
         )
 
         async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
@@ -294,10 +295,18 @@ class Matcher:
         for candidate in ranking.candidates:
             supporter_id = candidate.supporter.supporter_id
             if await self.roster.reserve(session, supporter_id, case_id, now):
-                assigned = assignment_for(case, candidate, attempt, self.policy, now, cause)
+                assigned = assignment_for(
+                    case,
+                    candidate,
+                    attempt,
+                    self.policy,
+                    now,
+                    cause,
+                    passed_over=ranking.passed_over,
+                )
                 await self.book.offered(session, assigned, now)
                 return [assigned]
-        return await self._wait(session, record, now, cause, ranking.refusals)
+        return await self._wait(session, record, now, cause, ranking)
 
     async def _wait(
         self,
@@ -305,7 +314,7 @@ class Matcher:
         record: CaseRecord,
         now: datetime,
         cause: uuid.UUID,
-        refusals: Counter[Refusal],
+        ranking: Ranking,
     ) -> list[Envelope]:
         """Nobody fits now: the case waits, and the coordinator hears of it once."""
         waiting = record.status == Status.WAITING
@@ -319,4 +328,7 @@ class Matcher:
         if waiting and record.escalated_while_waiting:
             return []
         reason = EscalationReason.NO_PEER_AVAILABLE
-        return [escalation_for(record.case, record.attempt, reason, refusals, now, cause)]
+        refusals, passed_over = ranking.refusals, ranking.passed_over
+        return [
+            escalation_for(record.case, record.attempt, reason, refusals, now, cause, passed_over)
+        ]

@@ -31,6 +31,7 @@ from shared.events import (
     Exclusions,
     Function,
     Harm,
+    PassedOver,
     PeerAssigned,
     ReferralKind,
     ResponseDeadlineMoved,
@@ -38,6 +39,7 @@ from shared.events import (
     SupportEnded,
     SupporterContact,
     SupportOutcome,
+    SupportPreferences,
     Weekday,
     derived_event_id,
 )
@@ -203,6 +205,8 @@ class Case:
     tried: frozenset[str] = frozenset()
     """Supporters who declined or did not answer this case before."""
     opened_at: datetime | None = None
+    preferences: SupportPreferences = field(default_factory=SupportPreferences)
+    """What the colleague asked for, each a soft rule."""
 
     @property
     def hospital_id(self) -> str:
@@ -221,6 +225,8 @@ class Ranking:
     """Best first; ties go to whoever waited longest since their last assignment."""
     refusals: Counter[Refusal] = field(default_factory=Counter)
     eligible: int = 0
+    passed_over: PassedOver | None = None
+    """The supporter the colleague asked for, when a rule turned them away."""
 
 
 class _Judge:
@@ -251,16 +257,21 @@ class _Judge:
                 else {}
             ),
         }
-        self.languages = frozenset(colleague.languages)
+        wishes = case.preferences
+        self.named = wishes.supporter_id
+        self.languages = frozenset([wishes.language] if wishes.language else colleague.languages)
         self.department = _folded(colleague.department)
-        self.department_rule = policy.department_rule(case.hospital_id)
+        self.department_rule = _WISHED_RULE.get(
+            wishes.department, policy.department_rule(case.hospital_id)
+        )
         self.incident_share = incident_share
         large = case.exclusions.incident_size > policy.large_incident
         self.share_limit = policy.share_in_large_incident if large else None
-        family = _FUNCTION_FAMILY.get(colleague.function)
+        wished_function = wishes.function or colleague.function
+        family = _FUNCTION_FAMILY.get(wished_function)
         self.function_fit = {
             f: 1.0
-            if f == colleague.function
+            if f == wished_function
             else 0.5
             if family and _FUNCTION_FAMILY.get(f) == family
             else 0.0
@@ -343,7 +354,17 @@ class _Judge:
             + w.load * load
             + w.waited * waited
             + w.department * department
+            + (CHOSEN_POINTS if s.contact.supporter_id == self.named else 0.0)
         )
+
+
+_WISHED_RULE: dict[str | None, DepartmentRule] = {
+    "own": DepartmentRule.PREFER,
+    "other": DepartmentRule.AVOID,
+}
+"""The colleague's wish about the department sets the hospital's rule aside for their case."""
+CHOSEN_POINTS = 100.0
+"""A supporter the colleague asked for by name comes first, if no rule turns them away."""
 
 
 class _Table(dict[int | None, float]):
@@ -387,9 +408,12 @@ def rank(
     ranking = Ranking()
     refused = ranking.refusals
     scored: list[tuple[float, datetime, str, Supporter]] = []
+    named_refusal: Refusal | None = None
     for supporter in roster:
         if reason := refusal(supporter):
             refused[reason] += 1
+            if supporter.contact.supporter_id == judge.named:
+                named_refusal = reason
         else:
             scored.append(
                 (
@@ -400,6 +424,10 @@ def rank(
                 )
             )
     ranking.eligible = len(scored)
+    if judge.named and judge.named not in {entry[2] for entry in scored}:
+        ranking.passed_over = PassedOver(
+            supporter_id=judge.named, refusal=named_refusal or "not_on_the_roster"
+        )
     top = sorted(scored, key=_ORDER) if best is None else heapq.nsmallest(best, scored, _ORDER)
     ranking.candidates = [Candidate(entry[3], -entry[0]) for entry in top]
     return ranking
@@ -532,6 +560,14 @@ def _rule_items(
                 terms={"same": str(same).lower(), "department": colleague.department},
             )
         )
+    if supporter.contact.supporter_id == judge.named:
+        items.append(
+            ScoreItem(
+                rule="chosen_by_colleague",
+                points=CHOSEN_POINTS,
+                detail="the colleague asked for this supporter by name",
+            )
+        )
     items.append(
         ScoreItem(
             rule="protected",
@@ -573,6 +609,7 @@ def assignment_for(
     at: datetime,
     caused_by: uuid.UUID,
     chosen_by_coordinator: bool = False,
+    passed_over: PassedOver | None = None,
 ) -> PeerAssigned:
     explanation = explain(case, candidate.supporter, policy, at)
     if chosen_by_coordinator:
@@ -588,6 +625,7 @@ def assignment_for(
         explanation=explanation,
         respond_by=at + policy.response_time(case.profile),
         case_opened_at=case.opened_at,
+        passed_over=passed_over,
         **_envelope(case, at, caused_by),
     )
 
@@ -616,6 +654,7 @@ def escalation_for(
     refusals: Counter[Refusal],
     at: datetime,
     caused_by: uuid.UUID,
+    passed_over: PassedOver | None = None,
 ) -> CaseEscalated:
     return CaseEscalated(
         event_id=derived_event_id("case_escalated", case.case_id, attempt, reason),
@@ -624,6 +663,7 @@ def escalation_for(
         profile=case.profile,
         reason=reason,
         rejections={str(r): n for r, n in sorted(refusals.items())},
+        passed_over=passed_over,
         **_envelope(case, at, caused_by),
     )
 

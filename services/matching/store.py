@@ -26,6 +26,7 @@ from shared.events import (
     PeerAssigned,
     SupporterContact,
     SupporterProfile,
+    SupportPreferences,
 )
 from shared.mongo import Document
 
@@ -337,6 +338,7 @@ def case_document(
         "profile": case.profile.model_dump(mode="json"),
         "colleague": case.colleague.model_dump(mode="json"),
         "exclusions": case.exclusions.model_dump(mode="json"),
+        "preferences": case.preferences.model_dump(mode="json"),
         "tried": [],
         "opened_at": case.opened_at,
         "status": status,
@@ -357,6 +359,7 @@ def case_record(doc: Document) -> CaseRecord:
         exclusions=Exclusions.model_validate(doc["exclusions"]),
         tried=frozenset(doc["tried"]),
         opened_at=doc.get("opened_at"),
+        preferences=SupportPreferences.model_validate(doc.get("preferences") or {}),
     )
     return CaseRecord(
         case=case,

@@ -7,7 +7,7 @@ from datetime import timedelta
 from faststream.asgi import AsgiFastStream
 
 from services.notify.alert_store import Alerts
-from services.notify.channels import Channel, EmailChannel, WebhookChannel
+from services.notify.channels import Channel, WebhookChannel
 from services.notify.coordinators import CoordinatorAlerts
 from services.notify.links import Links
 from services.notify.notifier import Notifier, OutreachMetrics, Stores
@@ -24,6 +24,7 @@ from shared.events import (
     PeerNotified,
 )
 from shared.kafka import subscription
+from shared.mail import email_channel
 from shared.service import Clock, Wiring, service_app, wire
 
 SERVICE = "notify"
@@ -31,18 +32,7 @@ SERVICE = "notify"
 
 def channels_of(settings: NotifySettings) -> dict[str, Channel]:
     """Email always; text messages where an SMS provider is configured."""
-    password = settings.smtp_password
-    channels: dict[str, Channel] = {
-        "email": EmailChannel(
-            settings.smtp_host,
-            settings.smtp_port,
-            settings.mail_from,
-            start_tls=settings.smtp_starttls,
-            username=settings.smtp_username,
-            password=password.get_secret_value() if password else None,
-            ca_file=settings.smtp_ca_file,
-        )
-    }
+    channels: dict[str, Channel] = {"email": email_channel(settings)}
     if settings.sms_webhook_url:
         token = settings.sms_webhook_token
         channels["sms"] = WebhookChannel(

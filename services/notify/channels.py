@@ -1,18 +1,16 @@
-"""The channels notify reaches supporters through.
+"""The channels notify reaches supporters through: e-mail (`shared.mail.EmailChannel`) and
+text messages.
 
 Each raises `RejectedEvent` when the provider refuses the message for good (the fallback
 channel is tried) and `RetryLater` when it may pass (retried with a growing pause).
 """
 
-from dataclasses import KW_ONLY, dataclass, field
-from email.message import EmailMessage
 from typing import Protocol
 
-import aiosmtplib
 import httpx
 
-from services.notify.messages import Outreach
 from shared.errors import RejectedEvent, RetryLater
+from shared.mail import Outreach
 
 
 class Channel(Protocol):
@@ -22,50 +20,6 @@ class Channel(Protocol):
     twice (the provider drops a repeated idempotency key); SMTP cannot promise that."""
 
     async def send(self, outreach: Outreach, message_id: str) -> None: ...
-
-
-@dataclass
-class EmailChannel:
-    host: str
-    port: int
-    sender: str
-    _: KW_ONLY
-    start_tls: bool = False
-    username: str | None = None
-    password: str | None = None
-    ca_file: str | None = None
-    """Certificates to trust for STARTTLS besides the system's."""
-    timeout: float = 15.0
-    name: str = field(default="email", init=False)
-    retries_are_safe: bool = field(default=False, init=False)
-
-    async def send(self, outreach: Outreach, message_id: str) -> None:
-        """Send one message; its Message-ID is the assignment's, so a repeat is recognisable."""
-        message = EmailMessage()
-        message["From"] = self.sender
-        message["To"] = outreach.to
-        message["Subject"] = outreach.subject
-        message["Message-ID"] = f"<{message_id}@peer-support>"
-        message.set_content(outreach.body)
-        message["Content-Language"] = outreach.language  # after set_content, which clears it
-        try:
-            await aiosmtplib.send(
-                message,
-                hostname=self.host,
-                port=self.port,
-                start_tls=self.start_tls,
-                username=self.username,
-                password=self.password,
-                cert_bundle=self.ca_file,
-                timeout=self.timeout,
-            )
-        except aiosmtplib.SMTPRecipientsRefused as error:
-            if all(500 <= refused.code < 600 for refused in error.recipients):
-                raise RejectedEvent(f"the mail server refuses {outreach.to}: {error}") from error
-            raise RetryLater(f"the mail server defers {outreach.to}: {error}") from error
-        except aiosmtplib.SMTPException as error:
-            # Down, full, or misconfigured: not the assignment's fault, so it waits its turn.
-            raise RetryLater(f"mail server {self.host}:{self.port}: {error}") from error
 
 
 class WebhookChannel:

@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from services.notify.messages import Outreach
 from shared.events import CaseContactRecorded, CaseEscalated, EscalationReason, NotificationFailed
+from shared.mail import Outreach
 
 ESCALATED = "escalated"
 UNDELIVERED = "undelivered"

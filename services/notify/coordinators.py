@@ -16,11 +16,11 @@ from services.notify.coordinator_mail import (
     escalation_alert,
     undelivered_alert,
 )
-from services.notify.messages import Outreach
 from services.notify.store import CaseContacts
 from shared.errors import RejectedEvent, describe
 from shared.events import CaseEscalated, NotificationFailed, PeerNotified
 from shared.kafka import is_passing
+from shared.mail import Outreach
 
 
 @dataclass

@@ -19,6 +19,7 @@ from shared.events import (
     AssignmentAccepted,
     AssignmentDeclined,
     CaseContactRecorded,
+    CaseOrigin,
     Category,
     ContactMode,
     Function,
@@ -33,15 +34,7 @@ from shared.events import (
     SupportOutcome,
     derived_event_id,
 )
-
-
-@dataclass(frozen=True)
-class Outreach:
-    to: str
-    subject: str
-    body: str
-    language: str
-
+from shared.mail import Outreach
 
 _SUBJECTS = {
     "nl": "Verzoek om collegiale ondersteuning ($category, $date)",
@@ -52,8 +45,7 @@ _BODIES = {
     "nl": Template(
         """Beste $supporter,
 
-Een collega ($function, $department) was op $date betrokken bij een incident
-(categorie: $category, schade: $harm). Wil je deze collega binnenkort benaderen om
+$situation Wil je deze collega binnenkort benaderen om
 collegiale ondersteuning aan te bieden?
 
 Zo bereik je je collega: $how_to_reach
@@ -72,8 +64,7 @@ Peer support
     "en": Template(
         """Dear $supporter,
 
-A colleague ($function, $department) was involved in an incident on $date
-(category: $category, harm: $harm). Would you reach out to them soon to offer
+$situation Would you reach out to them soon to offer
 peer support?
 
 How to reach your colleague: $how_to_reach
@@ -90,6 +81,26 @@ Peer support
 """
     ),
 }
+
+_SITUATIONS = {
+    "nl": {
+        CaseOrigin.INCIDENT: "Een collega ($function, $department) was op $date betrokken bij "
+        "een incident\n(categorie: $category, schade: $harm).",
+        CaseOrigin.REQUEST: "Een collega ($function, $department) vroeg op $date zelf om\n"
+        "collegiale ondersteuning.",
+        CaseOrigin.REFERRAL: "Iemand maakte zich op $date zorgen om een collega ($function,\n"
+        "$department) en vroeg ons ondersteuning aan te bieden.",
+    },
+    "en": {
+        CaseOrigin.INCIDENT: "A colleague ($function, $department) was involved in an incident "
+        "on $date\n(category: $category, harm: $harm).",
+        CaseOrigin.REQUEST: "A colleague ($function, $department) asked for peer support\n"
+        "themselves on $date.",
+        CaseOrigin.REFERRAL: "Someone was concerned about a colleague ($function, $department)\n"
+        "on $date and asked us to offer them support.",
+    },
+}
+"""Why the supporter is asked: for a referral, only that someone was concerned, never who."""
 
 _NO_CONTACT = {
     "nl": "geen contactgegevens bekend; vraag ze op bij de coördinator",
@@ -137,6 +148,8 @@ _REASONS: dict[str, dict[str, str]] = {
         "waited:never": "je bent nog niet eerder gekoppeld",
         "department:false": "je werkt niet op de afdeling van je collega ({department})",
         "department:true": "je werkt op dezelfde afdeling als je collega ({department})",
+        "chosen_by_colleague": "je collega vroeg om jou",
+        "chosen_by_coordinator": "de coördinator van het programma vroeg jou persoonlijk",
         "protected": "je was niet bij het incident betrokken, onderzoekt het niet, bent niet "
         "de leidinggevende van je collega en zit niet in hetzelfde team",
         "language": "je spreekt {languages} met je collega",
@@ -153,6 +166,8 @@ _REASONS: dict[str, dict[str, str]] = {
         "waited:never": "you have not been matched before",
         "department:false": "you do not work in your colleague's department ({department})",
         "department:true": "you work in your colleague's department ({department})",
+        "chosen_by_colleague": "your colleague asked for you",
+        "chosen_by_coordinator": "the programme's coordinator asked you personally",
         "protected": "you were not involved in the incident, do not investigate it, are not "
         "your colleague's line manager and not on their team",
         "language": "you speak {languages} with your colleague",
@@ -313,8 +328,9 @@ def compose(
     supporter = assignment.supporter
     language = supporter.language if supporter.language in _BODIES else "en"
     profile = assignment.profile
-    ways = [w for w in (contact.email, contact.phone) if w] if contact else []
+    ways = _ways(contact, language)
     fields = {
+        "situation": "",
         "supporter": supporter.display_name,
         "function": _term(profile.function, language),
         "department": profile.department,
@@ -333,6 +349,7 @@ def compose(
             if (reason := _reason(item, language)) is not None
         ),
     }
+    fields["situation"] = Template(_SITUATIONS[language][profile.origin]).substitute(fields)
     kind = kind_of(step)
     texts = _STEP_TEXTS[language]
     if channel == "sms":
@@ -350,6 +367,26 @@ def compose(
         body=Template(body).substitute(fields),
         language=language,
     )
+
+
+_PREFERS = {
+    "nl": {"email": "liefst per e-mail", "phone": "liefst telefonisch"},
+    "en": {"email": "by e-mail, preferably", "phone": "by phone, preferably"},
+}
+
+
+def _ways(contact: CaseContactRecorded | None, language: str) -> list[str]:
+    """The colleague's ways to be reached, the one they chose first."""
+    if contact is None:
+        return []
+    ways = [w for w in (contact.email, contact.phone) if w]
+    chosen = contact.phone if contact.preferred_channel == "phone" else contact.email
+    if contact.preferred_channel and chosen in ways:
+        ways = [
+            f"{chosen} ({_PREFERS[language][contact.preferred_channel]})",
+            *(w for w in ways if w != chosen),
+        ]
+    return ways
 
 
 def render_outreach(

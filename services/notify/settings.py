@@ -6,19 +6,11 @@ from datetime import timedelta
 from pydantic import Field, SecretStr
 
 from shared.events import Email, HospitalId
-from shared.settings import Secret, ServiceSettings
+from shared.settings import MailSettings, Secret, ServiceSettings
 
 
-class NotifySettings(ServiceSettings):
+class NotifySettings(ServiceSettings, MailSettings):
     http_port: int = 8083
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 8025
-    smtp_starttls: bool = False
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_ca_file: str | None = None
-    """A CA bundle to trust for STARTTLS, for a relay with a certificate of the hospital's own."""
-    mail_from: str = "peer-support@hospital.example"
     sms_webhook_url: str | None = None
     """The SMS/pager provider's endpoint; without it, supporters are reached by email only."""
     sms_webhook_token: SecretStr | None = None

@@ -18,6 +18,7 @@ from shared.events import (
     AssignmentDeclined,
     CaseEscalated,
     CaseEvent,
+    CaseOrigin,
     CaseProfile,
     PeerAssigned,
     PeerNotified,
@@ -44,8 +45,10 @@ COUNTS = (
     "referrals",
     *(f"ended_{outcome}" for outcome in SupportOutcome),
     *(f"referred_{kind}" for kind in ReferralKind),
+    *(f"opened_from_{origin}" for origin in CaseOrigin),
 )
-"""`referrals` counts contacts that referred; `referred_<kind>` cases that ended so."""
+"""`referrals` counts contacts that referred; `referred_<kind>` cases that ended so;
+`opened_from_<origin>` cases opened after an incident, a request or a colleague's referral."""
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,11 @@ def measures_of(event: CaseEvent) -> tuple[CaseProfile, dict[str, int]] | None:
     """The cell an event counts in and what it adds; None for an event not counted."""
     match event:
         case SupportCaseOpened():
-            return event.profile, {"cases_opened": 1, "opted_out": int(event.opted_out)}
+            return event.profile, {
+                "cases_opened": 1,
+                "opted_out": int(event.opted_out),
+                f"opened_from_{event.profile.origin}": 1,
+            }
         case PeerAssigned():
             return event.profile, _assigned(event)
         case CaseEscalated():

@@ -37,6 +37,8 @@ from tests.integration.rig import MailSink, Servers, isolated, running
 
 pytestmark = pytest.mark.integration
 
+MAIL_DOMAINS = {"R1": ["r1.example"], "R2": ["r2.example"], "R3": ["r3.example"]}
+"""The request page's tests' hospitals and their staff's mail domains."""
 COORDINATORS = {f"C{n}": [f"coordinator@c{n}.example".lower()] for n in "123456789A"}
 """The coordinator desk's tests' hospitals, each with a coordinator to tell."""
 
@@ -119,8 +121,19 @@ async def pipeline(servers: Servers) -> AsyncIterator[Pipeline]:
         ReportingSettings(**common, min_cell_size=5, batch_max_records=50, snapshot_seconds=0)
     )
     matching = matching_app(MatchingSettings(**common))
+    intake = intake_app(
+        IntakeSettings(
+            **common,
+            pseudonym_key=PSEUDONYM_KEY.decode(),
+            smtp_port=mail.controller.port,
+            mail_domains=MAIL_DOMAINS,
+            trusted_identity_header="X-Staff-Id",
+            trusted_proxies=["10.0.0.1"],
+            request_url="http://intake",
+        )
+    )
     apps = [
-        intake_app(IntakeSettings(**common, pseudonym_key=PSEUDONYM_KEY.decode())),
+        intake,
         matching,
         notify,
         reporting,
@@ -138,6 +151,10 @@ async def pipeline(servers: Servers) -> AsyncIterator[Pipeline]:
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=matching), base_url="http://desk"
         ) as desk,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=intake, client=("10.0.0.1", 443)),
+            base_url="http://intake",
+        ) as proxy,
     ):
         token = await ApiTokens(base.mongo[base.database("reporting")]).issue(
             NETWORK, "tests", datetime.now(UTC)
@@ -151,9 +168,11 @@ async def pipeline(servers: Servers) -> AsyncIterator[Pipeline]:
             reporting=analyst,
             supporter=supporter,
             desk=desk,
+            proxy=proxy,
             mail=mail,
             reporting_app=reporting,
             matching_app=matching,
+            intake_app=intake,
         )
     mail.controller.stop()
 
@@ -169,6 +188,13 @@ async def reporting_url(pipeline: Pipeline) -> AsyncIterator[str]:
 async def desk_url(pipeline: Pipeline) -> AsyncIterator[str]:
     """The pipeline's matching, with the coordinator desk, served over HTTP."""
     async with served(pipeline.matching_app) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def request_page_url(pipeline: Pipeline) -> AsyncIterator[str]:
+    """The pipeline's intake, with the request page, served over HTTP."""
+    async with served(pipeline.intake_app) as url:
         yield url
 
 

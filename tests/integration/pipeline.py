@@ -50,10 +50,13 @@ class Pipeline(Rig):
     """A supporter's browser: follows the links in their mail to notify."""
     desk: httpx.AsyncClient = field(kw_only=True)
     """The coordinator desk (matching's HTTP side), without a token of its own."""
+    proxy: httpx.AsyncClient = field(kw_only=True)
+    """The hospital's sign-in proxy in front of intake's request page."""
     mail: MailSink = field(kw_only=True)
     reporting_app: Any = field(kw_only=True)
     """Reporting itself, for a test that serves it over real HTTP (to a browser)."""
     matching_app: Any = field(kw_only=True)
+    intake_app: Any = field(kw_only=True)
 
     @property
     def servers(self) -> Servers:

@@ -7,11 +7,11 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiosmtpd.controller import Controller
@@ -40,6 +40,20 @@ async def until(condition: Callable[[], object], within: float = 60.0, what: str
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {within:.0f}s: {what or condition}")
         await asyncio.sleep(0.1)
+
+
+T = TypeVar("T")
+
+
+async def until_true(
+    read: Callable[[], Awaitable[T]], holds: Callable[[T], object], what: str, within: float = 60.0
+) -> None:
+    """Wait until what `read` finds (a page, a store) `holds`; fail saying what did not."""
+    deadline = time.monotonic() + within
+    while not holds(await read()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {within:.0f}s: {what}")
+        await asyncio.sleep(0.2)
 
 
 class MailSink:

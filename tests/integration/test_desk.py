@@ -2,7 +2,6 @@
 worklist, the coordinator assigns it by hand (never against a rule that protects the
 colleague), the supporter's offer mail goes out, and the audit log says who did it."""
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,9 @@ from services.matching.roster import RosterEntry
 from shared.tokens import ApiTokens
 from tests.factories import incident_json, participant, roster_entry
 from tests.integration.pipeline import Pipeline
+from tests.integration.rig import until_true
 from tests.integration.test_dashboard import browser, photographed, signed_in
+from tests.integration.test_notify import body_of
 
 pytestmark = pytest.mark.integration
 
@@ -330,7 +331,7 @@ async def test_an_urgent_escalation_reaches_the_hospitals_coordinator_at_once(
     case_id = await escalated_case(pipeline, "C9")
     await pipeline.until(lambda: pipeline.mail.to("coordinator@c9.example"), what="the alert")
     (mail,) = pipeline.mail.to("coordinator@c9.example")
-    body = mail.get_payload()
+    body = body_of(mail)
     assert str(mail["Subject"]) == "Peer support: a case needs you now (C9)"
     assert "Nobody on the roster fits this case" in body
     assert f"http://desk/cases/{case_id}" in body
@@ -343,14 +344,7 @@ async def test_other_escalations_wait_for_the_hospitals_digest(pipeline: Pipelin
     case_id = await escalated_case(pipeline, "CA", harm="mild", calamity=False)
     await pipeline.until(lambda: pipeline.mail.to("coordinator@ca.example"), what="the digest")
     (mail,) = pipeline.mail.to("coordinator@ca.example")
-    body = mail.get_payload()
+    body = body_of(mail)
     assert str(mail["Subject"]) == "Peer support: the coordinator's digest (CA, 1)"
     assert f"http://desk/cases/{case_id}" in body
     assert "harm mild" in body
-
-
-async def until_true(read: Any, holds: Any, what: str, within: float = 60.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not holds(await read()):
-        assert asyncio.get_running_loop().time() < deadline, f"not within {within:.0f}s: {what}"
-        await asyncio.sleep(0.2)

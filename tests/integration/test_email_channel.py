@@ -12,9 +12,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from deploy.localservers import free_port
-from services.notify.channels import EmailChannel
-from services.notify.messages import Outreach
 from shared.errors import RejectedEvent, RetryLater
+from shared.mail import EmailChannel, Outreach
 from tests.integration.rig import MailSink
 
 pytestmark = pytest.mark.integration

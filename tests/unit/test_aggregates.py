@@ -27,6 +27,7 @@ def test_each_event_counts_in_the_cell_of_its_case() -> None:
     assert set(cells) == {nurse, physician}
     assert +cells[nurse] == {
         "cases_opened": 1,
+        "opened_from_incident": 1,
         "peers_assigned": 1,
         "hours_to_assignment_le_1": 1,
         "peers_notified": 1,
@@ -52,6 +53,7 @@ def test_supporters_answers_time_and_referrals_are_counted() -> None:
     (counts,) = tally(events, DIMENSIONS).values()
     assert +counts == {
         "cases_opened": 1,
+        "opened_from_incident": 1,
         "accepted": 1,
         "reminded": 1,
         "contacts_logged": 2,

@@ -4,7 +4,8 @@ from datetime import timedelta
 
 import pytest
 
-from services.notify.messages import Outreach, render_outreach
+from services.notify.messages import render_outreach
+from shared.mail import Outreach
 from tests.factories import NOW, assignment_and_contact
 
 RESPOND_URL = "https://peer-support.zh-a.example/respond?t=signed"

@@ -1,0 +1,223 @@
+"""Asking for support without an incident, in a real browser: for oneself or for a
+colleague, confirmed through a link mailed to a work address; and the choice not to be
+approached. Nothing happens without the confirmation, and a referrer is never named."""
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Page
+
+from tests.factories import incident_json, participant, roster_entry
+from tests.integration.pipeline import Pipeline
+from tests.integration.rig import until_true
+from tests.integration.test_dashboard import browser
+from tests.integration.test_notify import body_of
+
+pytestmark = pytest.mark.integration
+
+
+def roster(hospital: str) -> list[Any]:
+    return [
+        roster_entry(hospital, "ICU", f"E6{hospital}1", "ICU", languages=["nl"]),
+        roster_entry(hospital, "ONC", f"E6{hospital}2", "Oncology", languages=["nl", "en"]),
+        roster_entry(hospital, "RAD", f"E6{hospital}3", "Radiology", languages=["nl"]),
+    ]
+
+
+async def ask(page: Page, url: str, fields: dict[str, str], form: str = "ask") -> str:
+    """Fill in one of the page's forms as a professional does; the answer page's text."""
+    await page.goto(f"{url}/request?lang=en")
+    for name, value in fields.items():
+        field = page.locator(f"#{form} [name={name}]")
+        kind = await field.first.get_attribute("type")
+        if kind == "radio":
+            await page.locator(f"#{form} [name={name}][value={value}]").check()
+        elif await field.first.evaluate("e => e.tagName") == "SELECT":
+            await field.select_option(value)
+        else:
+            await field.fill(value)
+    await page.locator(f"#{form} button[type=submit]").click()
+    await page.wait_for_load_state()
+    return await page.locator("main").inner_text()
+
+
+async def confirmation_link(pipeline: Pipeline, address: str) -> str:
+    await pipeline.until(lambda: pipeline.mail.to(address), what=f"a confirmation to {address}")
+    body = body_of(pipeline.mail.to(address)[-1])
+    found = re.search(r"http://intake(/request/confirm\S+)", body)
+    assert found, body
+    return found.group(1)
+
+
+def cases_of(pipeline: Pipeline, hospital: str, event_type: str) -> list[dict[str, Any]]:
+    topics = (pipeline.topics.cases, pipeline.topics.assignments)
+    return [
+        e
+        for topic in topics
+        for e in pipeline.log.events(topic)
+        if e["event_type"] == event_type and e["hospital_id"] == hospital
+    ]
+
+
+async def test_asking_for_oneself_opens_a_case_once_confirmed_and_the_wish_is_honoured(
+    pipeline: Pipeline, request_page_url: str
+) -> None:
+    await pipeline.load_roster(roster("R1"))
+    fields = {
+        "hospital_id": "R1",
+        "staff_id": "E71001",
+        "email": "e71001@r1.example",
+        "for_whom": "self",
+        "function": "nurse",
+        "department": "ICU",
+        "prefer_department": "own",
+    }
+    async with browser() as chromium:
+        page = await chromium.new_page()
+        answer = await ask(page, request_page_url, fields)
+        assert "Check your e-mail" in answer
+        assert cases_of(pipeline, "R1", "support.case_opened") == [], "nothing before the link"
+        link = await confirmation_link(pipeline, "e71001@r1.example")
+        await page.goto(request_page_url + link)
+        assert "Your request was received" in await page.locator("main").inner_text()
+    await pipeline.until(
+        lambda: cases_of(pipeline, "R1", "support.peer_assigned"), what="the offer"
+    )
+    (opened,) = cases_of(pipeline, "R1", "support.case_opened")
+    assert opened["profile"]["origin"] == "request"
+    assert opened["preferences"]["department"] == "own"
+    (offer,) = cases_of(pipeline, "R1", "support.peer_assigned")
+    # The hospital's rule keeps supporters out of the colleague's own department; the wish
+    # for one from their own department sets it aside.
+    assert offer["supporter"]["supporter_id"] == "R1-ICU"
+
+
+async def test_asking_for_a_colleague_never_names_who_asked(
+    pipeline: Pipeline, request_page_url: str
+) -> None:
+    await pipeline.load_roster(roster("R2"))
+    fields = {
+        "hospital_id": "R2",
+        "staff_id": "E72001",
+        "email": "referrer@r2.example",
+        "for_whom": "colleague",
+        "colleague_staff_id": "E72002",
+        "function": "physician",
+        "department": "ED",
+        "reach_email": "e72002@r2.example",
+        "prefer_language": "en",
+    }
+    async with browser() as chromium:
+        page = await chromium.new_page()
+        assert "Check your e-mail" in await ask(page, request_page_url, fields)
+        await page.goto(request_page_url + await confirmation_link(pipeline, "referrer@r2.example"))
+    await pipeline.until(
+        lambda: cases_of(pipeline, "R2", "support.peer_assigned"), what="the offer"
+    )
+    (opened,) = cases_of(pipeline, "R2", "support.case_opened")
+    assert opened["profile"]["origin"] == "referral"
+    (offer,) = cases_of(pipeline, "R2", "support.peer_assigned")
+    assert offer["supporter"]["supporter_id"] == "R2-ONC", "the only one who speaks English"
+    await pipeline.until(lambda: pipeline.mail.to("onc@r2.example"), what="the offer mail")
+    body = body_of(pipeline.mail.to("onc@r2.example")[0])
+    # The supporter reads Dutch: "someone was concerned about a colleague (physician, ED)".
+    assert "Iemand maakte zich op" in body
+    assert "zorgen om een collega (arts,\r\nED)" in body
+    everything = body + str([r.value for r in pipeline.log.records])
+    assert "E72001" not in everything, "the referrer's staff id goes nowhere"
+    assert "referrer@r2.example" not in everything, "nor their address"
+    await until_true(
+        lambda: pipeline.counted("R2"),
+        lambda counted: counted["opened_from_referral"] == 1,
+        "counted as a colleague's referral",
+    )
+
+
+async def test_a_colleague_who_opted_out_is_counted_but_not_approached(
+    pipeline: Pipeline, request_page_url: str
+) -> None:
+    await pipeline.load_roster(roster("R3"))
+    choice = {"hospital_id": "R3", "staff_id": "E73001", "email": "e73001@r3.example"}
+    async with browser() as chromium:
+        page = await chromium.new_page()
+        answer = await ask(page, request_page_url, {**choice, "outreach": "declined"}, "choices")
+        assert "Check your e-mail" in answer
+        await page.goto(request_page_url + await confirmation_link(pipeline, "e73001@r3.example"))
+        assert "Your choice was saved" in await page.locator("main").inner_text()
+    people = [participant("E73001"), participant("E73002", department="ED")]
+    await pipeline.report(incident_json("INC-R3", people, hospital_id="R3", harm="mild"))
+    await pipeline.until(
+        lambda: len(cases_of(pipeline, "R3", "support.case_opened")) == 2, what="two cases"
+    )
+    await pipeline.until(
+        lambda: cases_of(pipeline, "R3", "support.peer_assigned"), what="the other's offer"
+    )
+    await pipeline.idle()
+    opened = {c["case_id"]: c["opted_out"] for c in cases_of(pipeline, "R3", "support.case_opened")}
+    assert sorted(opened.values()) == [False, True]
+    offered = {o["case_id"] for o in cases_of(pipeline, "R3", "support.peer_assigned")}
+    assert offered == {case for case, out in opened.items() if not out}
+
+
+async def test_a_link_used_twice_or_forged_does_nothing(
+    pipeline: Pipeline, request_page_url: str
+) -> None:
+    fields = {"hospital_id": "R1", "staff_id": "E71009", "email": "e71009@r1.example"}
+    async with browser() as chromium:
+        page = await chromium.new_page()
+        await ask(page, request_page_url, {**fields, "outreach": "welcome"}, "choices")
+        link = await confirmation_link(pipeline, "e71009@r1.example")
+        first = await page.goto(request_page_url + link)
+        again = await page.goto(request_page_url + link)
+        assert again is not None
+        assert "This link does not work" in await page.locator("main").inner_text()
+        forged = await page.goto(f"{request_page_url}/request/confirm?lang=en&t=ps_forged")
+    assert first is not None
+    assert first.status == 200
+    assert again.status == 400
+    assert forged is not None
+    assert forged.status == 400
+
+
+async def test_an_address_outside_the_hospitals_mail_domains_is_refused(
+    pipeline: Pipeline, request_page_url: str
+) -> None:
+    fields = {
+        "hospital_id": "R1",
+        "staff_id": "E71010",
+        "email": "someone@gmail.example",
+        "function": "nurse",
+        "department": "ICU",
+    }
+    async with browser() as chromium:
+        page = await chromium.new_page()
+        answer = await ask(page, request_page_url, fields)
+    assert "use your work e-mail address at r1.example" in answer
+    assert not pipeline.mail.to("someone@gmail.example")
+
+
+async def test_behind_the_hospitals_sign_in_proxy_nobody_needs_to_confirm(
+    pipeline: Pipeline,
+) -> None:
+    form = {"hospital_id": "R1", "function": "midwife", "department": "Obstetrics"}
+    answer = await pipeline.proxy.post(
+        "/request/ask?lang=en", data=form, headers={"X-Staff-Id": "E71020"}
+    )
+    assert answer.status_code == 200
+    assert "Your request was received" in answer.text
+    await pipeline.until(
+        lambda: any(
+            c["colleague"]["department"] == "Obstetrics"
+            for c in cases_of(pipeline, "R1", "support.case_opened")
+        ),
+        what="the case opened at once",
+    )
+    # The same header from anywhere else is not believed: the page asks for an address.
+    transport = httpx.ASGITransport(app=pipeline.intake_app, client=("10.9.9.9", 443))
+    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as elsewhere:
+        answer = await elsewhere.post(
+            "/request/ask?lang=en", data=form, headers={"X-Staff-Id": "E71021"}
+        )
+    assert answer.status_code == 422
