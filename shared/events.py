@@ -241,10 +241,16 @@ def incident_key(hospital_id: str, incident_id: str) -> str:
 
 class StaffEvent(Contract):
     event_id: uuid.UUID
+    event_type: Label
     schema_version: Literal[1]
     occurred_at: Instant
     source_system: Code
     hospital_id: HospitalId
+
+    @property
+    def correlation_id(self) -> str:
+        """The Kafka key: the hospital, which names nobody."""
+        return self.hospital_id
 
 
 class SupportPreferences(Contract):

@@ -21,7 +21,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.errors import describe
-from shared.events import Envelope
+from shared.events import Envelope, StaffEvent
 from shared.metrics import NAMESPACE
 from shared.settings import ServiceSettings
 from shared.timing import woken_or_after
@@ -29,8 +29,9 @@ from shared.tracing import current_context, within
 
 Document = dict[str, Any]
 T = TypeVar("T")
-Announcements = list[tuple[str, Envelope]]
-"""(topic, event) pairs a step owes the world."""
+Announcements = list[tuple[str, Envelope | StaffEvent]]
+"""(topic, event) pairs a step owes the world: internal events, or (from intake's request
+page) staff events as a staff system would publish them."""
 Work = Callable[[AsyncClientSession, datetime], Awaitable[Announcements]]
 
 log = structlog.get_logger(__name__)

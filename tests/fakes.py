@@ -37,7 +37,7 @@ from services.notify.store import (
 from shared.errors import RejectedEvent, RetryLater
 from shared.events import CaseContactRecorded, ChannelName, Envelope, PeerAssigned
 from shared.mail import Outreach
-from shared.mongo import Document, UnitOfWork, Work, outbox_entries
+from shared.mongo import Announcements, Document, UnitOfWork, Work, outbox_entries
 
 NO_SESSION = cast(AsyncClientSession, None)
 E = TypeVar("E", bound=Envelope)
@@ -48,7 +48,7 @@ class FakeUnitOfWork(UnitOfWork):
 
     def __init__(self, now: datetime) -> None:
         self.now = now
-        self.published: list[tuple[str, Envelope]] = []
+        self.published: Announcements = []
 
     async def run(self, work: Work, *, holding: object = None) -> list[Document]:
         announced = await work(NO_SESSION, self.now)

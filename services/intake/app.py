@@ -54,12 +54,15 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         publishes=[
             (topics.cases, CaseNews, "one case per professional: opened, updated, closed"),
             (topics.contacts, CaseContactRecorded, "how to reach a colleague, for notify only"),
+            (topics.staff, StaffMessage, "requests and choices made on the request page"),
         ],
     )
     attempts = Attempts(
         settings.requests_allowed, timedelta(seconds=settings.requests_window_seconds)
     )
     key = settings.pseudonym_key.get_secret_value().encode()
-    pages = RequestPages(intake, pending, email_channel(settings), settings, attempts, key)
+    pages = RequestPages(
+        wiring.unit_of_work, pending, email_channel(settings), settings, attempts, key
+    )
     app.include_router(request_router(pages))
     return app

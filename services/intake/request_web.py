@@ -14,8 +14,8 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
+from pymongo.asynchronous.client_session import AsyncClientSession
 
-from services.intake.intake import Intake
 from services.intake.request_store import PendingRequests
 from services.intake.requests import (
     PAGE_LANGUAGES,
@@ -29,8 +29,9 @@ from services.intake.requests import (
 from services.intake.settings import IntakeSettings
 from shared.access import Attempts, new_token, token_hash
 from shared.errors import describe
-from shared.events import Function
+from shared.events import Function, StaffEvent
 from shared.mail import EmailChannel
+from shared.mongo import Announcements, UnitOfWork
 from shared.pages import templates_beside
 from shared.pseudonyms import pseudonymise
 
@@ -124,7 +125,7 @@ TEXTS = {
 
 @dataclass
 class RequestPages:
-    intake: Intake
+    unit_of_work: UnitOfWork
     pending: PendingRequests
     mail: EmailChannel
     settings: IntakeSettings
@@ -217,11 +218,19 @@ class RequestPages:
         return kept
 
     async def _act(self, kind: str, form: AskForm | ChoiceForm, confirmed: str | None) -> None:
+        """Published on the staff topic, as a staff system's request or choice would be, and
+        taken in from there."""
         now = datetime.now(UTC)
-        if isinstance(form, AskForm):
-            await self.intake.take_request(support_request(form, now, confirmed))
-        else:
-            await self.intake.record_choice(outreach_choice(form, now))
+        event: StaffEvent = (
+            support_request(form, now, confirmed)
+            if isinstance(form, AskForm)
+            else outreach_choice(form, now)
+        )
+
+        async def publish(session: AsyncClientSession, at: datetime) -> Announcements:
+            return [(self.settings.topics.staff, event)]
+
+        await self.unit_of_work.run(publish)
 
     def _done(self, lang: str, kind: str) -> Response:
         t = TEXTS[lang]

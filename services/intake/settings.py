@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime, timedelta
 from pydantic import Field
 
 from services.intake.cases import IntakePolicy
+from services.intake.requests import SOURCE as REQUEST_PAGE
 from shared.events import HospitalId
 from shared.settings import MailSettings, PseudonymSettings, ServiceSettings
 
@@ -53,6 +54,10 @@ class IntakeSettings(ServiceSettings, PseudonymSettings, MailSettings):
         )
 
     def sources(self) -> dict[str, frozenset[str]] | None:
+        """The request page publishes for the hospitals it takes requests for."""
         if self.source_systems is None:
             return None
-        return {source: frozenset(hospitals) for source, hospitals in self.source_systems.items()}
+        sources = {
+            source: frozenset(hospitals) for source, hospitals in self.source_systems.items()
+        }
+        return {**sources, REQUEST_PAGE: frozenset(self.mail_domains)}
