@@ -3,6 +3,7 @@
 import math
 import os
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -182,6 +183,16 @@ class AccessSettings(ServiceSettings):
     secure_cookies: bool = False
     """Always mark the session cookie `Secure`: set it behind a TLS proxy whose address is
     not in uvicorn's `FORWARDED_ALLOW_IPS` (otherwise the cookie follows the scheme seen)."""
+
+
+class ErasureSettings(Settings):
+    """How long what identifies a colleague outlives the end of their support."""
+
+    purge_after: timedelta = timedelta(days=30)
+    """A case's identifiable data is deleted this long after the case ended (ISO 8601,
+    e.g. `P30D`): the colleague's contact details, the pseudonym's links, the offers."""
+    purge_scan_seconds: float = Field(default=300.0, gt=0)
+    """How often cases due for erasure are looked for."""
 
 
 class MailSettings(Settings):

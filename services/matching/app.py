@@ -16,6 +16,7 @@ from services.matching.desk_api import desk_api_router
 from services.matching.desk_store import DeskRecords
 from services.matching.desk_views import DeskViews
 from services.matching.desk_web import desk_pages_router
+from services.matching.erasure import Erasure
 from services.matching.matcher import Matcher
 from services.matching.settings import SERVICE, MatchingSettings
 from services.matching.store import CaseBook, Roster
@@ -55,6 +56,8 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
         await matcher.match_waiting(settings.scan_batch)
 
     clock = Clock("deadline and waiting scan", scan, settings.scan_seconds, matcher.capacity_freed)
+    erasure = Erasure(book, records, settings.purge_after, wiring.log)
+    erasing = Clock("erasure", erasure.purge_due, settings.purge_scan_seconds)
     tokens = ApiTokens(wiring.database, timedelta(days=settings.api_token_days))
     sessions = Sessions(wiring.database, tokens)
     app = web_app(
@@ -68,7 +71,7 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
             records.ensure_indexes,
             sessions.ensure_indexes,
         ],
-        background=[clock.keep],
+        background=[clock.keep, erasing.keep],
         publishes=[
             (topics.assignments, AssignmentNews, "offers, escalations, coordinators' decisions"),
             (topics.roster, RosterChange, "supporters deactivated or reactivated at the desk"),

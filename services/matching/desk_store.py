@@ -191,6 +191,12 @@ class DeskRecords:
         await self.timelines.ensure_indexes()
         await self.audit.ensure_indexes()
 
+    async def erase(self, case_ids: list[str]) -> None:
+        """A case's timeline and notes go with what identified its colleague; the audit
+        log stays (who did what, by case id)."""
+        await self.timelines.collection.delete_many({"case_id": {"$in": case_ids}})
+        await self.notes.collection.delete_many({"_id": {"$in": case_ids}})
+
     async def heard(self, event: Envelope) -> None:
         match event:
             case GroupDebriefSuggested():

@@ -191,7 +191,7 @@ class Matcher:
             record = await self.book.take(session, case_id)
             if record is None or record.status == Status.CLOSED:
                 return []
-            await self.book.update(session, case_id, status=Status.CLOSED)
+            await self.book.update(session, case_id, status=Status.CLOSED, closed_at=now)
             if not record.holds_capacity:
                 return []
             await self.roster.release(session, record.holder, case_id)

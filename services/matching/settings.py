@@ -7,12 +7,12 @@ from pydantic import Field
 
 from services.matching.desk import Targets
 from services.matching.policy import DepartmentRule, Policy, Weights
-from shared.settings import AccessSettings
+from shared.settings import AccessSettings, ErasureSettings
 
 SERVICE = "matching"
 
 
-class MatchingSettings(AccessSettings):
+class MatchingSettings(AccessSettings, ErasureSettings):
     http_port: int = 8082
     weight_function: float = Field(default=3.0, ge=0)
     weight_seniority: float = Field(default=2.0, ge=0)

@@ -245,7 +245,7 @@ class CaseBook:
         """The case if it is still as `expected`, claimed for this transaction (with `changes`
         applied): a concurrent transaction on the same case then conflicts and is retried."""
         doc = await self.collection.find_one_and_update(
-            {"_id": case_id, **expected},
+            {"_id": case_id, "purged_at": {"$exists": False}, **expected},
             {"$set": {"touched": True, **(changes or {})}},
             session=session,
             return_document=ReturnDocument.AFTER,
@@ -289,8 +289,32 @@ class CaseBook:
         return share
 
     async def get(self, case_id: str) -> CaseRecord | None:
-        doc = await self.collection.find_one({"_id": case_id})
+        """None too for a case erased after its end."""
+        doc = await self.collection.find_one({"_id": case_id, "purged_at": {"$exists": False}})
         return case_record(doc) if doc else None
+
+    async def erase_ended(self, cutoff: datetime, now: datetime) -> list[str]:
+        """What identifies the colleague goes from each case that ended, closed or was
+        opted out of before `cutoff`: their pseudonym and its links (team, line manager,
+        birth year, those involved), their wishes, who was tried. Returns the case ids."""
+        due = {
+            "purged_at": {"$exists": False},
+            "$or": [
+                {"status": Status.ENDED, "ended_at": {"$lte": cutoff}},
+                {"status": Status.CLOSED, "closed_at": {"$lte": cutoff}},
+                {"status": Status.OPTED_OUT, "since": {"$lte": cutoff}},
+            ],
+        }
+        ids = [doc["_id"] async for doc in self.collection.find(due, {"_id": 1})]
+        if ids:
+            await self.collection.update_many(
+                {"_id": {"$in": ids}},
+                {
+                    "$unset": {"colleague": "", "exclusions": "", "preferences": "", "tried": ""},
+                    "$set": {"purged_at": now},
+                },
+            )
+        return ids
 
     async def in_progress(self, hospital_id: str | None, limit: int) -> list[CaseRecord]:
         """Cases not yet ended or closed, of one hospital or all: what a coordinator may

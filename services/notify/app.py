@@ -9,19 +9,23 @@ from faststream.asgi import AsgiFastStream
 from services.notify.alert_store import Alerts
 from services.notify.channels import Channel, WebhookChannel
 from services.notify.coordinators import CoordinatorAlerts
+from services.notify.erasure import Erasure
 from services.notify.links import Links
 from services.notify.notifier import Notifier, OutreachMetrics, Stores
 from services.notify.settings import NotifySettings
 from services.notify.store import CaseContacts, Firsts, Messages, Offers
 from services.notify.web import SupporterPages
 from shared.events import (
+    AssignmentCancelled,
     AssignmentNews,
     AssignmentResponse,
+    CancelReason,
     CaseContactRecorded,
     CaseEscalated,
     NotificationFailed,
     NotificationNews,
     PeerNotified,
+    SupportEnded,
 )
 from shared.kafka import subscription
 from shared.mail import email_channel
@@ -44,7 +48,7 @@ def channels_of(settings: NotifySettings) -> dict[str, Channel]:
 def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
     settings = settings or NotifySettings()
     wiring = wire(SERVICE, settings)
-    broker, database, topics = wiring.broker, wiring.database, settings.topics
+    database, topics = wiring.database, settings.topics
     messages = Messages(database, timedelta(seconds=settings.sending_lease_seconds))
     stores = Stores(
         CaseContacts(database),
@@ -68,23 +72,21 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
     pages = SupporterPages(notifier, links, wiring.log)
     coordinators = _coordinators(wiring, settings, stores.contacts, notifier.channels["email"])
 
-    @broker.subscriber(topics.assignments, **subscription(settings, SERVICE, "assignments"))
-    async def on_assignment_news(news: AssignmentNews) -> None:
-        if isinstance(news, CaseEscalated):
-            await coordinators.escalated(news)
-        await notifier.on_assignment_news(news)
-
-    @broker.subscriber(topics.contacts, **subscription(settings, SERVICE, "contacts"))
-    async def on_case_contact_recorded(contact: CaseContactRecorded) -> None:
-        await notifier.on_contact(contact)
+    erasure = _erasure(wiring, settings)
+    _subscribe(wiring, settings, notifier, coordinators, erasure)
 
     clock = Clock("message scan", notifier.deliver_due, settings.scan_seconds)
     telling = Clock("coordinator alerts", coordinators.send_due, settings.scan_seconds)
+    erasing = Clock("erasure", erasure.purge_due, settings.purge_scan_seconds)
     return service_app(
         wiring,
         settings,
-        on_startup=[messages.ensure_indexes, coordinators.alerts.ensure_indexes],
-        background=[clock.keep, telling.keep],
+        on_startup=[
+            messages.ensure_indexes,
+            coordinators.alerts.ensure_indexes,
+            erasure.ensure_indexes,
+        ],
+        background=[clock.keep, telling.keep, erasing.keep],
         routes=[
             ("/respond", pages.respond),
             ("/log-contact", pages.log_contact),
@@ -95,6 +97,31 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
             (topics.responses, AssignmentResponse, "supporters' answers and the ends of support"),
         ],
     )
+
+
+def _subscribe(
+    wiring: Wiring,
+    settings: NotifySettings,
+    notifier: Notifier,
+    coordinators: CoordinatorAlerts,
+    erasure: Erasure,
+) -> None:
+    broker, topics = wiring.broker, settings.topics
+
+    @broker.subscriber(topics.assignments, **subscription(settings, SERVICE, "assignments"))
+    async def on_assignment_news(news: AssignmentNews) -> None:
+        if isinstance(news, CaseEscalated):
+            await coordinators.escalated(news)
+        elif isinstance(news, SupportEnded) or (
+            isinstance(news, AssignmentCancelled) and news.reason is CancelReason.CASE_CLOSED
+        ):
+            await erasure.case_ended(str(news.case_id), news.occurred_at)
+        await notifier.on_assignment_news(news)
+
+    @broker.subscriber(topics.contacts, **subscription(settings, SERVICE, "contacts"))
+    async def on_case_contact_recorded(contact: CaseContactRecorded) -> None:
+        if not await erasure.erased(str(contact.case_id)):
+            await notifier.on_contact(contact)
 
 
 def _coordinators(
@@ -122,3 +149,17 @@ def _coordinators(
             await coordinators.delivered(news)
 
     return coordinators
+
+
+def _erasure(wiring: Wiring, settings: NotifySettings) -> Erasure:
+    """What erases a case `PURGE_AFTER` after its end, hearing the ends notify itself
+    announces (the supporter's, a lapse) on the responses topic."""
+    erasure = Erasure(wiring.database, settings.purge_after, wiring.log)
+    ending = subscription(settings, SERVICE, "erasure")
+
+    @wiring.broker.subscriber(settings.topics.responses, **ending)
+    async def on_response(response: AssignmentResponse) -> None:
+        if isinstance(response, SupportEnded):
+            await erasure.case_ended(str(response.case_id), response.occurred_at)
+
+    return erasure

@@ -6,10 +6,10 @@ from datetime import timedelta
 from pydantic import Field, SecretStr
 
 from shared.events import Email, HospitalId
-from shared.settings import MailSettings, Secret, ServiceSettings
+from shared.settings import ErasureSettings, MailSettings, Secret, ServiceSettings
 
 
-class NotifySettings(ServiceSettings, MailSettings):
+class NotifySettings(ServiceSettings, MailSettings, ErasureSettings):
     http_port: int = 8083
     sms_webhook_url: str | None = None
     """The SMS/pager provider's endpoint; without it, supporters are reached by email only."""

@@ -100,7 +100,7 @@ async def test_a_request_opens_a_case_and_an_opt_out_is_respected(pipeline: Pipe
     await pipeline.idle()
 
     (requested,) = pipeline.log.events(pipeline.topics.cases, "U3:request:REQ-1")
-    assert requested["profile"]["origin"] == "request"
+    assert requested["profile"]["origin"] == "referral", "a colleague asked on their behalf"
     (opted_out,) = pipeline.log.events(pipeline.topics.cases, "U3:INC-U3")
     assert opted_out["opted_out"] is True
     assert pipeline.log.on(pipeline.topics.assignments, "U3:INC-U3") == []

@@ -120,7 +120,8 @@ class Programme(Rig):
 
 
 @contextlib.asynccontextmanager
-async def programme(servers: Servers) -> AsyncIterator[Programme]:
+async def programme(servers: Servers, **extra: dict[str, Any]) -> AsyncIterator[Programme]:
+    """`extra`: more settings per service, e.g. `notify={"purge_after": ...}`."""
     isolation = await isolated(servers, "ends")
     mail = MailSink()
     common = {**isolation.settings(), "retry_backoff_max_seconds": 1.0}
@@ -133,11 +134,16 @@ async def programme(servers: Servers) -> AsyncIterator[Programme]:
             follow_up_after=[FOLLOW_UP_AFTER],
             support_ends_after=ENDS_AFTER,
             scan_seconds=0.3,
+            **extra.get("notify", {}),
         )
     )
     apps = [
         intake_app(IntakeSettings(**common, pseudonym_key=PSEUDONYM_KEY.decode())),
-        matching_app(MatchingSettings(**common, scan_seconds=0.5, response_seconds=3600)),
+        matching_app(
+            MatchingSettings(
+                **common, scan_seconds=0.5, response_seconds=3600, **extra.get("matching", {})
+            )
+        ),
         notify,
         reporting_app(ReportingSettings(**common, batch_max_records=50, snapshot_seconds=0)),
     ]

@@ -1,0 +1,54 @@
+"""Erasure in notify: `PURGE_AFTER` after a case ended, what notify holds of it goes (the
+colleague's e-mail and phone, the offers with the supporter's details, the message records,
+the coordinator alerts). A case's end is heard on the topics: support ended (by the
+supporter, by lapsing, by matching or a coordinator), or the offer cancelled because the
+incident was withdrawn. The end stays recorded, so an event arriving after the erasure
+(a redelivery) brings nothing back."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.mongo import Document
+
+ERASED = ("case_contacts", "offers", "messages", "coordinator_alerts")
+"""notify's collections that hold a case's identifiable data, each by `case_id`."""
+
+
+class Erasure:
+    def __init__(self, database: AsyncDatabase[Document], purge_after: timedelta, log: Any) -> None:
+        self.database = database
+        self.ends = database["case_ends"]
+        self.purge_after = purge_after
+        self.log = log
+
+    async def ensure_indexes(self) -> None:
+        await self.ends.create_index([("purged_at", 1), ("ended_at", 1)])
+
+    async def case_ended(self, case_id: str, at: datetime) -> None:
+        """The first end heard counts."""
+        await self.ends.update_one(
+            {"_id": case_id},
+            {"$min": {"ended_at": at}, "$setOnInsert": {"purged_at": None}},
+            upsert=True,
+        )
+
+    async def erased(self, case_id: str) -> bool:
+        return await self.ends.find_one({"_id": case_id, "purged_at": {"$ne": None}}) is not None
+
+    async def purge_due(self, now: datetime | None = None) -> int:
+        """Erase every case that ended `purge_after` ago or longer; returns how many."""
+        now = now or datetime.now(UTC)
+        cutoff = now - self.purge_after
+        erased = 0
+        async for end in self.ends.find({"purged_at": None, "ended_at": {"$lte": cutoff}}):
+            case_id = end["_id"]
+            for name in ERASED:
+                key = "_id" if name == "case_contacts" else "case_id"
+                await self.database[name].delete_many({key: case_id})
+            await self.ends.update_one({"_id": case_id}, {"$set": {"purged_at": now}})
+            erased += 1
+        if erased:
+            self.log.info("cases erased", cases=erased, purge_after=str(self.purge_after))
+        return erased
