@@ -131,11 +131,13 @@ def _subscribe(
             matcher.capacity_freed.set()
         log.info("roster changed", change=change.event_type, supporter_id=change.correlation_id)
 
-    @broker.subscriber(topics.assignments, **subscription(settings, SERVICE, "desk_assignments"))
+    @broker.subscriber(
+        topics.assignments, **subscription(settings, SERVICE, "desk_assignments", concurrent=False)
+    )
     async def on_assignment_news(news: AssignmentNews) -> None:
         await records.heard(news)
 
-    notifications = subscription(settings, SERVICE, "desk_notifications")
+    notifications = subscription(settings, SERVICE, "desk_notifications", concurrent=False)
 
     @broker.subscriber(topics.notifications, **notifications)
     async def on_notification(news: NotificationNews) -> None:

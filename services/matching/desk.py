@@ -234,7 +234,11 @@ def _contact(event: SupportContactLogged) -> dict[str, Any]:
 
 
 _DETAILS: dict[type[Envelope], Callable[[Any], dict[str, Any]]] = {
-    SupportCaseOpened: lambda e: {"opted_out": e.opted_out},
+    SupportCaseOpened: lambda e: {
+        "origin": e.profile.origin,
+        "opted_out": e.opted_out,
+        **{f"wish_{k}": v for k, v in e.preferences.model_dump().items() if v is not None},
+    },
     SupportCaseUpdated: lambda e: {"harm": e.profile.harm, "calamity": e.profile.calamity},
     SupportCaseClosed: lambda e: {"reason": e.reason},
     PeerAssigned: _assigned,

@@ -139,7 +139,7 @@ def _coordinators(
         settings.coordinator_contact_grace,
         wiring.log,
     )
-    alerting = subscription(settings, SERVICE, "coordinator_alerts")
+    alerting = subscription(settings, SERVICE, "coordinator_alerts", concurrent=False)
 
     @wiring.broker.subscriber(settings.topics.notifications, **alerting)
     async def on_notification(news: NotificationNews) -> None:
@@ -155,7 +155,7 @@ def _erasure(wiring: Wiring, settings: NotifySettings) -> Erasure:
     """What erases a case `PURGE_AFTER` after its end, hearing the ends notify itself
     announces (the supporter's, a lapse) on the responses topic."""
     erasure = Erasure(wiring.database, settings.purge_after, wiring.log)
-    ending = subscription(settings, SERVICE, "erasure")
+    ending = subscription(settings, SERVICE, "erasure", concurrent=False)
 
     @wiring.broker.subscriber(settings.topics.responses, **ending)
     async def on_response(response: AssignmentResponse) -> None:

@@ -37,7 +37,7 @@ from tests.integration.rig import MailSink, Servers, isolated, running
 
 pytestmark = pytest.mark.integration
 
-MAIL_DOMAINS = {"R1": ["r1.example"], "R2": ["r2.example"], "R3": ["r3.example"]}
+MAIL_DOMAINS = {"Q1": ["q1.example"], "Q2": ["q2.example"], "Q3": ["q3.example"]}
 """The request page's tests' hospitals and their staff's mail domains."""
 COORDINATORS = {f"C{n}": [f"coordinator@c{n}.example".lower()] for n in "123456789A"}
 """The coordinator desk's tests' hospitals, each with a coordinator to tell."""

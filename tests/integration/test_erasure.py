@@ -13,7 +13,8 @@ from tests.integration.test_support_ends import Programme, ending_link, programm
 
 pytestmark = pytest.mark.integration
 
-PURGE_AFTER = timedelta(seconds=4)
+PURGE_AFTER = timedelta(seconds=20)
+"""Long enough to look at the case before it goes, on a loaded machine too."""
 
 
 @pytest.fixture
@@ -57,12 +58,14 @@ async def test_a_colleague_is_erased_once_support_has_ended_long_enough(
     assert not [where for places in before.values() for where in places if "reporting" in where]
 
     form = {"choice": "end", "outcome": "completed", "referral": ""}
-    assert (await erasing.browser.post(url, data=form)).status_code == 200
+    ended = await erasing.browser.post(url, data=form)
+    # 409: support lapsed meanwhile (nobody logged a contact in time); it ended either way.
+    assert ended.status_code in (200, 409)
     await until_true(
         lambda: holding(erasing, email, phone, pseudonym),
         lambda found: not any(found.values()),
         "the colleague erased from every collection",
-        within=60,
+        within=120,
     )
     erased = await matching["cases"].find_one({"_id": case_id})
     assert erased is not None

@@ -64,11 +64,11 @@ def cases_of(pipeline: Pipeline, hospital: str, event_type: str) -> list[dict[st
 async def test_asking_for_oneself_opens_a_case_once_confirmed_and_the_wish_is_honoured(
     pipeline: Pipeline, request_page_url: str
 ) -> None:
-    await pipeline.load_roster(roster("R1"))
+    await pipeline.load_roster(roster("Q1"))
     fields = {
-        "hospital_id": "R1",
+        "hospital_id": "Q1",
         "staff_id": "E71001",
-        "email": "e71001@r1.example",
+        "email": "e71001@q1.example",
         "for_whom": "self",
         "function": "nurse",
         "department": "ICU",
@@ -78,58 +78,58 @@ async def test_asking_for_oneself_opens_a_case_once_confirmed_and_the_wish_is_ho
         page = await chromium.new_page()
         answer = await ask(page, request_page_url, fields)
         assert "Check your e-mail" in answer
-        assert cases_of(pipeline, "R1", "support.case_opened") == [], "nothing before the link"
-        link = await confirmation_link(pipeline, "e71001@r1.example")
+        assert cases_of(pipeline, "Q1", "support.case_opened") == [], "nothing before the link"
+        link = await confirmation_link(pipeline, "e71001@q1.example")
         await page.goto(request_page_url + link)
         assert "Your request was received" in await page.locator("main").inner_text()
     await pipeline.until(
-        lambda: cases_of(pipeline, "R1", "support.peer_assigned"), what="the offer"
+        lambda: cases_of(pipeline, "Q1", "support.peer_assigned"), what="the offer"
     )
-    (opened,) = cases_of(pipeline, "R1", "support.case_opened")
+    (opened,) = cases_of(pipeline, "Q1", "support.case_opened")
     assert opened["profile"]["origin"] == "request"
     assert opened["preferences"]["department"] == "own"
-    (offer,) = cases_of(pipeline, "R1", "support.peer_assigned")
+    (offer,) = cases_of(pipeline, "Q1", "support.peer_assigned")
     # The hospital's rule keeps supporters out of the colleague's own department; the wish
     # for one from their own department sets it aside.
-    assert offer["supporter"]["supporter_id"] == "R1-ICU"
+    assert offer["supporter"]["supporter_id"] == "Q1-ICU"
 
 
 async def test_asking_for_a_colleague_never_names_who_asked(
     pipeline: Pipeline, request_page_url: str
 ) -> None:
-    await pipeline.load_roster(roster("R2"))
+    await pipeline.load_roster(roster("Q2"))
     fields = {
-        "hospital_id": "R2",
+        "hospital_id": "Q2",
         "staff_id": "E72001",
-        "email": "referrer@r2.example",
+        "email": "referrer@q2.example",
         "for_whom": "colleague",
         "colleague_staff_id": "E72002",
         "function": "physician",
         "department": "ED",
-        "reach_email": "e72002@r2.example",
+        "reach_email": "e72002@q2.example",
         "prefer_language": "en",
     }
     async with browser() as chromium:
         page = await chromium.new_page()
         assert "Check your e-mail" in await ask(page, request_page_url, fields)
-        await page.goto(request_page_url + await confirmation_link(pipeline, "referrer@r2.example"))
+        await page.goto(request_page_url + await confirmation_link(pipeline, "referrer@q2.example"))
     await pipeline.until(
-        lambda: cases_of(pipeline, "R2", "support.peer_assigned"), what="the offer"
+        lambda: cases_of(pipeline, "Q2", "support.peer_assigned"), what="the offer"
     )
-    (opened,) = cases_of(pipeline, "R2", "support.case_opened")
+    (opened,) = cases_of(pipeline, "Q2", "support.case_opened")
     assert opened["profile"]["origin"] == "referral"
-    (offer,) = cases_of(pipeline, "R2", "support.peer_assigned")
-    assert offer["supporter"]["supporter_id"] == "R2-ONC", "the only one who speaks English"
-    await pipeline.until(lambda: pipeline.mail.to("onc@r2.example"), what="the offer mail")
-    body = body_of(pipeline.mail.to("onc@r2.example")[0])
+    (offer,) = cases_of(pipeline, "Q2", "support.peer_assigned")
+    assert offer["supporter"]["supporter_id"] == "Q2-ONC", "the only one who speaks English"
+    await pipeline.until(lambda: pipeline.mail.to("onc@q2.example"), what="the offer mail")
+    body = body_of(pipeline.mail.to("onc@q2.example")[0])
     # The supporter reads Dutch: "someone was concerned about a colleague (physician, ED)".
     assert "Iemand maakte zich op" in body
     assert "zorgen om een collega (arts,\r\nED)" in body
     everything = body + str([r.value for r in pipeline.log.records])
     assert "E72001" not in everything, "the referrer's staff id goes nowhere"
-    assert "referrer@r2.example" not in everything, "nor their address"
+    assert "referrer@q2.example" not in everything, "nor their address"
     await until_true(
-        lambda: pipeline.counted("R2"),
+        lambda: pipeline.counted("Q2"),
         lambda counted: counted["opened_from_referral"] == 1,
         "counted as a colleague's referral",
     )
@@ -138,38 +138,38 @@ async def test_asking_for_a_colleague_never_names_who_asked(
 async def test_a_colleague_who_opted_out_is_counted_but_not_approached(
     pipeline: Pipeline, request_page_url: str
 ) -> None:
-    await pipeline.load_roster(roster("R3"))
-    choice = {"hospital_id": "R3", "staff_id": "E73001", "email": "e73001@r3.example"}
+    await pipeline.load_roster(roster("Q3"))
+    choice = {"hospital_id": "Q3", "staff_id": "E73001", "email": "e73001@q3.example"}
     async with browser() as chromium:
         page = await chromium.new_page()
         answer = await ask(page, request_page_url, {**choice, "outreach": "declined"}, "choices")
         assert "Check your e-mail" in answer
-        await page.goto(request_page_url + await confirmation_link(pipeline, "e73001@r3.example"))
+        await page.goto(request_page_url + await confirmation_link(pipeline, "e73001@q3.example"))
         assert "Your choice was saved" in await page.locator("main").inner_text()
     await pipeline.idle()  # the choice, published on the staff topic, is taken in first
     people = [participant("E73001"), participant("E73002", department="ED")]
-    await pipeline.report(incident_json("INC-R3", people, hospital_id="R3", harm="mild"))
+    await pipeline.report(incident_json("INC-Q3", people, hospital_id="Q3", harm="mild"))
     await pipeline.until(
-        lambda: len(cases_of(pipeline, "R3", "support.case_opened")) == 2, what="two cases"
+        lambda: len(cases_of(pipeline, "Q3", "support.case_opened")) == 2, what="two cases"
     )
     await pipeline.until(
-        lambda: cases_of(pipeline, "R3", "support.peer_assigned"), what="the other's offer"
+        lambda: cases_of(pipeline, "Q3", "support.peer_assigned"), what="the other's offer"
     )
     await pipeline.idle()
-    opened = {c["case_id"]: c["opted_out"] for c in cases_of(pipeline, "R3", "support.case_opened")}
+    opened = {c["case_id"]: c["opted_out"] for c in cases_of(pipeline, "Q3", "support.case_opened")}
     assert sorted(opened.values()) == [False, True]
-    offered = {o["case_id"] for o in cases_of(pipeline, "R3", "support.peer_assigned")}
+    offered = {o["case_id"] for o in cases_of(pipeline, "Q3", "support.peer_assigned")}
     assert offered == {case for case, out in opened.items() if not out}
 
 
 async def test_a_link_used_twice_or_forged_does_nothing(
     pipeline: Pipeline, request_page_url: str
 ) -> None:
-    fields = {"hospital_id": "R1", "staff_id": "E71009", "email": "e71009@r1.example"}
+    fields = {"hospital_id": "Q1", "staff_id": "E71009", "email": "e71009@q1.example"}
     async with browser() as chromium:
         page = await chromium.new_page()
         await ask(page, request_page_url, {**fields, "outreach": "welcome"}, "choices")
-        link = await confirmation_link(pipeline, "e71009@r1.example")
+        link = await confirmation_link(pipeline, "e71009@q1.example")
         first = await page.goto(request_page_url + link)
         again = await page.goto(request_page_url + link)
         assert again is not None
@@ -186,7 +186,7 @@ async def test_an_address_outside_the_hospitals_mail_domains_is_refused(
     pipeline: Pipeline, request_page_url: str
 ) -> None:
     fields = {
-        "hospital_id": "R1",
+        "hospital_id": "Q1",
         "staff_id": "E71010",
         "email": "someone@gmail.example",
         "function": "nurse",
@@ -195,14 +195,14 @@ async def test_an_address_outside_the_hospitals_mail_domains_is_refused(
     async with browser() as chromium:
         page = await chromium.new_page()
         answer = await ask(page, request_page_url, fields)
-    assert "use your work e-mail address at r1.example" in answer
+    assert "use your work e-mail address at q1.example" in answer
     assert not pipeline.mail.to("someone@gmail.example")
 
 
 async def test_behind_the_hospitals_sign_in_proxy_nobody_needs_to_confirm(
     pipeline: Pipeline,
 ) -> None:
-    form = {"hospital_id": "R1", "function": "midwife", "department": "Obstetrics"}
+    form = {"hospital_id": "Q1", "function": "midwife", "department": "Obstetrics"}
     answer = await pipeline.proxy.post(
         "/request/ask?lang=en", data=form, headers={"X-Staff-Id": "E71020"}
     )
@@ -211,7 +211,7 @@ async def test_behind_the_hospitals_sign_in_proxy_nobody_needs_to_confirm(
     await pipeline.until(
         lambda: any(
             c["colleague"]["department"] == "Obstetrics"
-            for c in cases_of(pipeline, "R1", "support.case_opened")
+            for c in cases_of(pipeline, "Q1", "support.case_opened")
         ),
         what="the case opened at once",
     )
