@@ -24,7 +24,7 @@ from services.reporting.app import create_app as reporting_app
 from services.reporting.settings import ReportingSettings
 from tests.factories import LINK_SECRET, PSEUDONYM_KEY, incident_json, participant
 from tests.integration.pipeline import load_roster
-from tests.integration.rig import MailSink, Rig, Servers, isolated, running, until
+from tests.integration.rig import MailSink, Rig, Servers, isolated, running, until, until_true
 from tests.integration.test_matching import peer
 from tests.integration.test_notify import link_in
 
@@ -118,6 +118,17 @@ class Programme(Rig):
                 == len(self.of("assignment.accepted", hospital))
             ),
             what="support ended for every accepted case",
+        )
+        await self.capacity_back(hospital)
+
+    async def capacity_back(self, hospital: str) -> None:
+        """Matching has taken in every end: no supporter of the hospital still holds a case."""
+        supporters = self.mongo[self.database("matching")]["supporters"]
+        query = {"hospital_id": hospital, "open_case_ids": {"$ne": []}}
+        await until_true(
+            lambda: supporters.count_documents(query),
+            lambda holding: holding == 0,
+            what="matching gave every supporter their capacity back",
         )
 
 
