@@ -277,7 +277,8 @@ def run_demo(stack: Stack, incident_count: int) -> None:
     print(
         f"\nCases by month and harm level, as analysts see them: rows of fewer than "
         f"{by_month['min_cell_size']} cases, and the rows that would give those away, are "
-        "suppressed.\n" + format_table(by_month["rows"], ["period", "harm"], TIME_COLUMNS)
+        "suppressed, one row a month (harm `*`).\n"
+        + format_table(by_month["rows"], ["period", "harm"], TIME_COLUMNS)
     )
     waiting = coordinators_see(stack)
     print(

@@ -549,9 +549,12 @@ class AboutAssignment(AboutCase):
 
 
 class PeerAssigned(AboutAssignment):
+    """Names the supporter by roster id only: their name and how to reach them stay on the
+    roster topic, so this topic (read by reporting too) carries nobody's contact details."""
+
     event_type: Literal["support.peer_assigned"] = "support.peer_assigned"
     attempt: int = Field(ge=1, le=MAX_COUNT)
-    supporter: SupporterContact
+    supporter_id: Code
     score: Points
     explanation: list[ScoreItem] = Field(max_length=50)
     respond_by: Instant

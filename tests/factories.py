@@ -14,6 +14,8 @@ from shared.events import (
     PeerAssigned,
     SupportCaseOpened,
     SupporterContact,
+    SupporterProfile,
+    SupporterRegistered,
 )
 from shared.pseudonyms import pseudonymise
 
@@ -133,12 +135,33 @@ def roster_entry(
     return RosterEntry(**(fields | changes))
 
 
-def assignment_and_contact(
+def assignment_and_contacts(
     language: str = "nl", **supporter_changes: Any
-) -> tuple[PeerAssigned, CaseContactRecorded]:
-    """The example incident's first case offered to supporter P1, and the colleague's contact."""
+) -> tuple[PeerAssigned, SupporterContact, CaseContactRecorded]:
+    """The example incident's first case offered to supporter P1, how to reach P1 (from the
+    roster), and the colleague's contact."""
     intake = reconciled()
     case = case_to_match(intake.cases[0])  # type: ignore[arg-type]
     peer = supporter("P1", language=language, **supporter_changes)
     candidate = rank(case, [peer], Policy(), NOW).candidates[0]
-    return assignment_for(case, candidate, 1, Policy(), NOW, case.case_id), intake.contacts[0]
+    assigned = assignment_for(case, candidate, 1, Policy(), NOW, case.case_id)
+    return assigned, peer.contact, intake.contacts[0]
+
+
+def registered(supporter: SupporterContact, hospital: str = "ZH-A") -> SupporterRegistered:
+    """The roster's announcement of a supporter, as the roster loader publishes it."""
+    profile = SupporterProfile(
+        **supporter.model_dump(),
+        hospital_id=hospital,
+        pseudonym="0" * 32,
+        function=Function.NURSE,
+        department="Cardiology",
+    )
+    return SupporterRegistered(
+        event_id=uuid.uuid4(),
+        occurred_at=NOW,
+        producer="matching",
+        correlation_id=f"roster:{supporter.supporter_id}",
+        hospital_id=hospital,
+        supporter=profile,
+    )

@@ -26,6 +26,7 @@ from services.matching.store import (
 )
 from services.notify.steps import Scheduled
 from services.notify.store import (
+    AWAITED_BY,
     CaseContacts,
     Claimed,
     Firsts,
@@ -33,9 +34,16 @@ from services.notify.store import (
     Offer,
     Offers,
     State,
+    Supporters,
 )
 from shared.errors import RejectedEvent, RetryLater
-from shared.events import CaseContactRecorded, ChannelName, Envelope, PeerAssigned
+from shared.events import (
+    CaseContactRecorded,
+    ChannelName,
+    Envelope,
+    PeerAssigned,
+    SupporterContact,
+)
 from shared.mail import Outreach
 from shared.mongo import Announcements, Document, UnitOfWork, Work, outbox_entries
 
@@ -68,6 +76,17 @@ class FakeContacts(CaseContacts):
 
     async def of_case(self, case_id: str) -> CaseContactRecorded | None:
         return self.contacts.get(case_id)
+
+
+class FakeSupporters(Supporters):
+    def __init__(self) -> None:
+        self.supporters: dict[str, SupporterContact] = {}
+
+    async def keep(self, supporter: SupporterContact) -> None:
+        self.supporters[supporter.supporter_id] = supporter
+
+    async def of(self, supporter_id: str) -> SupporterContact | None:
+        return self.supporters.get(supporter_id)
 
 
 class FakeOffers(Offers):
@@ -115,6 +134,7 @@ class FakeOffers(Offers):
 class _Message:
     assignment_id: str
     case_id: str
+    supporter_id: str
     step: str
     state: str
     due_at: datetime
@@ -142,6 +162,7 @@ class FakeMessages(Messages):
                 _Message(
                     str(assignment.assignment_id),
                     str(assignment.case_id),
+                    assignment.supporter_id,
                     scheduled.step,
                     State.SCHEDULED,
                     scheduled.due_at,
@@ -161,6 +182,7 @@ class FakeMessages(Messages):
             if message.assignment_id == assignment_id and message.state in (
                 State.SCHEDULED,
                 State.AWAITING_CONTACT,
+                State.AWAITING_SUPPORTER,
             ):
                 message.state, message.claimable_from = State.SKIPPED, None
 
@@ -172,11 +194,11 @@ class FakeMessages(Messages):
         ]
         return [message_id for _, message_id in sorted(due)[:limit]]
 
-    async def contact_arrived(self, case_id: str, now: datetime) -> list[str]:
+    async def arrived(self, awaiting: str, key: str, now: datetime) -> list[str]:
         waiting = [
             message_id
-            for message_id, m in self.messages.items()
-            if m.case_id == case_id and m.state == State.AWAITING_CONTACT
+            for message_id, m in sorted(self.messages.items(), key=lambda item: item[1].due_at)
+            if getattr(m, AWAITED_BY[awaiting]) == key and m.state == awaiting
         ]
         for message_id in waiting:
             self.messages[message_id].state = State.SCHEDULED
@@ -210,9 +232,9 @@ class FakeMessages(Messages):
         message.state, message.claimable_from = state, None
         message.fields |= fields
 
-    async def wait_for_contact(self, message_id: str) -> None:
+    async def wait_for(self, message_id: str, awaiting: str) -> None:
         message = self.messages[message_id]
-        message.state, message.claimable_from = State.AWAITING_CONTACT, None
+        message.state, message.claimable_from = awaiting, None
 
     async def retry_later(self, message_id: str, attempts: int, at: datetime) -> None:
         message = self.messages[message_id]
@@ -257,6 +279,7 @@ class FakeChannel:
 class FakeIncidentRecords(IncidentRecords):
     def __init__(self) -> None:
         self.records: dict[str, IncidentRecord] = {}
+        self.changed_at: dict[str, datetime] = {}
 
     async def get(self, session: AsyncClientSession, key: str) -> IncidentRecord | None:
         return self.records.get(key)
@@ -267,10 +290,22 @@ class FakeIncidentRecords(IncidentRecords):
         key: str,
         record: IncidentRecord,
         previous: IncidentRecord | None,
+        now: datetime,
     ) -> None:
         if self.records.get(key) is not previous:
             raise RetryLater(f"incident {key} changed meanwhile")
-        self.records[key] = record
+        self.records[key], self.changed_at[key] = record, now
+
+    async def settle(self, unchanged_since: datetime) -> int:
+        due = [
+            key
+            for key, record in self.records.items()
+            if not record.settled and self.changed_at[key] < unchanged_since
+        ]
+        for key in due:
+            forgotten = replace(self.records[key], settled=True, exclusions=None, cases={})
+            self.records[key] = forgotten
+        return len(due)
 
 
 class FakePreferences(Preferences):

@@ -15,21 +15,23 @@ from shared.access import Attempts
 from shared.events import CaseContactRecorded, CaseNews, IncidentEvent, StaffMessage
 from shared.kafka import subscription
 from shared.mail import email_channel
-from shared.service import web_app, wire
+from shared.service import Clock, web_app, wire
 
 
 def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
     wiring = wire(SERVICE, settings)
     broker, topics = wiring.broker, settings.topics
+    records = IncidentRecords(wiring.database)
     intake = Intake(
         wiring.unit_of_work,
-        IncidentRecords(wiring.database),
+        records,
         Preferences(wiring.database),
         settings.policy(),
         settings.pseudonym_key.get_secret_value().encode(),
         topics,
         wiring.log,
+        settings.incidents_settle_after,
     )
 
     if settings.source_systems is None:
@@ -50,7 +52,8 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         settings,
         title="peer-support intake",
         description="Asking for support without an incident, and staff's standing choices.",
-        on_startup=[pending.ensure_indexes],
+        on_startup=[pending.ensure_indexes, records.ensure_indexes],
+        background=[Clock("settling", intake.settle_due, settings.settle_scan_seconds).keep],
         publishes=[
             (topics.cases, CaseNews, "one case per professional: opened, updated, closed"),
             (topics.contacts, CaseContactRecorded, "how to reach a colleague, for notify only"),

@@ -163,6 +163,9 @@ class IncidentRecord:
     cases: Mapping[str, TrackedCase] = field(default_factory=dict)
     """By the colleague's pseudonym."""
     debrief_suggested: bool = False
+    settled: bool = False
+    """Unchanged for `INCIDENTS_SETTLE_AFTER`: who was involved is forgotten, and a later
+    change can no longer be told apart from a new incident, so it is refused."""
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ contacts it causes go out with it. Preferences are by pseudonym: intake never ke
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -29,6 +29,13 @@ class Intake:
     pseudonym_key: bytes
     topics: Topics
     log: Any
+    settle_after: timedelta
+
+    async def settle_due(self) -> None:
+        """Incidents unchanged for `settle_after` are settled: intake forgets who was in them."""
+        settled = await self.records.settle(datetime.now(UTC) - self.settle_after)
+        if settled:
+            self.log.info("incidents settled", incidents=settled)
 
     async def on_incident(self, incident: IncidentEvent, key: bytes | None = None) -> None:
         """`key`: the Kafka key it came with."""
@@ -75,7 +82,12 @@ class Intake:
             )
             if outcome.stale:
                 return []
-            await self.records.save(session, occasion.key, outcome.record, previous)
+            if previous is not None and previous.settled:
+                raise RejectedEvent(
+                    f"incident {occasion.key} settled (unchanged for {self.settle_after}): "
+                    "who was involved is forgotten, so a change can no longer be taken in"
+                )
+            await self.records.save(session, occasion.key, outcome.record, previous, now)
             return [
                 *((self.topics.contacts, contact) for contact in outcome.contacts),
                 *((self.topics.cases, event) for event in outcome.cases),

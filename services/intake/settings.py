@@ -24,6 +24,10 @@ class IntakeSettings(ServiceSettings, PseudonymSettings, MailSettings):
     plausible_ahead: timedelta = timedelta(days=1)
     """An event dated before `PLAUSIBLE_SINCE`, or more than `PLAUSIBLE_AHEAD` (ISO 8601) ahead
     of now, is dead-lettered: its date cannot be right."""
+    incidents_settle_after: timedelta = timedelta(days=180)
+    """An incident (or request) unchanged this long (ISO 8601, e.g. `P180D`) is settled:
+    intake forgets the pseudonyms of those involved; a later change of it is dead-lettered."""
+    settle_scan_seconds: float = Field(default=3600, gt=0)
     source_systems: dict[str, list[str]] | None = None
     """The hospitals each source system may report for, as JSON, e.g. `{"epd-zh-a":
     ["ZH-A"]}`; an event from another, or for another hospital, is dead-lettered. Unset: any

@@ -23,15 +23,19 @@ class IncidentRecords:
         doc = await self.collection.find_one({"_id": key}, session=session)
         return _record(doc) if doc else None
 
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index([("settled", 1), ("changed_at", 1)])
+
     async def save(
         self,
         session: AsyncClientSession,
         key: str,
         record: IncidentRecord,
         previous: IncidentRecord | None,
+        now: datetime,
     ) -> None:
         """Write the record if nobody changed it since `previous` was read."""
-        doc = _document(record)
+        doc = {**_document(record), "changed_at": now}
         if previous is None:
             try:
                 await self.collection.insert_one({"_id": key, **doc}, session=session)
@@ -43,6 +47,15 @@ class IncidentRecords:
         )
         if result.matched_count != 1:
             raise RetryLater(f"incident {key} changed meanwhile")
+
+    async def settle(self, unchanged_since: datetime) -> int:
+        """Forget who was involved in every incident unchanged since then: its cases'
+        pseudonyms, those involved and investigating. What stays says only that it settled."""
+        result = await self.collection.update_many(
+            {"settled": {"$ne": True}, "changed_at": {"$lt": unchanged_since}},
+            {"$set": {"settled": True, "exclusions": None, "cases": []}},
+        )
+        return result.modified_count
 
 
 class Preferences:
@@ -118,6 +131,7 @@ def _record(doc: Document) -> IncidentRecord:
         revision=doc["revision"],
         withdrawn=doc["withdrawn"],
         debrief_suggested=doc["debrief_suggested"],
+        settled=doc.get("settled", False),
         exclusions=Exclusions.model_validate(doc["exclusions"]) if doc["exclusions"] else None,
         cases={
             case["pseudonym"]: TrackedCase(

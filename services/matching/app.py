@@ -45,7 +45,7 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
     wiring = wire(SERVICE, settings)
     topics = settings.topics
     roster, book = Roster(wiring.database), CaseBook(wiring.database)
-    records = DeskRecords(wiring.database)
+    records = DeskRecords(wiring.database, settings.audit_kept)
     matcher = Matcher(
         wiring.unit_of_work, roster, book, settings.policy(), topics.assignments, wiring.log
     )

@@ -55,8 +55,16 @@ def load(
     wait: Annotated[
         float, typer.Option(help="Seconds to wait until matching has applied every change.")
     ] = 0.0,
+    again: Annotated[
+        bool,
+        typer.Option(
+            help="Announce every active supporter in the file, changed or not: for a notify "
+            "whose copy of the roster was lost."
+        ),
+    ] = False,
 ) -> None:
-    """Publish a roster CSV's changes to matching; nothing when any row has an error."""
+    """Publish a roster CSV's changes to matching and notify; nothing when any row has an
+    error."""
     entries = _parse_or_exit(path)
     try:
         key = PseudonymSettings().pseudonym_key.get_secret_value().encode()
@@ -67,7 +75,7 @@ def load(
     if refusal := asyncio.run(_key_refusal(settings, key)):
         typer.echo(refusal, err=True)
         raise typer.Exit(2)
-    published = asyncio.run(_load(settings, entries, key))
+    published = asyncio.run(_load(settings, entries, key, again))
     summary = ", ".join(f"{n} {kind}" for kind, n in sorted(published.items())) or "no changes"
     typer.echo(f"{len(entries)} supporters in the file: {summary}")
     if wait and not asyncio.run(_applied(settings, entries, key, wait)):
@@ -115,8 +123,11 @@ async def _applied(
     return True
 
 
-async def _load(settings: MatchingSettings, entries: list[RosterEntry], key: bytes) -> Counter[str]:
-    changes = roster_changes(entries, await _current(settings), key, datetime.now(UTC))
+async def _load(
+    settings: MatchingSettings, entries: list[RosterEntry], key: bytes, again: bool
+) -> Counter[str]:
+    current = {} if again else await _current(settings)
+    changes = roster_changes(entries, current, key, datetime.now(UTC))
     security = broker_security(settings)
     async with KafkaBroker(
         settings.kafka_bootstrap_servers, acks="all", security=security

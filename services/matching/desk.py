@@ -206,8 +206,7 @@ class TimelineEntry(BaseModel):
 def _assigned(event: PeerAssigned) -> dict[str, Any]:
     return {
         "attempt": event.attempt,
-        "supporter_id": event.supporter.supporter_id,
-        "supporter": event.supporter.display_name,
+        "supporter_id": event.supporter_id,
         "score": event.score,
         "explanation": [
             {"rule": i.rule, "points": i.points, "detail": i.detail}
@@ -306,7 +305,11 @@ class CaseView(BaseModel):
     timeline: list[TimelineEntry]
 
 
-def case_view(record: CaseRecord, timeline: list[TimelineEntry]) -> CaseView:
+def case_view(
+    record: CaseRecord, timeline: list[TimelineEntry], names: Mapping[str, str]
+) -> CaseView:
+    """`names`: the roster's display names by supporter id; the events name supporters by id
+    only."""
     colleague, profile = record.case.colleague, record.case.profile
     return CaseView(
         case_id=record.case_id,
@@ -326,8 +329,16 @@ def case_view(record: CaseRecord, timeline: list[TimelineEntry]) -> CaseView:
             "calamity": profile.calamity,
             "date": profile.incident_occurred_at.date(),
         },
-        timeline=sorted(timeline, key=lambda e: e.at),
+        timeline=sorted((_named(e, names) for e in timeline), key=lambda e: e.at),
     )
+
+
+def _named(entry: TimelineEntry, names: Mapping[str, str]) -> TimelineEntry:
+    supporter_id = entry.detail.get("supporter_id")
+    if supporter_id is None:
+        return entry
+    detail = {"supporter": names.get(supporter_id, supporter_id), **entry.detail}
+    return entry.model_copy(update={"detail": detail})
 
 
 class CandidateView(BaseModel):

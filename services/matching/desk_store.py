@@ -3,7 +3,7 @@
 and the append-only audit log of coordinators' actions."""
 
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -161,31 +161,36 @@ class AuditLine(BaseModel):
 
 
 class AuditLog:
-    """Written in the transaction of the action it records, never changed or removed."""
+    """Written in the transaction of the action it records, never changed; removed only
+    `kept` after (`AUDIT_KEPT`), as its reasons are free text and may name someone."""
 
-    def __init__(self, database: AsyncDatabase[Document]) -> None:
+    def __init__(self, database: AsyncDatabase[Document], kept: timedelta) -> None:
         self.collection = database["audit"]
+        self.kept = kept
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("hospital_id", 1), ("at", -1)])
+        await self.collection.create_index("expires_at", expireAfterSeconds=0)
 
     async def add(self, session: AsyncClientSession, line: AuditLine) -> None:
-        await self.collection.insert_one(line.model_dump(), session=session)
+        doc = {**line.model_dump(), "expires_at": line.at + self.kept}
+        await self.collection.insert_one(doc, session=session)
 
     async def listing(self, hospital_id: str | None, limit: int) -> list[AuditLine]:
         query = {"hospital_id": hospital_id} if hospital_id else {}
-        cursor = self.collection.find(query, {"_id": 0}).sort("at", -1).limit(limit)
+        shown = {"_id": 0, "expires_at": 0}
+        cursor = self.collection.find(query, shown).sort("at", -1).limit(limit)
         return [AuditLine.model_validate(doc) async for doc in cursor]
 
 
 class DeskRecords:
     """What the desk keeps of every event it hears about a case or a large incident."""
 
-    def __init__(self, database: AsyncDatabase[Document]) -> None:
+    def __init__(self, database: AsyncDatabase[Document], audit_kept: timedelta) -> None:
         self.timelines = Timelines(database)
         self.notes = Notes(database)
         self.debriefs = Debriefs(database)
-        self.audit = AuditLog(database)
+        self.audit = AuditLog(database, audit_kept)
 
     async def ensure_indexes(self) -> None:
         await self.timelines.ensure_indexes()

@@ -47,7 +47,10 @@ class DeskViews:
 
     async def case(self, case_id: str, grant: Grant) -> CaseView:
         record = await case_in_scope(self.book, case_id, grant)
-        return case_view(record, await self.records.timelines.of_case(case_id))
+        timeline = await self.records.timelines.of_case(case_id)
+        roster = await self.roster.of_hospital(record.case.hospital_id)
+        names = {s.supporter_id: s.contact.display_name for s in roster}
+        return case_view(record, timeline, names)
 
     async def candidates(self, case_id: str, grant: Grant, now: datetime) -> list[CandidateView]:
         record = await case_in_scope(self.book, case_id, grant)

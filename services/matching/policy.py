@@ -620,7 +620,7 @@ def assignment_for(
         case_id=case.case_id,
         attempt=attempt,
         profile=case.profile,
-        supporter=candidate.supporter.contact,
+        supporter_id=candidate.supporter.supporter_id,
         score=round(candidate.score, 3),
         explanation=explanation,
         respond_by=at + policy.response_time(case.profile),

@@ -44,6 +44,8 @@ class MatchingSettings(AccessSettings, ErasureSettings):
     """No first contact logged this long after the case opened puts it on the worklist."""
     refresher_after: timedelta = timedelta(days=730)
     """A supporter's refresher training is due this long after their training."""
+    audit_kept: timedelta = timedelta(days=5 * 365)
+    """How long the desk's audit log keeps each line (who did what, and the reason given)."""
 
     def targets(self) -> Targets:
         return Targets(

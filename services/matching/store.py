@@ -264,7 +264,7 @@ class CaseBook:
             str(assigned.case_id),
             status=Status.OFFERED,
             attempt=assigned.attempt,
-            supporter_id=assigned.supporter.supporter_id,
+            supporter_id=assigned.supporter_id,
             assignment_id=str(assigned.assignment_id),
             offered_at=at,
             respond_by=assigned.respond_by,

@@ -13,7 +13,7 @@ from services.notify.erasure import Erasure
 from services.notify.links import Links
 from services.notify.notifier import Notifier, OutreachMetrics, Stores
 from services.notify.settings import NotifySettings
-from services.notify.store import CaseContacts, Firsts, Messages, Offers
+from services.notify.store import CaseContacts, Firsts, Messages, Offers, Supporters
 from services.notify.web import SupporterPages
 from shared.events import (
     AssignmentCancelled,
@@ -25,6 +25,7 @@ from shared.events import (
     NotificationFailed,
     NotificationNews,
     PeerNotified,
+    RosterChange,
     SupportEnded,
 )
 from shared.kafka import subscription
@@ -53,6 +54,7 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
     stores = Stores(
         CaseContacts(database),
         Offers(database),
+        Supporters(database),
         messages,
         Firsts(database, "used_links"),
         Firsts(database, "contacted_cases"),
@@ -117,6 +119,12 @@ def _subscribe(
         ):
             await erasure.case_ended(str(news.case_id), news.occurred_at)
         await notifier.on_assignment_news(news)
+
+    roster = subscription(settings, SERVICE, "roster", concurrent=False)
+
+    @broker.subscriber(topics.roster, **roster)
+    async def on_roster_change(change: RosterChange) -> None:
+        await notifier.on_roster_change(change)
 
     @broker.subscriber(topics.contacts, **subscription(settings, SERVICE, "contacts"))
     async def on_case_contact_recorded(contact: CaseContactRecorded) -> None:

@@ -31,6 +31,7 @@ from shared.events import (
     ScoreItem,
     SupportContactLogged,
     SupportEnded,
+    SupporterContact,
     SupportOutcome,
     derived_event_id,
 )
@@ -319,13 +320,13 @@ Peer support
 def compose(
     step: str,
     assignment: PeerAssigned,
+    supporter: SupporterContact,
     contact: CaseContactRecorded | None,
     channel: Literal["email", "sms"],
     links: Links,
     timezone: str = "Europe/Amsterdam",
 ) -> Outreach:
     """The message of one step on one channel, in the supporter's language."""
-    supporter = assignment.supporter
     language = supporter.language if supporter.language in _BODIES else "en"
     profile = assignment.profile
     ways = _ways(contact, language)
@@ -391,12 +392,14 @@ def _ways(contact: CaseContactRecorded | None, language: str) -> list[str]:
 
 def render_outreach(
     assignment: PeerAssigned,
+    supporter: SupporterContact,
     contact: CaseContactRecorded,
     respond_url: str,
     timezone: str = "Europe/Amsterdam",
 ) -> Outreach:
     """The offer by email; `respond_url`: the supporter's signed link to accept or decline."""
-    return compose(OFFER, assignment, contact, "email", Links(respond=respond_url), timezone)
+    links = Links(respond=respond_url)
+    return compose(OFFER, assignment, supporter, contact, "email", links, timezone)
 
 
 def notified(

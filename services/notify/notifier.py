@@ -7,7 +7,8 @@ second makes the offer due. Every step of every assignment is one message record
 survive restarts and a step is sent at most once (see `store.Messages`).
 """
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,7 +42,16 @@ from services.notify.steps import (
     still_due,
     support_steps,
 )
-from services.notify.store import CaseContacts, Claimed, Firsts, Messages, Offer, Offers, State
+from services.notify.store import (
+    CaseContacts,
+    Claimed,
+    Firsts,
+    Messages,
+    Offer,
+    Offers,
+    State,
+    Supporters,
+)
 from shared.errors import RejectedEvent, describe
 from shared.events import (
     ENDED_BY_SUPPORTER,
@@ -53,6 +63,10 @@ from shared.events import (
     PeerAssigned,
     ReferralKind,
     ResponseDeadlineMoved,
+    RosterChange,
+    SupporterContact,
+    SupporterRegistered,
+    SupporterUpdated,
     SupportOutcome,
 )
 from shared.kafka import is_passing
@@ -100,6 +114,7 @@ class OutreachMetrics:
 class Stores:
     contacts: CaseContacts
     offers: Offers
+    supporters: Supporters
     messages: Messages
     used_links: Firsts
     contacted_cases: Firsts
@@ -119,6 +134,7 @@ class Notifier:
         self.unit_of_work = unit_of_work
         self.contacts = stores.contacts
         self.offers = stores.offers
+        self.supporters = stores.supporters
         self.messages = stores.messages
         self.used_links = stores.used_links
         self.contacted_cases = stores.contacted_cases
@@ -161,13 +177,29 @@ class Notifier:
             due = reminder_due(offer.assignment.occurred_at, moved.respond_by)
             await self.messages.reschedule(session, assignment_id, REMINDER, due)
 
+    async def on_roster_change(self, change: RosterChange) -> None:
+        """A deactivated supporter keeps the cases they have, and their messages."""
+        if isinstance(change, SupporterRegistered | SupporterUpdated):
+            await self.supporters.keep(change.supporter)
+            await self._arrived(State.AWAITING_SUPPORTER, change.supporter.supporter_id)
+
     async def on_contact(self, contact: CaseContactRecorded) -> None:
         await self.contacts.record(contact)
-        await self._contact_arrived(str(contact.case_id))
+        await self._arrived(State.AWAITING_CONTACT, str(contact.case_id))
 
-    async def _contact_arrived(self, case_id: str) -> None:
-        for message_id in await self.messages.contact_arrived(case_id, datetime.now(UTC)):
+    async def _arrived(self, awaiting: str, key: str) -> None:
+        for message_id in await self.messages.arrived(awaiting, key, datetime.now(UTC)):
             await self.deliver(message_id)
+
+    async def _wait(
+        self, message_id: str, awaiting: str, key: str, look: Callable[[str], Awaitable[object]]
+    ) -> None:
+        """The step waits; the arrival of what it waits for makes it due. That may have
+        arrived after the step looked and before its wait was recorded, when its handler
+        found nothing waiting: so look once more."""
+        await self.messages.wait_for(message_id, awaiting)
+        if await look(key) is not None:
+            await self._arrived(awaiting, key)
 
     # --- Messages out ---------------------------------------------------------------------
 
@@ -185,7 +217,7 @@ class Notifier:
         claimed = await self.messages.claim(message_id, datetime.now(UTC))
         if claimed is None:
             return
-        offer = await self.offers.get(claimed.assignment_id)
+        offer = await self.offer(claimed.assignment_id)
         assert offer is not None, "an offer is recorded before its messages"
         if not still_due(
             claimed.step, cancelled=offer.cancelled, answer=offer.answer, ended=offer.ended
@@ -198,16 +230,14 @@ class Notifier:
         if (channel := claimed.interrupted_on) and not self.channels[channel].retries_are_safe:
             await self._unconfirmed(claimed, offer.assignment, channel)
             return
-        case_id = str(offer.assignment.case_id)
+        case_id, supporter_id = str(offer.assignment.case_id), offer.assignment.supporter_id
         contact = await self.contacts.of_case(case_id)
         if needs_colleague_contact(claimed.step) and contact is None:
-            await self.messages.wait_for_contact(message_id)  # its arrival makes it due
-            # The contact may have arrived after the look above and before the wait was
-            # recorded: its handler then found nothing waiting. Look once more.
-            if await self.contacts.of_case(case_id) is not None:
-                await self._contact_arrived(case_id)
-            return
-        await self._send(claimed, offer.assignment, contact)
+            await self._wait(message_id, State.AWAITING_CONTACT, case_id, self.contacts.of_case)
+        elif offer.supporter is None:  # the roster topic is behind the assignments topic
+            await self._wait(message_id, State.AWAITING_SUPPORTER, supporter_id, self.supporters.of)
+        else:
+            await self._send(claimed, offer.assignment, offer.supporter, contact)
 
     async def _unconfirmed(
         self, claimed: Claimed, assignment: PeerAssigned, channel: ChannelName
@@ -219,14 +249,19 @@ class Notifier:
         self.log.warning("message unconfirmed", message_id=claimed.message_id, step=claimed.step)
 
     async def _send(
-        self, claimed: Claimed, assignment: PeerAssigned, contact: CaseContactRecorded | None
+        self,
+        claimed: Claimed,
+        assignment: PeerAssigned,
+        supporter: SupporterContact,
+        contact: CaseContactRecorded | None,
     ) -> None:
         message_id, step, tried = claimed.message_id, claimed.step, list(claimed.tried)
-        for name in self._channel_order(assignment, tried):
+        for name in self._channel_order(supporter, tried):
             await self.messages.sending_on(message_id, name)
             outreach = compose(
                 step,
                 assignment,
+                supporter,
                 contact,
                 name,
                 self._message_links(assignment, message_id, step),
@@ -280,9 +315,8 @@ class Notifier:
             error=describe(error),
         )
 
-    def _channel_order(self, assignment: PeerAssigned, tried: list[str]) -> list[ChannelName]:
+    def _channel_order(self, supporter: SupporterContact, tried: list[str]) -> list[ChannelName]:
         """The supporter's own channel first, the other as the fallback, where possible."""
-        supporter = assignment.supporter
         preferred: list[ChannelName] = [
             supporter.channel,
             "sms" if supporter.channel == "email" else "email",
@@ -324,7 +358,10 @@ class Notifier:
     # --- What comes back through the links ------------------------------------------------
 
     async def offer(self, assignment_id: str) -> Offer | None:
-        return await self.offers.get(assignment_id)
+        offer = await self.offers.get(assignment_id)
+        if offer is None:
+            return None
+        return replace(offer, supporter=await self.supporters.of(offer.assignment.supporter_id))
 
     async def answer(self, offer: Offer, answer: Outcome) -> bool:
         """Record the supporter's answer once; returns False when the offer was no longer open."""

@@ -16,7 +16,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.notify.steps import Scheduled
-from shared.events import CaseContactRecorded, ChannelName, PeerAssigned
+from shared.events import CaseContactRecorded, ChannelName, PeerAssigned, SupporterContact
 from shared.mongo import Document
 
 
@@ -36,6 +36,24 @@ class CaseContacts:
         return CaseContactRecorded.model_validate(doc["contact"]) if doc else None
 
 
+class Supporters:
+    """notify's copy of the roster's names and contact details, from the roster topic:
+    assignments name the supporter by id only. A change of address reaches the next message."""
+
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self.collection = database["supporters"]
+
+    async def keep(self, supporter: SupporterContact) -> None:
+        contact = SupporterContact.model_validate(supporter.model_dump()).model_dump(mode="json")
+        await self.collection.replace_one(
+            {"_id": supporter.supporter_id}, {"contact": contact}, upsert=True
+        )
+
+    async def of(self, supporter_id: str) -> SupporterContact | None:
+        doc = await self.collection.find_one({"_id": supporter_id})
+        return SupporterContact.model_validate(doc["contact"]) if doc else None
+
+
 @dataclass(frozen=True)
 class Offer:
     """An assignment as notify knows it: open until answered or cancelled."""
@@ -49,10 +67,12 @@ class Offer:
     answered_at: datetime | None = None
     contacts: int = 0
     """Contacts the supporter logged for it."""
+    supporter: SupporterContact | None = None
+    """The supporter as notify's copy of the roster has them, once it does."""
 
     @property
     def language(self) -> str:
-        return self.assignment.supporter.language
+        return self.supporter.language if self.supporter else "en"
 
 
 @dataclass(frozen=True)
@@ -168,6 +188,9 @@ class Offers:
 class State:
     SCHEDULED = "scheduled"
     AWAITING_CONTACT = "awaiting_contact"
+    """Waits for the colleague's contact details, from intake."""
+    AWAITING_SUPPORTER = "awaiting_supporter"
+    """Waits for the supporter's name and address, from the roster topic."""
     SENDING = "sending"
     SENT = "sent"
     UNCONFIRMED = "unconfirmed"
@@ -176,6 +199,10 @@ class State:
     SKIPPED = "skipped"
     DONE = "done"
     """A step that sends nothing (the lapse) has taken effect."""
+
+
+AWAITED_BY = {State.AWAITING_CONTACT: "case_id", State.AWAITING_SUPPORTER: "supporter_id"}
+"""What a waiting step waits for, by the field of the message that names it."""
 
 
 class Messages:
@@ -190,6 +217,7 @@ class Messages:
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("claimable_from", 1)])
         await self.collection.create_index([("case_id", 1), ("state", 1)])
+        await self.collection.create_index([("supporter_id", 1), ("state", 1)])
         await self.collection.create_index([("assignment_id", 1), ("state", 1)])
 
     async def schedule(
@@ -205,6 +233,7 @@ class Messages:
                     "$setOnInsert": {
                         "assignment_id": str(assignment.assignment_id),
                         "case_id": str(assignment.case_id),
+                        "supporter_id": assignment.supporter_id,
                         "step": scheduled.step,
                         "state": State.SCHEDULED,
                         "due_at": scheduled.due_at,
@@ -237,7 +266,7 @@ class Messages:
         )
 
     async def skip_remaining(self, session: AsyncClientSession, assignment_id: str) -> None:
-        for state in (State.SCHEDULED, State.AWAITING_CONTACT):
+        for state in (State.SCHEDULED, State.AWAITING_CONTACT, State.AWAITING_SUPPORTER):
             await self.collection.update_many(
                 {"assignment_id": assignment_id, "state": state},
                 {"$set": {"state": State.SKIPPED, "claimable_from": None}},
@@ -256,15 +285,16 @@ class Messages:
         cursor = self.collection.find({"assignment_id": assignment_id}, {"_id": 1})
         return [doc["_id"] async for doc in cursor]
 
-    async def contact_arrived(self, case_id: str, now: datetime) -> list[str]:
-        """Steps that waited for the colleague's contact become due now."""
+    async def arrived(self, awaiting: str, key: str, now: datetime) -> list[str]:
+        """Steps that waited for it (the contact of case `key`, or supporter `key`) become
+        due now."""
         waiting = self.collection.find(
-            {"case_id": case_id, "state": State.AWAITING_CONTACT}, {"_id": 1}
-        )
+            {AWAITED_BY[awaiting]: key, "state": awaiting}, {"_id": 1}
+        ).sort("due_at", 1)  # the offer before its reminder
         ids = [doc["_id"] async for doc in waiting]
         for message_id in ids:
             await self.collection.update_one(
-                {"_id": message_id, "state": State.AWAITING_CONTACT},
+                {"_id": message_id, "state": awaiting},
                 {"$set": {"state": State.SCHEDULED, "claimable_from": now}},
             )
         return ids
@@ -309,10 +339,9 @@ class Messages:
             session=session,
         )
 
-    async def wait_for_contact(self, message_id: str) -> None:
+    async def wait_for(self, message_id: str, awaiting: str) -> None:
         await self.collection.update_one(
-            {"_id": message_id},
-            {"$set": {"state": State.AWAITING_CONTACT, "claimable_from": None}},
+            {"_id": message_id}, {"$set": {"state": awaiting, "claimable_from": None}}
         )
 
     async def retry_later(self, message_id: str, attempts: int, at: datetime) -> None:

@@ -28,7 +28,7 @@ events arrive is not covered.
 import itertools
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from services.reporting.aggregates import (
@@ -275,6 +275,25 @@ class Snapshot:
             _served(dict(zip(query.group_by, key, strict=True)), sums[key], self.target_days)
             for key in sorted(sums)
         ]
+
+
+FOLDED = "*"
+"""What a hidden row says of the dimensions that describe people."""
+SCAFFOLD = (PERIOD, "hospital_id")
+"""What a hidden row still names: when and where, which describe nobody."""
+
+
+def folded(rows: Sequence[ServedRow]) -> list[ServedRow]:
+    """The rows as served: a hidden row's existence would say that someone of this function,
+    department and harm was there, so the hidden rows of each period and hospital are one
+    row whose other dimensions read `*`. What they hold stays hidden as before."""
+    served = [row for row in rows if not row.suppressed]
+    remainders: dict[tuple[str, ...], ServedRow] = {}
+    for row in rows:
+        if row.suppressed:
+            named = {d: v if d in SCAFFOLD else FOLDED for d, v in row.dimensions.items()}
+            remainders.setdefault(tuple(named.values()), replace(row, dimensions=named))
+    return sorted([*served, *remainders.values()], key=lambda r: tuple(r.dimensions.values()))
 
 
 def answer(

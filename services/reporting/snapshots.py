@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from services.reporting.aggregates import FIRST_CONTACT_TARGET_DAYS
-from services.reporting.disclosure import Selection, ServedRow, Snapshot, months_of
+from services.reporting.disclosure import Selection, ServedRow, Snapshot, folded, months_of
 from services.reporting.store import CellStore
 
 Years = tuple[str | None, str | None]
@@ -26,6 +26,7 @@ class Snapshots:
     taken: dict[Years, tuple[float, Snapshot]] = field(default_factory=dict, init=False)
 
     async def answer(self, selection: Selection) -> list[ServedRow]:
+        """As served: protected, and hidden rows folded."""
         years = (
             selection.first[:4] if selection.first else None,
             selection.last[:4] if selection.last else None,
@@ -40,4 +41,4 @@ class Snapshots:
                 Snapshot, rows, self.dimensions, self.min_cell_size, self.target_days
             )
             self.taken[years] = (time.monotonic(), snapshot)
-        return snapshot.answer(selection)
+        return folded(snapshot.answer(selection))

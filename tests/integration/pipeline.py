@@ -23,7 +23,7 @@ from services.matching.store import Roster
 from shared.mongo import Document
 from shared.settings import Topics
 from tests.factories import PSEUDONYM_KEY
-from tests.integration.rig import MailSink, Rig, Servers, until
+from tests.integration.rig import MailSink, Rig, Servers, until, until_true
 
 CONSUMER_GROUPS = {
     "intake.incidents": "incidents_reported",
@@ -57,6 +57,8 @@ class Pipeline(Rig):
     """Reporting itself, for a test that serves it over real HTTP (to a browser)."""
     matching_app: Any = field(kw_only=True)
     intake_app: Any = field(kw_only=True)
+    roster: dict[str, RosterEntry] = field(default_factory=dict, kw_only=True)
+    """Every supporter loaded so far, by supporter id: whom an offer's mail goes to."""
 
     @property
     def servers(self) -> Servers:
@@ -174,9 +176,15 @@ class Pipeline(Rig):
         return done.stdout.strip().splitlines()
 
     async def load_roster(self, entries: list[RosterEntry]) -> None:
-        await load_roster(
-            self.producer, self.topics, self.mongo[self.database("matching")], entries
+        matching, notify = (
+            self.mongo[self.database("matching")],
+            self.mongo[self.database("notify")],
         )
+        await load_roster(self.producer, self.topics, matching, entries, notify=notify)
+        self.roster |= {entry.supporter_id: entry for entry in entries}
+
+    def supporter_of(self, offer: dict[str, Any]) -> RosterEntry:
+        return self.roster[offer["supporter_id"]]
 
 
 async def load_roster(
@@ -185,9 +193,10 @@ async def load_roster(
     matching: AsyncDatabase[Document],
     entries: list[RosterEntry],
     within: float = 30.0,
+    notify: AsyncDatabase[Document] | None = None,
 ) -> None:
     """Publish the entries' changes as the coordinator's import does; return once matching
-    has applied them all."""
+    has applied them all (and, where it runs, notify knows how to reach each supporter)."""
     roster = Roster(matching)
     for change in roster_changes(
         entries, await roster.profiles(), PSEUDONYM_KEY, datetime.now(UTC)
@@ -200,3 +209,12 @@ async def load_roster(
         if time.monotonic() > deadline:
             raise AssertionError(f"matching did not apply the roster within {within:.0f}s")
         await asyncio.sleep(0.1)
+    if notify is None:
+        return
+    supporters, known = notify["supporters"], {"_id": {"$in": [e.supporter_id for e in entries]}}
+    await until_true(
+        lambda: supporters.count_documents(known),
+        lambda count: count == len(entries),
+        what="notify heard of every supporter",
+        within=within,
+    )

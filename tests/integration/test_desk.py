@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from services.matching.roster import RosterEntry
+from services.matching.settings import MatchingSettings
 from shared.tokens import ApiTokens
 from tests.factories import incident_json, participant, roster_entry
 from tests.integration.pipeline import Pipeline
@@ -127,6 +128,11 @@ async def test_a_coordinator_assigns_by_hand_what_nobody_fitted_and_the_offer_go
     assert audit[0]["supporter_id"] == "C1-ICU"
     assert audit[0]["who"].startswith("Coordinator C1 (")
     assert audit[0]["reason"] == "works nights elsewhere in ICU (overriding same_department)"
+    stored = await pipeline.mongo[pipeline.database("matching")]["audit"].find_one(
+        {"case_id": case_id}
+    )
+    assert stored is not None
+    assert stored["expires_at"] - stored["at"] == MatchingSettings().audit_kept, "then it goes"
 
 
 async def test_a_case_shows_its_timeline_without_naming_the_colleague(pipeline: Pipeline) -> None:

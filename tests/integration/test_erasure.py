@@ -1,6 +1,6 @@
-"""Nothing identifiable outlives support: `PURGE_AFTER` after a case ended, the colleague's
-e-mail, phone and pseudonym are in none of notify's, matching's or reporting's collections;
-before, they are where the README says."""
+"""Nothing identifiable outlives support: `PURGE_AFTER` after a case ended, and once its
+incident has settled, the colleague's e-mail, phone and pseudonym are in none of intake's,
+notify's, matching's or reporting's collections; before, they are where the README says."""
 
 import json
 from collections.abc import AsyncIterator
@@ -15,19 +15,22 @@ pytestmark = pytest.mark.integration
 
 PURGE_AFTER = timedelta(seconds=20)
 """Long enough to look at the case before it goes, on a loaded machine too."""
+SETTLE_AFTER = timedelta(seconds=90)
+"""Long enough to look at the incident's record after the colleague was supported."""
 
 
 @pytest.fixture
 async def erasing(servers: Servers) -> AsyncIterator[Programme]:
     quick = {"purge_after": PURGE_AFTER, "purge_scan_seconds": 0.5}
-    async with programme(servers, notify=quick, matching=quick) as ready:
+    settling = {"incidents_settle_after": SETTLE_AFTER, "settle_scan_seconds": 0.5}
+    async with programme(servers, notify=quick, matching=quick, intake=settling) as ready:
         yield ready
 
 
 async def holding(erasing: Programme, *secrets: str) -> dict[str, list[str]]:
     """Per secret, the `database.collection` names whose documents contain it."""
     found: dict[str, list[str]] = {secret: [] for secret in secrets}
-    for service in ("notify", "matching", "reporting"):
+    for service in ("intake", "notify", "matching", "reporting"):
         database = erasing.mongo[erasing.database(service)]
         for name in await database.list_collection_names():
             text = json.dumps([doc async for doc in database[name].find()], default=str)
@@ -55,6 +58,7 @@ async def test_a_colleague_is_erased_once_support_has_ended_long_enough(
     assert "notify.case_contacts" in before[email]
     assert "notify.case_contacts" in before[phone]
     assert "matching.cases" in before[pseudonym]
+    assert "intake.incidents" in before[pseudonym]
     assert not [where for places in before.values() for where in places if "reporting" in where]
 
     form = {"choice": "end", "outcome": "completed", "referral": ""}
@@ -65,7 +69,7 @@ async def test_a_colleague_is_erased_once_support_has_ended_long_enough(
         lambda: holding(erasing, email, phone, pseudonym),
         lambda found: not any(found.values()),
         "the colleague erased from every collection",
-        within=120,
+        within=SETTLE_AFTER.total_seconds() + 120,
     )
     erased = await matching["cases"].find_one({"_id": case_id})
     assert erased is not None

@@ -153,7 +153,7 @@ async def test_a_decline_goes_to_the_next_peer_and_never_back(matching: Matching
     await matching.answer(first, accepted=False)
     second = await matching.until(case, "peer_assigned", 2)
     assert second["attempt"] == 2
-    assert second["supporter"]["supporter_id"] != first["supporter"]["supporter_id"]
+    assert second["supporter_id"] != first["supporter_id"]
 
     await matching.answer(second, accepted=False)
     escalation = await matching.until(case, "case_escalated")
@@ -179,7 +179,7 @@ async def test_an_unanswered_offer_goes_to_someone_else_an_accepted_one_stays(
         first["respond_by"]
     )
     second = await matching.until(case, "peer_assigned", 2)
-    assert second["supporter"]["supporter_id"] != first["supporter"]["supporter_id"]
+    assert second["supporter_id"] != first["supporter_id"]
 
     await matching.answer(second, accepted=True)
     await asyncio.sleep(URGENT_SECONDS + 2)
@@ -231,7 +231,7 @@ async def test_waiting_cases_are_matched_as_capacity_frees_the_more_severe_first
 
     await matching.roster(peer("M4", "A", max_open_cases=1), peer("M4", "B", max_open_cases=1))
     offer = await matching.until(milder, "peer_assigned")
-    assert offer["supporter"]["supporter_id"] == "M4-B"
+    assert offer["supporter_id"] == "M4-B"
     assert len(matching.of(milder, "case_escalated")) == 1
 
 
@@ -287,7 +287,7 @@ async def test_a_supporter_found_to_be_involved_is_replaced(matching: MatchingRi
     case = case_in("M6")
     await matching.open(case)
     first = await matching.until(case, "peer_assigned")
-    assert first["supporter"]["supporter_id"] == "M6-A"  # the same function scores higher
+    assert first["supporter_id"] == "M6-A"  # the same function scores higher
 
     # The incident is corrected: supporter A (staff id S-A) was in it too.
     involved = [*case.exclusions.involved_pseudonyms, pseudonymise(PSEUDONYM_KEY, "M6", "S-A")]
@@ -296,7 +296,7 @@ async def test_a_supporter_found_to_be_involved_is_replaced(matching: MatchingRi
     cancelled = await matching.until(case, "assignment_cancelled")
     assert cancelled["reason"] == "supporter_excluded"
     second = await matching.until(case, "peer_assigned", 2)
-    assert second["supporter"]["supporter_id"] == "M6-B"
+    assert second["supporter_id"] == "M6-B"
 
 
 async def test_someone_who_opted_out_is_counted_but_nobody_is_sent(matching: MatchingRig) -> None:
@@ -328,7 +328,7 @@ async def test_concurrent_matchers_never_overbook_a_supporter(servers: Servers) 
         decisions = Counter(case.case_id for case in cases for _ in matchers.news(case))
         assert set(decisions.values()) == {1}, "each case decided exactly once"
         offers = [e for case in cases for e in matchers.of(case, "peer_assigned")]
-        per_supporter = Counter(e["supporter"]["supporter_id"] for e in offers)
+        per_supporter = Counter(e["supporter_id"] for e in offers)
         assert per_supporter == {"MC-A": 2, "MC-B": 2, "MC-C": 2}
         escalations = [e for case in cases for e in matchers.of(case, "case_escalated")]
         assert len(escalations) == 34

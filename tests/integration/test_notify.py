@@ -40,9 +40,10 @@ from tests.factories import (
     incident_json,
     participant,
     reconciled,
+    registered,
     supporter,
 )
-from tests.integration.rig import MailSink, Rig, Servers, isolated, running, until
+from tests.integration.rig import MailSink, Rig, Servers, isolated, running, until, until_true
 
 pytestmark = pytest.mark.integration
 
@@ -80,6 +81,7 @@ class NotifyRig(Rig):
     mail: MailSink = field(kw_only=True)
     sms: SmsProvider = field(kw_only=True)
     browser: httpx.AsyncClient = field(kw_only=True)
+    supporters: dict[str, SupporterContact] = field(default_factory=dict, kw_only=True)
 
     async def offer(
         self,
@@ -90,13 +92,12 @@ class NotifyRig(Rig):
         respond_within: timedelta = timedelta(seconds=2 * REMINDER_AFTER),
     ) -> PeerAssigned:
         """An assignment (and the colleague's contact) as matching and intake publish them."""
-        assigned, contact = offer_and_contact(incident, channel, phone, respond_within)
-        await self.publish(self.topics.assignments, assigned)
-        await self.publish(self.topics.contacts, contact)
-        return assigned
+        assigned, supporter, contact = offer_and_contact(incident, channel, phone, respond_within)
+        self.supporters[supporter.supporter_id] = supporter
+        return await offered(self, assigned, supporter, contact)
 
     def mails(self, offer: PeerAssigned) -> list[Message]:
-        return self.mail.to(offer.supporter.email)
+        return self.mail.to(self.supporters[offer.supporter_id].email)
 
     def events(self, offer: PeerAssigned, event_type: str) -> list[dict[str, Any]]:
         return [
@@ -110,13 +111,31 @@ class NotifyRig(Rig):
         await until(condition, within, what)
 
 
+async def offered(
+    rig: Rig, assigned: PeerAssigned, supporter: SupporterContact, contact: CaseContactRecorded
+) -> PeerAssigned:
+    """The supporter on the roster, their offer and the colleague's contact, as the roster
+    loader, matching and intake publish them."""
+    await rig.publish(rig.topics.roster, registered(supporter, assigned.hospital_id))
+    supporters = rig.mongo[rig.database("notify")]["supporters"]
+    await until_true(
+        lambda: supporters.find_one({"_id": supporter.supporter_id}),
+        lambda found: found is not None,
+        what="notify heard of the supporter",
+    )
+    await rig.publish(rig.topics.assignments, assigned)
+    await rig.publish(rig.topics.contacts, contact)
+    return assigned
+
+
 def offer_and_contact(
     incident: str,
     channel: ChannelName = "email",
     phone: str | None = None,
     respond_within: timedelta = timedelta(seconds=2 * REMINDER_AFTER),
-) -> tuple[PeerAssigned, CaseContactRecorded]:
-    """An offer to answer within `respond_within`, and the colleague's contact."""
+) -> tuple[PeerAssigned, SupporterContact, CaseContactRecorded]:
+    """An offer to answer within `respond_within`, its supporter (one per incident), and the
+    colleague's contact."""
     intake = reconciled(incident_json(incident, [participant(COLLEAGUE)], hospital_id="N1"))
     case = case_to_match(intake.cases[0])  # type: ignore[arg-type]
     now = datetime.now(UTC)
@@ -131,12 +150,9 @@ def offer_and_contact(
         channel=channel,
     )
     assigned = assigned.model_copy(
-        update={
-            "supporter": supporter_contact,
-            "respond_by": now + respond_within,
-        }
+        update={"supporter_id": supporter_contact.supporter_id, "respond_by": now + respond_within}
     )
-    return assigned, intake.contacts[0]
+    return assigned, supporter_contact, intake.contacts[0]
 
 
 def body_of(mail: Message) -> str:
@@ -226,7 +242,7 @@ async def test_messages_carry_nothing_about_the_patient_or_the_colleague_beyond_
 ) -> None:
     """The colleague's way to be reached is in them; their staff id, pseudonym, age and
     experience, and the incident's own id, are not."""
-    offer, _ = offer_and_contact("INC-P1", "sms", phone="+31655555555")
+    offer, _, _ = offer_and_contact("INC-P1", "sms", phone="+31655555555")
     intake = reconciled(incident_json("INC-P1", [participant(COLLEAGUE)], hospital_id="N1"))
     (opened,) = [e for e in intake.cases if isinstance(e, SupportCaseOpened)]
     colleague = opened.colleague
@@ -260,7 +276,7 @@ async def test_an_answered_or_cancelled_offer_is_not_reminded(rig: NotifyRig) ->
             assignment_id=cancelled.assignment_id,
             case_id=cancelled.case_id,
             profile=cancelled.profile,
-            supporter_id=cancelled.supporter.supporter_id,
+            supporter_id=cancelled.supporter_id,
             reason=CancelReason.CASE_CLOSED,
         ),
     )

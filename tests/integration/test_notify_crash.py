@@ -26,7 +26,7 @@ from shared.events import ChannelName, PeerAssigned
 from shared.settings import Topics
 from tests.factories import LINK_SECRET
 from tests.integration.rig import EventLog, Isolation, Rig, Servers, isolated, running, until
-from tests.integration.test_notify import offer_and_contact
+from tests.integration.test_notify import offer_and_contact, offered
 
 pytestmark = pytest.mark.integration
 
@@ -112,10 +112,7 @@ async def isolation(servers: Servers) -> Isolation:
 
 async def feed(notify: Rig, channel: ChannelName) -> PeerAssigned:
     """Publish one offer and its contact, as matching and intake do."""
-    offer, contact = offer_and_contact(f"INC-{channel}", channel, phone="+31644444444")
-    await notify.publish(notify.topics.assignments, offer)
-    await notify.publish(notify.topics.contacts, contact)
-    return offer
+    return await offered(notify, *offer_and_contact(f"INC-{channel}", channel, "+31644444444"))
 
 
 def offer_events(log: EventLog, topics: Topics) -> list[dict[str, Any]]:

@@ -55,14 +55,14 @@ async def test_two_professionals_get_two_cases_two_supporters_and_two_emails(
     assert len({c["case_id"] for c in cases}) == 2
     assert {a["event_type"] for a in assignments} == {"support.peer_assigned"}
     department_of_case = {c["case_id"]: c["colleague"]["department"] for c in cases}
-    assigned = {a["case_id"]: a["supporter"]["supporter_id"] for a in assignments}
+    assigned = {a["case_id"]: a["supporter_id"] for a in assignments}
     assert assigned.keys() == department_of_case.keys()
     assert "T1-A-INVOLVED" not in assigned.values()
     icu_case = next(case for case, dept in department_of_case.items() if dept == "ICU")
     assert assigned[icu_case] != "T1-A-ICU"
 
     for assignment in assignments:
-        (mail,) = pipeline.mail.to(assignment["supporter"]["email"])
+        (mail,) = pipeline.mail.to(pipeline.supporter_of(assignment).email)
         assert mail["Subject"] == "Verzoek om collegiale ondersteuning (medicatie, 2026-11-20)"
         assert f"<{assignment['assignment_id']}@peer-support>" == mail["Message-ID"]
 
@@ -97,9 +97,9 @@ async def test_reporting_stores_no_personal_data(pipeline: Pipeline) -> None:
         case["colleague"]["pseudonym"],
         "e55555@zh-a.example",
         "+31612345678",
-        assignment["supporter"]["supporter_id"],
-        assignment["supporter"]["email"],
-        assignment["supporter"]["display_name"],
+        assignment["supporter_id"],
+        pipeline.supporter_of(assignment).email,
+        pipeline.supporter_of(assignment).display_name,
     ]
     assert stored
     assert [p for p in personal if any(p in doc for doc in stored)] == []

@@ -13,6 +13,7 @@ from services.matching.roster import COLUMNS
 from shared.pseudonyms import pseudonymise
 from tests.factories import PSEUDONYM_KEY
 from tests.integration.pipeline import Pipeline
+from tests.integration.rig import until_true
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +24,7 @@ ROW = (
 
 
 async def import_roster(
-    pipeline: Pipeline, path: Path, key: bytes = PSEUDONYM_KEY
+    pipeline: Pipeline, path: Path, key: bytes = PSEUDONYM_KEY, *options: str
 ) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
@@ -33,7 +34,8 @@ async def import_roster(
         "TOPIC_ROSTER": pipeline.topics.roster,
         "PSEUDONYM_KEY": key.decode(),
     }
-    command = [sys.executable, "-m", "services.matching.cli", "load", str(path), "--wait", "30"]
+    load = [sys.executable, "-m", "services.matching.cli", "load", str(path), "--wait", "30"]
+    command = [*load, *options]
     return await asyncio.to_thread(
         subprocess.run, command, env=env, capture_output=True, text=True, timeout=120
     )
@@ -94,3 +96,27 @@ async def test_a_roster_loaded_with_another_key_is_refused(
     stored = await supporters.find_one({"_id": "R7-7"})
     assert stored is not None
     assert stored["pseudonym"] == pseudonymise(PSEUDONYM_KEY, "R7", "E87"), "unchanged"
+
+
+async def test_a_notify_that_lost_its_copy_of_the_roster_learns_it_again(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """Offers name supporters by id: notify reaches them through its own copy of the roster."""
+    roster = tmp_path / "roster.csv"
+    rows = [ROW.format(n=n).replace("R1", "R8") for n in (1, 2)]
+    roster.write_text("\n".join([",".join(COLUMNS), *rows]) + "\n")
+    assert (await import_roster(pipeline, roster)).returncode == 0
+    copy = pipeline.mongo[pipeline.database("notify")]["supporters"]
+    ours = {"_id": {"$in": ["R8-1", "R8-2"]}}
+    await until_true(lambda: copy.count_documents(ours), lambda n: n == 2, "notify's copy")
+    await copy.delete_many(ours)
+
+    unchanged = await import_roster(pipeline, roster)
+    assert unchanged.stdout.strip() == "2 supporters in the file: no changes"
+    again = await import_roster(pipeline, roster, PSEUDONYM_KEY, "--again")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == "2 supporters in the file: 2 registered"
+    await until_true(lambda: copy.find_one({"_id": "R8-2"}), bool, "notify learns it again")
+    known = await copy.find_one({"_id": "R8-2"})
+    assert known is not None
+    assert known["contact"]["email"] == "s2@r1.example"

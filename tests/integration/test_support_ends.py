@@ -148,7 +148,11 @@ async def programme(servers: Servers, **extra: dict[str, Any]) -> AsyncIterator[
     }
     notify = notify_app(NotifySettings(**common, **(notify_settings | extra.get("notify", {}))))
     apps = [
-        intake_app(IntakeSettings(**common, pseudonym_key=PSEUDONYM_KEY.decode())),
+        intake_app(
+            IntakeSettings(
+                **common, pseudonym_key=PSEUDONYM_KEY.decode(), **extra.get("intake", {})
+            )
+        ),
         matching_app(
             MatchingSettings(
                 **common, scan_seconds=0.5, response_seconds=3600, **extra.get("matching", {})
@@ -185,7 +189,8 @@ async def roster_of(ends: Programme, hospital: str, supporters: int) -> None:
     entries = [
         peer(hospital, f"P{n}", max_open_cases=1, department="Oncology") for n in range(supporters)
     ]
-    await load_roster(ends.producer, ends.topics, ends.mongo[ends.database("matching")], entries)
+    matching, notify = ends.mongo[ends.database("matching")], ends.mongo[ends.database("notify")]
+    await load_roster(ends.producer, ends.topics, matching, entries, notify=notify)
 
 
 async def ending_link(ends: Programme, hospital: str) -> str:

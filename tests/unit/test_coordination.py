@@ -85,7 +85,7 @@ async def test_a_soft_rule_is_set_aside_only_with_a_reason(desk: Desk) -> None:
     assert refused.value.status == 422
     await desk.coordination.assign(case_id, "ICU-NURSE", "works nights", COORDINATOR)
     (offer,) = desk.unit_of_work.events(PeerAssigned)
-    assert offer.supporter.supporter_id == "ICU-NURSE"
+    assert offer.supporter_id == "ICU-NURSE"
     assert offer.explanation[-1].rule == "chosen_by_coordinator"
     assert "works nights" not in offer.model_dump_json(), "the reason never travels"
     assert desk.book.status(case_id) == Status.OFFERED

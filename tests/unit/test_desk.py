@@ -29,7 +29,7 @@ from services.notify.messages import ContactEntry, contact_logged
 from shared.events import CaseContactRecorded, CaseEscalated, EscalationReason
 from tests.factories import (
     NOW,
-    assignment_and_contact,
+    assignment_and_contacts,
     case_to_match,
     incident_json,
     opened_cases,
@@ -142,7 +142,7 @@ def test_the_desk_words_age_and_experience_in_bands_only() -> None:
 
 
 def test_a_contact_on_the_timeline_is_its_date_minutes_mode_and_tier_only() -> None:
-    assignment, _ = assignment_and_contact()
+    assignment, _, _ = assignment_and_contacts()
     entry = ContactEntry(
         contact_date=date(2026, 11, 21), minutes=45, mode="phone", tier=1, referred=False
     )
@@ -152,12 +152,21 @@ def test_a_contact_on_the_timeline_is_its_date_minutes_mode_and_tier_only() -> N
     assert made.detail == {"date": date(2026, 11, 21), "minutes": 45, "mode": "phone", "tier": 1}
 
 
+def test_an_offer_on_the_timeline_names_its_supporter_as_the_roster_does() -> None:
+    assignment, supporter, _ = assignment_and_contacts()
+    offered = timeline_entry(assignment)
+    assert offered is not None
+    view = case_view(record(), [offered], {supporter.supporter_id: supporter.display_name})
+    (shown,) = view.timeline
+    assert (shown.detail["supporter_id"], shown.detail["supporter"]) == ("P1", "Supporter P1")
+
+
 def test_every_page_renders_and_escapes_what_it_shows() -> None:
     rec = record()
     hostile = rec.case.colleague.model_copy(update={"department": "<script>x</script>"})
     rec = replace(rec, case=replace(rec.case, colleague=hostile))
     view = case_view(
-        rec, [TimelineEntry(at=NOW, kind="support.case_opened", detail={"opted_out": False})]
+        rec, [TimelineEntry(at=NOW, kind="support.case_opened", detail={"opted_out": False})], {}
     )
     html = render("case", "case", scope="network", case=view, candidates=[])
     assert "&lt;script&gt;" in html

@@ -10,11 +10,15 @@ import pytest
 
 from services.reporting.aggregates import Row
 from services.reporting.disclosure import (
+    FOLDED,
     PERIOD,
     PERIODS,
+    SCAFFOLD,
     Selection,
     ServedRow,
+    Snapshot,
     answer,
+    folded,
     months_before,
     months_of,
     period_of,
@@ -240,3 +244,23 @@ def test_the_adversary_recovers_what_primary_suppression_alone_would_hide() -> N
             total = sum(rows[i].counts["cases_opened"] for i in sum_of)
             (shown if total >= K else small).add(sum_of)
     assert len(recovered(shown, small, len(rows))) > 10
+
+
+def test_no_answer_names_a_combination_of_fewer_than_k_cases() -> None:
+    """A hidden row says only when and where: which function and harm were there is folded
+    away, so its presence gives nobody away."""
+    rows = network(seed=1)
+    snapshot = Snapshot(rows, DIMENSIONS, K)
+    folds = 0
+    for asked in every_selection(rows):
+        served = folded(snapshot.answer(asked))
+        named = [tuple(r.dimensions.values()) for r in served]
+        assert len(named) == len(set(named))
+        for row in served:
+            if row.suppressed:
+                described = {d: v for d, v in row.dimensions.items() if d not in SCAFFOLD}
+                assert set(described.values()) <= {FOLDED}, (asked, row)
+                folds += bool(described)
+            else:
+                assert (cases(row) or 0) >= K, (asked, row)
+    assert folds > 100, "a test of nothing otherwise"

@@ -23,6 +23,7 @@ from tests.factories import NOW, PSEUDONYM_KEY, incident_json, participant
 from tests.fakes import FakeIncidentRecords, FakePreferences, FakeUnitOfWork
 
 TOPICS = Topics()
+SETTLE_AFTER = timedelta(days=180)
 
 
 @pytest.fixture
@@ -40,6 +41,7 @@ def intake(unit_of_work: FakeUnitOfWork) -> Intake:
         PSEUDONYM_KEY,
         TOPICS,
         structlog.get_logger("test"),
+        SETTLE_AFTER,
     )
 
 
@@ -119,6 +121,7 @@ async def test_an_event_its_source_may_not_send_is_refused_and_changes_nothing(
         PSEUDONYM_KEY,
         TOPICS,
         structlog.get_logger("test"),
+        SETTLE_AFTER,
     )
     event = IncidentReported.model_validate(
         incident_json() | {"source_system": source, "hospital_id": hospital}
@@ -155,3 +158,25 @@ async def test_an_incident_a_few_hours_ahead_of_our_clock_is_taken_in(
     ahead = (NOW + timedelta(hours=12)).isoformat()
     await intake.on_incident(IncidentReported.model_validate(incident_json(occurred_at=ahead)))
     assert unit_of_work.published
+
+
+async def test_a_settled_incident_forgets_who_was_involved_and_refuses_a_late_change(
+    intake: Intake, unit_of_work: FakeUnitOfWork
+) -> None:
+    reported = IncidentReported.model_validate(incident_json())
+    await intake.on_incident(reported)
+    records = intake.records
+    assert isinstance(records, FakeIncidentRecords)
+    (key,) = records.records
+    records.changed_at[key] -= SETTLE_AFTER + timedelta(seconds=1)
+    await intake.settle_due()
+    settled = records.records[key]
+    assert (settled.settled, settled.cases, settled.exclusions) == (True, {}, None)
+
+    published = len(unit_of_work.published)
+    update = IncidentUpdated.model_validate(
+        incident_json() | {"event_type": "incident.updated", "revision": 2, "harm": "death"}
+    )
+    with pytest.raises(RejectedEvent, match="settled"):
+        await intake.on_incident(update)
+    assert len(unit_of_work.published) == published

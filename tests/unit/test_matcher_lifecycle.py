@@ -73,9 +73,9 @@ async def test_a_declined_case_goes_to_someone_else_and_frees_the_first() -> Non
     (first,) = life.offers()
     await life.decline(first)
     second = life.offers()[-1]
-    assert second.supporter.supporter_id != first.supporter.supporter_id
+    assert second.supporter_id != first.supporter_id
     assert second.attempt == 2
-    assert life.roster.open[first.supporter.supporter_id] == set()
+    assert life.roster.open[first.supporter_id] == set()
 
 
 async def test_declined_by_everyone_allowed_it_escalates_with_attempts_exhausted() -> None:
@@ -100,7 +100,7 @@ async def test_with_nobody_free_the_case_waits_escalated_once_then_is_offered() 
     life.roster.supporters["P9"] = supporter("P9")
     life.roster.open["P9"] = set()
     assert await life.matcher.match_waiting(10) == 1
-    assert [o.supporter.supporter_id for o in life.offers()] == ["P9"]
+    assert [o.supporter_id for o in life.offers()] == ["P9"]
     assert len(life.escalations()) == 1
 
 
@@ -112,7 +112,7 @@ async def test_an_unanswered_offer_is_cancelled_and_offered_again() -> None:
     assert await life.matcher.expire_overdue(10) == 1
     (cancelled,) = life.unit_of_work.events(AssignmentCancelled)
     assert cancelled.reason == "no_response"
-    assert life.offers()[-1].supporter.supporter_id != first.supporter.supporter_id
+    assert life.offers()[-1].supporter_id != first.supporter_id
 
 
 async def test_a_closed_case_gives_its_supporter_capacity_back() -> None:
@@ -158,7 +158,7 @@ async def test_an_end_for_a_case_not_in_support_changes_nothing() -> None:
     (offer,) = life.offers()
     await life.matcher.end(support_ended(offer, SupportOutcome.COMPLETED, None, NOW))
     assert life.book.status(life.case.case_id) == Status.OFFERED  # never accepted
-    assert life.roster.open[offer.supporter.supporter_id] == {str(life.case.case_id)}
+    assert life.roster.open[offer.supporter_id] == {str(life.case.case_id)}
 
 
 async def test_support_under_way_ends_as_withdrawn_when_the_incident_is_withdrawn() -> None:

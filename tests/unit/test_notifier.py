@@ -27,13 +27,14 @@ from shared.events import (
     SupportEnded,
     SupportOutcome,
 )
-from tests.factories import LINK_SECRET, NOW, assignment_and_contact
+from tests.factories import LINK_SECRET, NOW, assignment_and_contacts, registered
 from tests.fakes import (
     FakeChannel,
     FakeContacts,
     FakeFirsts,
     FakeMessages,
     FakeOffers,
+    FakeSupporters,
     FakeUnitOfWork,
 )
 
@@ -48,6 +49,7 @@ class Desk:
     sms: FakeChannel
     assignment: PeerAssigned
     contact: CaseContactRecorded
+    supporters: FakeSupporters
 
     @property
     def offer_id(self) -> str:
@@ -56,11 +58,13 @@ class Desk:
 
 @pytest.fixture
 def desk() -> Desk:
-    assignment, contact = assignment_and_contact()
-    supporter = assignment.supporter.model_copy(update={"phone": "+31611111111"})
-    assignment = assignment.model_copy(update={"supporter": supporter, "occurred_at": NOW})
-    messages, offers = FakeMessages(), FakeOffers()
-    stores = Stores(FakeContacts(), offers, messages, FakeFirsts(), FakeFirsts())
+    assignment, supporter, contact = assignment_and_contacts()
+    assignment = assignment.model_copy(update={"occurred_at": NOW})
+    messages, offers, supporters = FakeMessages(), FakeOffers(), FakeSupporters()
+    supporters.supporters[supporter.supporter_id] = supporter.model_copy(
+        update={"phone": "+31611111111"}
+    )
+    stores = Stores(FakeContacts(), offers, supporters, messages, FakeFirsts(), FakeFirsts())
     email, sms = FakeChannel("email"), FakeChannel("sms", retries_are_safe=True)
     settings = NotifySettings(link_secret=LINK_SECRET, follow_up_after=[timedelta(days=1)])
     links = Links(LINK_SECRET, "http://notify", 3600)
@@ -74,7 +78,9 @@ def desk() -> Desk:
         OutreachMetrics(CollectorRegistry()),
         structlog.get_logger("test"),
     )
-    return Desk(notifier, unit_of_work, messages, offers, email, sms, assignment, contact)
+    return Desk(
+        notifier, unit_of_work, messages, offers, email, sms, assignment, contact, supporters
+    )
 
 
 async def test_the_offer_waits_for_the_colleagues_contact_then_goes_by_email(desk: Desk) -> None:
@@ -258,3 +264,18 @@ def test_the_ending_form_takes_a_referral_kind_exactly_when_referred() -> None:
     ):
         with pytest.raises(ValidationError):
             Ending.model_validate(form)
+
+
+async def test_an_offer_to_a_supporter_not_yet_on_notifys_roster_waits_for_the_roster(
+    desk: Desk,
+) -> None:
+    supporter = desk.supporters.supporters.pop("P1")
+    await desk.notifier.on_contact(desk.contact)
+    await desk.notifier.on_assignment_news(desk.assignment)
+    assert desk.email.sent == []
+    assert desk.messages.state(desk.offer_id) == State.AWAITING_SUPPORTER
+
+    await desk.notifier.on_roster_change(registered(supporter))
+    ((_, outreach),) = desk.email.sent
+    assert outreach.to == supporter.email
+    assert outreach.body.startswith(f"Beste {supporter.display_name},")

@@ -6,13 +6,13 @@ import pytest
 
 from services.notify.messages import render_outreach
 from shared.mail import Outreach
-from tests.factories import NOW, assignment_and_contact
+from tests.factories import NOW, assignment_and_contacts
 
 RESPOND_URL = "https://peer-support.zh-a.example/respond?t=signed"
 
 
 def rendered(language: str, **supporter_changes: object) -> Outreach:
-    return render_outreach(*assignment_and_contact(language, **supporter_changes), RESPOND_URL)
+    return render_outreach(*assignment_and_contacts(language, **supporter_changes), RESPOND_URL)
 
 
 def test_a_dutch_supporter_gets_dutch() -> None:
@@ -59,11 +59,11 @@ def test_reasons_that_did_not_speak_for_the_supporter_are_left_out() -> None:
 
 
 def test_without_contact_details_the_supporter_is_sent_to_the_coordinator() -> None:
-    assignment, contact = assignment_and_contact("en")
+    assignment, supporter, contact = assignment_and_contacts("en")
     bare = contact.model_copy(update={"email": None, "phone": None})
     assert (
         "no contact details were given; ask the coordinator"
-        in render_outreach(assignment, bare, RESPOND_URL).body
+        in render_outreach(assignment, supporter, bare, RESPOND_URL).body
     )
 
 
