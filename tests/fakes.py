@@ -232,6 +232,10 @@ class FakeMessages(Messages):
         message.state, message.claimable_from = state, None
         message.fields |= fields
 
+    async def waiting(self) -> dict[str, int]:
+        states = [m.state for m in self.messages.values()]
+        return {state: states.count(state) for state in AWAITED_BY}
+
     async def wait_for(self, message_id: str, awaiting: str) -> None:
         message = self.messages[message_id]
         message.state, message.claimable_from = awaiting, None

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.notify.channels import Channel
@@ -108,6 +108,16 @@ class OutreachMetrics:
             registry=registry,
             namespace=NAMESPACE,
         )
+        self.waiting = Gauge(
+            "outreach_waiting",
+            "Messages to supporters waiting for the colleague's contact or the supporter's "
+            "address, at the last scan",
+            ["awaiting"],
+            registry=registry,
+            namespace=NAMESPACE,
+        )
+        for awaiting in ("contact", "supporter"):
+            self.waiting.labels(awaiting)
 
 
 @dataclass(frozen=True)
@@ -211,6 +221,8 @@ class Notifier:
                 await self.deliver(message_id)
             except Exception:
                 self.log.exception("message not delivered; retried after its lease", id=message_id)
+        for state, count in (await self.messages.waiting()).items():
+            self.metrics.waiting.labels(state.removeprefix("awaiting_")).set(count)
 
     async def deliver(self, message_id: str) -> None:
         """Send one due step on the supporter's channel, falling back to the other."""

@@ -218,6 +218,7 @@ class Messages:
         await self.collection.create_index([("claimable_from", 1)])
         await self.collection.create_index([("case_id", 1), ("state", 1)])
         await self.collection.create_index([("supporter_id", 1), ("state", 1)])
+        await self.collection.create_index([("state", 1)])
         await self.collection.create_index([("assignment_id", 1), ("state", 1)])
 
     async def schedule(
@@ -338,6 +339,12 @@ class Messages:
             {"$set": {"state": state, "claimable_from": None, **fields}},
             session=session,
         )
+
+    async def waiting(self) -> dict[str, int]:
+        """How many steps wait, by what they wait for."""
+        return {
+            state: await self.collection.count_documents({"state": state}) for state in AWAITED_BY
+        }
 
     async def wait_for(self, message_id: str, awaiting: str) -> None:
         await self.collection.update_one(

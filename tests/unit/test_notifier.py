@@ -50,6 +50,12 @@ class Desk:
     assignment: PeerAssigned
     contact: CaseContactRecorded
     supporters: FakeSupporters
+    registry: CollectorRegistry
+
+    def waiting(self, awaiting: str) -> float | None:
+        """What the operator's gauge says waits for `awaiting`."""
+        sample = "peer_support_outreach_waiting"
+        return self.registry.get_sample_value(sample, {"awaiting": awaiting})
 
     @property
     def offer_id(self) -> str:
@@ -69,17 +75,27 @@ def desk() -> Desk:
     settings = NotifySettings(link_secret=LINK_SECRET, follow_up_after=[timedelta(days=1)])
     links = Links(LINK_SECRET, "http://notify", 3600)
     unit_of_work = FakeUnitOfWork(NOW)
+    registry = CollectorRegistry()
     notifier = Notifier(
         unit_of_work,
         stores,
         {"email": email, "sms": sms},
         links,
         settings,
-        OutreachMetrics(CollectorRegistry()),
+        OutreachMetrics(registry),
         structlog.get_logger("test"),
     )
     return Desk(
-        notifier, unit_of_work, messages, offers, email, sms, assignment, contact, supporters
+        notifier,
+        unit_of_work,
+        messages,
+        offers,
+        email,
+        sms,
+        assignment,
+        contact,
+        supporters,
+        registry,
     )
 
 
@@ -279,3 +295,22 @@ async def test_an_offer_to_a_supporter_not_yet_on_notifys_roster_waits_for_the_r
     ((_, outreach),) = desk.email.sent
     assert outreach.to == supporter.email
     assert outreach.body.startswith(f"Beste {supporter.display_name},")
+
+
+async def test_the_operator_sees_what_messages_wait_for(desk: Desk) -> None:
+    supporter = desk.supporters.supporters.pop("P1")
+    await desk.notifier.on_assignment_news(desk.assignment)
+    await desk.notifier.deliver_due()  # the reminder is due too: NOW has passed
+    assert (desk.waiting("contact"), desk.waiting("supporter")) == (1, 1)
+
+    await desk.notifier.on_contact(desk.contact)
+    await desk.notifier.deliver_due()
+    assert (desk.waiting("contact"), desk.waiting("supporter")) == (0, 2)
+
+    await desk.notifier.on_roster_change(registered(supporter))
+    await desk.notifier.deliver_due()
+    assert (desk.waiting("contact"), desk.waiting("supporter")) == (0, 0)
+    assert [o.subject.split(":")[0] for _, o in desk.email.sent] == [
+        "Verzoek om collegiale ondersteuning (medicatie, 2026-11-20)",
+        "Herinnering",
+    ]
