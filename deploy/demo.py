@@ -8,7 +8,7 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
@@ -98,10 +98,14 @@ DEMO_TIMING = {
     "SUPPORT_ENDS_AFTER": "PT60S",
     "STILL_SUPPORTING_AFTER": "PT5S",
     "SCAN_SECONDS": "1",
+    "RELEASE_DELAY": "PT20S",
+    "RELEASE_SCAN_SECONDS": "1",
 }
 """The demo compresses time: offers are reminded after 30 or 45 seconds instead of 1 or 12
-hours, follow-ups come 2 and 4 seconds after acceptance instead of on days 1, 3, 7, 30, and
-support nobody continues lapses a minute after the last follow-up instead of 14 days."""
+hours, follow-ups come 2 and 4 seconds after acceptance instead of on days 1, 3, 7, 30,
+support nobody continues lapses a minute after the last follow-up instead of 14 days, and
+a hospital's closed month is released to analysts 20 seconds after its first event was
+counted instead of a week."""
 
 OUTCOME_COLUMNS = tuple(f"ended_{o}" for o in SupportOutcome)
 REFERRAL_COLUMNS = tuple(f"referred_{kind}" for kind in ReferralKind)
@@ -239,6 +243,7 @@ def run_demo(stack: Stack, incident_count: int) -> None:
     people = Supporters()
     did, seen = supporters_act(stack, people)
     reported = counted_by_reporting(stack.counted, seen)
+    as_released(stack)
 
     print(f"\nAggregates from {stack.reporting_url}/api/v1/aggregates", flush=True)
     for dimensions, period in (
@@ -273,13 +278,7 @@ def run_demo(stack: Stack, incident_count: int) -> None:
     _check(reported, cases, len(offers), letters, did, seen)
     second_wave(stack, events, incident_count, people)
 
-    by_month = stack.analyst.aggregates(["period", "harm"])
-    print(
-        f"\nCases by month and harm level, as analysts see them: rows of fewer than "
-        f"{by_month['min_cell_size']} cases, and the rows that would give those away, are "
-        "suppressed, one row a month (harm `*`).\n"
-        + format_table(by_month["rows"], ["period", "harm"], TIME_COLUMNS)
-    )
+    analysts_see_months(stack)
     waiting = coordinators_see(stack)
     print(
         f"\nDashboard: {stack.reporting_url}/  (sign in with the demo's network token "
@@ -289,6 +288,36 @@ def run_demo(stack: Stack, incident_count: int) -> None:
         flush=True,
     )
     print("demo OK")
+
+
+def analysts_see_months(stack: Stack) -> None:
+    as_released(stack)
+    by_month = stack.analyst.aggregates(["period", "harm"])
+    print(
+        f"\nCases by month and harm level, as analysts see them: rows of fewer than "
+        f"{by_month['min_cell_size']} cases, and the rows that would give those away, are "
+        "suppressed, one row a month (harm `*`).\n"
+        + format_table(by_month["rows"], ["period", "harm"], TIME_COLUMNS)
+    )
+
+
+def as_released(stack: Stack) -> None:
+    """Until reporting published every release and correction due (within 60 s); what
+    analysts are shown then."""
+    k = int(stack.analyst.aggregates([])["min_cell_size"])
+    deadline = time.monotonic() + 60
+    while not (releases := stack.counted.releases(datetime.now(UTC))).caught_up(k):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"demo FAILED: reporting did not release what is due: {releases}")
+        time.sleep(1)
+    print(
+        f"\nAnalysts see each hospital's month once it has closed and been released: "
+        f"{releases.released} hospital-months released, {releases.corrected} of them corrected "
+        f"since (by at least {k} cases at a time); {sum(releases.waiting)} cases counted since "
+        f"wait for their hospital's next correction; {releases.open_months} hospital-months "
+        "of the month still open are not shown yet.",
+        flush=True,
+    )
 
 
 def coordinators_see(stack: Stack) -> int:

@@ -6,6 +6,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from pymongo import MongoClient
 
 from deploy.incidents import kafka_key
 from services.reporting.aggregates import COUNTS
+from services.reporting.releases import month_end
 from shared.mongo import Document
 from shared.settings import ServiceSettings, Topics
 
@@ -103,6 +105,24 @@ class Coordinator:
 
 
 @dataclass(frozen=True)
+class Releases:
+    released: int
+    """Hospital-months released to analysts."""
+    corrected: int
+    """Of those, corrected since."""
+    open_months: int
+    """Hospital-months counted in a month not yet closed: not released."""
+    unreleased: int
+    """Hospital-months closed and not yet released: their delay has not passed."""
+    waiting: list[int]
+    """Per released hospital-month, the cases counted since its latest version."""
+
+    def caught_up(self, min_cell_size: int) -> bool:
+        """Nothing due: every closed month released, every correction due published."""
+        return not self.unreleased and all(n < min_cell_size for n in self.waiting)
+
+
+@dataclass(frozen=True)
 class Counted:
     """What reporting counted, summed over its cells straight from its database: the
     operator's check that the pipeline is done, which suppression must not hide."""
@@ -126,6 +146,22 @@ class Counted:
         finally:
             client.close()
         return {m: total[m] for m in COUNTS} | {"offers_undelivered": undelivered}
+
+    def releases(self, now: datetime) -> Releases:
+        """What reporting released of each hospital's month so far."""
+        settings = ServiceSettings(mongodb_url=self.mongodb_url)
+        client: MongoClient[Document] = MongoClient(self.mongodb_url)
+        try:
+            units = list(client[settings.database_name("reporting")]["release_units"].find())
+        finally:
+            client.close()
+        return Releases(
+            released=sum(u["version"] is not None for u in units),
+            corrected=sum((u["version"] or 0) > 0 for u in units),
+            open_months=sum(month_end(u["month"]) > now for u in units),
+            unreleased=sum(u["version"] is None and month_end(u["month"]) <= now for u in units),
+            waiting=[len(u.get("waiting", [])) for u in units if u["version"] is not None],
+        )
 
 
 def is_settled(row: dict[str, int], cases: int) -> bool:

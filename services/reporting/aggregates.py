@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared.events import (
+    AboutCase,
     AssignmentAccepted,
     AssignmentDeclined,
     CaseEscalated,
@@ -203,6 +204,16 @@ class Cell:
     @property
     def key(self) -> str:
         return "|".join((self.month, *self.values))
+
+
+def waiting_cases(events: Iterable[CaseEvent]) -> dict[tuple[str, str], set[str]]:
+    """Per hospital's month (`releases`), the cases whose events are counted in it."""
+    waiting: dict[tuple[str, str], set[str]] = {}
+    for event in events:
+        if isinstance(event, AboutCase) and measures_of(event):
+            unit = (event.profile.month, event.profile.hospital_id)
+            waiting.setdefault(unit, set()).add(str(event.case_id))
+    return waiting
 
 
 def tally(events: Iterable[CaseEvent], dimensions: Sequence[str]) -> dict[Cell, Counter[str]]:

@@ -46,8 +46,10 @@ def aggregates_router(
         ] = ",".join(groupable),
         format: Annotated[Literal["json", "csv"], Query()] = "json",
     ) -> Any:
-        """Counts and times per row, grouped as asked; rows that could identify someone are
-        suppressed, and so are the rows that would give those away."""
+        """Counts and times per row, grouped as asked, as released: each hospital's month
+        once it has closed, then corrected by at least `min_cell_size` cases at a time. Rows
+        that could identify someone are suppressed, and so are the rows that would give
+        those away."""
         dimensions = _grouping(group_by, groupable)
         for label in (first, last):
             _check_label(label, period)
@@ -56,7 +58,8 @@ def aggregates_router(
         except OutOfScope as error:
             raise refusals.refuse(request.url.path, 403, str(error)) from error
         selection = Selection(period, dimensions, first, last, hospital)
-        served = [row.as_json() for row in await snapshots.answer(selection)]
+        answer = await snapshots.answer(selection)
+        served = [row.as_json() for row in answer.rows]
         if format == "csv":
             return Response(as_csv(served, dimensions), media_type="text/csv; charset=utf-8")
         return {
@@ -64,9 +67,20 @@ def aggregates_router(
             "group_by": dimensions,
             "min_cell_size": settings.min_cell_size,
             "rows": served,
+            "releases": [release.as_json() for release in answer.releases],
         }
 
     return router
+
+
+class ReleaseShown(BaseModel):
+    month: str
+    hospital_id: str
+    version: int
+    """0 for the release, 1 and up for its corrections."""
+    released_at: str
+    cases: int
+    """The cases whose events this release or correction brought."""
 
 
 class Aggregates(BaseModel):
@@ -77,6 +91,9 @@ class Aggregates(BaseModel):
     rows: list[dict[str, str | int | bool | None]]
     """Each row: its `group_by` values, every measure (`null` where suppressed or nothing
     was measured) and `suppressed`."""
+    releases: list[ReleaseShown]
+    """What the rows were read from: each hospital's month in the range, as of its release
+    (version 0) or latest correction. A month not listed is not released yet."""
 
 
 class Refused(BaseModel):

@@ -1,7 +1,7 @@
 """reporting: case events in, anonymised aggregates out, served to analysts over HTTP.
 
-The counting is `count_batch`'s, the API `aggregates_router`'s, the dashboard
-`dashboard_router`'s; answers come from `Snapshots`."""
+The counting is `count_batch`'s, the releases `Releaser`'s, the API `aggregates_router`'s,
+the dashboard `dashboard_router`'s; answers come from `Snapshots` of what was released."""
 
 from datetime import timedelta
 
@@ -10,6 +10,7 @@ from faststream.kafka.annotations import KafkaMessage
 
 from services.reporting.api import aggregates_router
 from services.reporting.counting import count_batch
+from services.reporting.releaser import Releaser
 from services.reporting.settings import SERVICE, ReportingSettings
 from services.reporting.snapshots import Snapshots
 from services.reporting.store import CellStore
@@ -17,7 +18,7 @@ from services.reporting.web import dashboard_router
 from shared.access import Attempts
 from shared.gate import Refusals
 from shared.kafka import subscription
-from shared.service import web_app, wire
+from shared.service import Clock, web_app, wire
 from shared.signin import SignIn
 from shared.tokens import ApiTokens, Sessions
 
@@ -34,6 +35,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         settings.sign_in_failures_allowed, timedelta(seconds=settings.sign_in_window_seconds)
     )
     refusals = Refusals(wiring.registry, wiring.log, attempts)
+    releaser = Releaser(store, settings.release_delay, settings.min_cell_size, wiring.log)
     snapshots = Snapshots(
         store,
         settings.reporting_dimensions,
@@ -60,6 +62,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         description="Anonymised aggregates of the peer-support programme. "
         f"Cells with fewer than {settings.min_cell_size} cases are suppressed.",
         on_startup=[store.ensure_indexes, sessions.ensure_indexes],
+        background=[Clock("releasing", releaser.release_due, settings.release_scan_seconds).keep],
     )
     api.include_router(aggregates_router(tokens, snapshots, refusals, settings))
     sign_in = SignIn(tokens, sessions, refusals, settings)

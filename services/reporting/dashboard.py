@@ -17,6 +17,7 @@ from services.reporting.aggregates import (
     TO_FIRST_CONTACT,
     Histogram,
 )
+from services.reporting.releases import Release
 from shared.events import Harm, ReferralKind, SupportOutcome
 
 HARM_COLOURS = {
@@ -250,7 +251,24 @@ form.inline{display:inline}
 """
 
 
-def page(charts: Sequence[Chart], scope: str, min_cell_size: int) -> str:
+def released(releases: Sequence[Release]) -> str:
+    """Which release the charts show: a month appears once released, then changes only by
+    a correction."""
+    if not releases:
+        return "nothing released yet: a month is released once it has closed"
+    latest = max(releases, key=lambda r: r.released_at)
+    corrected = sum(r.version > 0 for r in releases)
+    months = sorted({r.month for r in releases})
+    return (
+        f"as released: {months[0]} to {months[-1]}, {corrected} of {len(releases)} "
+        f"hospital-months corrected since; latest {latest.kind} "
+        f"{latest.released_at:%Y-%m-%d %H:%M} UTC ({latest.month}, {latest.hospital_id})"
+    )
+
+
+def page(
+    charts: Sequence[Chart], scope: str, min_cell_size: int, releases: Sequence[Release]
+) -> str:
     sections = "".join(
         f"<section><h2>{escape(chart.title)}</h2>{svg(chart)}{legend(chart)}</section>"
         for chart in charts
@@ -260,7 +278,8 @@ def page(charts: Sequence[Chart], scope: str, min_cell_size: int) -> str:
         "<title>Peer support: the programme in figures</title>"
         f"<style>{STYLE}</style></head><body><header>"
         "<h1>Peer support: the programme in figures</h1>"
-        f"<p>{escape(scope)} · counted in the month of the incident · groups of fewer than "
+        f"<p>{escape(scope)} · {escape(released(releases))} · "
+        "counted in the month of the incident · groups of fewer than "
         f"{min_cell_size} cases, and the rows that would give them away, are hidden · "
         '<a style="color:#fff" href="/openapi.json">API (OpenAPI)</a> · '
         '<form class="inline" method="post" action="/session/end">'

@@ -1,4 +1,5 @@
-"""reporting's settings: what cells are split by, how small a row may be shown, snapshots."""
+"""reporting's settings: what cells are split by, how small a row may be shown, releases,
+snapshots."""
 
 from datetime import timedelta
 from typing import Annotated
@@ -20,7 +21,13 @@ class ReportingSettings(AccessSettings):
     counted_event_retention_days: int = Field(default=35, ge=1)
     """Keep at least as long as the topics keep events, or a late redelivery counts twice."""
     snapshot_seconds: float = Field(default=30.0, ge=0)
-    """Analysts' answers come from a snapshot of the cells at most this old."""
+    """Analysts' answers come from a snapshot of the released cells at most this old."""
+    release_delay: timedelta = Field(default=timedelta(days=7), ge=timedelta(0))
+    """A hospital's month is released this long (ISO 8601, e.g. `P7D`) after it closed, or
+    after its first event was counted if later; then only corrected, by at least
+    `MIN_CELL_SIZE` cases at a time."""
+    release_scan_seconds: float = Field(default=60.0, gt=0)
+    """How often reporting looks for a release or correction due."""
     first_contact_target: timedelta = timedelta(hours=72)
     """The programme's target for a first contact (ISO 8601, e.g. `PT72H`), in whole days:
     rows show how many first contacts met it and their share of the accepted cases."""

@@ -14,7 +14,7 @@ from shared.signin import SignIn
 
 SESSION_COOKIE = "peer_support_session"
 DASHBOARD_MONTHS = 12
-"""The dashboard shows the twelve months up to the latest with anything counted."""
+"""The dashboard shows the twelve months up to the latest released."""
 
 
 def dashboard_router(
@@ -39,12 +39,13 @@ async def _dashboard(
     hospital = grant.hospital_filter(None)
     since = months_before(await store.last_month(hospital), DASHBOARD_MONTHS - 1)
     by_month, by_harm = [
-        [
-            row.as_json()
-            for row in await snapshots.answer(Selection("month", grouping, since, None, hospital))
-        ]
+        await snapshots.answer(Selection("month", grouping, since, None, hospital))
         for grouping in ((PERIOD,), (PERIOD, "harm"))
     ]
     scope = f"hospital {hospital}" if hospital else "the whole network"
-    drawn = charts(by_month, by_harm, settings.first_contact_target_days)
-    return page(drawn, scope, settings.min_cell_size)
+    drawn = charts(
+        [row.as_json() for row in by_month.rows],
+        [row.as_json() for row in by_harm.rows],
+        settings.first_contact_target_days,
+    )
+    return page(drawn, scope, settings.min_cell_size, by_month.releases)

@@ -117,9 +117,10 @@ async def pipeline(servers: Servers) -> AsyncIterator[Pipeline]:
             desk_url="http://desk",
         )
     )
-    reporting = reporting_app(
-        ReportingSettings(**common, min_cell_size=5, batch_max_records=50, snapshot_seconds=0)
+    counting = ReportingSettings(
+        **common, min_cell_size=5, batch_max_records=50, snapshot_seconds=0
     )
+    reporting = reporting_app(counting)
     matching = matching_app(MatchingSettings(**common))
     intake = intake_app(
         IntakeSettings(
@@ -171,6 +172,7 @@ async def pipeline(servers: Servers) -> AsyncIterator[Pipeline]:
             proxy=proxy,
             mail=mail,
             reporting_app=reporting,
+            reporting_settings=counting,
             matching_app=matching,
             intake_app=intake,
         )

@@ -10,16 +10,21 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.matching.roster import RosterEntry, roster_changes
 from services.matching.store import Roster
+from services.reporting.releaser import Releaser
+from services.reporting.releases import Release
+from services.reporting.settings import ReportingSettings
+from services.reporting.store import CellStore
 from shared.mongo import Document
 from shared.settings import Topics
 from tests.factories import PSEUDONYM_KEY
@@ -55,6 +60,7 @@ class Pipeline(Rig):
     mail: MailSink = field(kw_only=True)
     reporting_app: Any = field(kw_only=True)
     """Reporting itself, for a test that serves it over real HTTP (to a browser)."""
+    reporting_settings: ReportingSettings = field(kw_only=True)
     matching_app: Any = field(kw_only=True)
     intake_app: Any = field(kw_only=True)
     roster: dict[str, RosterEntry] = field(default_factory=dict, kw_only=True)
@@ -150,6 +156,22 @@ class Pipeline(Rig):
     async def cells(self) -> list[Document]:
         cursor = self.mongo[f"{self.database_prefix}reporting"]["cells"].find()
         return [doc async for doc in cursor]
+
+    async def release(self, restarted: bool = False) -> list[Release]:
+        """What reporting releases once every hospital's month counted so far is due: a
+        `RELEASE_DELAY` passing by, given as the time rather than waited for; `restarted`,
+        after reporting took in the cells it finds at its start."""
+        settings = self.reporting_settings
+        store = CellStore(
+            self.mongo[f"{self.database_prefix}reporting"],
+            timedelta(days=settings.counted_event_retention_days),
+            settings.reporting_dimensions,
+        )
+        if restarted:
+            await store.adopt_unreleased(datetime.now(UTC))
+        log = structlog.get_logger("reporting")
+        releaser = Releaser(store, settings.release_delay, settings.min_cell_size, log)
+        return await releaser.release_due(datetime.now(UTC) + settings.release_delay * 2)
 
     async def counted(self, hospital_id: str, **dimensions: str) -> Counter[str]:
         """What reporting stored for a hospital, summed over its cells (departments...)."""

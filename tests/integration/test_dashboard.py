@@ -42,6 +42,8 @@ async def dashboard_url(pipeline: Pipeline, reporting_url: str) -> str:
         if counted["peers_assigned"] + counted["escalated"] >= cases:
             break
         await asyncio.sleep(0.1)
+    await pipeline.idle()
+    await pipeline.release()
     return reporting_url
 
 

@@ -49,6 +49,7 @@ async def test_two_professionals_get_two_cases_two_supporters_and_two_emails(
     people = [participant("E12345", department="ICU"), participant(INVOLVED_STAFF_ID, "ED")]
     key = await report_and_wait(pipeline, incident_json("INC-1", people, hospital_id="T1"), 2)
     await pipeline.idle()
+    await pipeline.release()
 
     cases = pipeline.log.events(pipeline.topics.cases, key)
     assignments = pipeline.log.events(pipeline.topics.assignments, key)
@@ -115,6 +116,7 @@ async def test_analysts_see_cells_large_enough(pipeline: Pipeline) -> None:
     event = incident_json("INC-4", people, hospital_id="T4", occurred_at=OWN_MONTH)
     await report_and_wait(pipeline, event, 6)
     await pipeline.idle()
+    await pipeline.release()
 
     response = await pipeline.reporting.get(
         "/api/v1/aggregates",
@@ -178,16 +180,20 @@ async def test_cells_counted_before_a_dimension_was_added_show_it_unrecorded(
     pipeline: Pipeline,
 ) -> None:
     """What an upgrade finds: cells an older reporting counted without departments."""
-    cells = pipeline.mongo[f"{pipeline.database_prefix}reporting"]["cells"]
+    database = pipeline.mongo[f"{pipeline.database_prefix}reporting"]
     old = {"month": "2021-05", "hospital_id": "OLD1", "function": "nurse", "harm": "mild"}
-    await cells.insert_one({"_id": "2021-05|OLD1|nurse|mild", **old, "cases_opened": 12})
+    await database["cells"].insert_one(
+        {"_id": "2021-05|OLD1|nurse|mild", **old, "cases_opened": 12}
+    )
     try:
+        await pipeline.release(restarted=True)
         response = await pipeline.reporting.get(
             "/api/v1/aggregates",
             params={"hospital_id": "OLD1", "group_by": "period,department", "period": "year"},
         )
     finally:  # no topic holds its events: a rebuild's comparison must not find it
-        await cells.delete_one({"_id": "2021-05|OLD1|nurse|mild"})
+        for name in ("cells", "released_cells", "release_units", "releases"):
+            await database[name].delete_many({"hospital_id": "OLD1"})
     assert response.status_code == 200
     (row,) = response.json()["rows"]
     assert (row["period"], row["department"], row["cases_opened"]) == ("2021", "unrecorded", 12)

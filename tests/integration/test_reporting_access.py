@@ -38,6 +38,7 @@ async def two_hospitals(pipeline: Pipeline) -> None:
         event = incident_json("INC-K", people, hospital_id=hospital, occurred_at=MONTH_OF_K)
         await report_and_wait(pipeline, event, 6)
     await pipeline.idle()
+    await pipeline.release()
 
 
 def bearer(token: str) -> dict[str, str]:

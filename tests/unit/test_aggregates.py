@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 from services.matching.policy import Policy, assignment_for, rank
 from services.notify.messages import ContactEntry, answered, contact_logged, notified, support_ended
-from services.reporting.aggregates import DIMENSIONS, Cell, tally
+from services.reporting.aggregates import DIMENSIONS, Cell, tally, waiting_cases
 from shared.events import CaseEvent, PeerAssigned, ReferralKind, SupportOutcome
 from tests.factories import NOW, case_to_match, incident_json, opened_cases, participant, supporter
 
@@ -32,6 +32,15 @@ def test_each_event_counts_in_the_cell_of_its_case() -> None:
         "hours_to_assignment_le_1": 1,
         "peers_notified": 1,
     }
+
+
+def test_a_batch_notes_each_case_once_in_its_hospitals_month_for_the_next_correction() -> None:
+    events = events_of_one_incident()
+    notices = [e for e in events if e.event_type == "support.peer_notified"]
+    nothing_counted = [e.model_copy(update={"step": "follow_up_day_1"}) for e in notices]
+    cases = {str(e.case_id) for e in events if e.event_type == "support.case_opened"}
+    assert waiting_cases([*events, *events]) == {("2026-11", "ZH-A"): cases}
+    assert waiting_cases(nothing_counted) == {}
 
 
 def test_supporters_answers_time_and_referrals_are_counted() -> None:

@@ -71,7 +71,7 @@ def test_a_hidden_row_is_drawn_as_hidden_never_as_a_value() -> None:
 
 
 def test_the_page_names_its_scope_and_the_minimum_escaped() -> None:
-    html = page(charts(BY_MONTH, BY_HARM), "hospital <ZH-A>", 11)
+    html = page(charts(BY_MONTH, BY_HARM), "hospital <ZH-A>", 11, [])
     assert "hospital &lt;ZH-A&gt;" in html
     assert "fewer than 11 cases" in html
     assert "<script" not in html
