@@ -383,6 +383,26 @@ class SupportCaseOpened(AboutCase):
     opted_out: bool = False
     """The colleague declined outreach beforehand: counted, but nobody is sent."""
 
+    def counted(self) -> "SupportCaseCounted":
+        """The same opening as reporting counts it, nothing about whom."""
+        envelope = self.model_dump(include=set(Envelope.model_fields) - {"event_id", "event_type"})
+        return SupportCaseCounted(
+            **envelope,
+            event_id=derived_event_id("case_counted", self.case_id),
+            case_id=self.case_id,
+            profile=self.profile,
+            opted_out=self.opted_out,
+        )
+
+
+class SupportCaseCounted(AboutCase):
+    """A case opened, as reporting counts it: what happened and where, not to whom. On a
+    topic of its own (`support.case_counts.v1`), so that reporting reads no pseudonym, team,
+    birth year or line manager of anyone."""
+
+    event_type: Literal["support.case_counted"] = "support.case_counted"
+    opted_out: bool = False
+
 
 class SupportCaseUpdated(AboutCase):
     """The incident changed under an open case: harm re-graded, calamity declared, someone
@@ -732,10 +752,7 @@ NotificationNews = Annotated[
 """What the notifications topic carries, from notify."""
 
 CaseEvent = (
-    SupportCaseOpened
-    | SupportCaseUpdated
-    | SupportCaseClosed
-    | GroupDebriefSuggested
+    SupportCaseCounted
     | PeerAssigned
     | ResponseDeadlineMoved
     | AssignmentCancelled

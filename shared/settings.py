@@ -82,6 +82,8 @@ class Topics(BaseSettings):
     """Public: support requests and outreach preferences from staff-facing systems."""
     roster: str = "roster.supporters.v1"
     cases: str = "support.cases.v1"
+    case_counts: str = "support.case_counts.v1"
+    """Each case opened, as reporting counts it: nothing about whom."""
     contacts: str = "support.contacts.v1"
     assignments: str = "support.assignments.v1"
     responses: str = "support.responses.v1"
@@ -92,7 +94,7 @@ class Topics(BaseSettings):
 
     def counted(self) -> list[str]:
         """The topics reporting counts from."""
-        return [self.cases, self.assignments, self.responses, self.notifications]
+        return [self.case_counts, self.assignments, self.responses, self.notifications]
 
 
 def dead_letter_topic(topic: str) -> str:

@@ -12,7 +12,13 @@ from services.intake.request_web import RequestPages, request_router
 from services.intake.settings import SERVICE, IntakeSettings
 from services.intake.store import IncidentRecords, Preferences
 from shared.access import Attempts
-from shared.events import CaseContactRecorded, CaseNews, IncidentEvent, StaffMessage
+from shared.events import (
+    CaseContactRecorded,
+    CaseNews,
+    IncidentEvent,
+    StaffMessage,
+    SupportCaseCounted,
+)
 from shared.kafka import subscription
 from shared.mail import email_channel
 from shared.service import Clock, web_app, wire
@@ -56,6 +62,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         background=[Clock("settling", intake.settle_due, settings.settle_scan_seconds).keep],
         publishes=[
             (topics.cases, CaseNews, "one case per professional: opened, updated, closed"),
+            (topics.case_counts, SupportCaseCounted, "each case opened, for reporting: not whose"),
             (topics.contacts, CaseContactRecorded, "how to reach a colleague, for notify only"),
             (topics.staff, StaffMessage, "requests and choices made on the request page"),
         ],

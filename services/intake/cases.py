@@ -34,6 +34,7 @@ from shared.events import (
     IncidentWithdrawn,
     Participant,
     SupportCaseClosed,
+    SupportCaseCounted,
     SupportCaseOpened,
     SupportCaseUpdated,
     SupportPreferences,
@@ -176,6 +177,11 @@ class Reconciled:
     contacts: list[CaseContactRecorded] = field(default_factory=list)
     """For the contacts topic, read by notify alone."""
     stale: bool = False
+
+    @property
+    def counted(self) -> list[SupportCaseCounted]:
+        """For reporting's topic: each case opened, without the colleague."""
+        return [case.counted() for case in self.cases if isinstance(case, SupportCaseOpened)]
 
 
 def case_id_for(hospital_id: str, incident_id: str, pseudonym: str) -> uuid.UUID:

@@ -91,6 +91,7 @@ class Intake:
             return [
                 *((self.topics.contacts, contact) for contact in outcome.contacts),
                 *((self.topics.cases, event) for event in outcome.cases),
+                *((self.topics.case_counts, event) for event in outcome.counted),
             ]
 
         published = await self.unit_of_work.run(record)

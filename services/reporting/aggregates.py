@@ -24,7 +24,7 @@ from shared.events import (
     PeerAssigned,
     PeerNotified,
     ReferralKind,
-    SupportCaseOpened,
+    SupportCaseCounted,
     SupportContactLogged,
     SupportEnded,
     SupportOutcome,
@@ -123,7 +123,7 @@ def within_target(counts: Mapping[str, int], target_days: int) -> dict[str, int 
 def measures_of(event: CaseEvent) -> tuple[CaseProfile, dict[str, int]] | None:
     """The cell an event counts in and what it adds; None for an event not counted."""
     match event:
-        case SupportCaseOpened():
+        case SupportCaseCounted():
             return event.profile, {
                 "cases_opened": 1,
                 "opted_out": int(event.opted_out),

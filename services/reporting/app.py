@@ -35,7 +35,9 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         settings.sign_in_failures_allowed, timedelta(seconds=settings.sign_in_window_seconds)
     )
     refusals = Refusals(wiring.registry, wiring.log, attempts)
-    releaser = Releaser(store, settings.release_delay, settings.min_cell_size, wiring.log)
+    releaser = Releaser(
+        store, settings.release_delay, settings.min_cell_size, wiring.log, wiring.registry
+    )
     snapshots = Snapshots(
         store,
         settings.reporting_dimensions,

@@ -17,6 +17,7 @@ import httpx
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client import CollectorRegistry
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.matching.roster import RosterEntry, roster_changes
@@ -41,7 +42,7 @@ CONSUMER_GROUPS = {
     "notify.assignments": "assignments",
     "notify.contacts": "contacts",
     "notify.coordinator_alerts": "notifications",
-    "reporting.case_events": "cases,assignments,responses,notifications",
+    "reporting.case_events": "case_counts,assignments,responses,notifications",
 }
 """Every consumer group of the pipeline and the topics (fields of `Topics`) it reads."""
 
@@ -170,7 +171,9 @@ class Pipeline(Rig):
         if restarted:
             await store.adopt_unreleased(datetime.now(UTC))
         log = structlog.get_logger("reporting")
-        releaser = Releaser(store, settings.release_delay, settings.min_cell_size, log)
+        releaser = Releaser(
+            store, settings.release_delay, settings.min_cell_size, log, CollectorRegistry()
+        )
         return await releaser.release_due(datetime.now(UTC) + settings.release_delay * 2)
 
     async def counted(self, hospital_id: str, **dimensions: str) -> Counter[str]:

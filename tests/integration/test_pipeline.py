@@ -209,8 +209,8 @@ async def test_the_same_incident_again_changes_nothing(pipeline: Pipeline) -> No
     await pipeline.report(event)  # redelivered as it was
     await pipeline.report({**event, "event_id": str(uuid.uuid4())})  # re-sent by the hospital
     # Every internal event of this incident delivered a second time, to every service.
-    for topic in (pipeline.topics.cases, pipeline.topics.contacts, pipeline.topics.assignments,
-                  pipeline.topics.notifications):  # fmt: skip
+    for topic in (pipeline.topics.cases, pipeline.topics.case_counts, pipeline.topics.contacts,
+                  pipeline.topics.assignments, pipeline.topics.notifications):  # fmt: skip
         for record in pipeline.log.on(topic, key):
             await pipeline.send_raw(record.value or b"", record.key or b"", topic=topic)
     await pipeline.idle()

@@ -5,7 +5,13 @@ from datetime import UTC, datetime, timedelta
 from services.matching.policy import Policy, assignment_for, rank
 from services.notify.messages import ContactEntry, answered, contact_logged, notified, support_ended
 from services.reporting.aggregates import DIMENSIONS, Cell, tally, waiting_cases
-from shared.events import CaseEvent, PeerAssigned, ReferralKind, SupportOutcome
+from shared.events import (
+    CaseEvent,
+    PeerAssigned,
+    ReferralKind,
+    SupportCaseCounted,
+    SupportOutcome,
+)
 from tests.factories import NOW, case_to_match, incident_json, opened_cases, participant, supporter
 
 
@@ -16,7 +22,7 @@ def events_of_one_incident() -> list[CaseEvent]:
         case = case_to_match(opened)
         candidate = rank(case, [supporter("P1")], Policy(), NOW).candidates[0]
         assigned = assignment_for(case, candidate, 1, Policy(), NOW, opened.event_id)
-        events += [opened, assigned, notified(assigned, "offer", "email", NOW)]
+        events += [opened.counted(), assigned, notified(assigned, "offer", "email", NOW)]
     return events
 
 
@@ -38,7 +44,7 @@ def test_a_batch_notes_each_case_once_in_its_hospitals_month_for_the_next_correc
     events = events_of_one_incident()
     notices = [e for e in events if e.event_type == "support.peer_notified"]
     nothing_counted = [e.model_copy(update={"step": "follow_up_day_1"}) for e in notices]
-    cases = {str(e.case_id) for e in events if e.event_type == "support.case_opened"}
+    cases = {str(e.case_id) for e in events if isinstance(e, SupportCaseCounted)}
     assert waiting_cases([*events, *events]) == {("2026-11", "ZH-A"): cases}
     assert waiting_cases(nothing_counted) == {}
 

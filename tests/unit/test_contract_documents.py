@@ -28,7 +28,7 @@ def test_the_committed_document_is_current(
 @pytest.mark.parametrize(
     ("service", "publishes"),
     [
-        ("intake", {TOPICS.cases, TOPICS.contacts, TOPICS.staff}),
+        ("intake", {TOPICS.cases, TOPICS.case_counts, TOPICS.contacts, TOPICS.staff}),
         ("matching", {TOPICS.assignments, TOPICS.roster}),
         ("notify", {TOPICS.notifications, TOPICS.responses}),
         ("reporting", set()),

@@ -11,6 +11,8 @@ import yaml
 from pymongo import AsyncMongoClient
 
 from services.notify.notifier import OutreachMetrics
+from services.reporting.releaser import Releaser
+from services.reporting.store import CellStore
 from shared.access import Attempts
 from shared.gate import Refusals
 from shared.kafka import create_broker
@@ -31,6 +33,8 @@ def exported() -> set[str]:
     Outbox(client["unused"], broker, registry)
     LagWatch("127.0.0.1:1", [], registry)
     OutreachMetrics(registry)
+    cells = CellStore(client["unused"], timedelta(days=1), ["hospital_id"])
+    Releaser(cells, timedelta(days=7), 5, structlog.get_logger(), registry)
     Refusals(registry, structlog.get_logger(), Attempts(10, timedelta(minutes=5)))
     names = set()
     for family in registry.collect():

@@ -1,9 +1,14 @@
 """A hospital's month reaches analysts once, after it closed, and then only by corrections of
 at least k cases."""
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import structlog
+from prometheus_client import CollectorRegistry
+
 from services.reporting.dashboard import released
+from services.reporting.releaser import Releaser
 from services.reporting.releases import Release, ReleaseUnit, next_version, release_due
 
 WEEK = timedelta(days=7)
@@ -46,3 +51,31 @@ def test_the_dashboard_says_which_release_it_shows() -> None:
     assert "1 of 2 hospital-months corrected" in line
     assert "latest correction 2 2026-12-28 00:01 UTC (2026-10, ZH-A)" in line
     assert "nothing released yet" in released([])
+
+
+@dataclass
+class FakeReleaseStore:
+    """The releases part of reporting's store: its units, and whether publishing works."""
+
+    units: list[ReleaseUnit]
+    publishes: bool = True
+
+    async def release_candidates(self, min_cases: int) -> list[ReleaseUnit]:
+        return self.units
+
+    async def publish(self, unit: ReleaseUnit, version: int, now: datetime) -> Release | None:
+        return Release(unit.month, unit.hospital_id, version, now, 1) if self.publishes else None
+
+
+async def test_operators_see_how_long_a_release_due_has_waited() -> None:
+    registry = CollectorRegistry()
+    store = FakeReleaseStore([unit(), unit(version=0, waiting=K - 1)], publishes=False)
+    releaser = Releaser(store, WEEK, K, structlog.get_logger(), registry)  # type: ignore[arg-type]
+    two_hours_late = datetime(2026, 12, 8, 2, tzinfo=UTC)
+    assert await releaser.release_due(two_hours_late) == []
+    assert registry.get_sample_value("peer_support_release_overdue_seconds") == 7200
+    store.publishes = True
+    (published,) = await releaser.release_due(two_hours_late)
+    assert (published.month, published.version) == ("2026-11", 0)
+    assert await releaser.release_due(datetime(2026, 12, 7, tzinfo=UTC)) == []
+    assert registry.get_sample_value("peer_support_release_overdue_seconds") == 0
