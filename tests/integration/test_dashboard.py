@@ -92,6 +92,7 @@ async def test_a_hospitals_analyst_sees_its_charts_with_small_groups_hidden(
         dom = await page.content()
         colours, cookies = await photographed(page, tmp_path / "dashboard.png")
     assert "hospital D1" in dom
+    assert "as released: 2022-06 to 2022-06, 0 of 1 hospital-months corrected since" in dom
     assert "Cases opened per month, by harm level" in dom
     assert "Time to first contact (days)" in dom
     assert "How support ended" in dom

@@ -13,24 +13,24 @@ from tests.integration.test_pipeline import roster
 pytestmark = pytest.mark.integration
 
 MONTH = "2020-09-14T10:00:00+02:00"
-"""A year of its own: no other test's hospital sits beside R1 in it."""
+"""A year of its own: no other test's hospital sits beside RL in it."""
 QUESTIONS: list[dict[str, str]] = [
-    {"hospital_id": "R1", "group_by": "period,hospital_id,function,harm"},
-    {"hospital_id": "R1", "group_by": "period", "period": "year", "from": "2020"},
+    {"hospital_id": "RL", "group_by": "period,hospital_id,function,harm"},
+    {"hospital_id": "RL", "group_by": "period", "period": "year", "from": "2020"},
     {"group_by": "period,department", "from": "2020-01", "to": "2020-12"},
-    {"hospital_id": "R1", "group_by": "period,harm", "format": "csv"},
+    {"hospital_id": "RL", "group_by": "period,harm", "format": "csv"},
 ]
 """A hospital's analyst and the network's, grouped several ways, as JSON and as CSV."""
 
 
 async def opened(pipeline: Pipeline, incident_id: str, people: int, total: int) -> None:
-    """Report an incident of `people` professionals in R1 and wait until all is counted."""
+    """Report an incident of `people` professionals in RL and wait until all is counted."""
     involved = [participant(f"E8{incident_id[-1]}{n:02d}", department="ED") for n in range(people)]
-    await pipeline.report(incident_json(incident_id, involved, hospital_id="R1", occurred_at=MONTH))
+    await pipeline.report(incident_json(incident_id, involved, hospital_id="RL", occurred_at=MONTH))
     await until_true(
-        lambda: pipeline.counted("R1"),
+        lambda: pipeline.counted("RL"),
         lambda counted: counted["cases_opened"] >= total,
-        f"{total} cases of R1 counted",
+        f"{total} cases of RL counted",
     )
     await pipeline.idle()
 
@@ -54,7 +54,7 @@ def cases_in(answer: dict[str, Any]) -> list[tuple[int, int]]:
 async def test_answers_within_a_release_stay_identical_and_a_correction_brings_k_cases(
     pipeline: Pipeline,
 ) -> None:
-    await pipeline.load_roster(roster("R1"))
+    await pipeline.load_roster(roster("RL"))
     await opened(pipeline, "INC-R1", 6, total=6)
     unreleased = await answers(pipeline)
     assert unreleased[0]["rows"] == []
@@ -64,7 +64,7 @@ async def test_answers_within_a_release_stay_identical_and_a_correction_brings_k
     released = await answers(pipeline)
     assert cases_in(released[1]) == [(6, 0)]
     (release,) = released[1]["releases"]
-    assert (release["month"], release["hospital_id"], release["cases"]) == ("2020-09", "R1", 6)
+    assert (release["month"], release["hospital_id"], release["cases"]) == ("2020-09", "RL", 6)
 
     await opened(pipeline, "INC-R2", 1, total=7)
     await pipeline.release()
