@@ -6,8 +6,8 @@ internal events share one envelope so that any event can be traced to its incide
 (`correlation_id`) and to the event that caused it (`causation_id`).
 
 Personal data travels on as few topics as possible: the colleague's contact details only on
-the contacts topic (read by notify alone); the reporting dimensions of a case (`CaseProfile`)
-identify nobody and ride on every event reporting counts.
+the contacts topic, sealed to a key of the case's own that notify alone holds; the reporting
+dimensions of a case (`CaseProfile`) identify nobody and ride on every event reporting counts.
 """
 
 import uuid
@@ -25,6 +25,8 @@ from pydantic import (
     TypeAdapter,
     model_validator,
 )
+
+from shared.pseudonyms import tagged
 
 MAX_PARTICIPANTS = 100
 """More participants than this in one incident is a data error, not an incident."""
@@ -364,6 +366,19 @@ class Exclusions(Contract):
     )
     incident_size: int = Field(default=1, ge=1, le=MAX_PARTICIPANTS)
     """Professionals involved in the incident: large incidents cap each supporter's share."""
+    salt: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")] | None = None
+    """The case's salt. Every pseudonym on a case's events is `tagged` with it, so the
+    topic holds no one's pseudonym itself, and a person's cases cannot be linked there;
+    matching tags a supporter's pseudonym the same way to compare. None: events from before
+    salts, with pseudonyms as they are."""
+
+    def for_case(self, salt: str) -> "Exclusions":
+        return Exclusions(
+            involved_pseudonyms=[tagged(salt, p) for p in self.involved_pseudonyms],
+            investigator_pseudonyms=[tagged(salt, p) for p in self.investigator_pseudonyms],
+            incident_size=self.incident_size,
+            salt=salt,
+        )
 
 
 class AboutCase(Envelope):
@@ -443,7 +458,8 @@ class GroupDebriefRecorded(Envelope):
 
 
 class CaseContactRecorded(Envelope):
-    """How to reach the colleague; published only on the contacts topic, for notify."""
+    """How to reach the colleague: intake's and notify's, travelling only sealed
+    (`CaseContactSealed`) on the contacts topic."""
 
     event_type: Literal["support.case_contact_recorded"] = "support.case_contact_recorded"
     case_id: uuid.UUID
@@ -451,6 +467,26 @@ class CaseContactRecorded(Envelope):
     phone: Phone | None = None
     languages: list[LanguageCode] = Field(default_factory=list, max_length=10)
     preferred_channel: Literal["email", "phone"] | None = None
+
+
+class ContactKeyIssued(Envelope):
+    """notify's public key for one case's contact details: intake seals them to it, and the
+    private half, kept by notify alone, is deleted when the case is erased."""
+
+    event_type: Literal["support.contact_key_issued"] = "support.contact_key_issued"
+    case_id: uuid.UUID
+    public_key: Annotated[str, StringConstraints(min_length=44, max_length=44)]
+    """X25519, base64."""
+
+
+class CaseContactSealed(Envelope):
+    """A `CaseContactRecorded` sealed to its case's key: what the contacts topic carries, so
+    that once notify has erased the case, no retained or replayed copy can be read."""
+
+    event_type: Literal["support.case_contact_sealed"] = "support.case_contact_sealed"
+    case_id: uuid.UUID
+    sealed: Annotated[str, StringConstraints(min_length=1, max_length=8192)]
+    """HPKE (X25519, HKDF-SHA256, AES-256-GCM) of the contact event's JSON, base64."""
 
 
 CaseNews = Annotated[

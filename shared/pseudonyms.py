@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+import uuid
 
 
 def key_fingerprint(key: bytes) -> str:
@@ -16,3 +17,19 @@ def pseudonymise(key: bytes, hospital_id: str, staff_id: str) -> str:
     """
     message = f"{hospital_id}\x1f{staff_id}".encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+
+
+def case_salt(key: bytes, case_id: uuid.UUID) -> str:
+    """A case's own salt: the same for every event of the case, unguessable without the key."""
+    message = b"peer-support case salt " + case_id.bytes
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+
+
+def tagged(salt: str | None, pseudonym: str) -> str:
+    """A pseudonym as one case's events carry it: two tagged with the same salt are equal only
+    for the same person, and nothing links it to that person's other cases, or to the
+    pseudonym itself once the case's records are gone. No salt: the pseudonym as it is (events
+    from before case salts)."""
+    if salt is None:
+        return pseudonym
+    return hmac.digest(bytes.fromhex(salt), pseudonym.encode(), "sha256").hex()[:32]

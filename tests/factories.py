@@ -8,7 +8,9 @@ from services.intake.cases import IntakePolicy, Occasion, Reconciled, reconcile
 from services.matching.policy import Case, Policy, Supporter, assignment_for, rank
 from services.matching.roster import RosterEntry
 from shared.events import (
+    AboutCase,
     CaseContactRecorded,
+    ContactKeyIssued,
     Function,
     IncidentReported,
     PeerAssigned,
@@ -164,4 +166,18 @@ def registered(supporter: SupporterContact, hospital: str = "ZH-A") -> Supporter
         correlation_id=f"roster:{supporter.supporter_id}",
         hospital_id=hospital,
         supporter=profile,
+    )
+
+
+def contact_key(case: AboutCase, public_key: str) -> ContactKeyIssued:
+    """notify's key for `case`, as it announces it."""
+    return ContactKeyIssued(
+        event_id=uuid.uuid4(),
+        case_id=case.case_id,
+        public_key=public_key,
+        occurred_at=case.occurred_at,
+        producer="notify",
+        correlation_id=case.correlation_id,
+        causation_id=case.event_id,
+        hospital_id=case.hospital_id,
     )

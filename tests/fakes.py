@@ -12,7 +12,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from services.intake.cases import Choice, IncidentRecord
-from services.intake.store import IncidentRecords, Preferences
+from services.intake.store import IncidentRecords, Preferences, WaitingContacts
 from services.matching.desk_store import AuditLine, AuditLog, DeskRecords
 from services.matching.policy import Case, Supporter
 from services.matching.store import (
@@ -24,6 +24,7 @@ from services.matching.store import (
     case_document,
     case_record,
 )
+from services.notify.keyring import ContactKeys
 from services.notify.steps import Scheduled
 from services.notify.store import (
     AWAITED_BY,
@@ -46,6 +47,7 @@ from shared.events import (
 )
 from shared.mail import Outreach
 from shared.mongo import Announcements, Document, UnitOfWork, Work, outbox_entries
+from shared.sealing import new_case_key
 
 NO_SESSION = cast(AsyncClientSession, None)
 E = TypeVar("E", bound=Envelope)
@@ -76,6 +78,18 @@ class FakeContacts(CaseContacts):
 
     async def of_case(self, case_id: str) -> CaseContactRecorded | None:
         return self.contacts.get(case_id)
+
+
+class FakeContactKeys(ContactKeys):
+    def __init__(self) -> None:
+        self.pairs: dict[uuid.UUID, tuple[bytes, str]] = {}
+
+    async def issue(self, session: AsyncClientSession, case_id: uuid.UUID, now: datetime) -> str:
+        return self.pairs.setdefault(case_id, new_case_key())[1]
+
+    async def private_key(self, case_id: uuid.UUID) -> bytes | None:
+        pair = self.pairs.get(case_id)
+        return pair[0] if pair else None
 
 
 class FakeSupporters(Supporters):
@@ -336,6 +350,28 @@ class FakePreferences(Preferences):
 
     async def opted_out(self, session: AsyncClientSession, pseudonyms: Iterable[str]) -> set[str]:
         return {p for p in pseudonyms if p in self.made and self.made[p][0] == "declined"}
+
+
+class FakeWaitingContacts(WaitingContacts):
+    def __init__(self) -> None:
+        self.waiting: dict[uuid.UUID, tuple[CaseContactRecorded, datetime]] = {}
+
+    async def hold(
+        self, session: AsyncClientSession, contact: CaseContactRecorded, now: datetime
+    ) -> None:
+        self.waiting[contact.case_id] = (contact, now)
+
+    async def take(
+        self, session: AsyncClientSession, case_id: uuid.UUID
+    ) -> CaseContactRecorded | None:
+        held = self.waiting.pop(case_id, None)
+        return held[0] if held else None
+
+    async def forget(self, waiting_since: datetime) -> int:
+        due = [case for case, (_, since) in self.waiting.items() if since < waiting_since]
+        for case in due:
+            del self.waiting[case]
+        return len(due)
 
 
 class FakeRoster(Roster):

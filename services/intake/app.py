@@ -10,11 +10,12 @@ from services.intake.intake import Intake
 from services.intake.request_store import PendingRequests
 from services.intake.request_web import RequestPages, request_router
 from services.intake.settings import SERVICE, IntakeSettings
-from services.intake.store import IncidentRecords, Preferences
+from services.intake.store import IncidentRecords, Preferences, WaitingContacts
 from shared.access import Attempts
 from shared.events import (
-    CaseContactRecorded,
+    CaseContactSealed,
     CaseNews,
+    ContactKeyIssued,
     IncidentEvent,
     StaffMessage,
     SupportCaseCounted,
@@ -33,6 +34,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         wiring.unit_of_work,
         records,
         Preferences(wiring.database),
+        WaitingContacts(wiring.database),
         settings.policy(),
         settings.pseudonym_key.get_secret_value().encode(),
         topics,
@@ -52,6 +54,10 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     async def on_staff_message(message: StaffMessage) -> None:
         await intake.on_staff_message(message)
 
+    @broker.subscriber(topics.contact_keys, **subscription(settings, SERVICE, "contact_keys"))
+    async def on_contact_key(key: ContactKeyIssued) -> None:
+        await intake.on_contact_key(key)
+
     pending = PendingRequests(wiring.database)
     app = web_app(
         wiring,
@@ -63,7 +69,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         publishes=[
             (topics.cases, CaseNews, "one case per professional: opened, updated, closed"),
             (topics.case_counts, SupportCaseCounted, "each case opened, for reporting: not whose"),
-            (topics.contacts, CaseContactRecorded, "how to reach a colleague, for notify only"),
+            (topics.contacts, CaseContactSealed, "how to reach a colleague, sealed for notify"),
             (topics.staff, StaffMessage, "requests and choices made on the request page"),
         ],
     )

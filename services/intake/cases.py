@@ -18,13 +18,16 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from shared.errors import RejectedEvent
 from shared.events import (
     CaseContactRecorded,
+    CaseContactSealed,
     CaseOrigin,
     CaseProfile,
     Category,
     CloseReason,
     Colleague,
+    ContactKeyIssued,
     Envelope,
     Exclusions,
     GroupDebriefSuggested,
@@ -42,7 +45,8 @@ from shared.events import (
     derived_event_id,
     incident_key,
 )
-from shared.pseudonyms import pseudonymise
+from shared.pseudonyms import case_salt, pseudonymise, tagged
+from shared.sealing import seal
 
 PRODUCER = "intake"
 PLAUSIBLE_SINCE = datetime(2000, 1, 1, tzinfo=UTC)
@@ -175,7 +179,7 @@ class Reconciled:
     cases: list[Envelope] = field(default_factory=list)
     """For the cases topic: opened, updated, closed, group debriefing suggested."""
     contacts: list[CaseContactRecorded] = field(default_factory=list)
-    """For the contacts topic, read by notify alone."""
+    """Held until notify's key for the case comes, then sealed to it for the contacts topic."""
     stale: bool = False
 
     @property
@@ -227,6 +231,7 @@ def reconcile(
         profile = _profile(occasion, participant)
         if tracked is None:
             manager = participant.line_manager_staff_id
+            choice = (choices or {}).get(colleague_pseudonym, Choice())
             case = _opened(
                 occasion,
                 participant,
@@ -235,15 +240,17 @@ def reconcile(
                 exclusions,
                 opted_out=colleague_pseudonym in opted_out and not occasion.requested_by_self,
                 line_manager=pseudonym(manager) if manager else None,
+                pseudonym_key=pseudonym_key,
                 envelope=envelope,
-                choice=(choices or {}).get(colleague_pseudonym, Choice()),
+                choice=choice,
             )
             out.cases.append(case)
             if not case.opted_out:
-                out.contacts.append(_contact(case, participant, envelope, choices))
+                out.contacts.append(_contact(case, participant, envelope, choice))
             cases[colleague_pseudonym] = TrackedCase(case.case_id, profile)
         elif tracked.open and (profile != tracked.profile or exclusions != record.exclusions):
-            out.cases.append(_updated(tracked, occasion, profile, exclusions, envelope))
+            salted = exclusions.for_case(case_salt(pseudonym_key, tracked.case_id))
+            out.cases.append(_updated(tracked, occasion, profile, salted, envelope))
             cases[colleague_pseudonym] = replace(tracked, profile=profile)
     for colleague_pseudonym, tracked in record.cases.items():
         if tracked.open and colleague_pseudonym not in involved:
@@ -348,27 +355,30 @@ def _opened(
     *,
     opted_out: bool,
     line_manager: str | None,
+    pseudonym_key: bytes,
     envelope: Mapping[str, Any],
     choice: Choice,
 ) -> SupportCaseOpened:
+    """Every pseudonym on the case's events tagged with the case's own salt."""
     case_id = case_id_for(occasion.hospital_id, occasion.incident_id, pseudonym)
+    salt = case_salt(pseudonym_key, case_id)
     return SupportCaseOpened(
         event_id=derived_event_id("case_opened", case_id),
         case_id=case_id,
         incident_id=occasion.incident_id,
         profile=profile,
         colleague=Colleague(
-            pseudonym=pseudonym,
+            pseudonym=tagged(salt, pseudonym),
             function=participant.function,
             department=participant.department,
             team=participant.team,
-            line_manager_pseudonym=line_manager,
+            line_manager_pseudonym=tagged(salt, line_manager) if line_manager else None,
             involvement=participant.involvement,
             seniority_years=participant.seniority_years,
             birth_year=participant.birth_year,
             languages=_languages(participant, choice),
         ),
-        exclusions=exclusions,
+        exclusions=exclusions.for_case(salt),
         preferences=occasion.preferences,
         opted_out=opted_out,
         **envelope,
@@ -386,10 +396,9 @@ def _contact(
     case: SupportCaseOpened,
     participant: Participant,
     envelope: Mapping[str, Any],
-    choices: Mapping[str, Choice] | None,
+    choice: Choice,
 ) -> CaseContactRecorded:
     contact = participant.contact
-    choice = (choices or {}).get(case.colleague.pseudonym, Choice())
     return CaseContactRecorded(
         event_id=derived_event_id("case_contact", case.case_id),
         case_id=case.case_id,
@@ -409,3 +418,23 @@ def _envelope(occasion: Occasion, now: datetime) -> dict[str, Any]:
         "causation_id": occasion.event_id,
         "hospital_id": occasion.hospital_id,
     }
+
+
+def sealed_contact(
+    contact: CaseContactRecorded, key: ContactKeyIssued, now: datetime
+) -> CaseContactSealed:
+    """`contact` sealed to its case's key, for the contacts topic."""
+    try:
+        sealed = seal(key.public_key, contact.case_id, contact.model_dump_json().encode())
+    except ValueError as error:
+        raise RejectedEvent(f"the key for case {key.case_id} is no X25519 public key") from error
+    return CaseContactSealed(
+        event_id=derived_event_id("case_contact_sealed", contact.case_id),
+        case_id=contact.case_id,
+        sealed=sealed,
+        occurred_at=now,
+        producer=contact.producer,
+        correlation_id=contact.correlation_id,
+        causation_id=key.event_id,
+        hospital_id=contact.hospital_id,
+    )

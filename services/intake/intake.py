@@ -2,7 +2,9 @@
 
 Each incident (or support request) is reconciled with what intake recorded of it, in one
 unit of work: the record is written only if nobody changed it meanwhile, and the cases and
-contacts it causes go out with it. Preferences are by pseudonym: intake never keeps a staff id.
+cases it causes go out with it. A colleague's contact details wait for notify's key for
+their case and go out sealed to it (`on_contact_key`). Preferences are by pseudonym: intake
+never keeps a staff id.
 """
 
 from dataclasses import dataclass
@@ -11,10 +13,16 @@ from typing import Any
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from services.intake.cases import Choice, IntakePolicy, Occasion, reconcile
-from services.intake.store import IncidentRecords, Preferences
+from services.intake.cases import Choice, IntakePolicy, Occasion, reconcile, sealed_contact
+from services.intake.store import IncidentRecords, Preferences, WaitingContacts
 from shared.errors import RejectedEvent
-from shared.events import IncidentEvent, OutreachPreferenceSet, StaffMessage, SupportRequested
+from shared.events import (
+    ContactKeyIssued,
+    IncidentEvent,
+    OutreachPreferenceSet,
+    StaffMessage,
+    SupportRequested,
+)
 from shared.mongo import Announcements, UnitOfWork
 from shared.pseudonyms import pseudonymise
 from shared.settings import Topics
@@ -25,6 +33,7 @@ class Intake:
     unit_of_work: UnitOfWork
     records: IncidentRecords
     preferences: Preferences
+    waiting: WaitingContacts
     policy: IntakePolicy
     pseudonym_key: bytes
     topics: Topics
@@ -33,9 +42,11 @@ class Intake:
 
     async def settle_due(self) -> None:
         """Incidents unchanged for `settle_after` are settled: intake forgets who was in them."""
-        settled = await self.records.settle(datetime.now(UTC) - self.settle_after)
-        if settled:
-            self.log.info("incidents settled", incidents=settled)
+        unchanged_since = datetime.now(UTC) - self.settle_after
+        settled = await self.records.settle(unchanged_since)
+        forgotten = await self.waiting.forget(unchanged_since)
+        if settled or forgotten:
+            self.log.info("incidents settled", incidents=settled, contacts_unsent=forgotten)
 
     async def on_incident(self, incident: IncidentEvent, key: bytes | None = None) -> None:
         """`key`: the Kafka key it came with."""
@@ -88,8 +99,9 @@ class Intake:
                     "who was involved is forgotten, so a change can no longer be taken in"
                 )
             await self.records.save(session, occasion.key, outcome.record, previous, now)
+            for contact in outcome.contacts:
+                await self.waiting.hold(session, contact, now)
             return [
-                *((self.topics.contacts, contact) for contact in outcome.contacts),
                 *((self.topics.cases, event) for event in outcome.cases),
                 *((self.topics.case_counts, event) for event in outcome.counted),
             ]
@@ -101,3 +113,15 @@ class Intake:
             participants=len(pseudonyms),
             events=sorted(doc["event_type"] for doc in published),
         )
+
+    async def on_contact_key(self, key: ContactKeyIssued) -> None:
+        """The contact waiting for this key goes out sealed to it, and intake forgets it."""
+
+        async def seal(session: AsyncClientSession, now: datetime) -> Announcements:
+            contact = await self.waiting.take(session, key.case_id)
+            if contact is None:  # sealed already, settled, or the colleague opted out
+                return []
+            return [(self.topics.contacts, sealed_contact(contact, key, now))]
+
+        published = await self.unit_of_work.run(seal)
+        self.log.info("contact sealed" if published else "contact key: no contact waiting")

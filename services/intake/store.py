@@ -1,5 +1,6 @@
-"""Intake's own data: one record per incident (and per support request), and the staff's
-outreach preferences. Pseudonyms only, never names, staff ids or contact details."""
+"""Intake's own data: one record per incident (and per support request), the staff's
+outreach preferences, and contact details waiting for their case's key. Pseudonyms only,
+never names or staff ids."""
 
 import uuid
 from collections.abc import Iterable
@@ -11,7 +12,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.intake.cases import Choice, IncidentRecord, TrackedCase
 from shared.errors import RetryLater
-from shared.events import CaseProfile, Exclusions
+from shared.events import CaseContactRecorded, CaseProfile, Exclusions
 from shared.mongo import Document
 
 
@@ -56,6 +57,35 @@ class IncidentRecords:
             {"$set": {"settled": True, "exclusions": None, "cases": []}},
         )
         return result.modified_count
+
+
+class WaitingContacts:
+    """A colleague's contact details wait here for notify's key for their case, so that they
+    never reach a topic readable: for moments, or while notify is down. A contact whose key
+    never came is forgotten when its incident settles."""
+
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self.collection = database["contacts_waiting"]
+
+    async def hold(
+        self, session: AsyncClientSession, contact: CaseContactRecorded, now: datetime
+    ) -> None:
+        await self.collection.replace_one(
+            {"_id": str(contact.case_id)},
+            {"contact": contact.model_dump(mode="json"), "since": now},
+            upsert=True,
+            session=session,
+        )
+
+    async def take(
+        self, session: AsyncClientSession, case_id: uuid.UUID
+    ) -> CaseContactRecorded | None:
+        doc = await self.collection.find_one_and_delete({"_id": str(case_id)}, session=session)
+        return CaseContactRecorded.model_validate(doc["contact"]) if doc else None
+
+    async def forget(self, waiting_since: datetime) -> int:
+        result = await self.collection.delete_many({"since": {"$lt": waiting_since}})
+        return result.deleted_count
 
 
 class Preferences:

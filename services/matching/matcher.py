@@ -43,6 +43,7 @@ from shared.events import (
     SupportEnded,
 )
 from shared.mongo import Announcements, Document, UnitOfWork
+from shared.pseudonyms import tagged
 
 BEST = 10
 """Candidates ranked per decision. Within the decision's transaction only a capacity taken
@@ -168,7 +169,8 @@ class Matcher:
                 return []
             pseudonym = await self.roster.pseudonym_of(record.holder, session)
             exclusions = updated.exclusions
-            if pseudonym in (*exclusions.involved_pseudonyms, *exclusions.investigator_pseudonyms):
+            excluded = (*exclusions.involved_pseudonyms, *exclusions.investigator_pseudonyms)
+            if pseudonym is not None and tagged(exclusions.salt, pseudonym) in excluded:
                 return await self._offer_ended(
                     session, record, now, updated.event_id, CancelReason.SUPPORTER_EXCLUDED
                 )

@@ -43,6 +43,7 @@ from shared.events import (
     Weekday,
     derived_event_id,
 )
+from shared.pseudonyms import tagged
 
 PRODUCER = "matching"
 
@@ -248,6 +249,7 @@ class _Judge:
         self.recent_full = policy.recent_cases_full
         self.today = policy.today(now)
         self.weekday = WEEKDAYS[self.today.weekday()]
+        self.salt = case.exclusions.salt
         self.excluded = {
             **dict.fromkeys(case.exclusions.involved_pseudonyms, Refusal.INVOLVED),
             **dict.fromkeys(case.exclusions.investigator_pseudonyms, Refusal.INVESTIGATOR),
@@ -286,8 +288,8 @@ class _Judge:
             return refused
         if s.contact.supporter_id in self.tried:
             return Refusal.TRIED_BEFORE
-        if s.pseudonym in self.excluded:
-            return self.excluded[s.pseudonym]
+        if (tag := tagged(self.salt, s.pseudonym)) in self.excluded:
+            return self.excluded[tag]
         if s.team is not None and s.team == self.team:
             return Refusal.SAME_TEAM
         if (

@@ -10,6 +10,7 @@ from services.notify.alert_store import Alerts
 from services.notify.channels import Channel, WebhookChannel
 from services.notify.coordinators import CoordinatorAlerts
 from services.notify.erasure import Erasure
+from services.notify.keyring import ContactKeys, Keyring
 from services.notify.links import Links
 from services.notify.notifier import Notifier, OutreachMetrics, Stores
 from services.notify.settings import NotifySettings
@@ -20,12 +21,14 @@ from shared.events import (
     AssignmentNews,
     AssignmentResponse,
     CancelReason,
-    CaseContactRecorded,
+    CaseContactSealed,
     CaseEscalated,
+    ContactKeyIssued,
     NotificationFailed,
     NotificationNews,
     PeerNotified,
     RosterChange,
+    SupportCaseCounted,
     SupportEnded,
 )
 from shared.kafka import subscription
@@ -75,7 +78,8 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
     coordinators = _coordinators(wiring, settings, stores.contacts, notifier.channels["email"])
 
     erasure = _erasure(wiring, settings)
-    _subscribe(wiring, settings, notifier, coordinators, erasure)
+    keyring = Keyring(wiring.unit_of_work, ContactKeys(database), topics.contact_keys, wiring.log)
+    _subscribe(wiring, settings, notifier, coordinators, erasure, keyring)
 
     clock = Clock("message scan", notifier.deliver_due, settings.scan_seconds)
     telling = Clock("coordinator alerts", coordinators.send_due, settings.scan_seconds)
@@ -97,6 +101,7 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
         publishes=[
             (topics.notifications, NotificationNews, "what was sent to supporters, or failed"),
             (topics.responses, AssignmentResponse, "supporters' answers and the ends of support"),
+            (topics.contact_keys, ContactKeyIssued, "each case's key to seal its contact to"),
         ],
     )
 
@@ -107,6 +112,7 @@ def _subscribe(
     notifier: Notifier,
     coordinators: CoordinatorAlerts,
     erasure: Erasure,
+    keyring: Keyring,
 ) -> None:
     broker, topics = wiring.broker, settings.topics
 
@@ -126,10 +132,14 @@ def _subscribe(
     async def on_roster_change(change: RosterChange) -> None:
         await notifier.on_roster_change(change)
 
+    @broker.subscriber(topics.case_counts, **subscription(settings, SERVICE, "contact_keys"))
+    async def on_case_counted(counted: SupportCaseCounted) -> None:
+        await keyring.on_case_counted(counted)
+
     @broker.subscriber(topics.contacts, **subscription(settings, SERVICE, "contacts"))
-    async def on_case_contact_recorded(contact: CaseContactRecorded) -> None:
-        if not await erasure.erased(str(contact.case_id)):
-            await notifier.on_contact(contact)
+    async def on_case_contact_sealed(sealed: CaseContactSealed) -> None:
+        if not await erasure.erased(str(sealed.case_id)):
+            await notifier.on_contact(await keyring.opened(sealed))
 
 
 def _coordinators(

@@ -1,9 +1,9 @@
 """Erasure in notify: `PURGE_AFTER` after a case ended, what notify holds of it goes (the
-colleague's e-mail and phone, the offers with the supporter's details, the message records,
-the coordinator alerts). A case's end is heard on the topics: support ended (by the
-supporter, by lapsing, by matching or a coordinator), or the offer cancelled because the
-incident was withdrawn. The end stays recorded, so an event arriving after the erasure
-(a redelivery) brings nothing back."""
+colleague's e-mail and phone and the key they were sealed to, the offers with the
+supporter's details, the message records, the coordinator alerts). A case's end is heard on
+the topics: support ended (by the supporter, by lapsing, by matching or a coordinator), or
+the offer cancelled because the incident was withdrawn. The end stays recorded, so an event
+arriving after the erasure (a redelivery) brings nothing back."""
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,8 +12,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.mongo import Document
 
-ERASED = ("case_contacts", "offers", "messages", "coordinator_alerts")
-"""notify's collections that hold a case's identifiable data, each by `case_id`."""
+BY_CASE_ID = ("case_contacts", "contact_keys")
+"""Collections whose `_id` is the case's id; in the others it is their `case_id`."""
+ERASED = (*BY_CASE_ID, "offers", "messages", "coordinator_alerts")
+"""notify's collections that hold a case's identifiable data, or its contact's key."""
 
 
 class Erasure:
@@ -45,7 +47,7 @@ class Erasure:
         async for end in self.ends.find({"purged_at": None, "ended_at": {"$lte": cutoff}}):
             case_id = end["_id"]
             for name in ERASED:
-                key = "_id" if name == "case_contacts" else "case_id"
+                key = "_id" if name in BY_CASE_ID else "case_id"
                 await self.database[name].delete_many({key: case_id})
             await self.ends.update_one({"_id": case_id}, {"$set": {"purged_at": now}})
             erased += 1

@@ -34,6 +34,7 @@ from tests.integration.rig import MailSink, Rig, Servers, until, until_true
 CONSUMER_GROUPS = {
     "intake.incidents": "incidents_reported",
     "intake.staff": "staff",
+    "intake.contact_keys": "contact_keys",
     "matching.cases": "cases",
     "matching.roster": "roster",
     "matching.responses": "responses",
@@ -41,6 +42,7 @@ CONSUMER_GROUPS = {
     "matching.desk_notifications": "notifications",
     "notify.assignments": "assignments",
     "notify.contacts": "contacts",
+    "notify.contact_keys": "case_counts",
     "notify.coordinator_alerts": "notifications",
     "reporting.case_events": "case_counts,assignments,responses,notifications",
 }

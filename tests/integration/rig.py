@@ -22,7 +22,7 @@ from deploy.localservers import LocalServers, free_port
 from shared.events import Envelope
 from shared.kafka import ensure_topics
 from shared.mongo import Document
-from shared.settings import Topics
+from shared.settings import Topics, dead_letter_topic
 
 
 @dataclass(frozen=True)
@@ -194,6 +194,31 @@ async def running(
         await producer.start()
         stack.push_async_callback(producer.stop)
         yield Rig(isolation, producer, mongo, log)
+
+
+async def retained(isolation: Isolation) -> dict[str, list[bytes]]:
+    """What every topic of the rig (dead letters included) still holds, by topic: what
+    anyone with topic access could read, or replay."""
+    names = [t for topic in isolation.topics.all() for t in (topic, dead_letter_topic(topic))]
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=isolation.servers.kafka_bootstrap_servers, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = [
+            TopicPartition(t, p) for t in names for p in consumer.partitions_for_topic(t) or ()
+        ]
+        ends = {tp: end for tp, end in (await consumer.end_offsets(partitions)).items() if end}
+        held: dict[str, list[bytes]] = {name: [] for name in names}
+        consumer.assign(list(ends))
+        await consumer.seek_to_beginning(*ends)
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
+                held[tp.topic] += [r.value for r in records if r.value is not None]
+        return held
+    finally:
+        await consumer.stop()
 
 
 async def _follow(consumer: AIOKafkaConsumer, log: EventLog) -> None:

@@ -1,6 +1,7 @@
 """Nothing identifiable outlives support: `PURGE_AFTER` after a case ended, and once its
 incident has settled, the colleague's e-mail, phone and pseudonym are in none of intake's,
-notify's, matching's or reporting's collections; before, they are where the README says."""
+notify's, matching's or reporting's collections, and the contact sealed on the contacts topic
+can no longer be opened; before, they are where the README says."""
 
 import json
 from collections.abc import AsyncIterator
@@ -8,7 +9,10 @@ from datetime import timedelta
 
 import pytest
 
-from tests.integration.rig import Servers, until_true
+from services.notify.keyring import ContactKeys
+from shared.events import CaseContactRecorded, CaseContactSealed
+from shared.sealing import unseal
+from tests.integration.rig import Servers, retained, until_true
 from tests.integration.test_support_ends import Programme, ending_link, programme
 
 pytestmark = pytest.mark.integration
@@ -40,6 +44,25 @@ async def holding(erasing: Programme, *secrets: str) -> dict[str, list[str]]:
     return found
 
 
+async def on_topics(erasing: Programme, *secrets: str) -> dict[str, list[str]]:
+    """Per secret, the retained topics (dead letters included) whose events contain it."""
+    held = await retained(erasing.isolation)
+    return {
+        secret: [
+            topic for topic, values in held.items() if any(secret.encode() in v for v in values)
+        ]
+        for secret in secrets
+    }
+
+
+async def sealed_contact(erasing: Programme, case_id: str) -> CaseContactSealed:
+    """The colleague's contact as the contacts topic keeps it."""
+    held = await retained(erasing.isolation)
+    events = [CaseContactSealed.model_validate_json(v) for v in held[erasing.topics.contacts]]
+    (sealed,) = [event for event in events if str(event.case_id) == case_id]
+    return sealed
+
+
 async def test_a_colleague_is_erased_once_support_has_ended_long_enough(
     erasing: Programme,
 ) -> None:
@@ -60,6 +83,21 @@ async def test_a_colleague_is_erased_once_support_has_ended_long_enough(
     assert "matching.cases" in before[pseudonym]
     assert "intake.incidents" in before[pseudonym]
     assert not [where for places in before.values() for where in places if "reporting" in where]
+    topics = erasing.topics
+    travelled = await on_topics(erasing, email, phone, pseudonym)
+    assert travelled == {
+        email: [topics.incidents_reported],
+        phone: [topics.incidents_reported],
+        pseudonym: [topics.cases],
+    }, "the contact travels sealed: readable only on the hospital's own incident topic"
+    sealed = await sealed_contact(erasing, case_id)
+    keys = ContactKeys(notify)
+    private_key = await keys.private_key(sealed.case_id)
+    assert private_key is not None
+    opened = CaseContactRecorded.model_validate_json(
+        unseal(private_key, sealed.case_id, sealed.sealed)
+    )
+    assert (opened.email, opened.phone) == (email, phone)
 
     form = {"choice": "end", "outcome": "completed", "referral": ""}
     ended = await erasing.browser.post(url, data=form)
@@ -79,3 +117,6 @@ async def test_a_colleague_is_erased_once_support_has_ended_long_enough(
     end = await notify["case_ends"].find_one({"_id": case_id})
     assert end is not None
     assert end["purged_at"] is not None
+    # The sealed copy stays on the topic for its retention, but its key is gone with the case.
+    assert await keys.private_key(sealed.case_id) is None
+    assert await sealed_contact(erasing, case_id) == sealed

@@ -1,6 +1,7 @@
 """notify on real servers with a real SMTP server and a real SMS webhook receiver: reminders,
 follow-ups, logged contacts, channels and their fallback. Assignments and contacts are
-published as matching and intake publish them."""
+published as matching and intake publish them, the contact sealed to the key notify makes
+for its case."""
 
 import asyncio
 import contextlib
@@ -22,6 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from deploy.localservers import free_port
+from services.intake.cases import sealed_contact
 from services.matching.policy import Policy, assignment_for, rank
 from services.notify.app import create_app
 from services.notify.settings import NotifySettings
@@ -31,12 +33,14 @@ from shared.events import (
     CaseContactRecorded,
     ChannelName,
     PeerAssigned,
+    SupportCaseCounted,
     SupportCaseOpened,
     SupporterContact,
 )
 from tests.factories import (
     LINK_SECRET,
     case_to_match,
+    contact_key,
     incident_json,
     participant,
     reconciled,
@@ -92,9 +96,11 @@ class NotifyRig(Rig):
         respond_within: timedelta = timedelta(seconds=2 * REMINDER_AFTER),
     ) -> PeerAssigned:
         """An assignment (and the colleague's contact) as matching and intake publish them."""
-        assigned, supporter, contact = offer_and_contact(incident, channel, phone, respond_within)
+        assigned, supporter, contact, counted = offer_and_contact(
+            incident, channel, phone, respond_within
+        )
         self.supporters[supporter.supporter_id] = supporter
-        return await offered(self, assigned, supporter, contact)
+        return await offered(self, assigned, supporter, contact, counted)
 
     def mails(self, offer: PeerAssigned) -> list[Message]:
         return self.mail.to(self.supporters[offer.supporter_id].email)
@@ -112,7 +118,11 @@ class NotifyRig(Rig):
 
 
 async def offered(
-    rig: Rig, assigned: PeerAssigned, supporter: SupporterContact, contact: CaseContactRecorded
+    rig: Rig,
+    assigned: PeerAssigned,
+    supporter: SupporterContact,
+    contact: CaseContactRecorded,
+    counted: SupportCaseCounted,
 ) -> PeerAssigned:
     """The supporter on the roster, their offer and the colleague's contact, as the roster
     loader, matching and intake publish them."""
@@ -124,8 +134,24 @@ async def offered(
         what="notify heard of the supporter",
     )
     await rig.publish(rig.topics.assignments, assigned)
-    await rig.publish(rig.topics.contacts, contact)
+    await hand_over(rig, counted, contact)
     return assigned
+
+
+async def hand_over(rig: Rig, counted: SupportCaseCounted, contact: CaseContactRecorded) -> None:
+    """The colleague's contact as intake hands it over: sealed to the key notify makes for
+    the case once it hears the case opened."""
+    await rig.publish(rig.topics.case_counts, counted)
+    keys = rig.mongo[rig.database("notify")]["contact_keys"]
+    kept: dict[str, Any] = {}
+
+    async def key() -> bool:
+        kept.update(await keys.find_one({"_id": str(counted.case_id)}) or {})
+        return bool(kept)
+
+    await until_true(key, bool, what="notify made the case's key")
+    issued = contact_key(counted, kept["public_key"])
+    await rig.publish(rig.topics.contacts, sealed_contact(contact, issued, datetime.now(UTC)))
 
 
 def offer_and_contact(
@@ -133,9 +159,9 @@ def offer_and_contact(
     channel: ChannelName = "email",
     phone: str | None = None,
     respond_within: timedelta = timedelta(seconds=2 * REMINDER_AFTER),
-) -> tuple[PeerAssigned, SupporterContact, CaseContactRecorded]:
-    """An offer to answer within `respond_within`, its supporter (one per incident), and the
-    colleague's contact."""
+) -> tuple[PeerAssigned, SupporterContact, CaseContactRecorded, SupportCaseCounted]:
+    """An offer to answer within `respond_within`, its supporter (one per incident), the
+    colleague's contact and the case's opening as reporting and notify hear it."""
     intake = reconciled(incident_json(incident, [participant(COLLEAGUE)], hospital_id="N1"))
     case = case_to_match(intake.cases[0])  # type: ignore[arg-type]
     now = datetime.now(UTC)
@@ -152,7 +178,9 @@ def offer_and_contact(
     assigned = assigned.model_copy(
         update={"supporter_id": supporter_contact.supporter_id, "respond_by": now + respond_within}
     )
-    return assigned, supporter_contact, intake.contacts[0]
+    opened = intake.cases[0]
+    assert isinstance(opened, SupportCaseOpened)
+    return assigned, supporter_contact, intake.contacts[0], opened.counted()
 
 
 def body_of(mail: Message) -> str:
@@ -242,7 +270,7 @@ async def test_messages_carry_nothing_about_the_patient_or_the_colleague_beyond_
 ) -> None:
     """The colleague's way to be reached is in them; their staff id, pseudonym, age and
     experience, and the incident's own id, are not."""
-    offer, _, _ = offer_and_contact("INC-P1", "sms", phone="+31655555555")
+    offer, *_ = offer_and_contact("INC-P1", "sms", phone="+31655555555")
     intake = reconciled(incident_json("INC-P1", [participant(COLLEAGUE)], hospital_id="N1"))
     (opened,) = [e for e in intake.cases if isinstance(e, SupportCaseOpened)]
     colleague = opened.colleague

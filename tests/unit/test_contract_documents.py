@@ -30,7 +30,7 @@ def test_the_committed_document_is_current(
     [
         ("intake", {TOPICS.cases, TOPICS.case_counts, TOPICS.contacts, TOPICS.staff}),
         ("matching", {TOPICS.assignments, TOPICS.roster}),
-        ("notify", {TOPICS.notifications, TOPICS.responses}),
+        ("notify", {TOPICS.notifications, TOPICS.responses, TOPICS.contact_keys}),
         ("reporting", set()),
     ],
 )

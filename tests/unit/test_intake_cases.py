@@ -16,7 +16,7 @@ from shared.events import (
     SupportCaseUpdated,
     SupportRequested,
 )
-from shared.pseudonyms import pseudonymise
+from shared.pseudonyms import pseudonymise, tagged
 from tests.factories import PSEUDONYM_KEY, incident_json, participant, reconciled
 
 LATER = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
@@ -61,12 +61,34 @@ def of_type(outcome: Reconciled, kind: type) -> list[Any]:
     return [e for e in outcome.cases if isinstance(e, kind)]
 
 
+def salted(case: SupportCaseOpened | SupportCaseUpdated, staff_id: str) -> str:
+    """The professional's pseudonym as this case's events carry it."""
+    return tagged(case.exclusions.salt, pseudonym(staff_id))
+
+
 def test_each_professional_involved_gets_a_case_of_their_own() -> None:
     opened = of_type(reconciled(), SupportCaseOpened)
     assert len({c.case_id for c in opened}) == 2
-    pseudonyms = [pseudonym("E12345"), pseudonym("E23456")]
-    assert [c.colleague.pseudonym for c in opened] == pseudonyms
-    assert all(c.exclusions.involved_pseudonyms == pseudonyms for c in opened)
+    assert [c.colleague.pseudonym for c in opened] == [
+        salted(c, staff) for c, staff in zip(opened, ("E12345", "E23456"), strict=True)
+    ]
+    for case in opened:
+        assert case.exclusions.involved_pseudonyms == [
+            salted(case, "E12345"),
+            salted(case, "E23456"),
+        ]
+
+
+def test_no_pseudonym_itself_is_on_a_case_and_a_persons_cases_are_unlinkable() -> None:
+    opened = of_type(reconciled(), SupportCaseOpened)
+    first, second = opened
+    assert first.exclusions.salt != second.exclusions.salt
+    assert not set(first.exclusions.involved_pseudonyms) & set(
+        second.exclusions.involved_pseudonyms
+    )
+    for case in opened:
+        for staff in ("E12345", "E23456"):
+            assert pseudonym(staff) not in case.model_dump_json()
 
 
 def test_no_staff_id_contact_or_free_text_leaves_intake_with_a_case() -> None:
@@ -90,11 +112,14 @@ def test_contact_details_travel_separately_for_notify() -> None:
 
 
 def test_pseudonyms_are_stable_per_hospital_and_staff_id() -> None:
-    here = of_type(reconciled(), SupportCaseOpened)[0].colleague.pseudonym
-    again = of_type(reconciled(incident_json("INC-2")), SupportCaseOpened)[0].colleague.pseudonym
-    elsewhere = of_type(reconciled(incident_json(hospital_id="ZH-B")), SupportCaseOpened)[0]
-    assert here == again
-    assert elsewhere.colleague.pseudonym != here
+    assert pseudonym("E12345") == pseudonymise(PSEUDONYM_KEY, "ZH-A", "E12345")
+    assert pseudonym("E12345", "ZH-B") != pseudonym("E12345")
+    here = of_type(reconciled(), SupportCaseOpened)[0]
+    again = of_type(reconciled(), SupportCaseOpened)[0]
+    other_incident = of_type(reconciled(incident_json("INC-2")), SupportCaseOpened)[0]
+    assert here.colleague.pseudonym == again.colleague.pseudonym == salted(here, "E12345")
+    assert other_incident.colleague.pseudonym == salted(other_incident, "E12345")
+    assert other_incident.colleague.pseudonym != here.colleague.pseudonym
 
 
 def test_the_same_report_again_changes_nothing() -> None:
@@ -116,10 +141,12 @@ def test_an_added_participant_gets_a_case_and_the_others_learn_who_is_involved()
     people = [participant("E12345"), participant("E23456", "ED"), participant("E34567", "OR")]
     outcome = after(reconciled(), update(2, participants=people))
     (new,) = of_type(outcome, SupportCaseOpened)
-    assert new.colleague.pseudonym == pseudonym("E34567")
+    assert new.colleague.pseudonym == salted(new, "E34567")
     updated = of_type(outcome, SupportCaseUpdated)
     assert len(updated) == 2
-    assert all(pseudonym("E34567") in u.exclusions.involved_pseudonyms for u in updated)
+    assert all(salted(u, "E34567") in u.exclusions.involved_pseudonyms for u in updated)
+    salts = {c.case_id: c.exclusions.salt for c in of_type(reconciled(), SupportCaseOpened)}
+    assert {u.case_id: u.exclusions.salt for u in updated} == salts, "each case keeps its salt"
     assert [c.case_id for c in outcome.contacts] == [new.case_id]
 
 
@@ -207,8 +234,9 @@ def test_who_opted_out_gets_a_case_counted_but_no_outreach() -> None:
         Occasion.of_incident(IncidentReported.model_validate(incident_json())),
         opted_out={pseudonym("E12345")},
     )
-    opted_out = {c.colleague.pseudonym: c.opted_out for c in of_type(outcome, SupportCaseOpened)}
-    assert opted_out == {pseudonym("E12345"): True, pseudonym("E23456"): False}
+    opened = of_type(outcome, SupportCaseOpened)
+    opted_out = {c.colleague.pseudonym: c.opted_out for c in opened}
+    assert opted_out == {salted(opened[0], "E12345"): True, salted(opened[1], "E23456"): False}
     assert len(outcome.contacts) == 1
 
 

@@ -7,20 +7,27 @@ from datetime import timedelta
 import pytest
 import structlog
 
-from services.intake.cases import IntakePolicy
+from services.intake.cases import IntakePolicy, sealed_contact
 from services.intake.intake import Intake
 from shared.errors import RejectedEvent
 from shared.events import (
     CaseContactRecorded,
+    CaseContactSealed,
     IncidentReported,
     IncidentUpdated,
     OutreachPreferenceSet,
     SupportCaseClosed,
     SupportCaseOpened,
 )
+from shared.sealing import Unsealable, new_case_key, unseal
 from shared.settings import Topics
-from tests.factories import NOW, PSEUDONYM_KEY, incident_json, participant
-from tests.fakes import FakeIncidentRecords, FakePreferences, FakeUnitOfWork
+from tests.factories import NOW, PSEUDONYM_KEY, contact_key, incident_json, participant, reconciled
+from tests.fakes import (
+    FakeIncidentRecords,
+    FakePreferences,
+    FakeUnitOfWork,
+    FakeWaitingContacts,
+)
 
 TOPICS = Topics()
 SETTLE_AFTER = timedelta(days=180)
@@ -37,6 +44,7 @@ def intake(unit_of_work: FakeUnitOfWork) -> Intake:
         unit_of_work,
         FakeIncidentRecords(),
         FakePreferences(),
+        FakeWaitingContacts(),
         IntakePolicy(),
         PSEUDONYM_KEY,
         TOPICS,
@@ -45,16 +53,53 @@ def intake(unit_of_work: FakeUnitOfWork) -> Intake:
     )
 
 
-async def test_an_incident_opens_a_case_and_sends_a_contact_per_professional(
+async def test_an_incident_opens_a_case_per_professional_whose_contact_waits_for_its_key(
     intake: Intake, unit_of_work: FakeUnitOfWork
 ) -> None:
     await intake.on_incident(IncidentReported.model_validate(incident_json()))
     topics = [topic for topic, _ in unit_of_work.published]
     assert topics.count(TOPICS.cases) == 2
-    assert topics.count(TOPICS.contacts) == 2
+    assert TOPICS.contacts not in topics, "no contact goes out before its case's key"
     assert {e.event_type for _, e in unit_of_work.published if _ == TOPICS.cases} == {
         "support.case_opened"
     }
+    waiting = intake.waiting
+    assert isinstance(waiting, FakeWaitingContacts)
+    assert len(waiting.waiting) == 2
+
+
+async def test_a_contact_goes_out_sealed_to_its_cases_key_once(
+    intake: Intake, unit_of_work: FakeUnitOfWork
+) -> None:
+    await intake.on_incident(IncidentReported.model_validate(incident_json()))
+    opened = unit_of_work.events(SupportCaseOpened)[0]
+    waiting = intake.waiting
+    assert isinstance(waiting, FakeWaitingContacts)
+    expected, _ = waiting.waiting[opened.case_id]
+    private, public = new_case_key()
+    key = contact_key(opened, public)
+    await intake.on_contact_key(key)
+    await intake.on_contact_key(key)  # a redelivery
+    (sealed,) = unit_of_work.events(CaseContactSealed)
+    assert "@" not in sealed.model_dump_json()
+    contact = CaseContactRecorded.model_validate_json(
+        unseal(private, opened.case_id, sealed.sealed)
+    )
+    assert contact == expected
+    assert contact.email is not None
+    assert contact.email.endswith("@zh-a.example")
+    others = {case.case_id for case in unit_of_work.events(SupportCaseOpened)} - {opened.case_id}
+    assert waiting.waiting.keys() == others, "the other professional's contact still waits"
+    with pytest.raises(Unsealable):
+        unseal(new_case_key()[0], opened.case_id, sealed.sealed)
+
+
+def test_a_key_that_is_no_public_key_is_refused() -> None:
+    opened = reconciled().cases[0]
+    assert isinstance(opened, SupportCaseOpened)
+    contact = reconciled().contacts[0]
+    with pytest.raises(RejectedEvent, match="no X25519 public key"):
+        sealed_contact(contact, contact_key(opened, "!" * 44), NOW)
 
 
 async def test_the_same_incident_again_announces_nothing(
@@ -87,7 +132,9 @@ async def test_a_professional_who_opted_out_is_counted_but_not_approached(
     await intake.on_incident(IncidentReported.model_validate(incident_json()))
     opened = unit_of_work.events(SupportCaseOpened)
     assert sorted(e.opted_out for e in opened) == [False, True]
-    assert len(unit_of_work.events(CaseContactRecorded)) == 1
+    waiting = intake.waiting
+    assert isinstance(waiting, FakeWaitingContacts)
+    assert len(waiting.waiting) == 1, "only the other professional's contact waits"
 
 
 async def test_a_participant_removed_by_an_update_has_the_case_closed(
@@ -117,6 +164,7 @@ async def test_an_event_its_source_may_not_send_is_refused_and_changes_nothing(
         unit_of_work,
         FakeIncidentRecords(),
         FakePreferences(),
+        FakeWaitingContacts(),
         IntakePolicy(sources=sources),
         PSEUDONYM_KEY,
         TOPICS,
@@ -169,9 +217,14 @@ async def test_a_settled_incident_forgets_who_was_involved_and_refuses_a_late_ch
     assert isinstance(records, FakeIncidentRecords)
     (key,) = records.records
     records.changed_at[key] -= SETTLE_AFTER + timedelta(seconds=1)
+    waiting = intake.waiting
+    assert isinstance(waiting, FakeWaitingContacts)
+    for case_id, (contact, since) in waiting.waiting.items():
+        waiting.waiting[case_id] = (contact, since - SETTLE_AFTER - timedelta(seconds=1))
     await intake.settle_due()
     settled = records.records[key]
     assert (settled.settled, settled.cases, settled.exclusions) == (True, {}, None)
+    assert waiting.waiting == {}, "a contact whose key never came is forgotten with it"
 
     published = len(unit_of_work.published)
     update = IncidentUpdated.model_validate(

@@ -1,0 +1,97 @@
+"""Each case's key for its colleague's contact details: notify makes one when a case opens,
+publishes its public half for intake to seal the contact to, and keeps the private half in
+its own database until the case is erased. Then every sealed copy on the contacts topic,
+however long it is kept, is unreadable."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from pymongo import ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.errors import RejectedEvent
+from shared.events import (
+    CaseContactRecorded,
+    CaseContactSealed,
+    ContactKeyIssued,
+    SupportCaseCounted,
+    derived_event_id,
+)
+from shared.mongo import Announcements, Document, UnitOfWork
+from shared.sealing import Unsealable, new_case_key, unseal
+
+
+class ContactKeys:
+    """The private keys, one per case, by case id; erasure deletes them with the case."""
+
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self.collection = database["contact_keys"]
+
+    async def issue(self, session: AsyncClientSession, case_id: uuid.UUID, now: datetime) -> str:
+        """The case's public key; a new pair unless it has one (a redelivery)."""
+        private, public = new_case_key()
+        doc = {"private_key": private, "public_key": public, "issued_at": now}
+        kept = await self.collection.find_one_and_update(
+            {"_id": str(case_id)},
+            {"$setOnInsert": doc},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+            session=session,
+        )
+        return str(kept["public_key"]) if kept else public
+
+    async def private_key(self, case_id: uuid.UUID) -> bytes | None:
+        doc = await self.collection.find_one({"_id": str(case_id)})
+        return bytes(doc["private_key"]) if doc else None
+
+
+@dataclass
+class Keyring:
+    unit_of_work: UnitOfWork
+    keys: ContactKeys
+    topic: str
+    log: Any
+
+    async def on_case_counted(self, counted: SupportCaseCounted) -> None:
+        """A key for every case notify may have to reach a colleague for (not opted out).
+        A redelivery announces the same key again: intake seals only what still waits."""
+        if counted.opted_out:
+            return
+
+        async def issue(session: AsyncClientSession, now: datetime) -> Announcements:
+            public = await self.keys.issue(session, counted.case_id, now)
+            return [(self.topic, _issued(counted, public, now))]
+
+        await self.unit_of_work.run(issue)
+
+    async def opened(self, sealed: CaseContactSealed) -> CaseContactRecorded:
+        """The contact inside; dead-lettered with the reason when it cannot be read."""
+        private = await self.keys.private_key(sealed.case_id)
+        if private is None:
+            raise RejectedEvent(f"notify holds no key for case {sealed.case_id}")
+        try:
+            contact = CaseContactRecorded.model_validate_json(
+                unseal(private, sealed.case_id, sealed.sealed)
+            )
+        except (Unsealable, ValidationError) as error:
+            raise RejectedEvent(str(error)) from error
+        if contact.case_id != sealed.case_id:
+            raise RejectedEvent(f"the contact sealed for case {sealed.case_id} is another's")
+        return contact
+
+
+def _issued(counted: SupportCaseCounted, public_key: str, now: datetime) -> ContactKeyIssued:
+    return ContactKeyIssued(
+        event_id=derived_event_id("contact_key", counted.case_id, public_key),
+        case_id=counted.case_id,
+        public_key=public_key,
+        occurred_at=now,
+        producer="notify",
+        correlation_id=counted.correlation_id,
+        causation_id=counted.event_id,
+        hospital_id=counted.hospital_id,
+    )
