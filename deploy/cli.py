@@ -75,7 +75,8 @@ def topics() -> None:
     settings = ServiceSettings()
     names = Topics().all()
     options = client_options(settings)
-    asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, names, TopicLayout(), **options))
+    bootstrap, ingress = settings.kafka_bootstrap_servers, Topics().ingress()
+    asyncio.run(ensure_topics(bootstrap, names, TopicLayout(), ingress=ingress, **options))
     typer.echo(f"{len(names)} topics and their dead letters are there")
 
 

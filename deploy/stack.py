@@ -140,7 +140,9 @@ class Stack:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.servers.start()
         try:
-            asyncio.run(ensure_topics(self.servers.kafka_bootstrap_servers, Topics().all()))
+            topics = Topics()
+            bootstrap = self.servers.kafka_bootstrap_servers
+            asyncio.run(ensure_topics(bootstrap, topics.all(), ingress=topics.ingress()))
             self.services = [
                 Process(
                     service,

@@ -16,7 +16,7 @@ import hashlib
 import json
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -346,10 +346,13 @@ async def ensure_topics(
     bootstrap_servers: str,
     topics: Sequence[str],
     layout: TopicLayout | None = None,
+    *,
+    ingress: Collection[str] = (),
     **options: Any,
 ) -> None:
     """Create each topic and its dead-letter topic if missing, as `layout` (by default the
-    `TOPICS_*` settings) says; `options`: the connection's (`client_options`)."""
+    `TOPICS_*` settings) says, those in `ingress` kept shorter (`Topics.ingress`);
+    `options`: the connection's (`client_options`)."""
     layout = layout or TopicLayout()
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **options)
     await admin.start()
@@ -366,7 +369,9 @@ async def ensure_topics(
                             name,
                             num_partitions=layout.partitions,
                             replication_factor=layout.replication_factor,
-                            topic_configs=layout.configs(name.endswith(".dlq")),
+                            topic_configs=layout.configs(
+                                name.endswith(".dlq"), name.removesuffix(".dlq") in ingress
+                            ),
                         )
                         for name in missing
                     ]

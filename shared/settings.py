@@ -95,6 +95,10 @@ class Topics(BaseSettings):
     def all(self) -> list[str]:
         return list(self.model_dump().values())
 
+    def ingress(self) -> list[str]:
+        """The topics hospital and staff systems write to, which intake reads at once."""
+        return [self.incidents_reported, self.staff]
+
     def counted(self) -> list[str]:
         """The topics reporting counts from."""
         return [self.case_counts, self.assignments, self.responses, self.notifications]
@@ -121,9 +125,15 @@ class TopicLayout(BaseSettings):
     `COUNTED_EVENT_RETENTION_DAYS`, so a late redelivery is still recognised."""
     dead_letter_retention_days: float = Field(default=14, gt=0)
     """Dead letters hold original events in full: kept only as long as it takes to look."""
+    ingress_retention_days: float = Field(default=7, gt=0)
+    """The hospitals' and staff systems' own events (staff ids, contact details) are read by
+    intake at once: kept long enough to ride out an outage, and gone well before
+    `PURGE_AFTER` has erased what intake made of them."""
 
-    def configs(self, dead_letters: bool) -> dict[str, str]:
+    def configs(self, dead_letters: bool, ingress: bool = False) -> dict[str, str]:
         days = self.dead_letter_retention_days if dead_letters else self.retention_days
+        if ingress:
+            days = min(days, self.ingress_retention_days)
         configs = {"cleanup.policy": "delete", "retention.ms": str(int(days * 86_400_000))}
         if self.min_insync_replicas:
             configs["min.insync.replicas"] = str(self.min_insync_replicas)

@@ -140,7 +140,7 @@ async def isolated(servers: Servers, label: str) -> Isolation:
     topics = Topics.model_validate(
         {name: f"{label}-{run}.{default}" for name, default in Topics().model_dump().items()}
     )
-    await ensure_topics(servers.kafka_bootstrap_servers, topics.all())
+    await ensure_topics(servers.kafka_bootstrap_servers, topics.all(), ingress=topics.ingress())
     return Isolation(servers, label, run, topics)
 
 

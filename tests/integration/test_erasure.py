@@ -1,10 +1,12 @@
 """Nothing identifiable outlives support: `PURGE_AFTER` after a case ended, and once its
-incident has settled, the colleague's e-mail, phone and pseudonym are in none of intake's,
-notify's, matching's or reporting's collections, and the contact sealed on the contacts topic
-can no longer be opened; before, they are where the README says."""
+incident has settled, the colleague's e-mail, phone and pseudonym (and the case's tag of it)
+are in none of intake's, notify's, matching's or reporting's collections, the contact sealed
+on the contacts topic can no longer be opened, and no topic holds the pseudonym; before,
+they are where the README says."""
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
@@ -63,53 +65,88 @@ async def sealed_contact(erasing: Programme, case_id: str) -> CaseContactSealed:
     return sealed
 
 
+async def pseudonym_of(erasing: Programme, case_id: str) -> str:
+    """The colleague's pseudonym, as intake records who is in the incident until it settles."""
+    incidents = erasing.mongo[erasing.database("intake")]["incidents"]
+    incident = await incidents.find_one({"cases.case_id": case_id})
+    assert incident is not None
+    (pseudonym,) = [c["pseudonym"] for c in incident["cases"] if c["case_id"] == case_id]
+    return str(pseudonym)
+
+
+@dataclass(frozen=True)
+class Colleague:
+    """What identifies the supported colleague, and where the README says it is kept."""
+
+    email: str
+    phone: str
+    pseudonym: str
+    tag: str
+    """The pseudonym as the case's events carry it: tagged with the case's salt."""
+    sealed: CaseContactSealed
+
+    @property
+    def secrets(self) -> tuple[str, str, str, str]:
+        return self.email, self.phone, self.pseudonym, self.tag
+
+
+async def where_it_is(erasing: Programme, case_id: str) -> Colleague:
+    notify = erasing.mongo[erasing.database("notify")]
+    contact = await notify["case_contacts"].find_one({"_id": case_id})
+    case = await erasing.mongo[erasing.database("matching")]["cases"].find_one({"_id": case_id})
+    assert contact is not None
+    assert case is not None
+    colleague = Colleague(
+        contact["contact"]["email"],
+        contact["contact"]["phone"],
+        await pseudonym_of(erasing, case_id),
+        case["colleague"]["pseudonym"],
+        await sealed_contact(erasing, case_id),
+    )
+    assert colleague.tag != colleague.pseudonym, "matching knows them by this case's tag only"
+    before = await holding(erasing, *colleague.secrets)
+    assert "notify.case_contacts" in before[colleague.email]
+    assert "notify.case_contacts" in before[colleague.phone]
+    assert before[colleague.pseudonym] == ["intake.incidents"]
+    assert before[colleague.tag] == ["matching.cases"]
+    assert not [where for places in before.values() for where in places if "reporting" in where]
+    topics = erasing.topics
+    assert await on_topics(erasing, *colleague.secrets) == {
+        colleague.email: [topics.incidents_reported],
+        colleague.phone: [topics.incidents_reported],
+        colleague.pseudonym: [],
+        colleague.tag: [topics.cases],
+    }, "the contact travels sealed, the pseudonym only tagged with the case's salt"
+    private_key = await ContactKeys(notify).private_key(colleague.sealed.case_id)
+    assert private_key is not None
+    sealed = colleague.sealed
+    opened = CaseContactRecorded.model_validate_json(
+        unseal(private_key, sealed.case_id, sealed.sealed)
+    )
+    assert (opened.email, opened.phone) == (colleague.email, colleague.phone)
+    return colleague
+
+
 async def test_a_colleague_is_erased_once_support_has_ended_long_enough(
     erasing: Programme,
 ) -> None:
     url = await ending_link(erasing, "X1")
     (offer,) = erasing.of("support.peer_assigned", "X1")
     case_id = offer["case_id"]
-    notify = erasing.mongo[erasing.database("notify")]
-    matching = erasing.mongo[erasing.database("matching")]
-    contact = await notify["case_contacts"].find_one({"_id": case_id})
-    case = await matching["cases"].find_one({"_id": case_id})
-    assert contact is not None
-    assert case is not None
-    email, phone = contact["contact"]["email"], contact["contact"]["phone"]
-    pseudonym = case["colleague"]["pseudonym"]
-    before = await holding(erasing, email, phone, pseudonym)
-    assert "notify.case_contacts" in before[email]
-    assert "notify.case_contacts" in before[phone]
-    assert "matching.cases" in before[pseudonym]
-    assert "intake.incidents" in before[pseudonym]
-    assert not [where for places in before.values() for where in places if "reporting" in where]
-    topics = erasing.topics
-    travelled = await on_topics(erasing, email, phone, pseudonym)
-    assert travelled == {
-        email: [topics.incidents_reported],
-        phone: [topics.incidents_reported],
-        pseudonym: [topics.cases],
-    }, "the contact travels sealed: readable only on the hospital's own incident topic"
-    sealed = await sealed_contact(erasing, case_id)
-    keys = ContactKeys(notify)
-    private_key = await keys.private_key(sealed.case_id)
-    assert private_key is not None
-    opened = CaseContactRecorded.model_validate_json(
-        unseal(private_key, sealed.case_id, sealed.sealed)
-    )
-    assert (opened.email, opened.phone) == (email, phone)
+    colleague = await where_it_is(erasing, case_id)
 
     form = {"choice": "end", "outcome": "completed", "referral": ""}
     ended = await erasing.browser.post(url, data=form)
     # 409: support lapsed meanwhile (nobody logged a contact in time); it ended either way.
     assert ended.status_code in (200, 409)
     await until_true(
-        lambda: holding(erasing, email, phone, pseudonym),
+        lambda: holding(erasing, *colleague.secrets),
         lambda found: not any(found.values()),
         "the colleague erased from every collection",
         within=SETTLE_AFTER.total_seconds() + 120,
     )
-    erased = await matching["cases"].find_one({"_id": case_id})
+    notify = erasing.mongo[erasing.database("notify")]
+    erased = await erasing.mongo[erasing.database("matching")]["cases"].find_one({"_id": case_id})
     assert erased is not None
     assert erased["status"] == "ended", "the case stays, counted, without its colleague"
     assert "purged_at" in erased
@@ -118,5 +155,7 @@ async def test_a_colleague_is_erased_once_support_has_ended_long_enough(
     assert end is not None
     assert end["purged_at"] is not None
     # The sealed copy stays on the topic for its retention, but its key is gone with the case.
-    assert await keys.private_key(sealed.case_id) is None
-    assert await sealed_contact(erasing, case_id) == sealed
+    assert await ContactKeys(notify).private_key(colleague.sealed.case_id) is None
+    assert await sealed_contact(erasing, case_id) == colleague.sealed
+    # What the topics still hold names nobody: the tag stands for no pseudonym that is kept.
+    assert (await on_topics(erasing, colleague.pseudonym))[colleague.pseudonym] == []

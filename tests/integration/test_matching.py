@@ -25,7 +25,7 @@ from shared.events import (
     SupportCaseUpdated,
 )
 from shared.mongo import Document
-from shared.pseudonyms import pseudonymise
+from shared.pseudonyms import pseudonymise, tagged
 from tests.factories import PSEUDONYM_KEY, incident_json, opened_cases, participant
 from tests.integration.pipeline import load_roster
 from tests.integration.rig import Rig, Servers, isolated, running, until
@@ -290,7 +290,8 @@ async def test_a_supporter_found_to_be_involved_is_replaced(matching: MatchingRi
     assert first["supporter_id"] == "M6-A"  # the same function scores higher
 
     # The incident is corrected: supporter A (staff id S-A) was in it too.
-    involved = [*case.exclusions.involved_pseudonyms, pseudonymise(PSEUDONYM_KEY, "M6", "S-A")]
+    pseudonym = pseudonymise(PSEUDONYM_KEY, "M6", "S-A")
+    involved = [*case.exclusions.involved_pseudonyms, tagged(case.exclusions.salt, pseudonym)]
     exclusions = case.exclusions.model_copy(update={"involved_pseudonyms": involved})
     await matching.publish(matching.topics.cases, updated(case, exclusions=exclusions))
     cancelled = await matching.until(case, "assignment_cancelled")

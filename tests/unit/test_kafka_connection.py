@@ -40,3 +40,6 @@ def test_dead_letters_are_kept_shorter_than_events() -> None:
         "min.insync.replicas": "2",
     }
     assert layout.configs(dead_letters=True)["retention.ms"] == str(14 * 86_400_000)
+    ingress = layout.configs(dead_letters=False, ingress=True)
+    assert ingress["retention.ms"] == str(7 * 86_400_000), "the hospitals' own events"
+    assert layout.configs(dead_letters=True, ingress=True) == ingress
