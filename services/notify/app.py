@@ -134,7 +134,8 @@ def _subscribe(
 
     @broker.subscriber(topics.case_counts, **subscription(settings, SERVICE, "contact_keys"))
     async def on_case_counted(counted: SupportCaseCounted) -> None:
-        await keyring.on_case_counted(counted)
+        if not await erasure.erased(str(counted.case_id)):  # no key again for an erased case
+            await keyring.on_case_counted(counted)
 
     @broker.subscriber(topics.contacts, **subscription(settings, SERVICE, "contacts"))
     async def on_case_contact_sealed(sealed: CaseContactSealed) -> None:
