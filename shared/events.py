@@ -41,6 +41,8 @@ Email = Annotated[
 ]
 Phone = Annotated[str, StringConstraints(pattern=r"^\+[1-9]\d{6,14}$")]
 Pseudonym = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+KeyId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]
+"""A pseudonym key's fingerprint: names the key without giving it away."""
 
 # Every number, string, list and date a contract accepts is bounded: a value no service could
 # store (an integer beyond BSON's, a date that overflows on its way to UTC) is a contract
@@ -371,13 +373,17 @@ class Exclusions(Contract):
     topic holds no one's pseudonym itself, and a person's cases cannot be linked there;
     matching tags a supporter's pseudonym the same way to compare. None: events from before
     salts, with pseudonyms as they are."""
+    key_id: KeyId | None = None
+    """The pseudonym key the case was opened with, for all its life: matching compares with
+    the supporter's pseudonym under it. None: events from before key ids (today's key)."""
 
-    def for_case(self, salt: str) -> "Exclusions":
+    def for_case(self, salt: str, key_id: str) -> "Exclusions":
         return Exclusions(
             involved_pseudonyms=[tagged(salt, p) for p in self.involved_pseudonyms],
             investigator_pseudonyms=[tagged(salt, p) for p in self.investigator_pseudonyms],
             incident_size=self.incident_size,
             salt=salt,
+            key_id=key_id,
         )
 
 
@@ -536,6 +542,10 @@ class SupporterProfile(SupporterContact):
 
     hospital_id: HospitalId
     pseudonym: Pseudonym
+    """Made with today's pseudonym key."""
+    pseudonyms: dict[KeyId, Pseudonym] = Field(default_factory=dict, max_length=6)
+    """Made with each key in use (today's and those it replaced), by key id: a case opened
+    with a key before a rotation is compared with the supporter's pseudonym under that key."""
     function: Function
     department: Department
     team: Code | None = None

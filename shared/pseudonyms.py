@@ -1,8 +1,15 @@
-"""Keyed pseudonyms for staff: stable per hospital and staff id, useless without the key."""
+"""Keyed pseudonyms for staff: stable per hospital and staff id, useless without the key.
+
+Keys can be rotated: pseudonyms are made with today's key and recognised with the keys it
+replaced, each named by its fingerprint (its key id), which travels with what was made with
+it. Once nothing made with a retired key is kept, dropping that key makes whatever a topic
+still holds of it unrecognisable for good.
+"""
 
 import hashlib
 import hmac
 import uuid
+from dataclasses import dataclass
 
 
 def key_fingerprint(key: bytes) -> str:
@@ -33,3 +40,25 @@ def tagged(salt: str | None, pseudonym: str) -> str:
     if salt is None:
         return pseudonym
     return hmac.digest(bytes.fromhex(salt), pseudonym.encode(), "sha256").hex()[:32]
+
+
+@dataclass(frozen=True)
+class PseudonymKeys:
+    current: bytes
+    retired: tuple[bytes, ...] = ()
+    """Keys `current` replaced, still recognised: until every case opened with one has ended."""
+
+    @property
+    def key_id(self) -> str:
+        return key_fingerprint(self.current)
+
+    def by_id(self) -> dict[str, bytes]:
+        """Today's key first."""
+        return {key_fingerprint(key): key for key in (self.current, *self.retired)}
+
+    def of(self, hospital_id: str, staff_id: str) -> str:
+        return pseudonymise(self.current, hospital_id, staff_id)
+
+    def every(self, hospital_id: str, staff_id: str) -> dict[str, str]:
+        """The person's pseudonym under each key, by key id, today's first."""
+        return {kid: pseudonymise(key, hospital_id, staff_id) for kid, key in self.by_id().items()}

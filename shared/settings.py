@@ -11,6 +11,8 @@ from pydantic import AfterValidator, Field, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from shared.pseudonyms import PseudonymKeys
+
 MIN_SECRET_BITS = 48
 
 
@@ -42,7 +44,9 @@ class FromFiles(PydanticBaseSettingsSource):
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         prefix = self.settings_cls.model_config.get("env_prefix", "")
         path = os.environ.get(f"{prefix}{field_name}_FILE".upper())
-        value = Path(path).read_text().rstrip("\r\n") if path else None
+        value: Any = Path(path).read_text().rstrip("\r\n") if path else None
+        if value is not None and self.field_is_complex(field):
+            value = self.decode_complex_value(field_name, field, value)
         return value, field_name, False
 
     def __call__(self) -> dict[str, Any]:
@@ -227,3 +231,12 @@ class PseudonymSettings(Settings):
     pseudonym_key: Secret
     """HMAC key for staff pseudonyms, the same in intake and in the roster loader. Required:
     a default key would let anyone who reads this code recompute every pseudonym."""
+    pseudonym_keys_retired: list[Secret] = Field(default_factory=list, max_length=5)
+    """Keys `PSEUDONYM_KEY` replaced (JSON list), still recognised: keep one until every case
+    opened with it has ended and been erased, then drop it."""
+
+    def pseudonym_keys(self) -> PseudonymKeys:
+        return PseudonymKeys(
+            self.pseudonym_key.get_secret_value().encode(),
+            tuple(key.get_secret_value().encode() for key in self.pseudonym_keys_retired),
+        )

@@ -19,9 +19,10 @@ from shared.events import (
     SupporterProfile,
     SupporterRegistered,
 )
-from shared.pseudonyms import pseudonymise
+from shared.pseudonyms import PseudonymKeys, pseudonymise
 
 PSEUDONYM_KEY = b"test-pseudonym-key-0123456789"
+KEYS = PseudonymKeys(PSEUDONYM_KEY)
 LINK_SECRET = "test-link-secret-0123456789"
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 """A Friday."""
@@ -76,7 +77,7 @@ def incident(**changes: Any) -> IncidentReported:
 def reconciled(event: dict[str, Any] | None = None, **policy: Any) -> Reconciled:
     """What intake makes of an incident (the example one unless given) seen for the first time."""
     occasion = Occasion.of_incident(IncidentReported.model_validate(event or incident_json()))
-    return reconcile(None, occasion, PSEUDONYM_KEY, set(), IntakePolicy(**policy), NOW)
+    return reconcile(None, occasion, KEYS, set(), IntakePolicy(**policy), NOW)
 
 
 def opened_cases(event: dict[str, Any] | None = None) -> list[SupportCaseOpened]:

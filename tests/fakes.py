@@ -339,6 +339,14 @@ class FakePreferences(Preferences):
         self.made[pseudonym] = (outreach, set_at, choice or Choice())
         return True
 
+    async def rekey(self, retired: list[str], today: str) -> None:
+        made = sorted((self.made[p] for p in retired if p in self.made), key=lambda m: m[1])
+        if made:
+            outreach, set_at, choice = made[-1]
+            await self.record(today, outreach, set_at, choice)
+            for pseudonym in retired:
+                self.made.pop(pseudonym, None)
+
     async def choices(
         self, session: AsyncClientSession, pseudonyms: Iterable[str]
     ) -> dict[str, Choice]:
@@ -400,10 +408,6 @@ class FakeRoster(Roster):
     async def one(self, supporter_id: str, session: AsyncClientSession) -> Supporter | None:
         supporter = self.supporters.get(supporter_id)
         return replace(supporter, open_cases=len(self.open[supporter_id])) if supporter else None
-
-    async def pseudonym_of(self, supporter_id: str, session: AsyncClientSession) -> str | None:
-        supporter = self.supporters.get(supporter_id)
-        return supporter.pseudonym if supporter else None
 
     async def reserve(
         self,

@@ -36,7 +36,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         Preferences(wiring.database),
         WaitingContacts(wiring.database),
         settings.policy(),
-        settings.pseudonym_key.get_secret_value().encode(),
+        settings.pseudonym_keys(),
         topics,
         wiring.log,
         settings.incidents_settle_after,
@@ -76,7 +76,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     attempts = Attempts(
         settings.requests_allowed, timedelta(seconds=settings.requests_window_seconds)
     )
-    key = settings.pseudonym_key.get_secret_value().encode()
+    key = settings.pseudonym_keys().current
     pages = RequestPages(
         wiring.unit_of_work, pending, email_channel(settings), settings, attempts, key
     )

@@ -45,7 +45,7 @@ from shared.events import (
     derived_event_id,
     incident_key,
 )
-from shared.pseudonyms import case_salt, pseudonymise, tagged
+from shared.pseudonyms import PseudonymKeys, case_salt, pseudonymise, tagged
 from shared.sealing import seal
 
 PRODUCER = "intake"
@@ -203,57 +203,54 @@ class Choice:
 def reconcile(
     record: IncidentRecord | None,
     occasion: Occasion,
-    pseudonym_key: bytes,
+    keys: PseudonymKeys,
     opted_out: Collection[str],
     policy: IntakePolicy,
     now: datetime,
     choices: Mapping[str, Choice] | None = None,
 ) -> Reconciled:
     """`opted_out`: who declined outreach beforehand; `choices`: how others would rather be
-    reached (both by pseudonym)."""
+    reached (both by today's pseudonym). A case keeps the pseudonym key it was opened with:
+    after a rotation its colleague is still recognised, and its events still made with it."""
     if record is not None and (record.withdrawn or occasion.revision <= record.revision):
         return Reconciled(record, stale=True)
     record = record or IncidentRecord(revision=-1)
     envelope = _envelope(occasion, now)
     if occasion.withdrawn:
         return _close_all(record, occasion, envelope)
-
-    def pseudonym(staff_id: str) -> str:
-        return pseudonymise(pseudonym_key, occasion.hospital_id, staff_id)
-
-    involved = {pseudonym(p.staff_id): p for p in occasion.participants}
-    exclusions = _exclusions(list(involved), [pseudonym(s) for s in occasion.investigators])
+    names = {
+        p.staff_id: keys.every(occasion.hospital_id, p.staff_id) for p in occasion.participants
+    }
+    involved = {names[p.staff_id][keys.key_id]: p for p in occasion.participants}
+    present = {pseudonym for each in names.values() for pseudonym in each.values()}
+    by_key = _exclusions_by_key(occasion, keys)
+    exclusions = by_key[keys.key_id]
     reached = {} if occasion.near_miss and not policy.near_miss_outreach else involved
     cases = dict(record.cases)
     out = Reconciled(replace(record, revision=occasion.revision, exclusions=exclusions))
     for colleague_pseudonym, participant in reached.items():
-        tracked = cases.get(colleague_pseudonym)
         profile = _profile(occasion, participant)
-        if tracked is None:
-            manager = participant.line_manager_staff_id
+        known = _tracked(cases, names[participant.staff_id])
+        if known is None:
             choice = (choices or {}).get(colleague_pseudonym, Choice())
+            declined = colleague_pseudonym in opted_out and not occasion.requested_by_self
             case = _opened(
-                occasion,
-                participant,
-                colleague_pseudonym,
-                profile,
-                exclusions,
-                opted_out=colleague_pseudonym in opted_out and not occasion.requested_by_self,
-                line_manager=pseudonym(manager) if manager else None,
-                pseudonym_key=pseudonym_key,
-                envelope=envelope,
-                choice=choice,
+                occasion, participant, profile, exclusions, keys, declined, envelope, choice
             )
             out.cases.append(case)
             if not case.opted_out:
                 out.contacts.append(_contact(case, participant, envelope, choice))
             cases[colleague_pseudonym] = TrackedCase(case.case_id, profile)
-        elif tracked.open and (profile != tracked.profile or exclusions != record.exclusions):
-            salted = exclusions.for_case(case_salt(pseudonym_key, tracked.case_id))
+            continue
+        stored, key_id, tracked = known
+        if tracked.open and (profile != tracked.profile or exclusions != record.exclusions):
+            salted = by_key[key_id].for_case(
+                case_salt(keys.by_id()[key_id], tracked.case_id), key_id
+            )
             out.cases.append(_updated(tracked, occasion, profile, salted, envelope))
-            cases[colleague_pseudonym] = replace(tracked, profile=profile)
+            cases[stored] = replace(tracked, profile=profile)
     for colleague_pseudonym, tracked in record.cases.items():
-        if tracked.open and colleague_pseudonym not in involved:
+        if tracked.open and colleague_pseudonym not in present:
             out.cases.append(_closed(tracked, CloseReason.PARTICIPANT_REMOVED, envelope))
             cases[colleague_pseudonym] = replace(tracked, open=False)
     debrief = _debrief(record, occasion, len(involved), policy, envelope)
@@ -262,12 +259,32 @@ def reconcile(
     return replace(out, record=replace(out.record, cases=cases, debrief_suggested=suggested))
 
 
-def _exclusions(involved: list[str], investigators: list[str]) -> Exclusions:
-    return Exclusions(
-        involved_pseudonyms=involved,
-        investigator_pseudonyms=investigators,
-        incident_size=len(involved),
-    )
+def _tracked(
+    cases: Mapping[str, TrackedCase], pseudonyms: Mapping[str, str]
+) -> tuple[str, str, TrackedCase] | None:
+    """The participant's case, found by their pseudonym under any key in use: the pseudonym
+    it is recorded by, the key's id, the case."""
+    for key_id, pseudonym in pseudonyms.items():
+        if (tracked := cases.get(pseudonym)) is not None:
+            return pseudonym, key_id, tracked
+    return None
+
+
+def _exclusions_by_key(occasion: Occasion, keys: PseudonymKeys) -> dict[str, Exclusions]:
+    """Those involved and investigating, made with each key in use, by key id."""
+    by_key = {}
+    for key_id, key in keys.by_id().items():
+        involved = {
+            pseudonymise(key, occasion.hospital_id, p.staff_id): p for p in occasion.participants
+        }
+        by_key[key_id] = Exclusions(
+            involved_pseudonyms=list(involved),
+            investigator_pseudonyms=[
+                pseudonymise(key, occasion.hospital_id, s) for s in occasion.investigators
+            ],
+            incident_size=len(involved),
+        )
+    return by_key
 
 
 def _updated(
@@ -349,19 +366,19 @@ def _profile(occasion: Occasion, participant: Participant) -> CaseProfile:
 def _opened(
     occasion: Occasion,
     participant: Participant,
-    pseudonym: str,
     profile: CaseProfile,
     exclusions: Exclusions,
-    *,
+    keys: PseudonymKeys,
     opted_out: bool,
-    line_manager: str | None,
-    pseudonym_key: bytes,
     envelope: Mapping[str, Any],
     choice: Choice,
 ) -> SupportCaseOpened:
-    """Every pseudonym on the case's events tagged with the case's own salt."""
+    """Made with today's pseudonym key, the case's for all its life; every pseudonym on its
+    events tagged with its own salt."""
+    pseudonym = keys.of(occasion.hospital_id, participant.staff_id)
     case_id = case_id_for(occasion.hospital_id, occasion.incident_id, pseudonym)
-    salt = case_salt(pseudonym_key, case_id)
+    salt = case_salt(keys.current, case_id)
+    manager = participant.line_manager_staff_id
     return SupportCaseOpened(
         event_id=derived_event_id("case_opened", case_id),
         case_id=case_id,
@@ -372,13 +389,15 @@ def _opened(
             function=participant.function,
             department=participant.department,
             team=participant.team,
-            line_manager_pseudonym=tagged(salt, line_manager) if line_manager else None,
+            line_manager_pseudonym=(
+                tagged(salt, keys.of(occasion.hospital_id, manager)) if manager else None
+            ),
             involvement=participant.involvement,
             seniority_years=participant.seniority_years,
             birth_year=participant.birth_year,
             languages=_languages(participant, choice),
         ),
-        exclusions=exclusions.for_case(salt),
+        exclusions=exclusions.for_case(salt, keys.key_id),
         preferences=occasion.preferences,
         opted_out=opted_out,
         **envelope,

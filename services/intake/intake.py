@@ -7,9 +7,10 @@ their case and go out sealed to it (`on_contact_key`). Preferences are by pseudo
 never keeps a staff id.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
@@ -24,8 +25,10 @@ from shared.events import (
     SupportRequested,
 )
 from shared.mongo import Announcements, UnitOfWork
-from shared.pseudonyms import pseudonymise
+from shared.pseudonyms import PseudonymKeys
 from shared.settings import Topics
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -35,7 +38,7 @@ class Intake:
     preferences: Preferences
     waiting: WaitingContacts
     policy: IntakePolicy
-    pseudonym_key: bytes
+    keys: PseudonymKeys
     topics: Topics
     log: Any
     settle_after: timedelta
@@ -62,7 +65,10 @@ class Intake:
 
     async def record_choice(self, choice: OutreachPreferenceSet) -> None:
         """From the staff topic, or the request page once the asker is known."""
-        pseudonym = pseudonymise(self.pseudonym_key, choice.hospital_id, choice.staff_id)
+        names = self.keys.every(choice.hospital_id, choice.staff_id)
+        pseudonym = names.pop(self.keys.key_id)
+        if names:  # a choice made before a key rotation moves to today's pseudonym first
+            await self.preferences.rekey(list(names.values()), pseudonym)
         made = Choice(choice.channel, choice.language)
         changed = await self.preferences.record(
             pseudonym, choice.outreach, choice.occurred_at, made
@@ -77,20 +83,17 @@ class Intake:
             raise RejectedEvent(refused)
 
     async def take_in(self, occasion: Occasion) -> None:
-        pseudonyms = [
-            pseudonymise(self.pseudonym_key, occasion.hospital_id, p.staff_id)
-            for p in occasion.participants
-        ]
+        names = [self.keys.every(occasion.hospital_id, p.staff_id) for p in occasion.participants]
+        pseudonyms = [pseudonym for each in names for pseudonym in each.values()]
 
         async def record(session: AsyncClientSession, now: datetime) -> Announcements:
             if refused := self.policy.implausible(occasion.occurred_at, now):
                 raise RejectedEvent(refused)
             previous = await self.records.get(session, occasion.key)
-            opted_out = await self.preferences.opted_out(session, pseudonyms)
-            choices = await self.preferences.choices(session, pseudonyms)
-            outcome = reconcile(
-                previous, occasion, self.pseudonym_key, opted_out, self.policy, now, choices
-            )
+            declined = await self.preferences.opted_out(session, pseudonyms)
+            opted_out = set(_by_today(names, dict.fromkeys(declined, True)))
+            choices = _by_today(names, await self.preferences.choices(session, pseudonyms))
+            outcome = reconcile(previous, occasion, self.keys, opted_out, self.policy, now, choices)
             if outcome.stale:
                 return []
             if previous is not None and previous.settled:
@@ -125,3 +128,13 @@ class Intake:
 
         published = await self.unit_of_work.run(seal)
         self.log.info("contact sealed" if published else "contact key: no contact waiting")
+
+
+def _by_today(names: list[dict[str, str]], found: Mapping[str, T]) -> dict[str, T]:
+    """What was found of each person under any pseudonym key, by today's pseudonym of them
+    (`names`: each person's pseudonym by key id, today's first)."""
+    return {
+        next(iter(each.values())): found[hit]
+        for each in names
+        if (hit := next((p for p in each.values() if p in found), None)) is not None
+    }

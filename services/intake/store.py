@@ -116,6 +116,15 @@ class Preferences:
             return False
         return True
 
+    async def rekey(self, retired: list[str], today: str) -> None:
+        """The latest choice made under a retired pseudonym key, kept under today's pseudonym
+        (unless a later one is there), and the retired ones forgotten."""
+        latest = await self.collection.find_one({"_id": {"$in": retired}}, sort=[("set_at", -1)])
+        if latest is not None:
+            made = Choice(latest.get("channel"), latest.get("language"))
+            await self.record(today, latest["outreach"], latest["set_at"], made)
+            await self.collection.delete_many({"_id": {"$in": retired}})
+
     async def choices(
         self, session: AsyncClientSession, pseudonyms: Iterable[str]
     ) -> dict[str, Choice]:

@@ -16,13 +16,13 @@ import typer
 from faststream.kafka import KafkaBroker
 from pydantic import ValidationError
 
-from services.matching.roster import RosterEntry, parse_roster, roster_changes
+from services.matching.roster import RosterEntry, key_refusal, parse_roster, roster_changes
 from services.matching.settings import SERVICE, MatchingSettings
 from services.matching.store import Roster
 from shared.events import SupporterProfile
 from shared.kafka import broker_security
 from shared.mongo import create_client
-from shared.pseudonyms import key_fingerprint
+from shared.pseudonyms import PseudonymKeys
 from shared.settings import PseudonymSettings
 from shared.token_cli import add_token_commands
 
@@ -64,12 +64,14 @@ def load(
     ] = False,
 ) -> None:
     """Publish a roster CSV's changes to matching and notify; nothing when any row has an
-    error."""
+    error. After a pseudonym key rotation (the new `PSEUDONYM_KEY`, the old one in
+    `PSEUDONYM_KEYS_RETIRED`), this re-keys the roster: every supporter is announced again
+    with their pseudonym under each key."""
     entries = _parse_or_exit(path)
     try:
-        key = PseudonymSettings().pseudonym_key.get_secret_value().encode()
+        key = PseudonymSettings().pseudonym_keys()
     except ValidationError as error:
-        typer.echo("set PSEUDONYM_KEY to the key intake uses (16 characters or more)", err=True)
+        typer.echo(f"set PSEUDONYM_KEY to the key intake uses: {error}", err=True)
         raise typer.Exit(2) from error
     settings = MatchingSettings()
     if refusal := asyncio.run(_key_refusal(settings, key)):
@@ -83,22 +85,15 @@ def load(
         raise typer.Exit(1)
 
 
-async def _key_refusal(settings: MatchingSettings, key: bytes) -> str | None:
-    """Why this key may not load the roster: another one pseudonymised it. Loading with it
-    would change every supporter's pseudonym, and 'never support an incident you were
-    involved in' compares them with intake's."""
+async def _key_refusal(settings: MatchingSettings, keys: PseudonymKeys) -> str | None:
+    """`key_refusal` against the key the roster was loaded with; when none refuses, the
+    roster is from now on today's key's (a first load, or a rotation)."""
     mongo = create_client(settings)
     try:
         roster = Roster(mongo[settings.database_name(SERVICE)])
-        known, given = await roster.key_fingerprint(), key_fingerprint(key)
-        if known is None:
-            await roster.remember_key(given)
-            return None
-        if known != given:
-            return (
-                f"PSEUDONYM_KEY is not the key this roster was loaded with (fingerprint {given}, "
-                f"the roster's {known}): use the key intake uses; nothing loaded"
-            )
+        if refusal := key_refusal(await roster.key_fingerprint(), keys):
+            return refusal
+        await roster.remember_key(keys.key_id)
         return None
     finally:
         await mongo.close()
@@ -113,7 +108,7 @@ async def _current(settings: MatchingSettings) -> dict[str, tuple[SupporterProfi
 
 
 async def _applied(
-    settings: MatchingSettings, entries: list[RosterEntry], key: bytes, within: float
+    settings: MatchingSettings, entries: list[RosterEntry], key: PseudonymKeys, within: float
 ) -> bool:
     deadline = time.monotonic() + within
     while roster_changes(entries, await _current(settings), key, datetime.now(UTC)):
@@ -124,7 +119,7 @@ async def _applied(
 
 
 async def _load(
-    settings: MatchingSettings, entries: list[RosterEntry], key: bytes, again: bool
+    settings: MatchingSettings, entries: list[RosterEntry], key: PseudonymKeys, again: bool
 ) -> Counter[str]:
     current = {} if again else await _current(settings)
     changes = roster_changes(entries, current, key, datetime.now(UTC))

@@ -24,6 +24,7 @@ from services.matching.policy import (
     assignment_for,
     cancellation_for,
     escalation_for,
+    excludes,
     moved_deadline_for,
     peer_assigned_id,
     priority,
@@ -43,7 +44,6 @@ from shared.events import (
     SupportEnded,
 )
 from shared.mongo import Announcements, Document, UnitOfWork
-from shared.pseudonyms import tagged
 
 BEST = 10
 """Candidates ranked per decision. Within the decision's transaction only a capacity taken
@@ -167,10 +167,8 @@ class Matcher:
             record = await self.book.take(session, case_id, changes=changes)
             if record is None or not record.holds_capacity:
                 return []
-            pseudonym = await self.roster.pseudonym_of(record.holder, session)
-            exclusions = updated.exclusions
-            excluded = (*exclusions.involved_pseudonyms, *exclusions.investigator_pseudonyms)
-            if pseudonym is not None and tagged(exclusions.salt, pseudonym) in excluded:
+            holder = await self.roster.one(record.holder, session)
+            if holder is not None and excludes(updated.exclusions, holder):
                 return await self._offer_ended(
                     session, record, now, updated.event_id, CancelReason.SUPPORTER_EXCLUDED
                 )

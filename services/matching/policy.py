@@ -80,6 +80,9 @@ class Refusal(StrEnum):
     UNAVAILABLE = "unavailable_today"
     ABSENT = "absent"
     TRIED_BEFORE = "tried_before"
+    KEY_UNKNOWN = "pseudonym_key_unknown"
+    """Loaded without the pseudonym key the case was opened with: who they are among those
+    involved cannot be told, so they do not take it."""
     INVOLVED = "involved_in_incident"
     INVESTIGATOR = "investigates_incident"
     LINE_MANAGER = "line_manager"
@@ -91,7 +94,13 @@ class Refusal(StrEnum):
 
 
 PROTECTIVE = frozenset(
-    {Refusal.INVOLVED, Refusal.INVESTIGATOR, Refusal.LINE_MANAGER, Refusal.SAME_TEAM}
+    {
+        Refusal.KEY_UNKNOWN,
+        Refusal.INVOLVED,
+        Refusal.INVESTIGATOR,
+        Refusal.LINE_MANAGER,
+        Refusal.SAME_TEAM,
+    }
 )
 """The rules that protect the colleague: nobody, a coordinator neither, sets them aside."""
 OVERRIDABLE = frozenset(
@@ -188,10 +197,29 @@ class Supporter:
     last_assigned_at: datetime | None = None
     carried: tuple[datetime, ...] = ()
     """When the supporter accepted each of their latest cases."""
+    pseudonyms: Mapping[str, str] = field(default_factory=dict, hash=False)
+    """By pseudonym key id: under each key in use (`pseudonym` is today's)."""
 
     @property
     def supporter_id(self) -> str:
         return self.contact.supporter_id
+
+    def pseudonym_under(self, key_id: str | None) -> str | None:
+        """To compare with a case opened with that key; None when the supporter was loaded
+        without it (after it was dropped, or before a rotation was loaded)."""
+        if key_id is None or not self.pseudonyms:
+            return self.pseudonym
+        return self.pseudonyms.get(key_id)
+
+
+def excludes(exclusions: Exclusions, supporter: Supporter) -> bool:
+    """Whether the incident excludes the supporter: involved in it or investigating it, or
+    not to be told apart from those who are (loaded without the case's pseudonym key)."""
+    pseudonym = supporter.pseudonym_under(exclusions.key_id)
+    if pseudonym is None:
+        return True
+    tag = tagged(exclusions.salt, pseudonym)
+    return tag in exclusions.involved_pseudonyms or tag in exclusions.investigator_pseudonyms
 
 
 @dataclass(frozen=True)
@@ -249,7 +277,7 @@ class _Judge:
         self.recent_full = policy.recent_cases_full
         self.today = policy.today(now)
         self.weekday = WEEKDAYS[self.today.weekday()]
-        self.salt = case.exclusions.salt
+        self.salt, self.key_id = case.exclusions.salt, case.exclusions.key_id
         self.excluded = {
             **dict.fromkeys(case.exclusions.involved_pseudonyms, Refusal.INVOLVED),
             **dict.fromkeys(case.exclusions.investigator_pseudonyms, Refusal.INVESTIGATOR),
@@ -288,7 +316,9 @@ class _Judge:
             return refused
         if s.contact.supporter_id in self.tried:
             return Refusal.TRIED_BEFORE
-        if (tag := tagged(self.salt, s.pseudonym)) in self.excluded:
+        if (pseudonym := s.pseudonym_under(self.key_id)) is None:
+            return Refusal.KEY_UNKNOWN
+        if (tag := tagged(self.salt, pseudonym)) in self.excluded:
             return self.excluded[tag]
         if s.team is not None and s.team == self.team:
             return Refusal.SAME_TEAM

@@ -38,7 +38,7 @@ from shared.events import (
     Weekday,
     derived_event_id,
 )
-from shared.pseudonyms import pseudonymise
+from shared.pseudonyms import PseudonymKeys
 
 PRODUCER = "roster-import"
 COLUMNS = (
@@ -136,15 +136,15 @@ class RosterEntry(BaseModel):
             periods.append({"first_day": first.strip(), "last_day": (last or first).strip()})
         return periods
 
-    def profile(self, pseudonym_key: bytes) -> SupporterProfile:
-        """The supporter as matching keeps them: the staff id only as its pseudonym, which
-        is how matching recognises a supporter among the staff involved in an incident."""
+    def profile(self, keys: PseudonymKeys) -> SupporterProfile:
+        """The supporter as matching keeps them: the staff id only as its pseudonyms (under
+        each key in use), which is how matching recognises a supporter among the staff
+        involved in an incident."""
         fields = self.model_dump(exclude={"staff_id", "active"})
         if not self.languages:
             fields["languages"] = [self.language]
-        return SupporterProfile(
-            **fields, pseudonym=pseudonymise(pseudonym_key, self.hospital_id, self.staff_id)
-        )
+        pseudonyms = keys.every(self.hospital_id, self.staff_id)
+        return SupporterProfile(**fields, pseudonym=pseudonyms[keys.key_id], pseudonyms=pseudonyms)
 
 
 @dataclass(frozen=True)
@@ -189,7 +189,7 @@ def parse_roster(text: str) -> tuple[list[RosterEntry], list[RowError]]:
 def roster_changes(
     entries: list[RosterEntry],
     current: Mapping[str, tuple[SupporterProfile, bool]],
-    pseudonym_key: bytes,
+    keys: PseudonymKeys,
     at: datetime,
 ) -> list[RosterChange]:
     """The events that turn the current roster into the file's: registrations, updates and
@@ -197,7 +197,7 @@ def roster_changes(
     the file are left alone: a file may cover one hospital only."""
     changes: list[RosterChange] = []
     for entry in entries:
-        profile = entry.profile(pseudonym_key)
+        profile = entry.profile(keys)
         known = current.get(entry.supporter_id)
         envelope = _envelope(entry, at)
         if not entry.active:
@@ -254,3 +254,18 @@ def _envelope(entry: RosterEntry, at: datetime) -> dict[str, Any]:
         "correlation_id": entry.supporter_id,
         "hospital_id": entry.hospital_id,
     }
+
+
+def key_refusal(loaded_with: str | None, keys: PseudonymKeys) -> str | None:
+    """Why these keys may not load the roster: none of them is the one it was loaded with.
+    Loading would change every supporter's pseudonym, and "never support an incident you
+    were involved in" compares them with intake's. Loading with a new key while the roster's
+    is among those it replaced is a rotation: every supporter is announced again with
+    pseudonyms under both."""
+    if loaded_with is None or loaded_with in keys.by_id():
+        return None
+    return (
+        f"PSEUDONYM_KEY is not the key this roster was loaded with (fingerprint {keys.key_id}, "
+        f"the roster's {loaded_with}), nor among PSEUDONYM_KEYS_RETIRED: use the keys intake "
+        "uses; nothing loaded"
+    )

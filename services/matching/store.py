@@ -79,7 +79,7 @@ class Roster:
 
     async def remember_key(self, fingerprint: str) -> None:
         await self.meta.update_one(
-            {"_id": "pseudonym_key"}, {"$setOnInsert": {"fingerprint": fingerprint}}, upsert=True
+            {"_id": "pseudonym_key"}, {"$set": {"fingerprint": fingerprint}}, upsert=True
         )
 
     async def deactivate(self, supporter_id: str) -> None:
@@ -107,12 +107,6 @@ class Roster:
     async def one(self, supporter_id: str, session: AsyncClientSession) -> Supporter | None:
         doc = await self.collection.find_one({"_id": supporter_id}, session=session)
         return _supporter(doc) if doc else None
-
-    async def pseudonym_of(self, supporter_id: str, session: AsyncClientSession) -> str | None:
-        doc = await self.collection.find_one(
-            {"_id": supporter_id}, {"pseudonym": 1}, session=session
-        )
-        return doc["pseudonym"] if doc else None
 
     async def reserve(
         self,
@@ -417,6 +411,7 @@ def _supporter(doc: Document) -> Supporter:
         ),
         hospital_id=doc["hospital_id"],
         pseudonym=doc["pseudonym"],
+        pseudonyms=doc.get("pseudonyms", {}),
         function=doc["function"],
         department=doc["department"],
         max_open_cases=doc["max_open_cases"],

@@ -28,7 +28,7 @@ from services.reporting.settings import ReportingSettings
 from services.reporting.store import CellStore
 from shared.mongo import Document
 from shared.settings import Topics
-from tests.factories import PSEUDONYM_KEY
+from tests.factories import KEYS
 from tests.integration.rig import MailSink, Rig, Servers, until, until_true
 
 CONSUMER_GROUPS = {
@@ -225,14 +225,12 @@ async def load_roster(
     """Publish the entries' changes as the coordinator's import does; return once matching
     has applied them all (and, where it runs, notify knows how to reach each supporter)."""
     roster = Roster(matching)
-    for change in roster_changes(
-        entries, await roster.profiles(), PSEUDONYM_KEY, datetime.now(UTC)
-    ):
+    for change in roster_changes(entries, await roster.profiles(), KEYS, datetime.now(UTC)):
         await producer.send_and_wait(
             topics.roster, change.model_dump_json().encode(), key=change.correlation_id.encode()
         )
     deadline = time.monotonic() + within
-    while roster_changes(entries, await roster.profiles(), PSEUDONYM_KEY, datetime.now(UTC)):
+    while roster_changes(entries, await roster.profiles(), KEYS, datetime.now(UTC)):
         if time.monotonic() > deadline:
             raise AssertionError(f"matching did not apply the roster within {within:.0f}s")
         await asyncio.sleep(0.1)

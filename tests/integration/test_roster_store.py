@@ -11,7 +11,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from services.matching.roster import RosterEntry
 from services.matching.store import Roster
 from shared.mongo import Document, in_transaction
-from tests.factories import PSEUDONYM_KEY
+from tests.factories import KEYS
 from tests.integration.rig import Servers
 
 pytestmark = pytest.mark.integration
@@ -32,7 +32,7 @@ async def test_concurrent_reservations_never_exceed_capacity(servers: Servers) -
     mongo: AsyncMongoClient[Document] = AsyncMongoClient(servers.mongodb_url, tz_aware=True)
     roster = Roster(mongo[f"roster_{uuid.uuid4().hex[:8]}"])
     try:
-        await roster.apply(SUPPORTER.profile(PSEUDONYM_KEY))
+        await roster.apply(SUPPORTER.profile(KEYS))
 
         async def reserve(case_id: str) -> bool:
             async def work(session: AsyncClientSession) -> bool:
@@ -48,7 +48,7 @@ async def test_concurrent_reservations_never_exceed_capacity(servers: Servers) -
 
         # The coordinator raises the maximum: open cases are kept, one more fits.
         raised = SUPPORTER.model_copy(update={"max_open_cases": 3})
-        await roster.apply(raised.profile(PSEUDONYM_KEY))
+        await roster.apply(raised.profile(KEYS))
         assert (await roster.available_in("ZH-A"))[0].open_cases == 2
         assert await reserve("case-10")
         assert not await reserve("case-11")

@@ -17,7 +17,7 @@ from shared.events import (
     SupportRequested,
 )
 from shared.pseudonyms import pseudonymise, tagged
-from tests.factories import PSEUDONYM_KEY, incident_json, participant, reconciled
+from tests.factories import KEYS, PSEUDONYM_KEY, incident_json, participant, reconciled
 
 LATER = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
@@ -50,7 +50,7 @@ def after(first: Reconciled | IncidentRecord | None, occasion: Occasion, **kw: A
     return reconcile(
         record,
         occasion,
-        PSEUDONYM_KEY,
+        KEYS,
         kw.pop("opted_out", set()),
         IntakePolicy(**kw),
         LATER,

@@ -21,7 +21,14 @@ from shared.events import (
 )
 from shared.sealing import Unsealable, new_case_key, unseal
 from shared.settings import Topics
-from tests.factories import NOW, PSEUDONYM_KEY, contact_key, incident_json, participant, reconciled
+from tests.factories import (
+    KEYS,
+    NOW,
+    contact_key,
+    incident_json,
+    participant,
+    reconciled,
+)
 from tests.fakes import (
     FakeIncidentRecords,
     FakePreferences,
@@ -46,7 +53,7 @@ def intake(unit_of_work: FakeUnitOfWork) -> Intake:
         FakePreferences(),
         FakeWaitingContacts(),
         IntakePolicy(),
-        PSEUDONYM_KEY,
+        KEYS,
         TOPICS,
         structlog.get_logger("test"),
         SETTLE_AFTER,
@@ -166,7 +173,7 @@ async def test_an_event_its_source_may_not_send_is_refused_and_changes_nothing(
         FakePreferences(),
         FakeWaitingContacts(),
         IntakePolicy(sources=sources),
-        PSEUDONYM_KEY,
+        KEYS,
         TOPICS,
         structlog.get_logger("test"),
         SETTLE_AFTER,

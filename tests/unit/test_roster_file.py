@@ -7,7 +7,7 @@ from pathlib import Path
 from services.matching.roster import COLUMNS, parse_roster, roster_changes
 from shared.events import SupporterDeactivated, SupporterRegistered, SupporterUpdated, Weekday
 from shared.pseudonyms import pseudonymise
-from tests.factories import PSEUDONYM_KEY
+from tests.factories import KEYS, PSEUDONYM_KEY
 
 HEADER = ",".join(COLUMNS) + "\n"
 GOOD = (
@@ -35,7 +35,7 @@ def test_a_full_row_reads_as_the_coordinator_wrote_it() -> None:
         (date(2026, 12, 24), date(2027, 1, 2)),
         (date(2027, 2, 14), date(2027, 2, 14)),
     ]
-    profile = entry.profile(PSEUDONYM_KEY)
+    profile = entry.profile(KEYS)
     assert profile.pseudonym == pseudonymise(PSEUDONYM_KEY, "ZH-A", "E1")
     assert "E1" not in profile.model_dump_json().replace("ICU", "")
 
@@ -44,7 +44,7 @@ def test_a_supporter_may_prefer_a_text_if_they_have_a_phone() -> None:
     texting = GOOD.replace(",,nl,,", ",+31612345678,nl,sms,")
     (entry,), errors = parse_roster(HEADER + texting)
     assert errors == []
-    assert entry.profile(PSEUDONYM_KEY).channel == "sms"
+    assert entry.profile(KEYS).channel == "sms"
     _, errors = parse_roster(HEADER + GOOD.replace(",,nl,,", ",,nl,sms,"))
     assert "channel sms needs a phone number" in errors[0].reason
 
@@ -58,7 +58,7 @@ def test_only_the_required_columns_are_needed() -> None:
     assert errors == []
     assert entry.active
     assert entry.trained_on is None
-    assert entry.profile(PSEUDONYM_KEY).languages == ["nl"]
+    assert entry.profile(KEYS).languages == ["nl"]
 
 
 def test_every_bad_row_is_reported_with_its_line() -> None:
@@ -107,13 +107,13 @@ def test_only_changes_are_published() -> None:
         + GOOD.replace("P1,", "P3,").replace(",E1,", ",E3,").replace(",true\n", ",false\n")
         + GOOD.replace("P1,", "P4,").replace(",E1,", ",E4,")
     )
-    profiles = {e.supporter_id: e.profile(PSEUDONYM_KEY) for e in entries}
+    profiles = {e.supporter_id: e.profile(KEYS) for e in entries}
     current = {
         "P1": (profiles["P1"], True),
         "P2": (profiles["P2"].model_copy(update={"max_open_cases": 2}), True),
         "P3": (profiles["P3"], True),
     }
-    changes = roster_changes(entries, current, PSEUDONYM_KEY, NOW)
+    changes = roster_changes(entries, current, KEYS, NOW)
     assert [(type(c).__name__, c.correlation_id) for c in changes] == [
         (SupporterUpdated.__name__, "P2"),
         (SupporterDeactivated.__name__, "P3"),
@@ -121,4 +121,4 @@ def test_only_changes_are_published() -> None:
     ]
     applied = {**current, "P2": (profiles["P2"], True), "P3": (profiles["P3"], False)}
     applied["P4"] = (profiles["P4"], True)
-    assert roster_changes(entries, applied, PSEUDONYM_KEY, NOW) == []
+    assert roster_changes(entries, applied, KEYS, NOW) == []
