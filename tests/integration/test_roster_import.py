@@ -2,15 +2,17 @@
 what changed."""
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from services.matching.roster import COLUMNS
-from shared.pseudonyms import pseudonymise
+from shared.pseudonyms import key_fingerprint, pseudonymise
 from tests.factories import PSEUDONYM_KEY
 from tests.integration.pipeline import Pipeline
 from tests.integration.rig import until_true
@@ -24,7 +26,11 @@ ROW = (
 
 
 async def import_roster(
-    pipeline: Pipeline, path: Path, key: bytes = PSEUDONYM_KEY, *options: str
+    pipeline: Pipeline,
+    path: Path,
+    key: bytes = PSEUDONYM_KEY,
+    *options: str,
+    retired: Sequence[bytes] = (),
 ) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
@@ -33,6 +39,7 @@ async def import_roster(
         "MONGODB_DATABASE_PREFIX": pipeline.database_prefix,
         "TOPIC_ROSTER": pipeline.topics.roster,
         "PSEUDONYM_KEY": key.decode(),
+        "PSEUDONYM_KEYS_RETIRED": json.dumps([k.decode() for k in retired]),
     }
     load = [sys.executable, "-m", "services.matching.cli", "load", str(path), "--wait", "30"]
     command = [*load, *options]
@@ -120,3 +127,32 @@ async def test_a_notify_that_lost_its_copy_of_the_roster_learns_it_again(
     known = await copy.find_one({"_id": "R8-2"})
     assert known is not None
     assert known["contact"]["email"] == "s2@r1.example"
+
+
+async def test_a_new_key_beside_the_one_it_replaces_rekeys_the_roster(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """A rotation: every supporter is announced again with a pseudonym under both keys, and
+    from then on the roster is the new key's."""
+    roster = tmp_path / "roster.csv"
+    roster.write_text("\n".join([",".join(COLUMNS), ROW.format(n=8).replace("R1", "R8")]) + "\n")
+    assert (await import_roster(pipeline, roster)).returncode == 0
+    new = b"rotated-key-Hq27Vn4Kd8Ys1Lp5Wx"
+    try:
+        rotated = await import_roster(pipeline, roster, new, retired=[PSEUDONYM_KEY])
+        assert rotated.returncode == 0, rotated.stderr
+        assert rotated.stdout.strip() == "1 supporters in the file: 1 updated"
+        supporters = pipeline.mongo[f"{pipeline.database_prefix}matching"]["supporters"]
+        stored = await supporters.find_one({"_id": "R8-8"})
+        assert stored is not None
+        assert stored["pseudonym"] == pseudonymise(new, "R8", "E88")
+        assert stored["pseudonyms"] == {
+            key_fingerprint(new): pseudonymise(new, "R8", "E88"),
+            key_fingerprint(PSEUDONYM_KEY): pseudonymise(PSEUDONYM_KEY, "R8", "E88"),
+        }
+        refused = await import_roster(pipeline, roster)
+        assert refused.returncode == 2, "the old key alone is no longer the roster's"
+        assert "nor among PSEUDONYM_KEYS_RETIRED" in refused.stderr
+    finally:
+        back = await import_roster(pipeline, roster, PSEUDONYM_KEY, retired=[new])
+        assert back.returncode == 0, back.stderr
