@@ -254,6 +254,10 @@ class FakeMessages(Messages):
         message = self.messages[message_id]
         message.state, message.claimable_from = awaiting, None
 
+    async def state_of(self, message_id: str) -> str | None:
+        message = self.messages.get(message_id)
+        return message.state if message else None
+
     async def retry_later(self, message_id: str, attempts: int, at: datetime) -> None:
         message = self.messages[message_id]
         message.state, message.claimable_from, message.attempts = State.SCHEDULED, at, attempts

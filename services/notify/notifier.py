@@ -74,6 +74,9 @@ from shared.metrics import NAMESPACE
 from shared.mongo import Announcements, UnitOfWork
 from shared.settings import Topics
 
+OFFER_FIRST_PAUSE = timedelta(seconds=1)
+"""How long a reminder steps back while its offer is being sent."""
+
 
 class OutreachMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -242,6 +245,8 @@ class Notifier:
         if (channel := claimed.interrupted_on) and not self.channels[channel].retries_are_safe:
             await self._unconfirmed(claimed, offer.assignment, channel)
             return
+        if kind_of(claimed.step) == REMINDER and await self._behind_its_offer(claimed, offer):
+            return
         case_id, supporter_id = str(offer.assignment.case_id), offer.assignment.supporter_id
         contact = await self.contacts.of_case(case_id)
         if needs_colleague_contact(claimed.step) and contact is None:
@@ -250,6 +255,24 @@ class Notifier:
             await self._wait(message_id, State.AWAITING_SUPPORTER, supporter_id, self.supporters.of)
         else:
             await self._send(claimed, offer.assignment, offer.supporter, contact)
+
+    async def _behind_its_offer(self, claimed: Claimed, offer: Offer) -> bool:
+        """A reminder never reaches a supporter before its offer: while the offer waits (for
+        the colleague's contact, or the supporter's address), so does the reminder; while the
+        offer is about to go or going, the reminder comes back a moment later."""
+        state = await self.messages.state_of(f"{claimed.assignment_id}/{OFFER}")
+        if state == State.AWAITING_CONTACT:
+            case_id = str(offer.assignment.case_id)
+            await self._wait(claimed.message_id, state, case_id, self.contacts.of_case)
+        elif state == State.AWAITING_SUPPORTER:
+            supporter_id = offer.assignment.supporter_id
+            await self._wait(claimed.message_id, state, supporter_id, self.supporters.of)
+        elif state in (State.SCHEDULED, State.SENDING):
+            later = datetime.now(UTC) + OFFER_FIRST_PAUSE
+            await self.messages.retry_later(claimed.message_id, claimed.attempts, later)
+        else:
+            return False
+        return True
 
     async def _unconfirmed(
         self, claimed: Claimed, assignment: PeerAssigned, channel: ChannelName

@@ -346,6 +346,10 @@ class Messages:
             state: await self.collection.count_documents({"state": state}) for state in AWAITED_BY
         }
 
+    async def state_of(self, message_id: str) -> str | None:
+        doc = await self.collection.find_one({"_id": message_id}, {"state": 1})
+        return str(doc["state"]) if doc else None
+
     async def wait_for(self, message_id: str, awaiting: str) -> None:
         await self.collection.update_one(
             {"_id": message_id}, {"$set": {"state": awaiting, "claimable_from": None}}

@@ -297,11 +297,24 @@ async def test_an_offer_to_a_supporter_not_yet_on_notifys_roster_waits_for_the_r
     assert outreach.body.startswith(f"Beste {supporter.display_name},")
 
 
+async def test_a_reminder_never_reaches_the_supporter_before_its_offer(desk: Desk) -> None:
+    await desk.notifier.on_assignment_news(desk.assignment)
+    await desk.notifier.deliver_due()  # the reminder is due: NOW has passed, no contact yet
+    assert desk.email.sent == [], "the offer waits for the contact, and its reminder with it"
+
+    await desk.notifier.on_contact(desk.contact)
+    await desk.notifier.deliver_due()
+    assert [o.subject.split(":")[0] for _, o in desk.email.sent] == [
+        "Verzoek om collegiale ondersteuning (medicatie, 2026-11-20)",
+        "Herinnering",
+    ]
+
+
 async def test_the_operator_sees_what_messages_wait_for(desk: Desk) -> None:
     supporter = desk.supporters.supporters.pop("P1")
     await desk.notifier.on_assignment_news(desk.assignment)
     await desk.notifier.deliver_due()  # the reminder is due too: NOW has passed
-    assert (desk.waiting("contact"), desk.waiting("supporter")) == (1, 1)
+    assert (desk.waiting("contact"), desk.waiting("supporter")) == (2, 0), "the reminder too"
 
     await desk.notifier.on_contact(desk.contact)
     await desk.notifier.deliver_due()
