@@ -254,8 +254,10 @@ async def rig(servers: Servers) -> AsyncIterator[NotifyRig]:
 
 async def test_an_unanswered_offer_is_reminded_half_way_once(rig: NotifyRig) -> None:
     offer = await rig.offer("INC-R1")
-    await rig.until(lambda: len(rig.mails(offer)) == 1, "the offer")
+    # On a slow start the contact comes after the reminder was due: both then go at once.
+    await rig.until(lambda: len(rig.mails(offer)) >= 1, "the offer")
     await rig.until(lambda: len(rig.mails(offer)) == 2, "the reminder")
+    assert rig.mails(offer)[0]["Subject"].startswith("Request for peer support")
     reminder = rig.mails(offer)[1]
     assert reminder["Subject"] == "Reminder: request for peer support (2026-11-20)"
     assert link_in(reminder, "respond").startswith("/respond?t=")
