@@ -13,7 +13,7 @@ dimensions of a case (`CaseProfile`) identify nobody and ride on every event rep
 import uuid
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -387,12 +387,38 @@ class Exclusions(Contract):
         )
 
 
+C = TypeVar("C", bound="AboutCase")
+
+
 class AboutCase(Envelope):
     """What every event about one case carries: the case and the profile reporting counts it
     by."""
 
     case_id: uuid.UUID
     profile: CaseProfile
+
+    def counted(self) -> "AboutCase | None":
+        """This event as reporting counts it, on reporting's own topics; None when reporting
+        counts nothing of it. `UnitOfWork` announces it with the event, in one transaction."""
+        return None
+
+    def _as_counted(self, kind: type[C], event_id: uuid.UUID, **fields: Any) -> C:
+        envelope = self.model_dump(include=set(Envelope.model_fields) - {"event_id", "event_type"})
+        return kind(
+            **envelope, event_id=event_id, case_id=self.case_id, profile=self.profile, **fields
+        )
+
+    def _step_counted(self, kind: type[C], **fields: Any) -> C:
+        """`kind` made of this event's own fields of the same names (and `fields`): a count
+        can hold nothing its event does not."""
+        named = set(kind.model_fields) - set(StepCounted.model_fields) - set(fields)
+        return self._as_counted(
+            kind,
+            derived_event_id("counted", self.event_id),
+            counts=self.event_id,
+            **{name: getattr(self, name) for name in named},
+            **fields,
+        )
 
 
 class SupportCaseOpened(AboutCase):
@@ -406,12 +432,9 @@ class SupportCaseOpened(AboutCase):
 
     def counted(self) -> "SupportCaseCounted":
         """The same opening as reporting counts it, nothing about whom."""
-        envelope = self.model_dump(include=set(Envelope.model_fields) - {"event_id", "event_type"})
-        return SupportCaseCounted(
-            **envelope,
-            event_id=derived_event_id("case_counted", self.case_id),
-            case_id=self.case_id,
-            profile=self.profile,
+        return self._as_counted(
+            SupportCaseCounted,
+            derived_event_id("case_counted", self.case_id),
             opted_out=self.opted_out,
         )
 
@@ -629,6 +652,9 @@ class PeerAssigned(AboutAssignment):
     """When intake opened the case: the first offer's time to assignment is counted from it."""
     passed_over: PassedOver | None = None
 
+    def counted(self) -> "AssignmentCounted":
+        return self._step_counted(AssignmentCounted)
+
 
 class ResponseDeadlineMoved(AboutAssignment):
     """The case became more urgent while the supporter was still to answer."""
@@ -668,6 +694,9 @@ class CaseEscalated(AboutCase):
     """How many supporters each rule turned away: why nobody fits, without naming anyone."""
     passed_over: PassedOver | None = None
 
+    def counted(self) -> "EscalationCounted":
+        return self._step_counted(EscalationCounted)
+
 
 ChannelName = Literal["email", "sms"]
 
@@ -678,6 +707,9 @@ class PeerNotified(AboutAssignment):
     notified_at: Instant
     step: Step = "offer"
     """`offer`, `reminder` or `follow_up_day_<n>`."""
+
+    def counted(self) -> "NotificationCounted":
+        return self._step_counted(NotificationCounted)
 
 
 class NotificationFailed(AboutAssignment):
@@ -711,13 +743,22 @@ class SupportContactLogged(AboutAssignment):
     first_of_case: bool = False
     """The first contact logged for the case: its time to first contact is counted."""
 
+    def counted(self) -> "ContactCounted":
+        return self._step_counted(ContactCounted)
+
 
 class AssignmentAccepted(AboutAssignment):
     event_type: Literal["assignment.accepted"] = "assignment.accepted"
 
+    def counted(self) -> "AnswerCounted":
+        return self._step_counted(AnswerCounted, accepted=True)
+
 
 class AssignmentDeclined(AboutAssignment):
     event_type: Literal["assignment.declined"] = "assignment.declined"
+
+    def counted(self) -> "AnswerCounted":
+        return self._step_counted(AnswerCounted, accepted=False)
 
 
 class SupportOutcome(StrEnum):
@@ -773,6 +814,71 @@ class SupportEnded(AboutAssignment):
             raise ValueError("a referral kind is given exactly when the outcome is referred")
         return self
 
+    def counted(self) -> "EndCounted":
+        return self._step_counted(EndCounted)
+
+
+# --- What reporting counts: each step of a case without whom -------------------------------
+
+
+class StepCounted(AboutCase):
+    """A step of a case as reporting counts it: what and when, never who supported. On a
+    topic of its own (`support.step_counts.v1`) and written in the same transaction as the
+    event it counts, so reporting reads no supporter's roster id, score or explanation."""
+
+    counts: uuid.UUID
+    """The event this counts. Reporting counts each step once under this id, so a step it
+    read itself before this topic existed is not counted again from here."""
+
+
+class AssignmentCounted(StepCounted):
+    event_type: Literal["support.assignment_counted"] = "support.assignment_counted"
+    attempt: int = Field(ge=1, le=MAX_COUNT)
+    case_opened_at: Instant | None = None
+
+
+class EscalationCounted(StepCounted):
+    event_type: Literal["support.escalation_counted"] = "support.escalation_counted"
+
+
+class NotificationCounted(StepCounted):
+    event_type: Literal["support.notification_counted"] = "support.notification_counted"
+    step: Step
+
+
+class AnswerCounted(StepCounted):
+    event_type: Literal["support.answer_counted"] = "support.answer_counted"
+    accepted: bool
+
+
+class ContactCounted(StepCounted):
+    event_type: Literal["support.contact_counted"] = "support.contact_counted"
+    contact_date: Day
+    minutes: int = Field(ge=1, le=600)
+    referred: bool
+    case_opened_at: Instant | None = None
+    first_of_case: bool = False
+
+
+class EndCounted(StepCounted):
+    event_type: Literal["support.end_counted"] = "support.end_counted"
+    outcome: SupportOutcome
+    referral: ReferralKind | None = None
+    case_opened_at: Instant | None = None
+    contacts: Count | None = None
+
+
+StepCount = Annotated[
+    AssignmentCounted
+    | EscalationCounted
+    | NotificationCounted
+    | AnswerCounted
+    | ContactCounted
+    | EndCounted,
+    Field(discriminator="event_type"),
+]
+"""What the step counts topic carries, from matching and notify."""
+
 
 AssignmentNews = Annotated[
     PeerAssigned
@@ -799,17 +905,12 @@ NotificationNews = Annotated[
 
 CaseEvent = (
     SupportCaseCounted
-    | PeerAssigned
-    | ResponseDeadlineMoved
-    | AssignmentCancelled
-    | CaseEscalated
-    | PeerNotified
-    | NotificationFailed
-    | SupportContactLogged
-    | AssignmentAccepted
-    | AssignmentDeclined
-    | SupportEnded
-    | GroupDebriefRecorded
+    | AssignmentCounted
+    | EscalationCounted
+    | NotificationCounted
+    | AnswerCounted
+    | ContactCounted
+    | EndCounted
 )
 """Every event on the topics reporting reads."""
 

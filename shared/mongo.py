@@ -21,9 +21,9 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.errors import describe
-from shared.events import Envelope, StaffEvent
+from shared.events import AboutCase, Envelope, StaffEvent, SupportCaseCounted
 from shared.metrics import NAMESPACE
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, Topics
 from shared.timing import woken_or_after
 from shared.tracing import current_context, within
 
@@ -84,6 +84,20 @@ def outbox_entries(announcements: Announcements, now: datetime) -> list[Document
         }
         for i, (topic, event) in enumerate(announcements)
     ]
+
+
+def with_counts(announcements: Announcements, topics: Topics) -> Announcements:
+    """Each event followed by what reporting counts of it, if anything, on reporting's own
+    topics: committed and published with it, or neither."""
+    counted: Announcements = []
+    for topic, event in announcements:
+        counted.append((topic, event))
+        if isinstance(event, AboutCase) and (count := event.counted()):
+            own = (
+                topics.case_counts if isinstance(count, SupportCaseCounted) else topics.step_counts
+            )
+            counted.append((own, count))
+    return counted
 
 
 class Outbox:
@@ -219,11 +233,13 @@ class Outbox:
 
 class UnitOfWork:
     """One step of a handler: its state and the events it owes in one transaction, then
-    published. The one way every service changes state and announces it."""
+    published. The one way every service changes state and announces it, so none forgets to
+    tell reporting (`with_counts`)."""
 
-    def __init__(self, client: AsyncMongoClient[Document], outbox: Outbox) -> None:
+    def __init__(self, client: AsyncMongoClient[Document], outbox: Outbox, topics: Topics) -> None:
         self.client = client
         self.outbox = outbox
+        self.topics = topics
 
     async def run(self, work: Work, *, holding: asyncio.Lock | None = None) -> list[Document]:
         """Returns the outbox entries the step wrote (empty when it owed nothing).
@@ -231,7 +247,8 @@ class UnitOfWork:
         `holding`: a lock held for the transaction (not for the publish after it)."""
 
         async def transaction(session: AsyncClientSession) -> list[Document]:
-            return await self.outbox.put(session, await work(session, datetime.now(UTC)))
+            announced = await work(session, datetime.now(UTC))
+            return await self.outbox.put(session, with_counts(announced, self.topics))
 
         async with holding or contextlib.nullcontext():
             published = await in_transaction(self.client, transaction)

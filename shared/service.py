@@ -62,7 +62,7 @@ def wire(service: str, settings: ServiceSettings) -> Wiring:
         mongo=mongo,
         database=database,
         outbox=outbox,
-        unit_of_work=UnitOfWork(mongo, outbox),
+        unit_of_work=UnitOfWork(mongo, outbox, settings.topics),
     )
 
 

@@ -88,6 +88,9 @@ class Topics(BaseSettings):
     cases: str = "support.cases.v1"
     case_counts: str = "support.case_counts.v1"
     """Each case opened, as reporting counts it: nothing about whom."""
+    step_counts: str = "support.step_counts.v1"
+    """Each later step of a case (an offer, an answer, a contact, the end) as reporting counts
+    it: nobody's roster id."""
     contacts: str = "support.contacts.v1"
     """The colleague's contact details, sealed to their case's key."""
     contact_keys: str = "support.contact_keys.v1"
@@ -104,8 +107,8 @@ class Topics(BaseSettings):
         return [self.incidents_reported, self.staff]
 
     def counted(self) -> list[str]:
-        """The topics reporting counts from."""
-        return [self.case_counts, self.assignments, self.responses, self.notifications]
+        """The topics reporting counts from: written for it alone."""
+        return [self.case_counts, self.step_counts]
 
 
 def dead_letter_topic(topic: str) -> str:

@@ -46,8 +46,9 @@ from shared.events import (
     SupporterContact,
 )
 from shared.mail import Outreach
-from shared.mongo import Announcements, Document, UnitOfWork, Work, outbox_entries
+from shared.mongo import Announcements, Document, UnitOfWork, Work, outbox_entries, with_counts
 from shared.sealing import new_case_key
+from shared.settings import Topics
 
 NO_SESSION = cast(AsyncClientSession, None)
 E = TypeVar("E", bound=Envelope)
@@ -59,9 +60,10 @@ class FakeUnitOfWork(UnitOfWork):
     def __init__(self, now: datetime) -> None:
         self.now = now
         self.published: Announcements = []
+        self.topics = Topics()
 
     async def run(self, work: Work, *, holding: object = None) -> list[Document]:
-        announced = await work(NO_SESSION, self.now)
+        announced = with_counts(await work(NO_SESSION, self.now), self.topics)
         self.published += announced
         return outbox_entries(announced, self.now)
 

@@ -37,7 +37,6 @@ from shared.events import (
     IncidentWithdrawn,
     Participant,
     SupportCaseClosed,
-    SupportCaseCounted,
     SupportCaseOpened,
     SupportCaseUpdated,
     SupportPreferences,
@@ -181,11 +180,6 @@ class Reconciled:
     contacts: list[CaseContactRecorded] = field(default_factory=list)
     """Held until notify's key for the case comes, then sealed to it for the contacts topic."""
     stale: bool = False
-
-    @property
-    def counted(self) -> list[SupportCaseCounted]:
-        """For reporting's topic: each case opened, without the colleague."""
-        return [case.counted() for case in self.cases if isinstance(case, SupportCaseOpened)]
 
 
 def case_id_for(hospital_id: str, incident_id: str, pseudonym: str) -> uuid.UUID:

@@ -104,10 +104,7 @@ class Intake:
             await self.records.save(session, occasion.key, outcome.record, previous, now)
             for contact in outcome.contacts:
                 await self.waiting.hold(session, contact, now)
-            return [
-                *((self.topics.cases, event) for event in outcome.cases),
-                *((self.topics.case_counts, event) for event in outcome.counted),
-            ]
+            return [(self.topics.cases, event) for event in outcome.cases]
 
         published = await self.unit_of_work.run(record)
         self.log.info(

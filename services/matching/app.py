@@ -27,6 +27,7 @@ from shared.events import (
     CaseNews,
     NotificationNews,
     RosterChange,
+    StepCount,
     SupportCaseClosed,
     SupportCaseOpened,
     SupportCaseUpdated,
@@ -75,6 +76,7 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
         publishes=[
             (topics.assignments, AssignmentNews, "offers, escalations, coordinators' decisions"),
             (topics.roster, RosterChange, "supporters deactivated or reactivated at the desk"),
+            (topics.step_counts, StepCount, "each offer, escalation and end, for reporting"),
         ],
     )
     attempts = Attempts(

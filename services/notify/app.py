@@ -28,6 +28,7 @@ from shared.events import (
     NotificationNews,
     PeerNotified,
     RosterChange,
+    StepCount,
     SupportCaseCounted,
     SupportEnded,
 )
@@ -102,6 +103,7 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
             (topics.notifications, NotificationNews, "what was sent to supporters, or failed"),
             (topics.responses, AssignmentResponse, "supporters' answers and the ends of support"),
             (topics.contact_keys, ContactKeyIssued, "each case's key to seal its contact to"),
+            (topics.step_counts, StepCount, "each message, answer, contact and end, for reporting"),
         ],
     )
 

@@ -14,19 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared.events import (
-    AboutCase,
-    AssignmentAccepted,
-    AssignmentDeclined,
-    CaseEscalated,
+    AnswerCounted,
+    AssignmentCounted,
     CaseEvent,
     CaseOrigin,
     CaseProfile,
-    PeerAssigned,
-    PeerNotified,
+    ContactCounted,
+    EndCounted,
+    EscalationCounted,
+    NotificationCounted,
     ReferralKind,
+    StepCounted,
     SupportCaseCounted,
-    SupportContactLogged,
-    SupportEnded,
     SupportOutcome,
 )
 
@@ -129,33 +128,38 @@ def measures_of(event: CaseEvent) -> tuple[CaseProfile, dict[str, int]] | None:
                 "opted_out": int(event.opted_out),
                 f"opened_from_{event.profile.origin}": 1,
             }
-        case PeerAssigned():
+        case AssignmentCounted():
             return event.profile, _assigned(event)
-        case CaseEscalated():
+        case EscalationCounted():
             return event.profile, {"escalated": 1}
-        case PeerNotified(step="offer"):
+        case NotificationCounted(step="offer"):
             return event.profile, {"peers_notified": 1}
-        case PeerNotified(step="reminder"):
+        case NotificationCounted(step="reminder"):
             return event.profile, {"reminded": 1}
-        case AssignmentAccepted():
+        case AnswerCounted(accepted=True):
             return event.profile, {"accepted": 1}
-        case AssignmentDeclined():
+        case AnswerCounted(accepted=False):
             return event.profile, {"declined": 1}
-        case SupportEnded():
+        case EndCounted():
             return event.profile, _ended(event)
-        case SupportContactLogged():
+        case ContactCounted():
             return event.profile, _contact(event)
     return None
 
 
-def _assigned(event: PeerAssigned) -> dict[str, int]:
+def counted_as(event: CaseEvent) -> str:
+    """The id reporting counts an event under: a step's is the id of the event it counts."""
+    return str(event.counts if isinstance(event, StepCounted) else event.event_id)
+
+
+def _assigned(event: AssignmentCounted) -> dict[str, int]:
     amounts = {"peers_assigned": 1}
     if event.attempt == 1 and event.case_opened_at:
         amounts[TO_ASSIGNMENT.bucket(_hours_between(event.case_opened_at, event.occurred_at))] = 1
     return amounts
 
 
-def _ended(event: SupportEnded) -> dict[str, int]:
+def _ended(event: EndCounted) -> dict[str, int]:
     amounts = {f"ended_{event.outcome}": 1}
     if event.referral:
         amounts[f"referred_{event.referral}"] = 1
@@ -167,7 +171,7 @@ def _ended(event: SupportEnded) -> dict[str, int]:
     return amounts
 
 
-def _contact(event: SupportContactLogged) -> dict[str, int]:
+def _contact(event: ContactCounted) -> dict[str, int]:
     amounts = {
         "contacts_logged": 1,
         "supporter_minutes": event.minutes,
@@ -210,7 +214,7 @@ def waiting_cases(events: Iterable[CaseEvent]) -> dict[tuple[str, str], set[str]
     """Per hospital's month (`releases`), the cases whose events are counted in it."""
     waiting: dict[tuple[str, str], set[str]] = {}
     for event in events:
-        if isinstance(event, AboutCase) and measures_of(event):
+        if measures_of(event):
             unit = (event.profile.month, event.profile.hospital_id)
             waiting.setdefault(unit, set()).add(str(event.case_id))
     return waiting

@@ -17,7 +17,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.reporting.aggregates import MEASURES, Row, tally, waiting_cases
+from services.reporting.aggregates import MEASURES, Row, counted_as, tally, waiting_cases
 from services.reporting.releases import Release, ReleaseUnit
 from shared.events import CaseEvent
 from shared.mongo import Document, in_transaction
@@ -75,17 +75,17 @@ class CellStore:
 
     async def count(self, session: AsyncClientSession, events: Sequence[CaseEvent]) -> int:
         """Add the events not counted before to their cells; returns how many were new."""
-        ids = {str(e.event_id): e for e in events}
+        ids = {counted_as(e): e for e in events}
         counted = {
             doc["_id"]
             async for doc in self.ledger.find(
                 {"_id": {"$in": list(ids)}}, {"_id": 1}, session=session
             )
         }
-        fresh = [e for event_id, e in ids.items() if event_id not in counted]
+        fresh = {event_id: e for event_id, e in ids.items() if event_id not in counted}
         if not fresh:
             return 0
-        if cells := tally(fresh, self.dimensions):
+        if cells := tally(fresh.values(), self.dimensions):
             await self.cells.bulk_write(
                 [
                     UpdateOne(
@@ -105,9 +105,9 @@ class CellStore:
                 session=session,
             )
         now = datetime.now(UTC)
-        await self._note_waiting(waiting_cases(fresh), now, session)
+        await self._note_waiting(waiting_cases(fresh.values()), now, session)
         await self.ledger.insert_many(
-            [{"_id": str(e.event_id), "counted_at": now} for e in fresh], session=session
+            [{"_id": event_id, "counted_at": now} for event_id in fresh], session=session
         )
         return len(fresh)
 

@@ -44,7 +44,7 @@ CONSUMER_GROUPS = {
     "notify.contacts": "contacts",
     "notify.contact_keys": "case_counts",
     "notify.coordinator_alerts": "notifications",
-    "reporting.case_events": "case_counts,assignments,responses,notifications",
+    "reporting.case_events": "case_counts,step_counts",
 }
 """Every consumer group of the pipeline and the topics (fields of `Topics`) it reads."""
 

@@ -16,7 +16,7 @@ from pymongo import AsyncMongoClient
 from shared.events import SupportCaseOpened
 from shared.kafka import ensure_topics
 from shared.mongo import Announcements, Document, Outbox, UnitOfWork, in_transaction
-from shared.settings import TopicLayout
+from shared.settings import TopicLayout, Topics
 from tests.factories import opened_cases
 from tests.integration.rig import Servers
 
@@ -27,7 +27,10 @@ async def test_events_left_in_the_outbox_are_published_at_the_next_start(
     servers: Servers,
 ) -> None:
     topic = f"outbox-{uuid.uuid4().hex[:8]}"
-    await ensure_topics(servers.kafka_bootstrap_servers, [topic], TopicLayout(partitions=1))
+    counts = Topics(case_counts=f"{topic}.counts")
+    await ensure_topics(
+        servers.kafka_bootstrap_servers, [topic, counts.case_counts], TopicLayout(partitions=1)
+    )
     mongo: AsyncMongoClient[Document] = AsyncMongoClient(servers.mongodb_url, tz_aware=True)
     database = mongo[f"outbox_{uuid.uuid4().hex[:8]}"]
     cases = opened_cases()
@@ -62,7 +65,10 @@ async def test_events_whose_publish_failed_after_the_commit_are_relayed_without_
         pytest.skip("pausing the broker needs the local servers")
     kafka = next(p for p in local.processes if p.name.startswith("kafka"))
     topic = f"outbox-{uuid.uuid4().hex[:8]}"
-    await ensure_topics(servers.kafka_bootstrap_servers, [topic], TopicLayout(partitions=1))
+    counts = Topics(case_counts=f"{topic}.counts")
+    await ensure_topics(
+        servers.kafka_bootstrap_servers, [topic, counts.case_counts], TopicLayout(partitions=1)
+    )
     mongo: AsyncMongoClient[Document] = AsyncMongoClient(servers.mongodb_url, tz_aware=True)
     database = mongo[f"outbox_{uuid.uuid4().hex[:8]}"]
     broker = KafkaBroker(servers.kafka_bootstrap_servers, request_timeout_ms=1500)
@@ -74,12 +80,13 @@ async def test_events_whose_publish_failed_after_the_commit_are_relayed_without_
     try:
         os.killpg(kafka.pid, signal.SIGSTOP)
         try:
-            published = await UnitOfWork(mongo, outbox).run(
+            published = await UnitOfWork(mongo, outbox, counts).run(
                 lambda session, now: _announce(topic, cases)
             )
         finally:
             os.killpg(kafka.pid, signal.SIGCONT)
-        assert [doc["_id"] for doc in published] == [str(c.event_id) for c in cases]
+        each_with_its_count = [str(e.event_id) for c in cases for e in (c, c.counted())]
+        assert [doc["_id"] for doc in published] == each_with_its_count
         assert outbox.behind, "the publish failed while the broker was paused"
 
         deadline = time.monotonic() + 60

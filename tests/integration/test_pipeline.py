@@ -80,7 +80,7 @@ async def test_two_professionals_get_two_cases_two_supporters_and_two_emails(
     assert row["cases_opened"] is None
 
 
-async def test_reporting_stores_no_personal_data(pipeline: Pipeline) -> None:
+async def test_reporting_reads_and_stores_no_personal_data(pipeline: Pipeline) -> None:
     await pipeline.load_roster(roster("T5"))
     people = [participant("E55555", department="ICU")]
     key = await report_and_wait(pipeline, incident_json("INC-5", people, hospital_id="T5"), 1)
@@ -106,6 +106,16 @@ async def test_reporting_stores_no_personal_data(pipeline: Pipeline) -> None:
     ]
     assert stored
     assert [p for p in personal if any(p in doc for doc in stored)] == []
+    read = [
+        (record.value or b"").decode()
+        for topic in pipeline.topics.counted()
+        for record in pipeline.log.on(topic, key)
+    ]
+    steps = {json.loads(r)["event_type"] for r in read}
+    assert {"support.case_counted", "support.assignment_counted"} <= steps
+    assert [
+        p for p in (*personal, str(assignment["assignment_id"])) if any(p in r for r in read)
+    ] == []
 
 
 OWN_MONTH = "2023-03-12T10:00:00+01:00"

@@ -24,13 +24,14 @@ QUESTIONS: list[dict[str, str]] = [
 
 
 async def opened(pipeline: Pipeline, incident_id: str, people: int, total: int) -> None:
-    """Report an incident of `people` professionals in RL and wait until all is counted."""
+    """Report an incident of `people` professionals in RL and wait until all is counted, up
+    to each supporter's offer (sent once notify holds the colleague's contact)."""
     involved = [participant(f"E8{incident_id[-1]}{n:02d}", department="ED") for n in range(people)]
     await pipeline.report(incident_json(incident_id, involved, hospital_id="RL", occurred_at=MONTH))
     await until_true(
         lambda: pipeline.counted("RL"),
-        lambda counted: counted["cases_opened"] >= total,
-        f"{total} cases of RL counted",
+        lambda counted: counted["cases_opened"] >= total and counted["peers_notified"] >= total,
+        f"{total} cases of RL counted and their offers sent",
     )
     await pipeline.idle()
 

@@ -4,30 +4,46 @@ from datetime import UTC, datetime, timedelta
 
 from services.matching.policy import Policy, assignment_for, rank
 from services.notify.messages import ContactEntry, answered, contact_logged, notified, support_ended
-from services.reporting.aggregates import DIMENSIONS, Cell, tally, waiting_cases
+from services.reporting.aggregates import DIMENSIONS, Cell, counted_as, tally, waiting_cases
 from shared.events import (
+    AboutCase,
     CaseEvent,
     PeerAssigned,
     ReferralKind,
     SupportCaseCounted,
     SupportOutcome,
+    case_event,
 )
+from shared.mongo import with_counts
+from shared.settings import Topics
 from tests.factories import NOW, case_to_match, incident_json, opened_cases, participant, supporter
 
 
-def events_of_one_incident() -> list[CaseEvent]:
+def events_of_one_incident() -> list[AboutCase]:
     people = [participant("E1"), participant("E2", function="physician", department="ED")]
-    events: list[CaseEvent] = []
+    events: list[AboutCase] = []
     for opened in opened_cases(incident_json(participants=people)):
         case = case_to_match(opened)
         candidate = rank(case, [supporter("P1")], Policy(), NOW).candidates[0]
         assigned = assignment_for(case, candidate, 1, Policy(), NOW, opened.event_id)
-        events += [opened.counted(), assigned, notified(assigned, "offer", "email", NOW)]
+        events += [opened, assigned, notified(assigned, "offer", "email", NOW)]
     return events
 
 
+def read_by_reporting(*events: AboutCase) -> list[CaseEvent]:
+    """What reporting reads of these events: their counts, as every `UnitOfWork` announces
+    them, on reporting's own topics."""
+    topics = Topics()
+    announced = with_counts([(topics.assignments, e) for e in events], topics)
+    return [
+        case_event.validate_json(e.model_dump_json())
+        for topic, e in announced
+        if topic in topics.counted()
+    ]
+
+
 def test_each_event_counts_in_the_cell_of_its_case() -> None:
-    cells = tally(events_of_one_incident(), DIMENSIONS)
+    cells = tally(read_by_reporting(*events_of_one_incident()), DIMENSIONS)
     nurse = Cell("2026-11", ("ZH-A", "nurse", "ICU", "severe"))
     physician = Cell("2026-11", ("ZH-A", "physician", "ED", "severe"))
     assert set(cells) == {nurse, physician}
@@ -40,9 +56,23 @@ def test_each_event_counts_in_the_cell_of_its_case() -> None:
     }
 
 
-def test_a_batch_notes_each_case_once_in_its_hospitals_month_for_the_next_correction() -> None:
+def test_reporting_reads_no_supporter_and_counts_each_step_under_the_event_it_counts() -> None:
     events = events_of_one_incident()
-    notices = [e for e in events if e.event_type == "support.peer_notified"]
+    read = read_by_reporting(*events)
+    assert len(read) == len(events)
+    for event in read:
+        assert "supporter" not in event.model_dump_json()
+        assert "P1" not in event.model_dump_json()
+    opened, assigned = events[:2]
+    assert [counted_as(e) for e in read[:2]] == [
+        str(opened.counted().event_id),  # type: ignore[union-attr]
+        str(assigned.event_id),  # counted once, had reporting read the offer itself before
+    ]
+
+
+def test_a_batch_notes_each_case_once_in_its_hospitals_month_for_the_next_correction() -> None:
+    events = read_by_reporting(*events_of_one_incident())
+    notices = [e for e in events if e.event_type == "support.notification_counted"]
     nothing_counted = [e.model_copy(update={"step": "follow_up_day_1"}) for e in notices]
     cases = {str(e.case_id) for e in events if isinstance(e, SupportCaseCounted)}
     assert waiting_cases([*events, *events]) == {("2026-11", "ZH-A"): cases}
@@ -65,7 +95,7 @@ def test_supporters_answers_time_and_referrals_are_counted() -> None:
         notified(assigned, "follow_up_day_1", "email", now),
         *logged,
     ]
-    (counts,) = tally(events, DIMENSIONS).values()
+    (counts,) = tally(read_by_reporting(*events), DIMENSIONS).values()
     assert +counts == {
         "cases_opened": 1,
         "opened_from_incident": 1,
@@ -84,9 +114,9 @@ def test_only_the_first_offer_counts_towards_the_time_to_assignment() -> None:
     late = assigned.occurred_at + timedelta(days=3)
     again = assigned.model_copy(update={"attempt": 2, "occurred_at": late})
     waited = assigned.model_copy(update={"occurred_at": late})
-    (second,) = tally([again], DIMENSIONS).values()
+    (second,) = tally(read_by_reporting(again), DIMENSIONS).values()
     assert +second == {"peers_assigned": 1}
-    (first,) = tally([waited], DIMENSIONS).values()
+    (first,) = tally(read_by_reporting(waited), DIMENSIONS).values()
     assert first["hours_to_assignment_le_72"] == 1
 
 
@@ -100,12 +130,12 @@ def test_the_first_contact_is_counted_in_the_hospitals_own_days() -> None:
     entry = ContactEntry(contact_date=at.date() + timedelta(days=1), minutes=30, mode="phone",
                          tier=1, referred=False)  # fmt: skip
     logged = contact_logged(assigned, entry, "n", at, first_of_case=True)
-    (counts,) = tally([logged], DIMENSIONS).values()
+    (counts,) = tally(read_by_reporting(logged), DIMENSIONS).values()
     assert counts["days_to_first_contact_le_0"] == 1
 
 
 def test_a_cell_holds_only_dimensions_and_counts() -> None:
-    (cell,) = list(tally(events_of_one_incident()[:1], ("hospital_id", "harm")))
+    (cell,) = list(tally(read_by_reporting(*events_of_one_incident()[:1]), ("hospital_id", "harm")))
     assert cell == Cell("2026-11", ("ZH-A", "severe"))
 
 
@@ -114,7 +144,7 @@ def test_support_ended_is_counted_by_outcome_kind_of_referral_time_and_contacts(
     assert isinstance(assigned, PeerAssigned)
     later = assigned.model_copy(update={"case_opened_at": NOW - timedelta(days=20)})
     ended = support_ended(later, SupportOutcome.REFERRED, ReferralKind.EAP, NOW, contacts=3)
-    (counts,) = tally([ended], DIMENSIONS).values()
+    (counts,) = tally(read_by_reporting(ended), DIMENSIONS).values()
     assert +counts == {
         "ended_referred": 1,
         "referred_eap": 1,
@@ -127,5 +157,5 @@ def test_an_end_without_known_contacts_adds_nothing_to_contacts_per_case() -> No
     assigned = events_of_one_incident()[1]
     assert isinstance(assigned, PeerAssigned)
     ended = support_ended(assigned, SupportOutcome.WITHDRAWN, None, NOW)
-    (counts,) = tally([ended], DIMENSIONS).values()
+    (counts,) = tally(read_by_reporting(ended), DIMENSIONS).values()
     assert not any(name.startswith("contacts_per_case") for name in +counts)

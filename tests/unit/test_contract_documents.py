@@ -29,8 +29,11 @@ def test_the_committed_document_is_current(
     ("service", "publishes"),
     [
         ("intake", {TOPICS.cases, TOPICS.case_counts, TOPICS.contacts, TOPICS.staff}),
-        ("matching", {TOPICS.assignments, TOPICS.roster}),
-        ("notify", {TOPICS.notifications, TOPICS.responses, TOPICS.contact_keys}),
+        ("matching", {TOPICS.assignments, TOPICS.roster, TOPICS.step_counts}),
+        (
+            "notify",
+            {TOPICS.notifications, TOPICS.responses, TOPICS.contact_keys, TOPICS.step_counts},
+        ),
         ("reporting", set()),
     ],
 )
