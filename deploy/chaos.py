@@ -45,6 +45,7 @@ from shared.settings import ServiceSettings, Topics
 CHAOS_TIMING = {
     "URGENT_RESPONSE_SECONDS": "40",
     "RESPONSE_SECONDS": "60",
+    "ANSWER_GRACE_SECONDS": "3",
     "FOLLOW_UP_AFTER": '["PT2S"]',
     "SCAN_SECONDS": "1",
     "SENDING_LEASE_SECONDS": "5",

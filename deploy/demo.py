@@ -94,6 +94,7 @@ async def dead_letters(bootstrap_servers: str, topic: str) -> list[tuple[bytes, 
 DEMO_TIMING = {
     "URGENT_RESPONSE_SECONDS": "60",
     "RESPONSE_SECONDS": "90",
+    "ANSWER_GRACE_SECONDS": "3",
     "FOLLOW_UP_AFTER": '["PT2S", "PT4S"]',
     "SUPPORT_ENDS_AFTER": "PT60S",
     "STILL_SUPPORTING_AFTER": "PT5S",

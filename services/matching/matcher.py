@@ -207,9 +207,11 @@ class Matcher:
         await self._run(step, may_free_capacity=True)
 
     async def expire_overdue(self, limit: int) -> int:
-        """Offers not answered in time go to someone else; returns how many expired."""
+        """Offers not answered in time go to someone else, once an answer given at the last
+        moment would have arrived; returns how many expired."""
+        grace = self.policy.answer_grace
         expired = 0
-        for overdue in await self.book.overdue(datetime.now(UTC), limit):
+        for overdue in await self.book.overdue(datetime.now(UTC) - grace, limit):
 
             async def step(
                 session: AsyncClientSession, now: datetime, overdue: CaseRecord = overdue
@@ -219,7 +221,7 @@ class Matcher:
                     overdue.case_id,
                     status=Status.OFFERED,
                     assignment_id=overdue.assignment_id,
-                    respond_by={"$lte": now},
+                    respond_by={"$lte": now - grace},
                 )
                 if record is None:
                     return []

@@ -152,6 +152,9 @@ class Policy:
     urgent_response: timedelta = timedelta(hours=2)
     """How long a supporter has to answer for a death, severe harm or a calamity."""
     response: timedelta = timedelta(hours=24)
+    answer_grace: timedelta = timedelta(minutes=2)
+    """An offer expires this long after its deadline: notify takes answers until the
+    deadline, and one given at the last moment is still on its way here."""
     max_attempts: int = 3
     """Offers (declined or unanswered) before the coordinator takes the case over."""
     recent_window: timedelta = timedelta(days=90)

@@ -28,6 +28,9 @@ class MatchingSettings(AccessSettings, ErasureSettings):
     timezone: str = "Europe/Amsterdam"
     urgent_response_seconds: float = Field(default=2 * 3600, gt=0)
     response_seconds: float = Field(default=24 * 3600, gt=0)
+    answer_grace_seconds: float = Field(default=120, ge=0)
+    """An offer expires this long after its deadline, so that an answer given at the last
+    moment (notify takes none after it) still arrives first."""
     max_attempts: int = Field(default=3, ge=1)
     recent_window_days: int = Field(default=90, ge=1)
     """Cases a supporter carried this far back still weigh in their load."""
@@ -71,6 +74,7 @@ class MatchingSettings(AccessSettings, ErasureSettings):
             timezone=self.timezone,
             urgent_response=timedelta(seconds=self.urgent_response_seconds),
             response=timedelta(seconds=self.response_seconds),
+            answer_grace=timedelta(seconds=self.answer_grace_seconds),
             max_attempts=self.max_attempts,
             recent_window=timedelta(days=self.recent_window_days),
             recent_cases_full=self.recent_cases_full,

@@ -399,11 +399,14 @@ class Notifier:
         return replace(offer, supporter=await self.supporters.of(offer.assignment.supporter_id))
 
     async def answer(self, offer: Offer, answer: Outcome) -> bool:
-        """Record the supporter's answer once; returns False when the offer was no longer open."""
+        """Record the supporter's answer once, before the offer's deadline; returns False when
+        the offer was no longer open or its deadline had passed."""
         assignment = offer.assignment
         assignment_id = str(assignment.assignment_id)
 
         async def record(session: AsyncClientSession, now: datetime) -> Announcements:
+            if offer.too_late_to_answer(now):
+                return []
             if not await self.offers.answer(session, assignment_id, answer, now):
                 return []
             if answer == Outcome.ACCEPTED:

@@ -21,6 +21,7 @@ class Closed(StrEnum):
 
     ANSWERED = "answered"
     WITHDRAWN = "withdrawn"
+    LATE = "late"
     UNKNOWN = "unknown"
 
 
@@ -49,6 +50,8 @@ _TEXT = {
         "closed_title": "Dit verzoek is niet meer open",
         "answered": "Op dit verzoek is al geantwoord.",
         "withdrawn": "Dit verzoek is ingetrokken of aan een andere collega gegeven.",
+        "late": "De tijd om te antwoorden is voorbij. Het verzoek gaat naar een andere collega "
+        "of naar de coördinator.",
         "unknown": "Dit verzoek is niet bekend.",
         "link_title": "Deze link werkt niet",
         "forged": "De link is niet geldig. Gebruik de link uit je e-mail.",
@@ -101,6 +104,8 @@ _TEXT = {
         "closed_title": "This request is no longer open",
         "answered": "This request has been answered already.",
         "withdrawn": "This request was withdrawn or passed to another colleague.",
+        "late": "The time to answer has passed. The request goes to another colleague or to "
+        "the coordinator.",
         "unknown": "This request is not known.",
         "link_title": "This link does not work",
         "forged": "The link is not valid. Please use the link from your email.",

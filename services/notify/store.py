@@ -74,6 +74,11 @@ class Offer:
     def language(self) -> str:
         return self.supporter.language if self.supporter else "en"
 
+    def too_late_to_answer(self, now: datetime) -> bool:
+        """Past its deadline, matching gives the case to someone else: an answer then would
+        be taken here and find no offer there, and the supporter would hear nothing more."""
+        return now >= self.assignment.respond_by
+
 
 @dataclass(frozen=True)
 class Claimed:

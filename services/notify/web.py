@@ -79,7 +79,10 @@ class SupporterPages:
             response = await self._answer(link, answer) if answer else self._refused(None)
         else:
             offer = await self.notifier.offer(str(link.assignment_id))
-            response = HTMLResponse(question_page(offer.language if offer else "en", token))
+            if offer and offer.open and offer.too_late_to_answer(datetime.now(UTC)):
+                response = HTMLResponse(closed_page(offer.language, Closed.LATE), 409)
+            else:
+                response = HTMLResponse(question_page(offer.language if offer else "en", token))
         await response(scope, receive, send)
 
     async def _answer(self, link: Link, answer: Outcome) -> HTMLResponse:
@@ -87,8 +90,7 @@ class SupporterPages:
         if offer is None:
             return HTMLResponse(closed_page("en", Closed.UNKNOWN), 404)
         if not await self.notifier.answer(offer, answer):
-            closed = Closed.ANSWERED if offer.answer or offer.open else Closed.WITHDRAWN
-            return HTMLResponse(closed_page(offer.language, closed), 409)
+            return HTMLResponse(closed_page(offer.language, _why_closed(offer)), 409)
         return HTMLResponse(outcome_page(offer.language, answer))
 
     async def log_contact(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -175,3 +177,12 @@ class SupporterPages:
 async def _form(request: Request) -> dict[str, str]:
     form = parse_qs((await request.body()).decode(errors="replace"))
     return {name: values[0] for name, values in form.items()}
+
+
+def _why_closed(offer: Offer) -> Closed:
+    """Why an answer was not taken, as the offer stood just before."""
+    if offer.answer:
+        return Closed.ANSWERED
+    if not offer.open:
+        return Closed.WITHDRAWN
+    return Closed.LATE if offer.too_late_to_answer(datetime.now(UTC)) else Closed.ANSWERED

@@ -73,6 +73,27 @@ async def test_accepting_through_the_link_once(pipeline: Pipeline) -> None:
     assert await case_status(pipeline, offer["case_id"]) == "accepted"
 
 
+async def test_an_answer_after_the_deadline_is_refused_and_says_why(pipeline: Pipeline) -> None:
+    await pipeline.load_roster(roster("A5"))
+    await pipeline.report(incident_json("INC-A5", [participant("E91005")], hospital_id="A5"))
+    (offer,) = await offered(pipeline, "A5:INC-A5")
+    link = link_in(mail_for(pipeline, offer))
+    offers = pipeline.mongo[f"{pipeline.database_prefix}notify"]["offers"]
+    # The day passes: notify's copy of the deadline is what its pages go by.
+    passed = {"$set": {"assignment.respond_by": "2020-01-01T00:00:00+00:00"}}
+    await offers.update_one({"_id": offer["assignment_id"]}, passed)
+
+    opened = await pipeline.supporter.get(link)
+    assert opened.status_code == 409
+    assert "De tijd om te antwoorden is voorbij" in opened.text
+    accepted = await pipeline.supporter.post(link, data={"answer": "accept"})
+    assert accepted.status_code == 409
+    assert "De tijd om te antwoorden is voorbij" in accepted.text
+    await pipeline.idle()
+    assert pipeline.log.on(pipeline.topics.responses, "A5:INC-A5") == []
+    assert await case_status(pipeline, offer["case_id"]) == "offered"
+
+
 async def test_declining_through_the_link_brings_the_next_peer(pipeline: Pipeline) -> None:
     await pipeline.load_roster(roster("A2"))
     await pipeline.report(incident_json("INC-A2", [participant("E91002")], hospital_id="A2"))

@@ -104,6 +104,7 @@ async def matching_rig(
         scan_seconds=0.5,
         urgent_response_seconds=URGENT_SECONDS,
         response_seconds=3600,
+        answer_grace_seconds=1.0,
         **settings,
     )
     apps = [create_app(common) for _ in range(instances)]

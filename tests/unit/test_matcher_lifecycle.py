@@ -108,11 +108,25 @@ async def test_an_unanswered_offer_is_cancelled_and_offered_again() -> None:
     life = lifecycle("P1", "P2")
     await life.matcher.open(life.case)
     (first,) = life.offers()
-    life.unit_of_work.now = first.respond_by + timedelta(seconds=1)
+    life.unit_of_work.now = first.respond_by + Policy().answer_grace + timedelta(seconds=1)
     assert await life.matcher.expire_overdue(10) == 1
     (cancelled,) = life.unit_of_work.events(AssignmentCancelled)
     assert cancelled.reason == "no_response"
     assert life.offers()[-1].supporter_id != first.supporter_id
+
+
+async def test_an_answer_given_at_the_deadline_arrives_before_the_offer_expires() -> None:
+    """notify takes answers until the deadline; matching waits the grace for them."""
+    life = lifecycle("P1", "P2")
+    await life.matcher.open(life.case)
+    (first,) = life.offers()
+    life.unit_of_work.now = first.respond_by + timedelta(seconds=30)
+    assert await life.matcher.expire_overdue(10) == 0
+    await life.matcher.respond(answered(first, True, first.respond_by))
+    life.unit_of_work.now = first.respond_by + Policy().answer_grace + timedelta(seconds=1)
+    assert await life.matcher.expire_overdue(10) == 0
+    assert life.book.status(life.case.case_id) == Status.ACCEPTED
+    assert life.unit_of_work.events(AssignmentCancelled) == []
 
 
 async def test_a_closed_case_gives_its_supporter_capacity_back() -> None:

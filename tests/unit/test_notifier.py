@@ -172,6 +172,19 @@ async def test_an_answer_is_recorded_once_and_acceptance_schedules_follow_ups(de
     assert desk.messages.state(follow_up) == State.SCHEDULED
 
 
+async def test_an_answer_after_the_deadline_is_refused_as_matching_gives_the_case_on(
+    desk: Desk,
+) -> None:
+    await desk.notifier.on_assignment_news(desk.assignment)
+    offer = await desk.notifier.offer(str(desk.assignment.assignment_id))
+    assert offer is not None
+    desk.unit_of_work.now = desk.assignment.respond_by
+    assert not await desk.notifier.answer(offer, Outcome.ACCEPTED)
+    assert desk.unit_of_work.events(AssignmentAccepted) == []
+    follow_up = f"{desk.assignment.assignment_id}/follow_up_day_1"
+    assert follow_up not in desk.messages.messages
+
+
 async def test_a_contact_link_records_one_contact(desk: Desk) -> None:
     link = Link(desk.assignment.assignment_id, "nonce-1")
     entry = ContactEntry(contact_date=NOW.date(), minutes=30, mode="phone", tier=1, referred=False)
