@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from deploy.feed import (
     Counted,
@@ -71,23 +71,31 @@ def format_table(
     return "\n".join(lines)
 
 
-async def dead_letters(bootstrap_servers: str, topic: str) -> list[tuple[bytes, str]]:
-    """What landed in a dead-letter topic so far: (original bytes, reason)."""
+async def records_on(
+    bootstrap_servers: str, *topics: str, quiet_ms: int = 1500
+) -> list[ConsumerRecord]:
+    """Every record on these topics so far, read from the start until none comes for a while."""
     consumer = AIOKafkaConsumer(
-        dead_letter_topic(topic),
+        *topics,
         bootstrap_servers=bootstrap_servers,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
     await consumer.start()
+    read: list[ConsumerRecord] = []
     try:
-        batches = await consumer.getmany(timeout_ms=3000)
+        while batches := await consumer.getmany(timeout_ms=quiet_ms):
+            read.extend(record for records in batches.values() for record in records)
     finally:
         await consumer.stop()
+    return read
+
+
+async def dead_letters(bootstrap_servers: str, topic: str) -> list[tuple[bytes, str]]:
+    """What landed in a dead-letter topic so far: (original bytes, reason)."""
     return [
         (record.value or b"", dict(record.headers).get("dlq-reason", b"").decode())
-        for records in batches.values()
-        for record in records
+        for record in await records_on(bootstrap_servers, dead_letter_topic(topic), quiet_ms=3000)
     ]
 
 
@@ -125,31 +133,18 @@ LOAD_COLUMNS = (
 async def supporter_activity(bootstrap_servers: str) -> Counter[str]:
     """What notify announced so far: offers, reminders and follow-ups sent, answers, contacts."""
     topics = Topics()
-    consumer = AIOKafkaConsumer(
-        topics.notifications,
-        topics.responses,
-        bootstrap_servers=bootstrap_servers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
     tally: Counter[str] = Counter()
-    try:
-        while batches := await consumer.getmany(timeout_ms=1500):
-            for records in batches.values():
-                for record in records:
-                    event = json.loads(record.value or b"{}")
-                    kind = event.get("event_type", "")
-                    if kind == "support.peer_notified":
-                        tally[str(event["step"]).split("_day_")[0]] += 1
-                    elif kind == "support.contact_logged":
-                        tally["contacts logged"] += 1
-                        tally["minutes"] += int(event["minutes"])
-                        tally["referred"] += bool(event["referred"])
-                    else:
-                        tally[kind.removeprefix("assignment.").removeprefix("support.")] += 1
-    finally:
-        await consumer.stop()
+    for record in await records_on(bootstrap_servers, topics.notifications, topics.responses):
+        event = json.loads(record.value or b"{}")
+        kind = event.get("event_type", "")
+        if kind == "support.peer_notified":
+            tally[str(event["step"]).split("_day_")[0]] += 1
+        elif kind == "support.contact_logged":
+            tally["contacts logged"] += 1
+            tally["minutes"] += int(event["minutes"])
+            tally["referred"] += bool(event["referred"])
+        else:
+            tally[kind.removeprefix("assignment.").removeprefix("support.")] += 1
     return tally
 
 
@@ -351,33 +346,21 @@ async def wave_decisions(bootstrap: str, keys: set[str]) -> Counter[str]:
     """Of the cases opened for these incidents: how many, how many offered to a peer, how
     many escalated (nobody fitted, at least for a while), as the topics tell it."""
     topics = Topics()
-    consumer = AIOKafkaConsumer(
-        topics.cases,
-        topics.assignments,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
     opened: set[str] = set()
     decided: dict[str, set[str]] = {"assigned": set(), "escalated": set(), "opted out": set()}
-    try:
-        while batches := await consumer.getmany(timeout_ms=1500):
-            for record in (r for records in batches.values() for r in records):
-                event = json.loads(record.value or b"{}")
-                if event.get("correlation_id") not in keys:
-                    continue
-                kind = event.get("event_type")
-                if kind == "support.case_opened":
-                    opened.add(event["case_id"])
-                    if event["opted_out"]:
-                        decided["opted out"].add(event["case_id"])
-                elif kind == "support.peer_assigned":
-                    decided["assigned"].add(event["case_id"])
-                elif kind == "support.case_escalated":
-                    decided["escalated"].add(event["case_id"])
-    finally:
-        await consumer.stop()
+    for record in await records_on(bootstrap, topics.cases, topics.assignments):
+        event = json.loads(record.value or b"{}")
+        if event.get("correlation_id") not in keys:
+            continue
+        kind = event.get("event_type")
+        if kind == "support.case_opened":
+            opened.add(event["case_id"])
+            if event["opted_out"]:
+                decided["opted out"].add(event["case_id"])
+        elif kind == "support.peer_assigned":
+            decided["assigned"].add(event["case_id"])
+        elif kind == "support.case_escalated":
+            decided["escalated"].add(event["case_id"])
     tally = Counter({"cases opened": len(opened)})
     tally.update({what: len(cases) for what, cases in decided.items()})
     tally["undecided"] = len(opened - set().union(*decided.values()))

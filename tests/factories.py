@@ -5,8 +5,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from services.intake.cases import IntakePolicy, Occasion, Reconciled, reconcile
-from services.matching.policy import Case, Policy, Supporter, assignment_for, rank
+from services.matching.policy import Case, Policy, assignment_for, rank
 from services.matching.roster import RosterEntry
+from services.matching.supporters import Supporter
 from shared.events import (
     AboutCase,
     CaseContactRecorded,
@@ -68,6 +69,34 @@ def incident_json(
         else [participant("E12345"), participant("E23456", department="ED")],
         **changes,
     }
+
+
+def hospital_event(event_type: str, hospital_id: str = "ZH-A", **fields: Any) -> dict[str, Any]:
+    """The envelope of any event a hospital's systems send, around these fields."""
+    return {
+        "event_id": str(uuid.uuid4()),
+        "event_type": event_type,
+        "schema_version": 1,
+        "occurred_at": "2026-11-21T10:00:00+01:00",
+        "source_system": f"epd-{hospital_id.lower()}",
+        "hospital_id": hospital_id,
+        **fields,
+    }
+
+
+def withdrawal_json(
+    incident_id: str = "INC-2026-000123", hospital_id: str = "ZH-A", **changes: Any
+) -> dict[str, Any]:
+    return hospital_event(
+        "incident.withdrawn", hospital_id, incident_id=incident_id, **{"revision": 1, **changes}
+    )
+
+
+def outreach_choice_json(staff_id: str, outreach: str, **changes: Any) -> dict[str, Any]:
+    """A professional's choice to be approached or not, as the intranet sends it."""
+    return hospital_event(
+        "staff.outreach_preference", staff_id=staff_id, outreach=outreach, **changes
+    )
 
 
 def incident(**changes: Any) -> IncidentReported:

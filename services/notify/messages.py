@@ -407,13 +407,10 @@ def notified(
 ) -> PeerNotified:
     return PeerNotified(
         event_id=_step_event_id("peer_notified", assignment, step),
-        assignment_id=assignment.assignment_id,
-        case_id=assignment.case_id,
-        profile=assignment.profile,
         channel=channel,
         notified_at=at,
         step=step,
-        **_caused_by(assignment, at),
+        **_about(assignment, at),
     )
 
 
@@ -426,13 +423,10 @@ def failed(
 ) -> NotificationFailed:
     return NotificationFailed(
         event_id=derived_event_id("notification_failed", assignment.assignment_id, step, channel),
-        assignment_id=assignment.assignment_id,
-        case_id=assignment.case_id,
-        profile=assignment.profile,
         step=step,
         channel=channel,
         reason=reason,
-        **_caused_by(assignment, at),
+        **_about(assignment, at),
     )
 
 
@@ -442,8 +436,12 @@ def _step_event_id(kind: str, assignment: PeerAssigned, step: str) -> uuid.UUID:
     return derived_event_id(kind, assignment.assignment_id, step)
 
 
-def _caused_by(assignment: PeerAssigned, at: datetime) -> dict[str, Any]:
+def _about(assignment: PeerAssigned, at: datetime) -> dict[str, Any]:
+    """What every step notify announces carries: the assignment, its case, and what caused it."""
     return {
+        "assignment_id": assignment.assignment_id,
+        "case_id": assignment.case_id,
+        "profile": assignment.profile,
         "occurred_at": at,
         "producer": "notify",
         "correlation_id": assignment.correlation_id,
@@ -459,10 +457,7 @@ def answered(
     kind = AssignmentAccepted if accepted else AssignmentDeclined
     return kind(
         event_id=derived_event_id("assignment_answered", assignment.assignment_id),
-        assignment_id=assignment.assignment_id,
-        case_id=assignment.case_id,
-        profile=assignment.profile,
-        **_caused_by(assignment, at),
+        **_about(assignment, at),
     )
 
 
@@ -477,14 +472,11 @@ def support_ended(
     """Support ends once per assignment, by the supporter's link or by lapsing."""
     return SupportEnded(
         event_id=derived_event_id("support_ended", assignment.assignment_id),
-        assignment_id=assignment.assignment_id,
-        case_id=assignment.case_id,
-        profile=assignment.profile,
         outcome=outcome,
         referral=referral,
         case_opened_at=assignment.case_opened_at,
         contacts=contacts,
-        **_caused_by(assignment, at),
+        **_about(assignment, at),
     )
 
 
@@ -498,13 +490,10 @@ def contact_logged(
 ) -> SupportContactLogged:
     return SupportContactLogged(
         event_id=derived_event_id("contact_logged", nonce),
-        assignment_id=assignment.assignment_id,
-        case_id=assignment.case_id,
-        profile=assignment.profile,
         case_opened_at=assignment.case_opened_at,
         first_of_case=first_of_case,
         **entry.model_dump(),
-        **_caused_by(assignment, at),
+        **_about(assignment, at),
     )
 
 

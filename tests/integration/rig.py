@@ -116,22 +116,21 @@ class Isolation:
 
     def settings(self) -> dict[str, Any]:
         """What every service under test is configured with, as settings fields."""
+        return {**self._connections(), "topics": self.topics}
+
+    def environment(self) -> dict[str, str]:
+        """The same, as the environment of a service run as its own process."""
+        return {
+            **{name.upper(): value for name, value in self._connections().items()},
+            **{f"TOPIC_{name.upper()}": t for name, t in self.topics.model_dump().items()},
+        }
+
+    def _connections(self) -> dict[str, str]:
         return {
             "kafka_bootstrap_servers": self.servers.kafka_bootstrap_servers,
             "mongodb_url": self.servers.mongodb_url,
             "mongodb_database_prefix": self.database_prefix,
             "kafka_group_prefix": self.group_prefix,
-            "topics": self.topics,
-        }
-
-    def environment(self) -> dict[str, str]:
-        """The same, as the environment of a service run as its own process."""
-        return {
-            "KAFKA_BOOTSTRAP_SERVERS": self.servers.kafka_bootstrap_servers,
-            "MONGODB_URL": self.servers.mongodb_url,
-            "MONGODB_DATABASE_PREFIX": self.database_prefix,
-            "KAFKA_GROUP_PREFIX": self.group_prefix,
-            **{f"TOPIC_{name.upper()}": t for name, t in self.topics.model_dump().items()},
         }
 
 

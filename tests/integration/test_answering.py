@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.factories import incident_json, participant
+from tests.factories import incident_json, participant, withdrawal_json
 from tests.integration.pipeline import Pipeline
 from tests.integration.test_pipeline import roster
 
@@ -120,17 +120,7 @@ async def test_forged_and_withdrawn_links_change_nothing(pipeline: Pipeline) -> 
     assert forged.status_code == 400
     assert "The link is not valid" in forged.text
 
-    withdrawal = {
-        "event_id": "1d2c3b4a-5e6f-4a1b-9c2d-3e4f5a6b7c8d",
-        "event_type": "incident.withdrawn",
-        "schema_version": 1,
-        "occurred_at": "2026-11-21T10:00:00+01:00",
-        "source_system": "epd-a3",
-        "hospital_id": "A3",
-        "incident_id": "INC-A3",
-        "revision": 1,
-    }
-    await pipeline.report(withdrawal)
+    await pipeline.report(withdrawal_json("INC-A3", "A3"))
     await pipeline.idle()
     too_late = await pipeline.supporter.post(link, data={"answer": "accept"})
     assert too_late.status_code == 409

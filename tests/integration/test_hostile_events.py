@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from tests.factories import incident_json, participant
+from tests.factories import hospital_event, incident_json, outreach_choice_json, participant
 from tests.integration.pipeline import Pipeline
 
 WITHIN = 30.0
@@ -138,26 +138,12 @@ async def test_an_outreach_choice_dated_beyond_utc_is_dead_lettered_at_once(
     pipeline: Pipeline,
 ) -> None:
     hospital = f"H{uuid.uuid4().hex[:6]}"
-    choice = {
-        "event_id": str(uuid.uuid4()),
-        "event_type": "staff.outreach_preference",
-        "schema_version": 1,
-        "occurred_at": "9999-12-31T23:30:00-01:00",
-        "source_system": "intranet",
-        "hospital_id": hospital,
-        "staff_id": "E40003",
-        "outreach": "declined",
-    }
-    request = {
-        "event_id": str(uuid.uuid4()),
-        "event_type": "support.requested",
-        "schema_version": 1,
-        "occurred_at": "2026-11-20T10:00:00+01:00",
-        "source_system": "intranet",
-        "hospital_id": hospital,
-        "request_id": "REQ-1",
-        "professional": participant("E40004"),
-    }
+    choice = outreach_choice_json(
+        "E40003", "declined", hospital_id=hospital, occurred_at="9999-12-31T23:30:00-01:00"
+    )
+    request = hospital_event(
+        "support.requested", hospital, request_id="REQ-1", professional=participant("E40004")
+    )
     key = f"{hospital}:E40003"
     sent = await pipeline.producer.send_and_wait(
         pipeline.topics.staff, json.dumps(choice).encode(), key=key.encode()

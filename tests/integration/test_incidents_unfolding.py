@@ -3,27 +3,20 @@ pipeline keeps up, in whatever order the events arrive."""
 
 import json
 import uuid
-from typing import Any
 
 import pytest
 
-from tests.factories import incident_json, participant
+from tests.factories import (
+    hospital_event,
+    incident_json,
+    outreach_choice_json,
+    participant,
+    withdrawal_json,
+)
 from tests.integration.pipeline import Pipeline
 from tests.integration.test_pipeline import roster
 
 pytestmark = pytest.mark.integration
-
-
-def staff_event(event_type: str, hospital: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "event_id": str(uuid.uuid4()),
-        "event_type": event_type,
-        "schema_version": 1,
-        "occurred_at": "2026-11-21T14:00:00+01:00",
-        "source_system": f"intranet-{hospital.lower()}",
-        "hospital_id": hospital,
-        **fields,
-    }
 
 
 async def test_an_update_before_its_report_is_applied_and_the_report_ignored(
@@ -59,17 +52,7 @@ async def test_a_withdrawn_incident_closes_its_cases_and_cancels_their_offers(
     await pipeline.report(event)
     key = "U2:INC-U2"
     await pipeline.until(lambda: pipeline.log.on(pipeline.topics.notifications, key))
-    withdrawal = {
-        "event_id": str(uuid.uuid4()),
-        "event_type": "incident.withdrawn",
-        "schema_version": 1,
-        "occurred_at": "2026-11-21T10:00:00+01:00",
-        "source_system": "epd-zh-a",
-        "hospital_id": "U2",
-        "incident_id": "INC-U2",
-        "revision": 1,
-    }
-    await pipeline.report(withdrawal)
+    await pipeline.report(withdrawal_json("INC-U2", "U2"))
     await pipeline.report({**event, "event_id": str(uuid.uuid4())})  # a late resend
     await pipeline.idle()
     cases = pipeline.log.events(pipeline.topics.cases, key)
@@ -82,11 +65,10 @@ async def test_a_withdrawn_incident_closes_its_cases_and_cancels_their_offers(
 async def test_a_request_opens_a_case_and_an_opt_out_is_respected(pipeline: Pipeline) -> None:
     await pipeline.load_roster(roster("U3"))
     staff = pipeline.topics.staff
-    preference = staff_event("staff.outreach_preference", "U3", staff_id="E70021",
-                             outreach="declined")  # fmt: skip
+    preference = outreach_choice_json("E70021", "declined", hospital_id="U3")
     await pipeline.send(staff, preference, "U3:E70021")
     await pipeline.idle()
-    request = staff_event(
+    request = hospital_event(
         "support.requested", "U3", request_id="REQ-1", requested_by="colleague",
         professional=participant("E70020"), message="she has not slept since the night shift",
     )  # fmt: skip

@@ -10,6 +10,8 @@ import asyncio
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +117,18 @@ async def feed(notify: Rig, channel: ChannelName) -> PeerAssigned:
     return await offered(notify, *offer_and_contact(f"INC-{channel}", channel, "+31644444444"))
 
 
+@asynccontextmanager
+async def killed_while_sending(
+    notify: Notify, isolation: Isolation, channel: ChannelName
+) -> AsyncIterator[tuple[EventLog, PeerAssigned]]:
+    """notify, fed an offer by this channel, dies as it sends it; the test restarts it."""
+    await notify.start()
+    async with running(isolation, [], [isolation.topics.notifications]) as watching:
+        offer = await feed(watching, channel)
+        await notify.wait_killed()
+        yield watching.log, offer
+
+
 def offer_events(log: EventLog, topics: Topics) -> list[dict[str, Any]]:
     """What notify announced about the offer step (the reminder follows on its own)."""
     return [e for e in log.events(topics.notifications) if e["step"] == "offer"]
@@ -130,11 +144,7 @@ async def test_a_mail_interrupted_in_flight_is_never_sent_twice(
     mail_server = Controller(sink, hostname="127.0.0.1", port=port)
     mail_server.start()
     try:
-        await notify.start()
-        async with running(isolation, [], [topics.notifications]) as watching:
-            log = watching.log
-            offer = await feed(watching, "email")
-            await notify.wait_killed()
+        async with killed_while_sending(notify, isolation, "email") as (log, offer):
             assert len(sink.messages) == 1
 
             await notify.start()
@@ -176,12 +186,7 @@ async def test_a_text_interrupted_in_flight_is_delivered_once(
     )
     serving = asyncio.create_task(server.serve())
     try:
-        await notify.start()
-        async with running(isolation, [], [topics.notifications]) as watching:
-            log = watching.log
-            offer = await feed(watching, "sms")
-            await notify.wait_killed()
-
+        async with killed_while_sending(notify, isolation, "sms") as (log, offer):
             await notify.start()
             await until(lambda: offer_events(log, topics), what="the restarted notify sends")
             await asyncio.sleep(2)

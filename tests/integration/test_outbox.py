@@ -26,12 +26,7 @@ pytestmark = pytest.mark.integration
 async def test_events_left_in_the_outbox_are_published_at_the_next_start(
     servers: Servers,
 ) -> None:
-    topic = f"outbox-{uuid.uuid4().hex[:8]}"
-    counts = Topics(case_counts=f"{topic}.counts")
-    await ensure_topics(
-        servers.kafka_bootstrap_servers, [topic, counts.case_counts], TopicLayout(partitions=1)
-    )
-    mongo: AsyncMongoClient[Document] = AsyncMongoClient(servers.mongodb_url, tz_aware=True)
+    topic, _, mongo = await _fresh_topic_and_store(servers)
     database = mongo[f"outbox_{uuid.uuid4().hex[:8]}"]
     cases = opened_cases()
     broker = KafkaBroker(servers.kafka_bootstrap_servers)
@@ -64,12 +59,7 @@ async def test_events_whose_publish_failed_after_the_commit_are_relayed_without_
     if local is None:
         pytest.skip("pausing the broker needs the local servers")
     kafka = next(p for p in local.processes if p.name.startswith("kafka"))
-    topic = f"outbox-{uuid.uuid4().hex[:8]}"
-    counts = Topics(case_counts=f"{topic}.counts")
-    await ensure_topics(
-        servers.kafka_bootstrap_servers, [topic, counts.case_counts], TopicLayout(partitions=1)
-    )
-    mongo: AsyncMongoClient[Document] = AsyncMongoClient(servers.mongodb_url, tz_aware=True)
+    topic, counts, mongo = await _fresh_topic_and_store(servers)
     database = mongo[f"outbox_{uuid.uuid4().hex[:8]}"]
     broker = KafkaBroker(servers.kafka_bootstrap_servers, request_timeout_ms=1500)
     outbox = Outbox(database, broker, relay_after=60)
@@ -100,6 +90,18 @@ async def test_events_whose_publish_failed_after_the_commit_are_relayed_without_
 
     records = await first_records(servers, topic, 2)
     assert [json.loads(r.value)["case_id"] for r in records] == [str(c.case_id) for c in cases]
+
+
+async def _fresh_topic_and_store(
+    servers: Servers,
+) -> tuple[str, Topics, AsyncMongoClient[Document]]:
+    """A topic of its own (and its counts topic), so no other test's events are read."""
+    topic = f"outbox-{uuid.uuid4().hex[:8]}"
+    counts = Topics(case_counts=f"{topic}.counts")
+    await ensure_topics(
+        servers.kafka_bootstrap_servers, [topic, counts.case_counts], TopicLayout(partitions=1)
+    )
+    return topic, counts, AsyncMongoClient(servers.mongodb_url, tz_aware=True)
 
 
 async def _announce(topic: str, cases: list[SupportCaseOpened]) -> Announcements:

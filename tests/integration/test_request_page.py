@@ -61,19 +61,19 @@ def cases_of(pipeline: Pipeline, hospital: str, event_type: str) -> list[dict[st
     ]
 
 
+def asker(hospital: str, staff_id: str, email: str = "", **fields: str) -> dict[str, str]:
+    """The form's fields of a professional asking, from their work address unless given."""
+    email = email or f"{staff_id.lower()}@{hospital.lower()}.example"
+    return {"hospital_id": hospital, "staff_id": staff_id, "email": email, **fields}
+
+
 async def test_asking_for_oneself_opens_a_case_once_confirmed_and_the_wish_is_honoured(
     pipeline: Pipeline, request_page_url: str
 ) -> None:
     await pipeline.load_roster(roster("Q1"))
-    fields = {
-        "hospital_id": "Q1",
-        "staff_id": "E71001",
-        "email": "e71001@q1.example",
-        "for_whom": "self",
-        "function": "nurse",
-        "department": "ICU",
-        "prefer_department": "own",
-    }
+    fields = asker(
+        "Q1", "E71001", for_whom="self", function="nurse", department="ICU", prefer_department="own"
+    )
     async with browser() as chromium:
         page = await chromium.new_page()
         answer = await ask(page, request_page_url, fields)
@@ -98,17 +98,17 @@ async def test_asking_for_a_colleague_never_names_who_asked(
     pipeline: Pipeline, request_page_url: str
 ) -> None:
     await pipeline.load_roster(roster("Q2"))
-    fields = {
-        "hospital_id": "Q2",
-        "staff_id": "E72001",
-        "email": "referrer@q2.example",
-        "for_whom": "colleague",
-        "colleague_staff_id": "E72002",
-        "function": "physician",
-        "department": "ED",
-        "reach_email": "e72002@q2.example",
-        "prefer_language": "en",
-    }
+    fields = asker(
+        "Q2",
+        "E72001",
+        "referrer@q2.example",
+        for_whom="colleague",
+        colleague_staff_id="E72002",
+        function="physician",
+        department="ED",
+        reach_email="e72002@q2.example",
+        prefer_language="en",
+    )
     async with browser() as chromium:
         page = await chromium.new_page()
         assert "Check your e-mail" in await ask(page, request_page_url, fields)
@@ -139,7 +139,7 @@ async def test_a_colleague_who_opted_out_is_counted_but_not_approached(
     pipeline: Pipeline, request_page_url: str
 ) -> None:
     await pipeline.load_roster(roster("Q3"))
-    choice = {"hospital_id": "Q3", "staff_id": "E73001", "email": "e73001@q3.example"}
+    choice = asker("Q3", "E73001")
     async with browser() as chromium:
         page = await chromium.new_page()
         answer = await ask(page, request_page_url, {**choice, "outreach": "declined"}, "choices")
@@ -165,7 +165,7 @@ async def test_a_colleague_who_opted_out_is_counted_but_not_approached(
 async def test_a_link_used_twice_or_forged_does_nothing(
     pipeline: Pipeline, request_page_url: str
 ) -> None:
-    fields = {"hospital_id": "Q1", "staff_id": "E71009", "email": "e71009@q1.example"}
+    fields = asker("Q1", "E71009")
     async with browser() as chromium:
         page = await chromium.new_page()
         await ask(page, request_page_url, {**fields, "outreach": "welcome"}, "choices")
@@ -185,13 +185,7 @@ async def test_a_link_used_twice_or_forged_does_nothing(
 async def test_an_address_outside_the_hospitals_mail_domains_is_refused(
     pipeline: Pipeline, request_page_url: str
 ) -> None:
-    fields = {
-        "hospital_id": "Q1",
-        "staff_id": "E71010",
-        "email": "someone@gmail.example",
-        "function": "nurse",
-        "department": "ICU",
-    }
+    fields = asker("Q1", "E71010", "someone@gmail.example", function="nurse", department="ICU")
     async with browser() as chromium:
         page = await chromium.new_page()
         answer = await ask(page, request_page_url, fields)

@@ -22,7 +22,7 @@ from services.notify.app import create_app as notify_app
 from services.notify.settings import NotifySettings
 from services.reporting.app import create_app as reporting_app
 from services.reporting.settings import ReportingSettings
-from tests.factories import LINK_SECRET, PSEUDONYM_KEY, incident_json, participant
+from tests.factories import LINK_SECRET, PSEUDONYM_KEY, incident_json, participant, withdrawal_json
 from tests.integration.pipeline import load_roster
 from tests.integration.rig import MailSink, Rig, Servers, isolated, running, until, until_true
 from tests.integration.test_matching import peer
@@ -329,15 +329,8 @@ async def test_support_under_way_ends_as_withdrawn_with_its_incident(
     await until(lambda: ends.of("support.peer_assigned", hospital), what="the offer")
     await ends.accept_all(hospital)
     await colleague_waiting(ends, hospital)
-    withdrawal = {
-        "event_id": str(uuid.uuid4()),
-        "event_type": "incident.withdrawn",
-        "schema_version": 1,
-        "occurred_at": datetime.now(UTC).isoformat(),
-        "source_system": "epd-test",
-        "hospital_id": hospital,
-        "incident_id": incident,
-        "revision": 2,
-    }
+    withdrawal = withdrawal_json(
+        incident, hospital, revision=2, occurred_at=datetime.now(UTC).isoformat()
+    )
     await ends.send(ends.topics.incidents_reported, withdrawal, f"{hospital}:{incident}")
     await offered_to_the_waiting_colleague(ends, hospital, "withdrawn")

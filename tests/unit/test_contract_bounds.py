@@ -8,7 +8,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from shared import events
 from shared.events import IncidentEvent, StaffMessage
-from tests.factories import incident_json
+from tests.factories import incident_json, outreach_choice_json
 
 CONTRACTS = [
     model
@@ -92,15 +92,6 @@ def test_a_value_no_store_could_keep_is_a_contract_violation(
 
 
 def test_an_outreach_choice_dated_beyond_utc_is_refused() -> None:
-    choice = {
-        "event_id": "5b0a6c1e-8a7a-4d5e-9c57-2f0f8f7a9d11",
-        "event_type": "staff.outreach_preference",
-        "schema_version": 1,
-        "occurred_at": "9999-12-31T23:30:00-01:00",
-        "source_system": "intranet",
-        "hospital_id": "ZH-A",
-        "staff_id": "E1",
-        "outreach": "declined",
-    }
+    choice = outreach_choice_json("E1", "declined", occurred_at="9999-12-31T23:30:00-01:00")
     with pytest.raises(ValidationError, match="cannot be expressed in UTC"):
         TypeAdapter(StaffMessage).validate_python(choice)

@@ -45,6 +45,16 @@ def record(harm: str = "severe", calamity: bool = True, **state: object) -> Case
     return case_record({**doc, **state})
 
 
+def offered_to(supporter_id: str, assignment_id: str, answer_within: timedelta) -> CaseRecord:
+    return record(
+        status=Status.OFFERED,
+        offered_at=NOW,
+        respond_by=NOW + answer_within,
+        assignment_id=assignment_id,
+        supporter_id=supporter_id,
+    )
+
+
 def needs(
     rec: CaseRecord, notes: CaseNotes | None = None, at: timedelta = timedelta(0)
 ) -> list[Need]:
@@ -63,25 +73,13 @@ def test_a_case_nobody_fits_is_listed_with_the_rules_that_turned_people_away() -
 
 
 def test_an_offer_is_listed_only_once_half_its_deadline_has_passed() -> None:
-    offered = record(
-        status=Status.OFFERED,
-        offered_at=NOW,
-        respond_by=NOW + timedelta(hours=2),
-        assignment_id="A1",
-        supporter_id="P1",
-    )
+    offered = offered_to("P1", "A1", answer_within=timedelta(hours=2))
     assert needs(offered, at=timedelta(minutes=59)) == []
     assert needs(offered, at=timedelta(minutes=61)) == [Need.OFFER_UNANSWERED]
 
 
 def test_a_failed_message_counts_only_for_the_offer_still_open() -> None:
-    offered = record(
-        status=Status.OFFERED,
-        offered_at=NOW,
-        respond_by=NOW + timedelta(hours=24),
-        assignment_id="A2",
-        supporter_id="P1",
-    )
+    offered = offered_to("P1", "A2", answer_within=timedelta(hours=24))
     failed = Notice("A2", "offer", "email", "mailbox unknown", NOW)
     assert needs(offered, CaseNotes(notice=failed)) == [Need.NOTIFICATION_FAILED]
     earlier_offer = replace(failed, assignment_id="A1")

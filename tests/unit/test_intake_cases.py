@@ -17,7 +17,15 @@ from shared.events import (
     SupportRequested,
 )
 from shared.pseudonyms import pseudonymise, tagged
-from tests.factories import KEYS, PSEUDONYM_KEY, incident_json, participant, reconciled
+from tests.factories import (
+    KEYS,
+    PSEUDONYM_KEY,
+    hospital_event,
+    incident_json,
+    participant,
+    reconciled,
+    withdrawal_json,
+)
 
 LATER = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
@@ -32,16 +40,7 @@ def update(revision: int, **changes: Any) -> Occasion:
 
 
 def withdrawal(revision: int) -> Occasion:
-    event = {
-        "event_id": "5b0c9b0e-8c2f-4d7e-9a53-1f0b8f0f4a11",
-        "event_type": "incident.withdrawn",
-        "schema_version": 1,
-        "occurred_at": "2026-11-21T10:00:00+01:00",
-        "source_system": "epd-zh-a",
-        "hospital_id": "ZH-A",
-        "incident_id": "INC-2026-000123",
-        "revision": revision,
-    }
+    event = withdrawal_json(revision=revision)
     return Occasion.of_incident(IncidentWithdrawn.model_validate(event))
 
 
@@ -241,18 +240,14 @@ def test_who_opted_out_gets_a_case_counted_but_no_outreach() -> None:
 
 
 def request(requested_by: str = "self") -> Occasion:
-    event = {
-        "event_id": "2c0b3f1e-2d7a-4d55-8f62-8f1b2b7f6a01",
-        "event_type": "support.requested",
-        "schema_version": 1,
-        "occurred_at": "2026-11-21T14:00:00+01:00",
-        "source_system": "intranet-zh-a",
-        "hospital_id": "ZH-A",
-        "request_id": "REQ-17",
-        "requested_by": requested_by,
-        "professional": participant("E12345"),
-        "message": "I keep thinking about the patient in bed 4",
-    }
+    event = hospital_event(
+        "support.requested",
+        occurred_at="2026-11-21T14:00:00+01:00",
+        request_id="REQ-17",
+        requested_by=requested_by,
+        professional=participant("E12345"),
+        message="I keep thinking about the patient in bed 4",
+    )
     return Occasion.of_request(SupportRequested.model_validate(event))
 
 

@@ -26,6 +26,7 @@ from tests.factories import (
     NOW,
     contact_key,
     incident_json,
+    outreach_choice_json,
     participant,
     reconciled,
 )
@@ -125,15 +126,8 @@ async def test_a_professional_who_opted_out_is_counted_but_not_approached(
     intake: Intake, unit_of_work: FakeUnitOfWork
 ) -> None:
     await intake.on_staff_message(
-        OutreachPreferenceSet(
-            event_id=uuid.uuid4(),
-            event_type="staff.outreach_preference",
-            schema_version=1,
-            occurred_at=NOW,
-            source_system="intranet",
-            hospital_id="ZH-A",
-            staff_id="E12345",
-            outreach="declined",
+        OutreachPreferenceSet.model_validate(
+            outreach_choice_json("E12345", "declined", occurred_at=NOW)
         )
     )
     await intake.on_incident(IncidentReported.model_validate(incident_json()))

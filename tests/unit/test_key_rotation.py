@@ -3,7 +3,6 @@ who is in an incident recorded before the rotation, and matching still tells a s
 involved in it, until the retired key is dropped."""
 
 import secrets
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,14 @@ from shared.events import (
 )
 from shared.pseudonyms import PseudonymKeys, key_fingerprint, tagged
 from shared.settings import Topics
-from tests.factories import NOW, case_to_match, incident_json, participant, supporter
+from tests.factories import (
+    NOW,
+    case_to_match,
+    incident_json,
+    outreach_choice_json,
+    participant,
+    supporter,
+)
 from tests.fakes import FakeIncidentRecords, FakePreferences, FakeUnitOfWork, FakeWaitingContacts
 from tests.unit.test_roster_file import GOOD, HEADER
 
@@ -151,15 +157,8 @@ def intake_with(keys: PseudonymKeys, preferences: FakePreferences) -> tuple[Inta
 
 
 def choice(outreach: str, at: datetime) -> OutreachPreferenceSet:
-    return OutreachPreferenceSet(
-        event_id=uuid.uuid4(),
-        event_type="staff.outreach_preference",
-        schema_version=1,
-        occurred_at=at,
-        source_system="intranet",
-        hospital_id="ZH-A",
-        staff_id="E12345",
-        outreach=outreach,
+    return OutreachPreferenceSet.model_validate(
+        outreach_choice_json("E12345", outreach, occurred_at=at)
     )
 
 
