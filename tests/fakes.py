@@ -14,7 +14,7 @@ from pymongo.errors import DuplicateKeyError
 from services.intake.cases import Choice, IncidentRecord
 from services.intake.store import IncidentRecords, Preferences, WaitingContacts
 from services.matching.desk_store import AuditLine, AuditLog, DeskRecords
-from services.matching.policy import Case, Supporter
+from services.matching.policy import Case
 from services.matching.store import (
     HOLDING_CAPACITY,
     CaseBook,
@@ -24,19 +24,11 @@ from services.matching.store import (
     case_document,
     case_record,
 )
+from services.matching.supporters import Supporter
+from services.notify import store as notify_store
 from services.notify.keyring import ContactKeys
 from services.notify.steps import Scheduled
-from services.notify.store import (
-    AWAITED_BY,
-    CaseContacts,
-    Claimed,
-    Firsts,
-    Messages,
-    Offer,
-    Offers,
-    State,
-    Supporters,
-)
+from services.notify.store import AWAITED_BY, Claimed, Offer, State
 from shared.errors import RejectedEvent, RetryLater
 from shared.events import (
     CaseContactRecorded,
@@ -71,7 +63,7 @@ class FakeUnitOfWork(UnitOfWork):
         return [e for _, e in self.published if isinstance(e, kind)]
 
 
-class FakeContacts(CaseContacts):
+class FakeContacts(notify_store.CaseContacts):
     def __init__(self) -> None:
         self.contacts: dict[str, CaseContactRecorded] = {}
 
@@ -94,7 +86,7 @@ class FakeContactKeys(ContactKeys):
         return pair[0] if pair else None
 
 
-class FakeSupporters(Supporters):
+class FakeSupporters(notify_store.Supporters):
     def __init__(self) -> None:
         self.supporters: dict[str, SupporterContact] = {}
 
@@ -105,7 +97,7 @@ class FakeSupporters(Supporters):
         return self.supporters.get(supporter_id)
 
 
-class FakeOffers(Offers):
+class FakeOffers(notify_store.Offers):
     def __init__(self) -> None:
         self.offers: dict[str, Offer] = {}
 
@@ -161,7 +153,7 @@ class _Message:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
-class FakeMessages(Messages):
+class FakeMessages(notify_store.Messages):
     def __init__(self, lease: timedelta = timedelta(minutes=2)) -> None:
         self.lease = lease
         self.messages: dict[str, _Message] = {}
@@ -271,7 +263,7 @@ class FakeMessages(Messages):
         self.messages[message_id].tried.append(channel)
 
 
-class FakeFirsts(Firsts):
+class FakeFirsts(notify_store.Firsts):
     def __init__(self) -> None:
         self.seen: set[str] = set()
 
@@ -394,6 +386,9 @@ class FakeRoster(Roster):
     def __init__(self, supporters: Iterable[Supporter]) -> None:
         self.supporters = {s.supporter_id: s for s in supporters}
         self.open: dict[str, set[str]] = {s: set() for s in self.supporters}
+
+    def written_by(self, session: AsyncClientSession) -> set[str]:
+        return set()  # nothing is held in memory without the store's change stream
 
     async def available_in(
         self, hospital_id: str, session: AsyncClientSession | None = None

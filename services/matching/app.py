@@ -18,6 +18,7 @@ from services.matching.desk_views import DeskViews
 from services.matching.desk_web import desk_pages_router
 from services.matching.erasure import Erasure
 from services.matching.matcher import Matcher
+from services.matching.rosters import Rosters
 from services.matching.settings import SERVICE, MatchingSettings
 from services.matching.store import CaseBook, Roster
 from shared.access import Attempts
@@ -47,8 +48,10 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
     topics = settings.topics
     roster, book = Roster(wiring.database), CaseBook(wiring.database)
     records = DeskRecords(wiring.database, settings.audit_kept)
+    policy = settings.policy()
+    rosters = Rosters(roster, policy.recent_cases_full, wiring.log, wiring.registry)
     matcher = Matcher(
-        wiring.unit_of_work, roster, book, settings.policy(), topics.assignments, wiring.log
+        wiring.unit_of_work, roster, book, policy, topics.assignments, wiring.log, rosters
     )
     _subscribe(wiring, settings, matcher, roster, records)
 
@@ -72,7 +75,7 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
             records.ensure_indexes,
             sessions.ensure_indexes,
         ],
-        background=[clock.keep, erasing.keep],
+        background=[clock.keep, erasing.keep, rosters.follow],
         publishes=[
             (topics.assignments, AssignmentNews, "offers, escalations, coordinators' decisions"),
             (topics.roster, RosterChange, "supporters deactivated or reactivated at the desk"),
@@ -83,7 +86,6 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
         settings.sign_in_failures_allowed, timedelta(seconds=settings.sign_in_window_seconds)
     )
     refusals = Refusals(wiring.registry, wiring.log, attempts)
-    policy = matcher.policy
     views = DeskViews(book, roster, records, policy, settings.targets(), settings.refresher_after)
     coordination = Coordination(
         wiring.unit_of_work, roster, book, records, policy, topics, matcher.capacity_freed

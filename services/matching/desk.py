@@ -14,8 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from services.matching.policy import Case, Judged, Policy, Supporter, explain
+from services.matching.policy import Case, Judged, Policy, explain
 from services.matching.store import CaseRecord, Status
+from services.matching.supporters import Supporter
 from shared.events import (
     AssignmentAccepted,
     AssignmentCancelled,

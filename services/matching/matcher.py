@@ -7,6 +7,7 @@ does nothing, so redeliveries, late answers and several matchers are all harmles
 """
 
 import asyncio
+import contextlib
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -31,6 +32,7 @@ from services.matching.policy import (
     rank,
     withdrawal_for,
 )
+from services.matching.rosters import Rosters
 from services.matching.store import CaseBook, CaseRecord, Roster, Status
 from shared.events import (
     AssignmentAccepted,
@@ -46,8 +48,9 @@ from shared.events import (
 from shared.mongo import Announcements, Document, UnitOfWork
 
 BEST = 10
-"""Candidates ranked per decision. Within the decision's transaction only a capacity taken
-since its snapshot can refuse one, and that aborts and retries the whole transaction."""
+"""Candidates ranked per decision. The store refuses one whose capacity was taken since the
+roster in memory saw it (the next is tried), or since the transaction's snapshot (the whole
+decision is retried)."""
 
 Step = Callable[[AsyncClientSession, datetime], Awaitable[list[Envelope]]]
 
@@ -60,6 +63,8 @@ class Matcher:
     policy: Policy
     topic: str
     log: Any
+    rosters: Rosters
+    """The rosters a decision judges: held in memory while `rosters.follow` runs."""
     capacity_freed: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     """Set when waiting cases may now fit: wakes the scan instead of waiting for it."""
     _waiting_order: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
@@ -68,11 +73,18 @@ class Matcher:
     after passing over a graver one."""
 
     async def _run(self, step: Step, *, may_free_capacity: bool = False) -> list[Document]:
+        sessions: list[AsyncClientSession] = []
+
         async def work(session: AsyncClientSession, now: datetime) -> Announcements:
+            sessions.append(session)
             return [(self.topic, e) for e in await step(session, now)]
 
         lock = self._waiting_order if may_free_capacity else None
-        published = await self.unit_of_work.run(work, holding=lock)
+        try:
+            published = await self.unit_of_work.run(work, holding=lock)
+        finally:
+            written = {i for session in sessions for i in self.roster.written_by(session)}
+            await self.rosters.refresh(written)
         for doc in published:
             payload = doc["payload"]
             self.log.info(
@@ -291,23 +303,23 @@ class Matcher:
             if case.exclusions.incident_size > self.policy.large_incident
             else Counter[str]()
         )
-        roster = await self.roster.available_in(case.hospital_id, session)
-        ranking = rank(case, roster, self.policy, now, share, best=BEST)
-        attempt = record.attempt + 1
-        for candidate in ranking.candidates:
-            supporter_id = candidate.supporter.supporter_id
-            if await self.roster.reserve(session, supporter_id, case_id, now):
-                assigned = assignment_for(
-                    case,
-                    candidate,
-                    attempt,
-                    self.policy,
-                    now,
-                    cause,
-                    passed_over=ranking.passed_over,
-                )
-                await self.book.offered(session, assigned, now)
-                return [assigned]
+        async with contextlib.aclosing(self.rosters.to_decide(case.hospital_id)) as rosters:
+            async for roster in rosters:
+                ranking = rank(case, roster, self.policy, now, share, best=BEST)
+                for candidate in ranking.candidates:
+                    supporter_id = candidate.supporter.supporter_id
+                    if await self.roster.reserve(session, supporter_id, case_id, now):
+                        assigned = assignment_for(
+                            case,
+                            candidate,
+                            record.attempt + 1,
+                            self.policy,
+                            now,
+                            cause,
+                            passed_over=ranking.passed_over,
+                        )
+                        await self.book.offered(session, assigned, now)
+                        return [assigned]
         return await self._wait(session, record, now, cause, ranking)
 
     async def _wait(

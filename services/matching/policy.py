@@ -9,19 +9,27 @@ see why this peer.
 """
 
 import functools
-import heapq
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
-from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
+import numpy.typing as npt
+
+from services.matching.supporters import (
+    FUNCTIONS,
+    Mask,
+    RosterColumns,
+    Supporter,
+    as_columns,
+    folded,
+)
 from shared.events import (
-    Absence,
     AssignmentCancelled,
     CancelReason,
     CaseEscalated,
@@ -37,18 +45,13 @@ from shared.events import (
     ResponseDeadlineMoved,
     ScoreItem,
     SupportEnded,
-    SupporterContact,
     SupportOutcome,
     SupportPreferences,
-    Weekday,
     derived_event_id,
 )
 from shared.pseudonyms import tagged
 
 PRODUCER = "matching"
-
-WEEKDAYS = tuple(Weekday)
-"""In the order of `date.weekday()`."""
 
 SENIORITY_SPAN = 10
 """Years of experience less than the colleague's at which the seniority fit reaches 0."""
@@ -180,41 +183,6 @@ def priority(profile: CaseProfile) -> int:
     return 1 if profile.harm in (Harm.MODERATE, Harm.UNKNOWN) else 2
 
 
-@dataclass(frozen=True, slots=True)
-class Supporter:
-    contact: SupporterContact
-    hospital_id: str
-    pseudonym: str
-    function: Function
-    department: str
-    max_open_cases: int
-    open_cases: int = 0
-    active: bool = True
-    team: str | None = None
-    languages: frozenset[str] = frozenset()
-    trained_on: date | None = None
-    available_days: frozenset[Weekday] = frozenset()
-    absences: tuple[Absence, ...] = ()
-    seniority_years: int | None = None
-    birth_year: int | None = None
-    last_assigned_at: datetime | None = None
-    carried: tuple[datetime, ...] = ()
-    """When the supporter accepted each of their latest cases."""
-    pseudonyms: Mapping[str, str] = field(default_factory=dict, hash=False)
-    """By pseudonym key id: under each key in use (`pseudonym` is today's)."""
-
-    @property
-    def supporter_id(self) -> str:
-        return self.contact.supporter_id
-
-    def pseudonym_under(self, key_id: str | None) -> str | None:
-        """To compare with a case opened with that key; None when the supporter was loaded
-        without it (after it was dropped, or before a rotation was loaded)."""
-        if key_id is None or not self.pseudonyms:
-            return self.pseudonym
-        return self.pseudonyms.get(key_id)
-
-
 def excludes(exclusions: Exclusions, supporter: Supporter) -> bool:
     """Whether the incident excludes the supporter: involved in it or investigating it, or
     not to be told apart from those who are (loaded without the case's pseudonym key)."""
@@ -253,34 +221,48 @@ class Candidate:
 
 @dataclass
 class Ranking:
-    candidates: list[Candidate] = field(default_factory=list)
+    candidates: list[Candidate]
     """Best first; ties go to whoever waited longest since their last assignment."""
-    refusals: Counter[Refusal] = field(default_factory=Counter)
-    eligible: int = 0
-    passed_over: PassedOver | None = None
+    passed_over: PassedOver | None
     """The supporter the colleague asked for, when a rule turned them away."""
+    count_refusals: Callable[[], Counter["Refusal"]] = field(repr=False)
+
+    @functools.cached_property
+    def refusals(self) -> Counter["Refusal"]:
+        """How many supporters each rule turned away: worked out only when asked (for an
+        escalation), since it tells apart everyone the incident excludes."""
+        return self.count_refusals()
+
+
+_REFUSALS = tuple(Refusal)
+_NONE = len(_REFUSALS)
+"""The code of no refusal: after every rule's."""
+_CODE = {refusal: code for code, refusal in enumerate(_REFUSALS)}
 
 
 class _Judge:
-    """The facts of one case and one day, worked out once for the whole roster: the fits
-    that depend only on the case become lookup tables, so that judging each supporter is a
-    few lookups, not a computation."""
+    """The facts of one case and one day, judged against every row of a roster at once.
+
+    Whether the incident excludes a supporter needs their pseudonym tagged with the case's
+    salt, an HMAC each: it is worked out only for the supporters a decision reaches, best
+    first, unless every refusal must be counted."""
 
     def __init__(
-        self, case: Case, policy: Policy, now: datetime, incident_share: Mapping[str, int]
+        self,
+        case: Case,
+        policy: Policy,
+        now: datetime,
+        incident_share: Mapping[str, int],
+        roster: RosterColumns,
     ) -> None:
-        colleague = case.colleague
-        self.case = case
-        self.hospital_id = case.profile.hospital_id
-        self.team = colleague.team
-        self.tried = case.tried
-        self.weights = policy.weights
-        self.now = now
+        assert roster.carried_kept >= policy.recent_cases_full, "the load would miss cases"
+        colleague, wishes = case.colleague, case.preferences
+        self.case, self.roster, self.weights, self.now = case, roster, policy.weights, now
         self.recent_since = now - policy.recent_window
         self.recent_full = policy.recent_cases_full
         self.today = policy.today(now)
-        self.weekday = WEEKDAYS[self.today.weekday()]
-        self.salt, self.key_id = case.exclusions.salt, case.exclusions.key_id
+        self.salt = case.exclusions.salt
+        self.pseudonyms, without_key = roster.pseudonyms_under(case.exclusions.key_id)
         self.excluded = {
             **dict.fromkeys(case.exclusions.involved_pseudonyms, Refusal.INVOLVED),
             **dict.fromkeys(case.exclusions.investigator_pseudonyms, Refusal.INVESTIGATOR),
@@ -290,98 +272,103 @@ class _Judge:
                 else {}
             ),
         }
-        wishes = case.preferences
         self.named = wishes.supporter_id
         self.languages = frozenset([wishes.language] if wishes.language else colleague.languages)
-        self.department = _folded(colleague.department)
         self.department_rule = _WISHED_RULE.get(
             wishes.department, policy.department_rule(case.hospital_id)
         )
-        self.incident_share = incident_share
+        self.before_tags = _first_refusals(
+            len(roster),
+            (Refusal.INACTIVE, ~roster.active),
+            (Refusal.OTHER_HOSPITAL, roster.hospital != roster.number_of(case.hospital_id)),
+            (Refusal.NOT_TRAINED, roster.trained > self.today.toordinal()),
+            (Refusal.UNAVAILABLE, _unavailable(roster.days, self.today)),
+            (Refusal.ABSENT, roster.absent_on(self.today)),
+            (Refusal.TRIED_BEFORE, roster.rows_of(case.tried)),
+            (Refusal.KEY_UNKNOWN, without_key),
+        )
+        department = folded(colleague.department)
+        self.same_department = roster.department == roster.number_of(department)
         large = case.exclusions.incident_size > policy.large_incident
-        self.share_limit = policy.share_in_large_incident if large else None
-        wished_function = wishes.function or colleague.function
-        family = _FUNCTION_FAMILY.get(wished_function)
-        self.function_fit = {
-            f: 1.0
-            if f == wished_function
-            else 0.5
-            if family and _FUNCTION_FAMILY.get(f) == family
-            else 0.0
-            for f in Function
-        }
-        self.seniority_fit = _Table(colleague.seniority_years, _seniority_fit)
-        self.age_fit = _Table(colleague.birth_year, _age_fit)
-
-    def refusal(self, s: Supporter) -> Refusal | None:
-        """The first hard rule that turns the supporter away, in the order of `Refusal`."""
-        if refused := self._unavailable(s):
-            return refused
-        if s.contact.supporter_id in self.tried:
-            return Refusal.TRIED_BEFORE
-        if (pseudonym := s.pseudonym_under(self.key_id)) is None:
-            return Refusal.KEY_UNKNOWN
-        if (tag := tagged(self.salt, pseudonym)) in self.excluded:
-            return self.excluded[tag]
-        if s.team is not None and s.team == self.team:
-            return Refusal.SAME_TEAM
-        if (
-            self.department_rule is DepartmentRule.AVOID
-            and _folded(s.department) == self.department
-        ):
-            return Refusal.SAME_DEPARTMENT
-        if self.languages and self.languages.isdisjoint(s.languages):
-            return Refusal.NO_SHARED_LANGUAGE
-        if (
-            self.share_limit is not None
-            and self.incident_share.get(s.contact.supporter_id, 0) >= self.share_limit
-        ):
-            return Refusal.INCIDENT_SHARE
-        if s.open_cases >= s.max_open_cases:
-            return Refusal.AT_CAPACITY
-        return None
-
-    def _unavailable(self, s: Supporter) -> Refusal | None:
-        """Whether the supporter can take any case of this hospital today."""
-        if not s.active:
-            return Refusal.INACTIVE
-        if s.hospital_id != self.hospital_id:
-            return Refusal.OTHER_HOSPITAL
-        if s.trained_on is None or s.trained_on > self.today:
-            return Refusal.NOT_TRAINED
-        if s.available_days and self.weekday not in s.available_days:
-            return Refusal.UNAVAILABLE
-        if s.absences and any(a.first_day <= self.today <= a.last_day for a in s.absences):
-            return Refusal.ABSENT
-        return None
-
-    def recent(self, s: Supporter) -> int:
-        return sum(at >= self.recent_since for at in s.carried)
-
-    def load(self, s: Supporter) -> float:
-        """Half open cases against capacity, half cases carried in the recent window."""
-        recent = min(self.recent(s), self.recent_full) / self.recent_full
-        return 1 - (s.open_cases / s.max_open_cases + recent) / 2
-
-    def fits(self, s: Supporter) -> tuple[float, float, float, float, float, float]:
-        """Function, seniority, age, load, wait and department fit, each from 0 to 1."""
-        last = s.last_assigned_at
-        waited = 1.0 if last is None else min(1.0, max(0.0, (self.now - last) / WAIT_SPAN))
-        department = 0.0
-        if self.department_rule is DepartmentRule.PREFER:
-            department = 1.0 if _folded(s.department) == self.department else 0.0
-        return (
-            self.function_fit[s.function],
-            self.seniority_fit[s.seniority_years],
-            self.age_fit[s.birth_year],
-            self.load(s),
-            waited,
-            department,
+        self.after_tags = self._refusals_after_tags(
+            incident_share, policy.share_in_large_incident if large else None
         )
 
-    def score(self, s: Supporter) -> float:
+    def _refusals_after_tags(
+        self, incident_share: Mapping[str, int], share_limit: int | None
+    ) -> npt.NDArray[np.int64]:
+        """The rules checked after those the incident's exclusions make."""
+        roster, avoid = self.roster, self.department_rule is DepartmentRule.AVOID
+        return _first_refusals(
+            len(roster),
+            (Refusal.SAME_TEAM, roster.team == roster.number_of(self.case.colleague.team)),
+            (Refusal.SAME_DEPARTMENT, self.same_department if avoid else None),
+            (
+                Refusal.NO_SHARED_LANGUAGE,
+                ~roster.speaking_any(self.languages) if self.languages else None,
+            ),
+            (
+                Refusal.INCIDENT_SHARE,
+                roster.counts_of(incident_share) >= share_limit if share_limit else None,
+            ),
+            (Refusal.AT_CAPACITY, roster.open_cases >= roster.max_open_cases),
+        )
+
+    def tag_refusal(self, row: int) -> Refusal | None:
+        pseudonym = self.pseudonyms[row]
+        assert pseudonym is not None, "a supporter loaded without the key is refused before"
+        return self.excluded.get(tagged(self.salt, pseudonym))
+
+    def refusal_of(self, row: int) -> Refusal | None:
+        """The first hard rule that turns the supporter away, in the order of `Refusal`."""
+        for code in (int(self.before_tags[row]), None, int(self.after_tags[row])):
+            if code is None:
+                if tag := self.tag_refusal(row):
+                    return tag
+            elif code != _NONE:
+                return _REFUSALS[code]
+        return None
+
+    def refusal_codes(self) -> npt.NDArray[np.int64]:
+        """Every supporter's first refusal: the HMAC for everyone the cheaper rules let by."""
+        codes = self.before_tags.copy()
+        for row in np.flatnonzero(codes == _NONE):
+            if tag := self.tag_refusal(int(row)):
+                codes[row] = _CODE[tag]
+        return np.where(codes == _NONE, self.after_tags, codes)
+
+    def count_refusals(self) -> Counter[Refusal]:
+        counted = np.bincount(self.refusal_codes(), minlength=_NONE + 1)
+        return Counter({_REFUSALS[code]: int(n) for code, n in enumerate(counted[:_NONE]) if n})
+
+    def fits(self) -> tuple[npt.NDArray[np.float64], ...]:
+        """Function, seniority, age, load, wait and department fit, each from 0 to 1."""
+        roster, colleague = self.roster, self.case.colleague
+        wished = self.case.preferences.function or colleague.function
+        family = _FUNCTION_FAMILY.get(wished)
+        function_fit = np.array(
+            [
+                1.0 if f == wished else 0.5 if family and _FUNCTION_FAMILY.get(f) == family else 0
+                for f in FUNCTIONS
+            ]
+        )
+        recent = (roster.carried >= self.recent_since.timestamp()).sum(axis=1)
+        recent = np.minimum(recent, self.recent_full) / self.recent_full
+        waited = (self.now.timestamp() - roster.last_assigned) / WAIT_SPAN.total_seconds()
+        prefers = self.department_rule is DepartmentRule.PREFER
+        return (
+            function_fit[roster.function],
+            _fit(roster.seniority, colleague.seniority_years, _seniority_fit),
+            _fit(roster.birth_year, colleague.birth_year, _age_fit),
+            1 - (roster.open_cases / roster.max_open_cases + recent) / 2,
+            np.clip(waited, 0.0, 1.0),
+            self.same_department.astype(np.float64) if prefers else np.zeros(len(roster)),
+        )
+
+    def scores(self) -> npt.NDArray[np.float64]:
         w = self.weights
-        function, seniority, age, load, waited, department = self.fits(s)
+        function, seniority, age, load, waited, department = self.fits()
+        chosen = self.roster.rows_of([self.named] if self.named else [])
         return (
             w.function * function
             + w.seniority * seniority
@@ -389,8 +376,80 @@ class _Judge:
             + w.load * load
             + w.waited * waited
             + w.department * department
-            + (CHOSEN_POINTS if s.contact.supporter_id == self.named else 0.0)
+            + CHOSEN_POINTS * chosen
         )
+
+    def order(self, rows: npt.NDArray[np.intp], scores: npt.NDArray[np.float64]) -> list[int]:
+        """Best score first; ties to whoever waited longest, then by supporter id."""
+        roster = self.roster
+        keys = (roster.id_order[rows], roster.last_assigned[rows], -scores[rows])
+        return [int(row) for row in rows[np.lexsort(keys)]]
+
+    def ranking(self, best: int | None) -> Ranking:
+        rows = np.flatnonzero((self.before_tags == _NONE) & (self.after_tags == _NONE))
+        scores = self.scores()
+        candidates: list[Candidate] = []
+        for row in self._best_first(rows, scores, best):
+            if self.tag_refusal(row) is None:
+                candidates.append(Candidate(self.roster.supporters[row], float(scores[row])))
+                if len(candidates) == best:
+                    break
+        return Ranking(candidates, self._passed_over(), self.count_refusals)
+
+    def _best_first(
+        self, rows: npt.NDArray[np.intp], scores: npt.NDArray[np.float64], best: int | None
+    ) -> Iterator[int]:
+        """`rows` in order, sorting only the best few unless more are asked for: enough for
+        `best` however many of them the incident excludes."""
+        enough = len(rows) if best is None else best + len(self.excluded)
+        if enough < len(rows):
+            cut = np.partition(-scores[rows], enough - 1)[enough - 1]
+            top = -scores[rows] <= cut
+            yield from self.order(rows[top], scores)
+            rows = rows[~top]
+        yield from self.order(rows, scores)
+
+    def _passed_over(self) -> PassedOver | None:
+        if not self.named:
+            return None
+        row = self.roster.index.get(self.named)
+        refusal = "not_on_the_roster" if row is None else self.refusal_of(row)
+        return PassedOver(supporter_id=self.named, refusal=refusal) if refusal else None
+
+
+def _first_refusals(size: int, *rules: tuple[Refusal, Mask | None]) -> npt.NDArray[np.int64]:
+    """Each row's first rule (in the order given) that turns it away; `_NONE` for none."""
+    codes = np.full(size, _NONE, np.int64)
+    for refusal, refused in reversed(rules):
+        if refused is not None:
+            codes[refused] = _CODE[refusal]
+    return codes
+
+
+def _unavailable(days: npt.NDArray[np.int64], today: date) -> Mask:
+    """Those who take cases only on some days, and not on this one."""
+    unavailable: Mask = (days != 0) & (days & (1 << today.weekday()) == 0)
+    return unavailable
+
+
+def _fit(
+    values: npt.NDArray[np.float64],
+    colleague: int | None,
+    fit: Callable[[npt.NDArray[np.float64], int], npt.NDArray[np.float64]],
+) -> npt.NDArray[np.float64]:
+    """A fit against the colleague's value; a value not given (either side) is unknown."""
+    if colleague is None:
+        return np.full(len(values), UNKNOWN_FIT)
+    return np.where(np.isnan(values), UNKNOWN_FIT, fit(values, colleague))
+
+
+def _seniority_fit(years: npt.NDArray[np.float64], colleague: int) -> npt.NDArray[np.float64]:
+    shortfall = colleague - years
+    return np.where(shortfall <= 0, 1.0, np.maximum(0.0, 1 - shortfall / SENIORITY_SPAN))
+
+
+def _age_fit(birth_year: npt.NDArray[np.float64], colleague: int) -> npt.NDArray[np.float64]:
+    return np.maximum(0.0, 1 - np.abs(birth_year - colleague) / AGE_SPAN)
 
 
 _WISHED_RULE: dict[str | None, DepartmentRule] = {
@@ -402,70 +461,18 @@ CHOSEN_POINTS = 100.0
 """A supporter the colleague asked for by name comes first, if no rule turns them away."""
 
 
-class _Table(dict[int | None, float]):
-    """A fit against the colleague's value, computed once per supporter value met."""
-
-    def __init__(self, colleague: int | None, fit: Callable[[int, int], float]) -> None:
-        super().__init__({None: UNKNOWN_FIT})
-        self.colleague = colleague
-        self.fit = fit
-
-    def __missing__(self, value: int | None) -> float:
-        self[value] = (
-            UNKNOWN_FIT
-            if self.colleague is None or value is None
-            else self.fit(value, self.colleague)
-        )
-        return self[value]
-
-
-def _seniority_fit(years: int, colleague_years: int) -> float:
-    shortfall = colleague_years - years
-    return 1.0 if shortfall <= 0 else max(0.0, 1 - shortfall / SENIORITY_SPAN)
-
-
-def _age_fit(birth_year: int, colleague_birth_year: int) -> float:
-    return max(0.0, 1 - abs(birth_year - colleague_birth_year) / AGE_SPAN)
-
-
 def rank(
     case: Case,
-    roster: Iterable[Supporter],
+    roster: RosterColumns | Iterable[Supporter],
     policy: Policy,
     now: datetime,
     incident_share: Mapping[str, int] | None = None,
     best: int | None = None,
 ) -> Ranking:
     """`incident_share`: how many cases of this case's incident each supporter holds;
-    `best`: keep only that many candidates (the rest are counted, not ranked)."""
-    judge = _Judge(case, policy, now, incident_share or {})
-    refusal, score = judge.refusal, judge.score
-    ranking = Ranking()
-    refused = ranking.refusals
-    scored: list[tuple[float, datetime, str, Supporter]] = []
-    named_refusal: Refusal | None = None
-    for supporter in roster:
-        if reason := refusal(supporter):
-            refused[reason] += 1
-            if supporter.contact.supporter_id == judge.named:
-                named_refusal = reason
-        else:
-            scored.append(
-                (
-                    -score(supporter),
-                    supporter.last_assigned_at or _NEVER,
-                    supporter.contact.supporter_id,
-                    supporter,
-                )
-            )
-    ranking.eligible = len(scored)
-    if judge.named and judge.named not in {entry[2] for entry in scored}:
-        ranking.passed_over = PassedOver(
-            supporter_id=judge.named, refusal=named_refusal or "not_on_the_roster"
-        )
-    top = sorted(scored, key=_ORDER) if best is None else heapq.nsmallest(best, scored, _ORDER)
-    ranking.candidates = [Candidate(entry[3], -entry[0]) for entry in top]
-    return ranking
+    `best`: keep only that many candidates."""
+    columns = as_columns(roster, policy.recent_cases_full)
+    return _Judge(case, policy, now, incident_share or {}, columns).ranking(best)
 
 
 @dataclass(frozen=True)
@@ -483,7 +490,7 @@ class Judged:
 
 def judge_each(
     case: Case,
-    roster: Iterable[Supporter],
+    roster: RosterColumns | Iterable[Supporter],
     policy: Policy,
     now: datetime,
     incident_share: Mapping[str, int] | None = None,
@@ -491,30 +498,27 @@ def judge_each(
     """Every supporter of the case's hospital with their score and the first rule that turns
     them away: those who fit first, then those a coordinator may still choose, then the rest,
     each by score (ties as in `rank`)."""
-    judge = _Judge(case, policy, now, incident_share or {})
-    judged = [
-        Judged(s, judge.score(s), judge.refusal(s))
-        for s in roster
-        if s.hospital_id == case.hospital_id
+    columns = as_columns(roster, policy.recent_cases_full)
+    judge = _Judge(case, policy, now, incident_share or {}, columns)
+    codes, scores = judge.refusal_codes(), judge.scores()
+    rows = np.flatnonzero(columns.hospital == columns.number_of(case.hospital_id))
+    refusals = {int(row): None if codes[row] == _NONE else _REFUSALS[codes[row]] for row in rows}
+    tiers = np.array([0 if r is None else 1 if r in OVERRIDABLE else 2 for r in refusals.values()])
+    ordered = [judge.order(rows[tiers == tier], scores) for tier in (0, 1, 2)]
+    return [
+        Judged(columns.supporters[row], float(scores[row]), refusals[row])
+        for tier in ordered
+        for row in tier
     ]
-
-    def order(j: Judged) -> tuple[int, float, datetime, str]:
-        tier = 0 if j.refusal is None else 1 if j.overridable else 2
-        return (tier, -j.score, j.supporter.last_assigned_at or _NEVER, j.supporter.supporter_id)
-
-    return sorted(judged, key=order)
-
-
-_NEVER = datetime.min.replace(tzinfo=UTC)
-_ORDER = itemgetter(0, 1, 2)
 
 
 def explain(case: Case, supporter: Supporter, policy: Policy, now: datetime) -> list[ScoreItem]:
     """The score's breakdown and the protective rules met, as a coordinator reads them."""
-    judge = _Judge(case, policy, now, {})
-    fits = judge.fits(supporter)
+    judge = _Judge(case, policy, now, {}, RosterColumns([supporter], policy.recent_cases_full))
+    fits = tuple(float(fit[0]) for fit in judge.fits())
+    recent = supporter.carried_since(judge.recent_since)
     return [
-        *_score_items(case.colleague, supporter, policy.weights, fits, judge.recent(supporter)),
+        *_score_items(case.colleague, supporter, policy.weights, fits, recent),
         *_rule_items(case.colleague, supporter, policy.weights, judge, department=fits[-1]),
     ]
 
@@ -626,11 +630,6 @@ def _rule_items(
 
 def _known(value: int | None) -> str:
     return "unknown" if value is None else str(value)
-
-
-@functools.cache
-def _folded(department: str) -> str:
-    return department.strip().casefold()
 
 
 # --- What matching announces -------------------------------------------------------------------

@@ -6,8 +6,11 @@ writes the events it causes. Two matchers can therefore never book the same capa
 nor act twice on one case.
 """
 
+import contextlib
 import uuid
+import weakref
 from collections import Counter
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from enum import StrEnum
@@ -16,8 +19,10 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure, PyMongoError
 
-from services.matching.policy import Case, Supporter
+from services.matching.policy import Case
+from services.matching.supporters import Supporter
 from shared.events import (
     Absence,
     CaseProfile,
@@ -38,6 +43,9 @@ class Roster:
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self.collection = database["supporters"]
         self.meta = database["roster_meta"]
+        self.written: weakref.WeakKeyDictionary[AsyncClientSession, set[str]]
+        self.written = weakref.WeakKeyDictionary()
+        """Whose capacity or history each transaction changed (see `written_by`)."""
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("hospital_id", 1), ("active", 1)])
@@ -108,6 +116,47 @@ class Roster:
         doc = await self.collection.find_one({"_id": supporter_id}, session=session)
         return _supporter(doc) if doc else None
 
+    async def some(self, supporter_ids: Iterable[str]) -> list[Supporter]:
+        cursor = self.collection.find({"_id": {"$in": list(supporter_ids)}})
+        return [_supporter(doc) async for doc in cursor]
+
+    @contextlib.asynccontextmanager
+    async def changes(self) -> AsyncIterator[AsyncIterator[Supporter | None]]:
+        """Every change to a supporter committed from now on, once open: the supporter as they
+        are after it, or None for a change that leaves no supporter to show (a removal)."""
+        stream = await self.collection.watch(full_document="updateLookup")
+
+        async def each() -> AsyncIterator[Supporter | None]:
+            nonlocal stream
+            while True:
+                try:
+                    async for change in stream:
+                        doc = change.get("fullDocument")
+                        yield _supporter(doc) if doc else None
+                except PyMongoError as ended:
+                    if not ended.timeout:
+                        raise
+                # A quiet stream's wait ends with the store's time limit, or the server ends
+                # its cursor: the next stream goes on where this one ended.
+                if (token := stream.resume_token) is None:
+                    raise OperationFailure("the change stream ended with nowhere to resume")
+                await stream.close()
+                stream = await self.collection.watch(
+                    full_document="updateLookup", resume_after=token
+                )
+
+        try:
+            yield each()
+        finally:
+            await stream.close()
+
+    def written_by(self, session: AsyncClientSession) -> set[str]:
+        """The supporters whose capacity or history the session's transaction changed."""
+        return self.written.pop(session, set())
+
+    def _wrote(self, session: AsyncClientSession, supporter_id: str) -> None:
+        self.written.setdefault(session, set()).add(supporter_id)
+
     async def reserve(
         self,
         session: AsyncClientSession,
@@ -129,6 +178,7 @@ class Roster:
             },
             session=session,
         )
+        self._wrote(session, supporter_id)
         return result.modified_count == 1
 
     async def carried(self, session: AsyncClientSession, supporter_id: str, at: datetime) -> None:
@@ -138,6 +188,7 @@ class Roster:
             {"$push": {"carried": {"$each": [at], "$slice": -CARRIED_KEPT}}},
             session=session,
         )
+        self._wrote(session, supporter_id)
 
     async def release(self, session: AsyncClientSession, supporter_id: str, case_id: str) -> None:
         """Give back the capacity a case held; nothing when it was given back before."""
@@ -146,6 +197,7 @@ class Roster:
             {"$pull": {"open_case_ids": case_id}, "$inc": {"free_capacity": 1}},
             session=session,
         )
+        self._wrote(session, supporter_id)
 
 
 class Status(StrEnum):

@@ -6,16 +6,18 @@ import contextlib
 import json
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+import httpx
 import pytest
 
 from services.matching.app import create_app
 from services.matching.roster import RosterEntry
 from services.matching.settings import MatchingSettings
+from services.matching.store import Roster
 from shared.events import (
     AssignmentAccepted,
     AssignmentDeclined,
@@ -26,9 +28,9 @@ from shared.events import (
 )
 from shared.mongo import Document
 from shared.pseudonyms import pseudonymise, tagged
-from tests.factories import PSEUDONYM_KEY, incident_json, opened_cases, participant
+from tests.factories import KEYS, PSEUDONYM_KEY, incident_json, opened_cases, participant
 from tests.integration.pipeline import load_roster
-from tests.integration.rig import Rig, Servers, isolated, running, until
+from tests.integration.rig import Rig, Servers, isolated, running, until, until_true
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +40,18 @@ URGENT_SECONDS = 4.0
 @dataclass
 class MatchingRig(Rig):
     """Matching instances in one consumer group, fed directly, watched on their output."""
+
+    apps: Sequence[Any] = ()
+
+    async def metric(self, name: str) -> float:
+        """A figure of the first instance, as its operator's Prometheus reads it."""
+        transport = httpx.ASGITransport(app=self.apps[0])
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://matching", follow_redirects=True
+        ) as client:
+            text = (await client.get("/metrics")).text
+        (line,) = [line for line in text.splitlines() if line.startswith(f"peer_support_{name} ")]
+        return float(line.split()[1])
 
     async def roster(self, *entries: RosterEntry) -> None:
         matching = self.mongo[self.database("matching")]
@@ -109,7 +123,7 @@ async def matching_rig(
     )
     apps = [create_app(common) for _ in range(instances)]
     async with running(isolation, apps, [isolation.topics.assignments]) as base:
-        yield MatchingRig(base.isolation, base.producer, base.mongo, base.log)
+        yield MatchingRig(base.isolation, base.producer, base.mongo, base.log, apps)
 
 
 @pytest.fixture(scope="module")
@@ -312,6 +326,33 @@ async def test_someone_who_opted_out_is_counted_but_nobody_is_sent(matching: Mat
     await matching.until(behind, "peer_assigned")
     assert matching.news(opted_out) == []
     assert (await matching.case_doc(opted_out))["status"] == "opted_out"
+
+
+async def test_a_supporter_added_elsewhere_reaches_the_roster_a_matcher_holds(
+    servers: Servers,
+) -> None:
+    """Another matcher may take a roster change in: the roster this one holds in memory
+    follows the store, so its next decision can choose the newcomer."""
+    async with matching_rig(servers) as matching:
+        await until_true(
+            lambda: matching.metric("roster_following"), lambda v: v == 1, "the roster followed"
+        )
+        await matching.roster(peer("M9", "A", function="physician"))
+        first = case_in("M9")
+        await matching.open(first)
+        assert (await matching.until(first, "peer_assigned"))["supporter_id"] == "M9-A"
+        assert await matching.metric("roster_held_supporters") == 1
+
+        newcomer = peer("M9", "B").profile(KEYS)  # a nurse, as the colleague is
+        await Roster(matching.mongo[matching.database("matching")]).apply(newcomer)
+        await until_true(
+            lambda: matching.metric("roster_held_supporters"),
+            lambda held: held == 0,
+            "the roster read again once someone joined it",
+        )
+        second = case_in("M9", staff_id="E2")
+        await matching.open(second)
+        assert (await matching.until(second, "peer_assigned"))["supporter_id"] == "M9-B"
 
 
 async def test_concurrent_matchers_never_overbook_a_supporter(servers: Servers) -> None:

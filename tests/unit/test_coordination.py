@@ -9,6 +9,7 @@ import structlog
 from services.matching.coordination import Coordination, Refused
 from services.matching.matcher import Matcher
 from services.matching.policy import Policy
+from services.matching.rosters import Rosters
 from services.matching.store import Status
 from shared.access import Grant
 from shared.events import AssignmentCancelled, PeerAssigned, SupportEnded, SupportOutcome
@@ -54,8 +55,9 @@ class Desk:
         self.records = FakeDeskRecords()
         self.audit = self.records.audit = FakeAuditLog()
         log = structlog.get_logger("test")
+        rosters = Rosters(self.roster, Policy().recent_cases_full, log)
         self.matcher = Matcher(
-            self.unit_of_work, self.roster, self.book, Policy(), Topics().assignments, log
+            self.unit_of_work, self.roster, self.book, Policy(), Topics().assignments, log, rosters
         )
         self.coordination = Coordination(
             self.unit_of_work,

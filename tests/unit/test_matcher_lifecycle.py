@@ -9,6 +9,7 @@ import structlog
 
 from services.matching.matcher import Matcher
 from services.matching.policy import Policy
+from services.matching.rosters import Rosters
 from services.matching.store import Status
 from services.notify.messages import answered, support_ended
 from shared.events import (
@@ -61,9 +62,10 @@ def lifecycle(*supporter_ids: str, **policy: Any) -> Lifecycle:
     unit_of_work = FakeUnitOfWork(NOW)
     roster = FakeRoster(supporter(s) for s in supporter_ids)
     book = FakeCaseBook()
-    matcher = Matcher(
-        unit_of_work, roster, book, Policy(**policy), TOPIC, structlog.get_logger("test")
-    )
+    log = structlog.get_logger("test")
+    rules = Policy(**policy)
+    rosters = Rosters(roster, rules.recent_cases_full, log)
+    matcher = Matcher(unit_of_work, roster, book, rules, TOPIC, log, rosters)
     return Lifecycle(matcher, unit_of_work, roster, book, opened_cases()[0])
 
 

@@ -16,7 +16,7 @@ from services.matching.policy import (
     priority,
     rank,
 )
-from services.matching.policy import Supporter as S
+from services.matching.supporters import Supporter as S
 from shared.events import Absence, EscalationReason, Function, Harm, Weekday
 from shared.pseudonyms import pseudonymise
 from tests.factories import (
