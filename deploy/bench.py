@@ -179,6 +179,7 @@ def run_bench(stack: Stack, incident_count: int) -> None:
     all_cases = cases + expected_cases(paced)
     asyncio.run(wait_until_settled(stack.counted, all_cases, 600, progress=False))
     steady = asyncio.run(notification_latencies(bootstrap, paced_sent_at))
+    memory = ", ".join(f"{p.name} {resident_mb(p.pid):,.0f} MB" for p in stack.services)
     print("rebuilding the aggregates from the topics ...", flush=True)
     rebuilt = asyncio.run(rebuild_aggregates(stack))
     print(
@@ -198,6 +199,8 @@ pipeline: {incident_count} incidents, {cases} cases, {totals["peers_notified"]} 
 
 at a steady {PACED_RATE:g} incidents/s ({PACED_INCIDENTS} incidents)
   latency to notified   {_centiles(steady)}
+
+resident memory after the run: {memory}
 
 rebuild: {rebuilt.events:,} events replayed in {rebuilt.seconds:.1f} s = {rebuilt.events_per_second:,.0f} events/s = {rebuilt.events_per_second / upsert_rate:.2f} x store bulk upserts (batches pre-aggregated per cell)
 """  # noqa: E501
@@ -228,6 +231,14 @@ async def rebuild_aggregates(stack: Stack) -> Rebuilt:
         return await rebuild(stack.servers.kafka_bootstrap_servers, Topics().counted(), store)
     finally:
         await mongo.close()
+
+
+def resident_mb(pid: int) -> float:
+    """A process's resident memory, as the kernel counts it."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def _centiles(latencies: list[float]) -> str:

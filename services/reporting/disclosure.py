@@ -27,9 +27,12 @@ events arrive is not covered.
 
 import itertools
 from collections import Counter, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, Protocol, Self, TypeVar
+
+import numpy as np
+import numpy.typing as npt
 
 from services.reporting.aggregates import (
     COUNTS,
@@ -84,127 +87,186 @@ def months_before(month: str | None, n: int) -> str | None:
 
 class Protection:
     """The hidden rows of every table of one set of cells, one table per period (year,
-    quarter, month) and subset of the dimensions, worked out together: a query grouped any
-    way reads the same pattern."""
+    month) and subset of the dimensions, worked out together: a query grouped any way reads
+    the same pattern.
+
+    Each table's rows are numbered in the order of their keys, and every row of every table
+    has a place in one list (`sizes`, `hidden`), so that the rules run on numbers: the
+    tables are summed, and their lines found, by NumPy."""
 
     def __init__(self, rows: Sequence[Row], dimensions: Sequence[str], min_cell_size: int):
         self.k = min_cell_size
-        tables = [
+        self.tables = [
             (period, subset)
             for period in PROTECTED
             for n in range(len(dimensions) + 1)
             for subset in itertools.combinations(dimensions, n)
         ]
-        self.sizes = _all_sizes(rows, tuple(dimensions), tables)
-        self._hidden = {
-            table: {key for key, n in sizes.items() if n < self.k}
-            for table, sizes in self.sizes.items()
-        }
-        # Each table's lines: the rows adding up to one row of a coarser table, a dimension
-        # fewer or a period longer.
-        self.lines: list[tuple[Table, Table, Key, list[Key]]] = []
-        for table in tables:
-            period, subset = table
-            ups = [
-                ((period, subset[:i] + subset[i + 1 :]), _without_dimension(i))
-                for i in range(len(subset))
-            ]
-            if period != PROTECTED[0]:
-                ups.append(
-                    ((PROTECTED[PROTECTED.index(period) - 1], subset), _within_longer(period))
-                )
-            for coarser, up in ups:
-                for total, line in _lines(self.sizes[table], up).items():
-                    self.lines.append((table, coarser, total, line))
-        self._settle()
+        self.cells = cells = _Cells(rows, tuple(dimensions), self.tables)
+        offsets = np.cumsum([0, *(len(cells.codes[t]) for t in self.tables)])
+        self.start = {table: int(offsets[n]) for n, table in enumerate(self.tables)}
+        self.sizes: list[int] = np.concatenate([cells.sizes[t] for t in self.tables]).tolist()
+        self.hidden_rows = bytearray(n < self.k for n in self.sizes)
+        lines = [
+            self._lines_of(table, coarser, cells.parents(table, coarser))
+            for table in self.tables
+            for coarser in _coarser(table)
+        ]
+        totals, members, lengths = (np.concatenate(part) for part in zip(*lines, strict=True))
+        self.totals: list[int] = totals.tolist()
+        self.members: list[int] = members.tolist()
+        self.bounds: list[int] = np.r_[0, np.cumsum(lengths)].tolist()
+        self._settle(totals, members, lengths)
+        self._hidden_keys: dict[Table, set[Key]] = {}
 
-    def _settle(self) -> None:
+    def _lines_of(
+        self, table: Table, coarser: Table, parents: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """The lines of the table under the coarser one, in the order of their first row:
+        each one's total's place, their rows' places one line after the other (each in key
+        order), and how many rows each has."""
+        if not len(parents):
+            return (np.zeros(0, np.int64),) * 3
+        order = np.argsort(parents, kind="stable")
+        grouped = parents[order]
+        starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+        lengths = np.diff(np.r_[starts, len(order)])
+        by_first_row = np.argsort(order[starts], kind="stable")
+        place = np.empty_like(by_first_row)
+        place[by_first_row] = np.arange(len(by_first_row))
+        members = order[np.lexsort((order, np.repeat(place, lengths)))]
+        totals = grouped[starts][by_first_row] + self.start[coarser]
+        return totals, members + self.start[table], lengths[by_first_row]
+
+    def _settle(
+        self,
+        totals: npt.NDArray[np.int64],
+        members: npt.NDArray[np.int64],
+        lengths: npt.NDArray[np.int64],
+    ) -> None:
         """Apply the rules line by line until none changes, revisiting only the lines that
-        hold a row just hidden, or add up to one."""
-        touching: dict[tuple[Table, Key], list[int]] = {}
-        for n, (table, coarser, total, line) in enumerate(self.lines):
-            touching.setdefault((coarser, total), []).append(n)
-            for key in line:
-                touching.setdefault((table, key), []).append(n)
-        waiting = deque(range(len(self.lines)))
-        queued = [True] * len(self.lines)
+        hold a row just hidden, or add up to one (in the order of the lines)."""
+        count = len(totals)
+        rows = np.concatenate([totals, members])
+        lines = np.concatenate([np.arange(count), np.repeat(np.arange(count), lengths)])
+        by_row = np.lexsort((lines, rows))
+        touched: list[int] = lines[by_row].tolist()
+        first: list[int] = np.searchsorted(rows[by_row], np.arange(len(self.sizes) + 1)).tolist()
+        waiting = deque(range(count))
+        queued = [True] * count
         while waiting:
             n = waiting.popleft()
             queued[n] = False
-            for hidden in self._protect(*self.lines[n]):
-                for other in touching.get(hidden, ()):
+            for hidden in self._protect(n):
+                for other in touched[first[hidden] : first[hidden + 1]]:
                     if not queued[other]:
                         queued[other] = True
                         waiting.append(other)
 
     def hidden(self, period: Period, dimensions: tuple[str, ...]) -> set[Key]:
         """The rows of a table that are not shown."""
-        return self._hidden[(period, dimensions)]
+        table = (period, dimensions)
+        if table not in self._hidden_keys:
+            start = self.start[table]
+            places = np.frombuffer(self.hidden_rows, np.uint8)[start:]
+            rows = np.flatnonzero(places[: len(self.cells.codes[table])])
+            self._hidden_keys[table] = set(self.cells.keys(table, rows))
+        return self._hidden_keys[table]
 
-    def _protect(
-        self, table: Table, coarser: Table, total: Key, line: list[Key]
-    ) -> list[tuple[Table, Key]]:
+    def _protect(self, n: int) -> list[int]:
         """Make what a line hides safe: all of it when its total is hidden; else at least two
         rows holding at least k cases, the smallest shown rows hidden first; else, when the
         line has too few rows for that, its total too. Returns the rows it hid."""
-        hidden, sizes = self._hidden[table], self.sizes[table]
-        shown = [key for key in line if key not in hidden]
-        if total in self._hidden[coarser] or len(shown) == len(line):
-            inherited = shown if total in self._hidden[coarser] else []
-            hidden.update(inherited)
-            return [(table, key) for key in inherited]
+        hidden, sizes, total = self.hidden_rows, self.sizes, self.totals[n]
+        line = self.members[self.bounds[n] : self.bounds[n + 1]]
+        shown = [row for row in line if not hidden[row]]
+        if hidden[total] or len(shown) == len(line):
+            inherited = shown if hidden[total] else []
+            for row in inherited:
+                hidden[row] = True
+            return inherited
         count = len(line) - len(shown)
-        cases = sum(sizes[key] for key in line if key in hidden)
-        hid: list[tuple[Table, Key]] = []
-        for key in sorted(shown, key=lambda k: (sizes[k], k)):
+        cases = sum(sizes[row] for row in line if hidden[row])
+        hid: list[int] = []
+        for row in sorted(shown, key=lambda row: (sizes[row], row)):
             if count >= 2 and cases >= self.k:
                 break
-            hidden.add(key)
-            hid.append((table, key))
-            count, cases = count + 1, cases + sizes[key]
+            hidden[row] = True
+            hid.append(row)
+            count, cases = count + 1, cases + sizes[row]
         if count < 2 or cases < self.k:
-            self._hidden[coarser].add(total)
-            hid.append((coarser, total))
+            hidden[total] = True
+            hid.append(total)
         return hid
 
 
-def _all_sizes(
-    rows: Sequence[Row], dimensions: tuple[str, ...], tables: Sequence[Table]
-) -> dict[Table, dict[Key, int]]:
-    """Cases per row of every table; every row with anything counted in it is there. Each
-    table is summed from the finest one of its period, not from the cells again."""
-    finest: dict[Period, Counter[Key]] = {period: Counter() for period in PROTECTED}
-    labels = {m: {p: period_of(m, p) for p in PROTECTED} for m in {row.month for row in rows}}
-    for row in rows:
-        values = tuple(row.dimensions[d] for d in dimensions)
-        cases = row.counts.get("cases_opened", 0)
-        for period, label in labels[row.month].items():
-            finest[period][(label, values)] += cases
-    sizes: dict[Table, dict[Key, int]] = {}
-    for period, subset in tables:
-        keep = [dimensions.index(d) for d in subset]
-        table: Counter[Key] = Counter()
-        for (label, values), n in finest[period].items():
-            table[(label, tuple(values[i] for i in keep))] += n
-        sizes[(period, subset)] = dict(table)
-    return sizes
+def _coarser(table: Table) -> list[Table]:
+    """The tables a table's rows add up to: a dimension fewer, or a period longer."""
+    period, subset = table
+    ups = [(period, subset[:i] + subset[i + 1 :]) for i in range(len(subset))]
+    if period != PROTECTED[0]:
+        ups.append((PROTECTED[PROTECTED.index(period) - 1], subset))
+    return ups
 
 
-def _within_longer(period: Period) -> Callable[[Key], Key]:
-    """A row's place in the period one level longer than its own."""
-    longer = PROTECTED[PROTECTED.index(period) - 1]
-    return lambda key: (period_of(key[0], longer), key[1])
+class _Cells:
+    """The cells as numbers: each dimension's values, and each period's labels, numbered in
+    their sorted order, so that a row's number in a table orders as its key does."""
 
+    def __init__(
+        self, rows: Sequence[Row], dimensions: tuple[str, ...], tables: Sequence[Table]
+    ) -> None:
+        self.dimensions = dimensions
+        self.values = [sorted({row.dimensions[d] for row in rows}) for d in dimensions]
+        numbered = [{v: n for n, v in enumerate(values)} for values in self.values]
+        columns = [
+            np.array([numbered[i][row.dimensions[d]] for row in rows], np.int64)
+            for i, d in enumerate(dimensions)
+        ]
+        cases = np.array([row.counts.get("cases_opened", 0) for row in rows], np.int64)
+        self.labels: dict[Period, list[str]] = {}
+        labelled: dict[Period, npt.NDArray[np.int64]] = {}
+        for period in PROTECTED:
+            labels = [period_of(row.month, period) for row in rows]
+            self.labels[period] = sorted(set(labels))
+            number = {label: n for n, label in enumerate(self.labels[period])}
+            labelled[period] = np.array([number[label] for label in labels], np.int64)
+        self.cell_codes: dict[Table, npt.NDArray[np.int64]] = {}
+        self.codes: dict[Table, npt.NDArray[np.int64]] = {}
+        self.first: dict[Table, npt.NDArray[np.intp]] = {}
+        self.sizes: dict[Table, npt.NDArray[np.int64]] = {}
+        for table in tables:
+            period, subset = table
+            code = labelled[period].copy()
+            for d in subset:
+                i = dimensions.index(d)
+                code = code * len(self.values[i]) + columns[i]
+            self.cell_codes[table] = code
+            self.codes[table], self.first[table], inverse = np.unique(
+                code, return_index=True, return_inverse=True
+            )
+            weighed = np.bincount(inverse, weights=cases, minlength=len(self.codes[table]))
+            self.sizes[table] = weighed.astype(np.int64)
 
-def _without_dimension(i: int) -> Callable[[Key], Key]:
-    return lambda key: (key[0], key[1][:i] + key[1][i + 1 :])
+    def keys(self, table: Table, rows: npt.NDArray[np.intp]) -> list[Key]:
+        """These rows' keys."""
+        period, subset = table
+        rest = self.codes[table][rows]
+        digits: list[list[str]] = [[] for _ in subset]
+        for j in reversed(range(len(subset))):
+            values = self.values[self.dimensions.index(subset[j])]
+            digits[j] = [values[v] for v in (rest % len(values)).tolist()]
+            rest //= len(values)
+        labels = self.labels[period]
+        return [
+            (labels[label], tuple(digit[n] for digit in digits))
+            for n, label in enumerate(rest.tolist())
+        ]
 
-
-def _lines(sizes: Mapping[Key, int], up: Callable[[Key], Key]) -> dict[Key, list[Key]]:
-    lines: dict[Key, list[Key]] = {}
-    for key in sorted(sizes):
-        lines.setdefault(up(key), []).append(key)
-    return lines
+    def parents(self, table: Table, coarser: Table) -> npt.NDArray[np.int64]:
+        """Each row of `table`'s row in `coarser`."""
+        parent_codes = self.cell_codes[coarser][self.first[table]]
+        return np.searchsorted(self.codes[coarser], parent_codes).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -233,21 +295,48 @@ class _Sum:
     hidden: bool = False
 
 
+@dataclass(frozen=True)
+class ProtectedYear:
+    """One year's cells with their protection. No line adds up rows of two years, so each
+    year is protected on its own: the same pattern as protecting the years together, and a
+    release or correction makes only its own year's protection to be worked out again."""
+
+    rows: Sequence[Row]
+    protection: Protection
+
+    @classmethod
+    def of(cls, rows: Sequence[Row], dimensions: Sequence[str], min_cell_size: int) -> Self:
+        return cls(rows, Protection(rows, dimensions, min_cell_size))
+
+
+class Monthly(Protocol):
+    @property
+    def month(self) -> str: ...
+
+
+M = TypeVar("M", bound=Monthly)
+
+
+def by_year(monthly: Iterable[M]) -> dict[str, list[M]]:
+    """Cells or releases by the year of their month."""
+    years: dict[str, list[M]] = {}
+    for each in monthly:
+        years.setdefault(each.month[:4], []).append(each)
+    return years
+
+
 class Snapshot:
-    """One read of the cells and their protection, to answer any number of queries from:
-    every hospital's cells of whole years, since a row's protection depends on the
-    hospitals and months beside it."""
+    """Every hospital's cells of whole years with their protection, to answer any number of
+    queries from: a row's protection depends on the hospitals and months beside it."""
 
     def __init__(
         self,
-        rows: Sequence[Row],
+        years: Mapping[str, ProtectedYear],
         dimensions: Sequence[str],
-        min_cell_size: int,
         first_contact_target_days: int = FIRST_CONTACT_TARGET_DAYS,
     ):
-        self.rows = rows
+        self.years = years
         self.dimensions = tuple(dimensions)
-        self.protection = Protection(rows, dimensions, min_cell_size)
         self.target_days = first_contact_target_days
 
     def answer(self, query: Selection) -> list[ServedRow]:
@@ -258,23 +347,38 @@ class Snapshot:
             if d in query.group_by or (d == "hospital_id" and query.hospital_id)
         )
         grain: Period = "year" if query.period == "year" else "month"
-        hidden = self.protection.hidden(grain, protected)
         sums: dict[tuple[str, ...], _Sum] = {}
-        for row in self.rows:
-            label = period_of(row.month, query.period)
-            if (query.first and label < query.first) or (query.last and label > query.last):
-                continue
-            if query.hospital_id and row.dimensions["hospital_id"] != query.hospital_id:
-                continue
-            values = {PERIOD: label, **row.dimensions}
-            target = sums.setdefault(tuple(values[d] for d in query.group_by), _Sum())
-            target.counts.update(row.counts)
-            protected_label = label if grain == "year" else row.month
-            target.hidden |= (protected_label, tuple(values[d] for d in protected)) in hidden
+        for protected_year in self.years.values():
+            hidden = protected_year.protection.hidden(grain, protected)
+            for row in protected_year.rows:
+                label = period_of(row.month, query.period)
+                if (query.first and label < query.first) or (query.last and label > query.last):
+                    continue
+                if query.hospital_id and row.dimensions["hospital_id"] != query.hospital_id:
+                    continue
+                values = {PERIOD: label, **row.dimensions}
+                target = sums.setdefault(tuple(values[d] for d in query.group_by), _Sum())
+                target.counts.update(row.counts)
+                protected_label = label if grain == "year" else row.month
+                target.hidden |= (protected_label, tuple(values[d] for d in protected)) in hidden
         return [
             _served(dict(zip(query.group_by, key, strict=True)), sums[key], self.target_days)
             for key in sorted(sums)
         ]
+
+
+def protected(
+    rows: Sequence[Row],
+    dimensions: Sequence[str],
+    min_cell_size: int,
+    first_contact_target_days: int = FIRST_CONTACT_TARGET_DAYS,
+) -> Snapshot:
+    """A snapshot of these cells, each year protected."""
+    years = {
+        year: ProtectedYear.of(of_year, dimensions, min_cell_size)
+        for year, of_year in sorted(by_year(rows).items())
+    }
+    return Snapshot(years, dimensions, first_contact_target_days)
 
 
 FOLDED = "*"
@@ -303,7 +407,7 @@ def answer(
     min_cell_size: int,
     first_contact_target_days: int = FIRST_CONTACT_TARGET_DAYS,
 ) -> list[ServedRow]:
-    return Snapshot(rows, dimensions, min_cell_size, first_contact_target_days).answer(query)
+    return protected(rows, dimensions, min_cell_size, first_contact_target_days).answer(query)
 
 
 def _served(dimensions: dict[str, str], total: _Sum, target_days: int) -> ServedRow:

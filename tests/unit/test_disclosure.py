@@ -16,12 +16,12 @@ from services.reporting.disclosure import (
     SCAFFOLD,
     Selection,
     ServedRow,
-    Snapshot,
     answer,
     folded,
     months_before,
     months_of,
     period_of,
+    protected,
 )
 
 K = 11
@@ -250,7 +250,7 @@ def test_no_answer_names_a_combination_of_fewer_than_k_cases() -> None:
     """A hidden row says only when and where: which function and harm were there is folded
     away, so its presence gives nobody away."""
     rows = network(seed=1)
-    snapshot = Snapshot(rows, DIMENSIONS, K)
+    snapshot = protected(rows, DIMENSIONS, K)
     folds = 0
     for asked in every_selection(rows):
         served = folded(snapshot.answer(asked))

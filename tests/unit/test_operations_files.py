@@ -10,6 +10,8 @@ import structlog
 import yaml
 from pymongo import AsyncMongoClient
 
+from services.matching.rosters import Rosters
+from services.matching.store import Roster
 from services.notify.notifier import OutreachMetrics
 from services.reporting.releaser import Releaser
 from services.reporting.store import CellStore
@@ -36,6 +38,7 @@ def exported() -> set[str]:
     cells = CellStore(client["unused"], timedelta(days=1), ["hospital_id"])
     Releaser(cells, timedelta(days=7), 5, structlog.get_logger(), registry)
     Refusals(registry, structlog.get_logger(), Attempts(10, timedelta(minutes=5)))
+    Rosters(Roster(client["unused"]), 6, structlog.get_logger(), registry)
     names = set()
     for family in registry.collect():
         names |= {family.name, *(sample.name for sample in family.samples)}
