@@ -98,17 +98,9 @@ async def test_asking_for_a_colleague_never_names_who_asked(
     pipeline: Pipeline, request_page_url: str
 ) -> None:
     await pipeline.load_roster(roster("Q2"))
-    fields = asker(
-        "Q2",
-        "E72001",
-        "referrer@q2.example",
-        for_whom="colleague",
-        colleague_staff_id="E72002",
-        function="physician",
-        department="ED",
-        reach_email="e72002@q2.example",
-        prefer_language="en",
-    )
+    colleague = {"colleague_staff_id": "E72002", "reach_email": "e72002@q2.example"}
+    about = {"function": "physician", "department": "ED", "prefer_language": "en"}
+    fields = asker("Q2", "E72001", "referrer@q2.example", for_whom="colleague", **colleague | about)
     async with browser() as chromium:
         page = await chromium.new_page()
         assert "Check your e-mail" in await ask(page, request_page_url, fields)
