@@ -19,7 +19,7 @@ import random
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeAlias
 
 import structlog
 from aiokafka import ConsumerRecord
@@ -200,13 +200,12 @@ class _DeadLetterScope(BaseMiddleware):
     def __init__(self, msg: Any, /, *, context: ContextRepo, policy: DeadLetters) -> None:
         super().__init__(msg, context=context)
         self.policy = policy
-        # FastStream also opens a middleware scope with no message around each publish.
-        records = () if msg is None else msg if isinstance(msg, tuple) else (msg,)
-        self.records: tuple[ConsumerRecord[bytes, bytes], ...] = records
+        records = records_of(msg)
+        self.records = records
         self.position = (
             (records[0].topic, records[0].partition, records[0].offset) if records else ("", 0, 0)
         )
-        self.batch = isinstance(msg, tuple)
+        self.batch = isinstance(msg, tuple | list)
         self.not_json = False
 
     async def consume_scope(self, call_next: Any, msg: StreamMessage[Any]) -> Any:
@@ -323,22 +322,56 @@ def create_broker(
     return broker, dead_letters
 
 
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+
+
+def records_of(received: Record | Sequence[Record] | None) -> tuple[Record, ...]:
+    """What a subscriber was given: one record, or a batch of them (a list on FastStream's
+    test broker); FastStream also opens a middleware scope with no message around each
+    publish."""
+    if received is None:
+        return ()
+    return tuple(received) if isinstance(received, tuple | list) else (received,)
+
+
+async def undecoded(message: StreamMessage[Any]) -> list[bytes]:
+    """A batch subscriber's decoder: the bodies as they came, for `shared.batches` to check
+    one at a time. FastStream's own would fail the whole batch on one body that says it is
+    JSON and is not."""
+    return [record.value or b"" for record in records_of(message.raw_message)]
+
+
 def subscription(
-    settings: ServiceSettings, service: str, handler: str, *, concurrent: bool = True
+    settings: ServiceSettings,
+    service: str,
+    handler: str,
+    *,
+    concurrent: bool = True,
+    batch: bool = False,
 ) -> dict[str, Any]:
     """Options every subscriber shares: commit after success, one consumer group per handler.
 
     A group per handler (not per service) keeps each group's members on the same topics, so
     instances of a service split each topic's partitions between them. A `concurrent`
     subscriber runs `consumers_per_topic` members of the group in this process, each handling
-    its own partitions in order: concurrency between partitions, never within one.
+    its own partitions in order: concurrency between partitions, never within one. A `batch`
+    subscriber (see `shared.batches`) takes what one fetch brings, up to `batch_max_records`,
+    without waiting once a record has come.
     """
-    consumers = settings.consumers_per_topic if concurrent else 1
+    consumers = settings.consumers_per_topic if concurrent and not batch else 1
+    batching = {
+        "batch": True,
+        "max_records": settings.batch_max_records,
+        "batch_timeout_ms": settings.batch_wait_ms,
+        "decoder": undecoded,
+    }
     return {
         "group_id": f"{settings.kafka_group_prefix}{service}.{handler}",
         "ack_policy": AckPolicy.NACK_ON_ERROR,
         "auto_offset_reset": "earliest",
+        "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
         **({"max_workers": consumers} if consumers > 1 else {}),
+        **(batching if batch else {}),
     }
 
 

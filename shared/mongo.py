@@ -10,6 +10,7 @@ relay within seconds, with the same event ids, so consumers recognise a repeat.
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -67,9 +68,9 @@ async def in_transaction(
         return await session.with_transaction(work, write_concern=WriteConcern("majority", j=True))
 
 
-def outbox_entries(announcements: Announcements, now: datetime) -> list[Document]:
-    """The outbox's documents for (topic, event) pairs, in the order they were announced,
-    each with the trace context of the work that announced it."""
+def outbox_entries(announcements: Announcements, now: datetime, first: int = 0) -> list[Document]:
+    """The outbox's documents for (topic, event) pairs, in the order they were announced
+    (numbered from `first`), each with the trace context of the work that announced it."""
     trace = current_context()
     return [
         {
@@ -82,7 +83,7 @@ def outbox_entries(announcements: Announcements, now: datetime) -> list[Document
             "sequence": i,
             "trace": trace,
         }
-        for i, (topic, event) in enumerate(announcements)
+        for i, (topic, event) in enumerate(announcements, first)
     ]
 
 
@@ -139,13 +140,10 @@ class Outbox:
             namespace=NAMESPACE,
         )
 
-    async def put(self, session: AsyncClientSession, entries: Announcements) -> list[Document]:
-        """Add (topic, event) pairs within the caller's transaction; returns the entries."""
-        if not entries:
-            return []
-        docs = outbox_entries(entries, datetime.now(UTC))
-        await self.collection.insert_many(docs, session=session)
-        return docs
+    async def put(self, session: AsyncClientSession, entries: Sequence[Document]) -> None:
+        """Add `outbox_entries` within the caller's transaction."""
+        if entries:
+            await self.collection.insert_many(entries, session=session)
 
     async def flush(self, entries: Sequence[Document] | None = None) -> int:
         """Publish the entries just put, in the order put (all that is left: `drain`).
@@ -231,10 +229,19 @@ class Outbox:
         await self.collection.delete_many({"_id": {"$in": [doc["_id"] for doc in entries]}})
 
 
+@dataclass(frozen=True)
+class Step:
+    """One event's share of a transaction: its work, in the trace of the event that asked
+    for it (a batch's steps come from as many traces as events)."""
+
+    work: Work
+    trace: dict[str, str] = field(default_factory=current_context)
+
+
 class UnitOfWork:
-    """One step of a handler: its state and the events it owes in one transaction, then
-    published. The one way every service changes state and announces it, so none forgets to
-    tell reporting (`with_counts`)."""
+    """One step of a handler, or a batch's steps: their state and the events they owe in one
+    transaction, then published. The one way every service changes state and announces it,
+    so none forgets to tell reporting (`with_counts`)."""
 
     def __init__(self, client: AsyncMongoClient[Document], outbox: Outbox, topics: Topics) -> None:
         self.client = client
@@ -245,12 +252,30 @@ class UnitOfWork:
         """Returns the outbox entries the step wrote (empty when it owed nothing).
 
         `holding`: a lock held for the transaction (not for the publish after it)."""
+        (published,) = await self.run_steps([Step(work)], holding=holding)
+        return published
 
-        async def transaction(session: AsyncClientSession) -> list[Document]:
-            announced = await work(session, datetime.now(UTC))
-            return await self.outbox.put(session, with_counts(announced, self.topics))
+    async def run_steps(
+        self, steps: Sequence[Step], *, holding: asyncio.Lock | None = None
+    ) -> list[list[Document]]:
+        """Every step in one transaction, in order (group commit): one commit, one write
+        to the outbox and one publish for the lot. Returns each step's outbox entries.
+
+        A step that fails fails them all: `Batches` then takes the events one at a time."""
+        if not steps:
+            return []
+
+        async def transaction(session: AsyncClientSession) -> list[list[Document]]:
+            now = datetime.now(UTC)
+            written: list[list[Document]] = []
+            for step in steps:
+                with within(step.trace):
+                    announced = with_counts(await step.work(session, now), self.topics)
+                    written.append(outbox_entries(announced, now, sum(map(len, written))))
+            await self.outbox.put(session, [doc for docs in written for doc in docs])
+            return written
 
         async with holding or contextlib.nullcontext():
             published = await in_transaction(self.client, transaction)
-        await self.outbox.flush(published)
+        await self.outbox.flush([doc for docs in published for doc in docs])
         return published

@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.batches import Batches
 from shared.contracts import Publishes, document, specification
 from shared.kafka import DeadLetters, client_options, create_broker
 from shared.lag import LagWatch, subscriptions_of
@@ -28,6 +29,7 @@ from shared.metrics import service_registry
 from shared.mongo import Document, Outbox, UnitOfWork, create_client, is_reachable
 from shared.settings import ServiceSettings
 from shared.timing import woken_or_after
+from shared.tracing import tracer_provider
 from shared.web import BearerOnly, Secured, bears
 
 
@@ -44,6 +46,7 @@ class Wiring:
     database: AsyncDatabase[Document]
     outbox: Outbox
     unit_of_work: UnitOfWork
+    batches: Batches
 
 
 def wire(service: str, settings: ServiceSettings) -> Wiring:
@@ -63,6 +66,11 @@ def wire(service: str, settings: ServiceSettings) -> Wiring:
         database=database,
         outbox=outbox,
         unit_of_work=UnitOfWork(mongo, outbox, settings.topics),
+        batches=Batches(
+            dead_letters,
+            structlog.get_logger(service),
+            tracer_provider(service).get_tracer("peer-support.batches"),
+        ),
     )
 
 

@@ -174,6 +174,15 @@ class ServiceSettings(Settings):
     consumers_per_topic: int = Field(default=3, ge=1)
     """Members of each consumer group in one process (partitions handled concurrently); more
     than a topic's partitions leaves the extra ones idle."""
+    kafka_fetch_max_wait_ms: int = Field(default=100, ge=1)
+    """Longest a consumer's fetch waits at the broker for records. A broker that keeps a
+    fetch waiting after records have come (Tansu does) adds up to this much to every hop;
+    an idle consumer asks this often."""
+    batch_max_records: int = Field(default=200, ge=1)
+    """Most events a batch subscriber takes in one transaction (group commit)."""
+    batch_wait_ms: int = Field(default=10, ge=1)
+    """A batch subscriber's pause after a fetch that brought nothing: what a record arriving
+    then waits, at most, beyond the broker's own delivery."""
     retry_backoff_max_seconds: float = 30.0
     """Ceiling of the pause before a message that failed for a passing reason is retried."""
     outbox_relay_after_seconds: float = Field(default=5.0, gt=0)

@@ -38,7 +38,7 @@ from shared.events import (
     SupporterContact,
 )
 from shared.mail import Outreach
-from shared.mongo import Announcements, Document, UnitOfWork, Work, outbox_entries, with_counts
+from shared.mongo import Announcements, Document, Step, UnitOfWork, outbox_entries, with_counts
 from shared.sealing import new_case_key
 from shared.settings import Topics
 
@@ -54,10 +54,15 @@ class FakeUnitOfWork(UnitOfWork):
         self.published: Announcements = []
         self.topics = Topics()
 
-    async def run(self, work: Work, *, holding: object = None) -> list[Document]:
-        announced = with_counts(await work(NO_SESSION, self.now), self.topics)
-        self.published += announced
-        return outbox_entries(announced, self.now)
+    async def run_steps(
+        self, steps: Sequence[Step], *, holding: object = None
+    ) -> list[list[Document]]:
+        published = []
+        for step in steps:
+            announced = with_counts(await step.work(NO_SESSION, self.now), self.topics)
+            self.published += announced
+            published.append(outbox_entries(announced, self.now))
+        return published
 
     def events(self, kind: type[E]) -> list[E]:
         return [e for _, e in self.published if isinstance(e, kind)]

@@ -2,9 +2,11 @@
 request page for staff. The work is `Intake`'s, the page `RequestPages`'."""
 
 from datetime import timedelta
+from typing import Annotated
 
 from fastapi import FastAPI
 from faststream.kafka.annotations import KafkaMessage
+from pydantic import TypeAdapter
 
 from services.intake.intake import Intake
 from services.intake.request_store import PendingRequests
@@ -12,6 +14,7 @@ from services.intake.request_web import RequestPages, request_router
 from services.intake.settings import SERVICE, IntakeSettings
 from services.intake.store import IncidentRecords, Preferences, WaitingContacts
 from shared.access import Attempts
+from shared.batches import Unchecked
 from shared.events import (
     CaseContactSealed,
     CaseNews,
@@ -22,13 +25,16 @@ from shared.events import (
 )
 from shared.kafka import subscription
 from shared.mail import email_channel
-from shared.service import Clock, web_app, wire
+from shared.service import Clock, Wiring, web_app, wire
+
+INCIDENT_EVENTS = TypeAdapter(IncidentEvent)
+CONTACT_KEYS = TypeAdapter(ContactKeyIssued)
 
 
 def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
     wiring = wire(SERVICE, settings)
-    broker, topics = wiring.broker, settings.topics
+    topics = settings.topics
     records = IncidentRecords(wiring.database)
     intake = Intake(
         wiring.unit_of_work,
@@ -45,19 +51,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     if settings.source_systems is None:
         wiring.log.warning("SOURCE_SYSTEMS unset: any producer may report for any hospital")
 
-    @broker.subscriber(topics.incidents_reported, **subscription(settings, SERVICE, "incidents"))
-    async def on_incident(incident: IncidentEvent, message: KafkaMessage) -> None:
-        record = message.raw_message
-        await intake.on_incident(incident, key=None if isinstance(record, tuple) else record.key)
-
-    @broker.subscriber(topics.staff, **subscription(settings, SERVICE, "staff"))
-    async def on_staff_message(message: StaffMessage) -> None:
-        await intake.on_staff_message(message)
-
-    @broker.subscriber(topics.contact_keys, **subscription(settings, SERVICE, "contact_keys"))
-    async def on_contact_key(key: ContactKeyIssued) -> None:
-        await intake.on_contact_key(key)
-
+    _subscribe(wiring, settings, intake)
     pending = PendingRequests(wiring.database)
     app = web_app(
         wiring,
@@ -82,3 +76,39 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     )
     app.include_router(request_router(pages))
     return app
+
+
+def _subscribe(wiring: Wiring, settings: IntakeSettings, intake: Intake) -> None:
+    """Incidents and contact keys are taken in batches (`shared.batches`); staff messages
+    one at a time, as people send them."""
+    broker, topics, batches = wiring.broker, settings.topics, wiring.batches
+
+    @broker.subscriber(
+        topics.incidents_reported, **subscription(settings, SERVICE, "incidents", batch=True)
+    )
+    async def on_incidents(
+        incidents: Annotated[list[IncidentEvent], Unchecked], message: KafkaMessage
+    ) -> None:
+        await batches.handle(
+            message.raw_message,
+            INCIDENT_EVENTS,
+            intake.on_incidents,
+            lambda one: intake.on_incident(one.event, one.key),
+        )
+
+    @broker.subscriber(topics.staff, **subscription(settings, SERVICE, "staff"))
+    async def on_staff_message(message: StaffMessage) -> None:
+        await intake.on_staff_message(message)
+
+    @broker.subscriber(
+        topics.contact_keys, **subscription(settings, SERVICE, "contact_keys", batch=True)
+    )
+    async def on_contact_keys(
+        keys: Annotated[list[ContactKeyIssued], Unchecked], message: KafkaMessage
+    ) -> None:
+        await batches.handle(
+            message.raw_message,
+            CONTACT_KEYS,
+            intake.on_contact_keys,
+            lambda one: intake.on_contact_key(one.event),
+        )

@@ -7,7 +7,7 @@ their case and go out sealed to it (`on_contact_key`). Preferences are by pseudo
 never keeps a staff id.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -16,6 +16,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.intake.cases import Choice, IntakePolicy, Occasion, reconcile, sealed_contact
 from services.intake.store import IncidentRecords, Preferences, WaitingContacts
+from shared.batches import Delivery
 from shared.errors import RejectedEvent
 from shared.events import (
     ContactKeyIssued,
@@ -24,7 +25,7 @@ from shared.events import (
     StaffMessage,
     SupportRequested,
 )
-from shared.mongo import Announcements, UnitOfWork
+from shared.mongo import Announcements, Document, Step, UnitOfWork, Work
 from shared.pseudonyms import PseudonymKeys
 from shared.settings import Topics
 
@@ -53,8 +54,19 @@ class Intake:
 
     async def on_incident(self, incident: IncidentEvent, key: bytes | None = None) -> None:
         """`key`: the Kafka key it came with."""
+        await self.take_in(self._occasion(incident, key))
+
+    async def on_incidents(self, batch: Sequence[Delivery[IncidentEvent]]) -> None:
+        """A batch of incident events in one transaction, in the order they came."""
+        occasions = [self._occasion(d.event, d.key) for d in batch]
+        steps = [Step(self._recording(o), d.trace) for o, d in zip(occasions, batch, strict=True)]
+        published = await self.unit_of_work.run_steps(steps)
+        for occasion, entries in zip(occasions, published, strict=True):
+            self._taken_in(occasion, entries)
+
+    def _occasion(self, incident: IncidentEvent, key: bytes | None) -> Occasion:
         self._check(incident.source_system, incident.hospital_id, key, incident.incident_key)
-        await self.take_in(Occasion.of_incident(incident))
+        return Occasion.of_incident(incident)
 
     async def on_staff_message(self, message: StaffMessage) -> None:
         self._check(message.source_system, message.hospital_id, None, "")
@@ -83,6 +95,10 @@ class Intake:
             raise RejectedEvent(refused)
 
     async def take_in(self, occasion: Occasion) -> None:
+        self._taken_in(occasion, await self.unit_of_work.run(self._recording(occasion)))
+
+    def _recording(self, occasion: Occasion) -> Work:
+        """The occasion reconciled with what intake recorded of it."""
         names = [self.keys.every(occasion.hospital_id, p.staff_id) for p in occasion.participants]
         pseudonyms = [pseudonym for each in names for pseudonym in each.values()]
 
@@ -106,25 +122,37 @@ class Intake:
                 await self.waiting.hold(session, contact, now)
             return [(self.topics.cases, event) for event in outcome.cases]
 
-        published = await self.unit_of_work.run(record)
+        return record
+
+    def _taken_in(self, occasion: Occasion, published: list[Document]) -> None:
         self.log.info(
             "incident taken in" if published else "incident unchanged or superseded",
+            incident=occasion.key,
             revision=occasion.revision,
-            participants=len(pseudonyms),
+            participants=len(occasion.participants),
             events=sorted(doc["event_type"] for doc in published),
         )
 
     async def on_contact_key(self, key: ContactKeyIssued) -> None:
         """The contact waiting for this key goes out sealed to it, and intake forgets it."""
+        published = await self.unit_of_work.run(self._sealing(key))
+        self.log.info("contact sealed" if published else "contact key: no contact waiting")
 
+    async def on_contact_keys(self, batch: Sequence[Delivery[ContactKeyIssued]]) -> None:
+        published = await self.unit_of_work.run_steps(
+            [Step(self._sealing(d.event), d.trace) for d in batch]
+        )
+        sealed = sum(bool(entries) for entries in published)
+        self.log.info("contacts sealed", sealed=sealed, without_contact=len(batch) - sealed)
+
+    def _sealing(self, key: ContactKeyIssued) -> Work:
         async def seal(session: AsyncClientSession, now: datetime) -> Announcements:
             contact = await self.waiting.take(session, key.case_id)
             if contact is None:  # sealed already, settled, or the colleague opted out
                 return []
             return [(self.topics.contacts, sealed_contact(contact, key, now))]
 
-        published = await self.unit_of_work.run(seal)
-        self.log.info("contact sealed" if published else "contact key: no contact waiting")
+        return seal
 
 
 def _by_today(names: list[dict[str, str]], found: Mapping[str, T]) -> dict[str, T]:

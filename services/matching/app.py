@@ -7,9 +7,13 @@ instances may run it at once, since every step claims its case first. The desk a
 the assignments and notifications topics, for each case's timeline and worklist.
 """
 
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Annotated
 
 from fastapi import FastAPI
+from faststream.kafka.annotations import KafkaMessage
+from pydantic import TypeAdapter
 
 from services.matching.coordination import Coordination
 from services.matching.desk_api import desk_api_router
@@ -22,6 +26,7 @@ from services.matching.rosters import Rosters
 from services.matching.settings import SERVICE, MatchingSettings
 from services.matching.store import CaseBook, Roster
 from shared.access import Attempts
+from shared.batches import Delivery, Unchecked
 from shared.events import (
     AssignmentNews,
     AssignmentResponse,
@@ -29,9 +34,6 @@ from shared.events import (
     NotificationNews,
     RosterChange,
     StepCount,
-    SupportCaseClosed,
-    SupportCaseOpened,
-    SupportCaseUpdated,
     SupportEnded,
     SupporterDeactivated,
 )
@@ -40,6 +42,10 @@ from shared.kafka import subscription
 from shared.service import Clock, Wiring, web_app, wire
 from shared.signin import SignIn
 from shared.tokens import ApiTokens, Sessions
+
+CASE_NEWS = TypeAdapter(CaseNews)
+ASSIGNMENT_NEWS = TypeAdapter(AssignmentNews)
+NOTIFICATION_NEWS = TypeAdapter(NotificationNews)
 
 
 def create_app(settings: MatchingSettings | None = None) -> FastAPI:
@@ -107,16 +113,21 @@ def _subscribe(
 ) -> None:
     broker, topics, log = wiring.broker, settings.topics, wiring.log
 
-    @broker.subscriber(topics.cases, **subscription(settings, SERVICE, "cases"))
-    async def on_case_news(news: CaseNews) -> None:
-        match news:
-            case SupportCaseOpened():
-                await matcher.open(news)
-            case SupportCaseUpdated():
-                await matcher.update(news)
-            case SupportCaseClosed():
-                await matcher.close(news)
-        await records.heard(news)
+    batches = wiring.batches
+
+    async def on_cases(batch: Sequence[Delivery[CaseNews]]) -> None:
+        await matcher.on_cases(batch)
+        await records.heard([one.event for one in batch])
+
+    async def on_case(one: Delivery[CaseNews]) -> None:
+        await matcher.on_case_news(one.event)
+        await records.heard([one.event])
+
+    @broker.subscriber(topics.cases, **subscription(settings, SERVICE, "cases", batch=True))
+    async def on_case_news(
+        news: Annotated[list[CaseNews], Unchecked], message: KafkaMessage
+    ) -> None:
+        await batches.handle(message.raw_message, CASE_NEWS, on_cases, on_case)
 
     @broker.subscriber(topics.responses, **subscription(settings, SERVICE, "responses"))
     async def on_response(response: AssignmentResponse) -> None:
@@ -124,7 +135,7 @@ def _subscribe(
             await matcher.end(response)
         else:
             await matcher.respond(response)
-        await records.heard(response)
+        await records.heard([response])
 
     @broker.subscriber(topics.roster, **subscription(settings, SERVICE, "roster", concurrent=False))
     async def on_roster_change(change: RosterChange) -> None:
@@ -135,14 +146,25 @@ def _subscribe(
             matcher.capacity_freed.set()
         log.info("roster changed", change=change.event_type, supporter_id=change.correlation_id)
 
-    @broker.subscriber(
-        topics.assignments, **subscription(settings, SERVICE, "desk_assignments", concurrent=False)
-    )
-    async def on_assignment_news(news: AssignmentNews) -> None:
-        await records.heard(news)
+    _hear_for_the_desk(wiring, settings, records)
 
-    notifications = subscription(settings, SERVICE, "desk_notifications", concurrent=False)
 
-    @broker.subscriber(topics.notifications, **notifications)
-    async def on_notification(news: NotificationNews) -> None:
-        await records.heard(news)
+def _hear_for_the_desk(wiring: Wiring, settings: MatchingSettings, records: DeskRecords) -> None:
+    """Each case's timeline and notes, from the assignments and notifications, in batches."""
+    broker, batches = wiring.broker, wiring.batches
+
+    assignments = subscription(settings, SERVICE, "desk_assignments", batch=True)
+
+    @broker.subscriber(settings.topics.assignments, **assignments)
+    async def on_assignment_news(
+        news: Annotated[list[AssignmentNews], Unchecked], message: KafkaMessage
+    ) -> None:
+        await batches.handle_events(message.raw_message, ASSIGNMENT_NEWS, records.heard)
+
+    notifications = subscription(settings, SERVICE, "desk_notifications", batch=True)
+
+    @broker.subscriber(settings.topics.notifications, **notifications)
+    async def on_notification(
+        news: Annotated[list[NotificationNews], Unchecked], message: KafkaMessage
+    ) -> None:
+        await batches.handle_events(message.raw_message, NOTIFICATION_NEWS, records.heard)

@@ -17,7 +17,7 @@ from datetime import date, datetime
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.matching.desk_store import AuditLine, DeskRecords
-from services.matching.matcher import Step
+from services.matching.matcher import CaseStep
 from services.matching.policy import (
     PROTECTIVE,
     Candidate,
@@ -248,7 +248,7 @@ class Coordination:
 
         await self._run(step, self.topics.roster)
 
-    async def _run(self, step: Step, topic: str | None = None) -> None:
+    async def _run(self, step: CaseStep, topic: str | None = None) -> None:
         async def work(session: AsyncClientSession, now: datetime) -> Announcements:
             return [(topic or self.topics.assignments, e) for e in await step(session, now)]
 

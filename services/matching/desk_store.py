@@ -2,11 +2,12 @@
 (learnt from the topics, so a redelivery writes nothing new), large incidents' debriefings
 and the append-only audit log of coordinators' actions."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
+from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -30,20 +31,27 @@ class Timelines:
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("case_id", 1), ("at", 1)])
 
-    async def note(self, case_id: str, event: Envelope, entry: TimelineEntry) -> None:
-        """Once per event, whichever topic or delivery brought it."""
-        await self.collection.update_one(
-            {"_id": str(event.event_id)},
-            {
-                "$setOnInsert": {
-                    "case_id": case_id,
-                    "at": entry.at,
-                    "kind": entry.kind,
-                    "detail": entry.model_dump(mode="json")["detail"],
-                }
-            },
-            upsert=True,
-        )
+    async def note(self, entries: Sequence[tuple[AboutCase, TimelineEntry]]) -> None:
+        """Once per event, whichever topic or delivery brought it; a batch's in one write."""
+        if entries:
+            await self.collection.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": str(event.event_id)},
+                        {
+                            "$setOnInsert": {
+                                "case_id": str(event.case_id),
+                                "at": entry.at,
+                                "kind": entry.kind,
+                                "detail": entry.model_dump(mode="json")["detail"],
+                            }
+                        },
+                        upsert=True,
+                    )
+                    for event, entry in entries
+                ],
+                ordered=False,
+            )
 
     async def of_case(self, case_id: str) -> list[TimelineEntry]:
         cursor = self.collection.find({"case_id": case_id}, {"_id": 0, "case_id": 0})
@@ -202,7 +210,19 @@ class DeskRecords:
         await self.timelines.collection.delete_many({"case_id": {"$in": case_ids}})
         await self.notes.collection.delete_many({"_id": {"$in": case_ids}})
 
-    async def heard(self, event: Envelope) -> None:
+    async def heard(self, events: Sequence[Envelope]) -> None:
+        """Events in the order they came (a batch, or one)."""
+        for event in events:
+            await self._noted(event)
+        await self.timelines.note(
+            [
+                (event, entry)
+                for event in events
+                if isinstance(event, AboutCase) and (entry := timeline_entry(event))
+            ]
+        )
+
+    async def _noted(self, event: Envelope) -> None:
         match event:
             case GroupDebriefSuggested():
                 await self.debriefs.suggested(
@@ -230,5 +250,3 @@ class DeskRecords:
                 )
             case SupportContactLogged():
                 await self.notes.first_contact(str(event.case_id), event.occurred_at)
-        if isinstance(event, AboutCase) and (entry := timeline_entry(event)):
-            await self.timelines.note(str(event.case_id), event, entry)

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -34,10 +34,12 @@ from services.matching.policy import (
 )
 from services.matching.rosters import Rosters
 from services.matching.store import CaseBook, CaseRecord, Roster, Status
+from shared.batches import Delivery
 from shared.events import (
     AssignmentAccepted,
     AssignmentDeclined,
     CancelReason,
+    CaseNews,
     Envelope,
     EscalationReason,
     SupportCaseClosed,
@@ -45,14 +47,15 @@ from shared.events import (
     SupportCaseUpdated,
     SupportEnded,
 )
-from shared.mongo import Announcements, Document, UnitOfWork
+from shared.mongo import Announcements, Document, Step, UnitOfWork, Work
+from shared.tracing import current_context, within
 
 BEST = 10
 """Candidates ranked per decision. The store refuses one whose capacity was taken since the
 roster in memory saw it (the next is tried), or since the transaction's snapshot (the whole
 decision is retried)."""
 
-Step = Callable[[AsyncClientSession, datetime], Awaitable[list[Envelope]]]
+CaseStep = Callable[[AsyncClientSession, datetime], Awaitable[list[Envelope]]]
 
 
 @dataclass
@@ -72,20 +75,38 @@ class Matcher:
     so a scan never sees capacity freed half-way: one that did would offer it to a milder case
     after passing over a graver one."""
 
-    async def _run(self, step: Step, *, may_free_capacity: bool = False) -> list[Document]:
+    async def _run(self, step: CaseStep, *, may_free_capacity: bool = False) -> list[Document]:
+        (published,) = await self._run_all([step], may_free_capacity=may_free_capacity)
+        return published
+
+    async def _run_all(
+        self,
+        steps: Sequence[CaseStep],
+        traces: Sequence[dict[str, str]] | None = None,
+        *,
+        may_free_capacity: bool = False,
+    ) -> list[list[Document]]:
+        """The steps in one transaction (`traces`: the trace each belongs to, for a batch's);
+        the supporters they wrote are held again once it commits."""
         sessions: list[AsyncClientSession] = []
 
-        async def work(session: AsyncClientSession, now: datetime) -> Announcements:
-            sessions.append(session)
-            return [(self.topic, e) for e in await step(session, now)]
+        def work_of(step: CaseStep) -> Work:
+            async def work(session: AsyncClientSession, now: datetime) -> Announcements:
+                sessions.append(session)
+                return [(self.topic, e) for e in await step(session, now)]
 
+            return work
+
+        traced = traces or [current_context()] * len(steps)
         lock = self._waiting_order if may_free_capacity else None
         try:
-            published = await self.unit_of_work.run(work, holding=lock)
+            published = await self.unit_of_work.run_steps(
+                [Step(work_of(s), t) for s, t in zip(steps, traced, strict=True)], holding=lock
+            )
         finally:
             written = {i for session in sessions for i in self.roster.written_by(session)}
             await self.rosters.refresh(written)
-        for doc in published:
+        for doc in (doc for docs in published for doc in docs):
             payload = doc["payload"]
             self.log.info(
                 "case " + payload["event_type"].removeprefix("support."),
@@ -98,6 +119,40 @@ class Matcher:
         return published
 
     async def open(self, opened: SupportCaseOpened) -> None:
+        try:
+            await self._run(self._opening(opened))
+        except DuplicateKeyError:
+            # Opened before: this delivery's transaction, reservation included, was undone.
+            self.log.info("case opened before", case_id=str(opened.case_id))
+
+    async def on_case_news(self, news: CaseNews) -> None:
+        match news:
+            case SupportCaseOpened():
+                await self.open(news)
+            case SupportCaseUpdated():
+                await self.update(news)
+            case SupportCaseClosed():
+                await self.close(news)
+
+    async def on_cases(self, batch: Sequence[Delivery[CaseNews]]) -> None:
+        """A batch in the order it came: each run of new cases (most of the topic) decided
+        in one transaction, an update or a close on its own in its place. A case opened
+        before fails its run, which `Batches` then takes one at a time."""
+        opening: list[tuple[SupportCaseOpened, dict[str, str]]] = []
+        for one in [*batch, None]:
+            if one is not None and isinstance(one.event, SupportCaseOpened):
+                opening.append((one.event, one.trace))
+                continue
+            if opening:
+                await self._run_all(
+                    [self._opening(opened) for opened, _ in opening], [t for _, t in opening]
+                )
+                opening = []
+            if one is not None:
+                with within(one.trace):
+                    await self.on_case_news(one.event)
+
+    def _opening(self, opened: SupportCaseOpened) -> CaseStep:
         case = Case(
             case_id=opened.case_id,
             correlation_id=opened.correlation_id,
@@ -117,11 +172,7 @@ class Matcher:
                 return []
             return await self._match(session, record, now, opened.event_id)
 
-        try:
-            await self._run(step)
-        except DuplicateKeyError:
-            # Opened before: this delivery's transaction, reservation included, was undone.
-            self.log.info("case opened before", case_id=str(opened.case_id))
+        return step
 
     async def respond(self, response: AssignmentAccepted | AssignmentDeclined) -> None:
         case_id = str(response.case_id)

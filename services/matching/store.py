@@ -6,6 +6,7 @@ writes the events it causes. Two matchers can therefore never book the same capa
 nor act twice on one case.
 """
 
+import asyncio
 import contextlib
 import uuid
 import weakref
@@ -35,6 +36,9 @@ from shared.events import (
 )
 from shared.mongo import Document
 
+QUIET_PAUSE_SECONDS = 0.2
+"""How long the roster's change stream rests after a read that brought no change: what a
+change made elsewhere may wait, at most, before matching holds it."""
 CARRIED_KEPT = 50
 """Acceptances kept per supporter: more than any recent window holds in practice."""
 
@@ -130,20 +134,27 @@ class Roster:
             nonlocal stream
             while True:
                 try:
-                    async for change in stream:
-                        doc = change.get("fullDocument")
-                        yield _supporter(doc) if doc else None
+                    change = await stream.try_next()
                 except PyMongoError as ended:
                     if not ended.timeout:
                         raise
-                # A quiet stream's wait ends with the store's time limit, or the server ends
-                # its cursor: the next stream goes on where this one ended.
-                if (token := stream.resume_token) is None:
-                    raise OperationFailure("the change stream ended with nowhere to resume")
-                await stream.close()
-                stream = await self.collection.watch(
-                    full_document="updateLookup", resume_after=token
-                )
+                    change = None
+                if change is not None:
+                    doc = change.get("fullDocument")
+                    yield _supporter(doc) if doc else None
+                    continue
+                if not stream.alive:
+                    # The store's time limit ended a quiet stream's wait, or the server ended
+                    # its cursor: the next stream goes on where this one ended.
+                    if (token := stream.resume_token) is None:
+                        raise OperationFailure("the change stream ended with nowhere to resume")
+                    await stream.close()
+                    stream = await self.collection.watch(
+                        full_document="updateLookup", resume_after=token
+                    )
+                # Any write on the server ends a waiting read, the roster's or not: pause,
+                # or the stream costs the store a read for every write it takes.
+                await asyncio.sleep(QUIET_PAUSE_SECONDS)
 
         try:
             yield each()

@@ -5,6 +5,7 @@ settled after. One left `sending` by a crash is never sent again; the desk's wor
 holds the case. A sent alert keeps no contact details: they are read at sending time."""
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
 
@@ -33,18 +34,20 @@ class Alerts:
             upsert=True,
         )
 
-    async def got_through(self, assignment_id: str, step: str, at: datetime) -> None:
-        """A later message of the same step reached the supporter (the fallback channel):
-        the failures before it need nobody."""
-        await self.collection.delete_many(
-            {
-                "kind": UNDELIVERED,
-                "state": PENDING,
-                "assignment_id": assignment_id,
-                "step": step,
-                "at": {"$lte": at},
-            }
-        )
+    async def got_through(self, messages: Sequence[tuple[str, str, datetime]]) -> None:
+        """Later messages of the same (assignment id, step) reached the supporter (the
+        fallback channel): the failures before each need nobody. A batch's in one write."""
+        if messages:
+            await self.collection.delete_many(
+                {
+                    "kind": UNDELIVERED,
+                    "state": PENDING,
+                    "$or": [
+                        {"assignment_id": assignment_id, "step": step, "at": {"$lte": at}}
+                        for assignment_id, step, at in messages
+                    ],
+                }
+            )
 
     async def pending(self, *, urgent: bool) -> dict[str, list[Alert]]:
         """Pending alerts by hospital, the oldest first."""

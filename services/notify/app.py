@@ -2,9 +2,13 @@
 and logged contacts back as events; coordinators told of what needs them. The work is
 `Notifier`'s and `CoordinatorAlerts`', the pages `SupporterPages`'."""
 
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Annotated
 
 from faststream.asgi import AsgiFastStream
+from faststream.kafka.annotations import KafkaMessage
+from pydantic import TypeAdapter
 
 from services.notify.alert_store import Alerts
 from services.notify.channels import Channel, WebhookChannel
@@ -16,6 +20,7 @@ from services.notify.notifier import Notifier, OutreachMetrics, Stores
 from services.notify.settings import NotifySettings
 from services.notify.store import CaseContacts, Firsts, Messages, Offers, Supporters
 from services.notify.web import SupporterPages
+from shared.batches import Delivery, Unchecked
 from shared.events import (
     AssignmentCancelled,
     AssignmentNews,
@@ -24,9 +29,7 @@ from shared.events import (
     CaseContactSealed,
     CaseEscalated,
     ContactKeyIssued,
-    NotificationFailed,
     NotificationNews,
-    PeerNotified,
     RosterChange,
     StepCount,
     SupportCaseCounted,
@@ -37,6 +40,10 @@ from shared.mail import email_channel
 from shared.service import Clock, Wiring, service_app, wire
 
 SERVICE = "notify"
+ASSIGNMENT_NEWS = TypeAdapter(AssignmentNews)
+CASES_COUNTED = TypeAdapter(SupportCaseCounted)
+CONTACTS_SEALED = TypeAdapter(CaseContactSealed)
+NOTIFICATION_NEWS = TypeAdapter(NotificationNews)
 
 
 def channels_of(settings: NotifySettings) -> dict[str, Channel]:
@@ -116,17 +123,8 @@ def _subscribe(
     erasure: Erasure,
     keyring: Keyring,
 ) -> None:
-    broker, topics = wiring.broker, settings.topics
-
-    @broker.subscriber(topics.assignments, **subscription(settings, SERVICE, "assignments"))
-    async def on_assignment_news(news: AssignmentNews) -> None:
-        if isinstance(news, CaseEscalated):
-            await coordinators.escalated(news)
-        elif isinstance(news, SupportEnded) or (
-            isinstance(news, AssignmentCancelled) and news.reason is CancelReason.CASE_CLOSED
-        ):
-            await erasure.case_ended(str(news.case_id), news.occurred_at)
-        await notifier.on_assignment_news(news)
+    broker, topics, batches = wiring.broker, settings.topics, wiring.batches
+    _hear_assignments(wiring, settings, notifier, coordinators, erasure)
 
     roster = subscription(settings, SERVICE, "roster", concurrent=False)
 
@@ -134,15 +132,75 @@ def _subscribe(
     async def on_roster_change(change: RosterChange) -> None:
         await notifier.on_roster_change(change)
 
-    @broker.subscriber(topics.case_counts, **subscription(settings, SERVICE, "contact_keys"))
-    async def on_case_counted(counted: SupportCaseCounted) -> None:
-        if not await erasure.erased(str(counted.case_id)):  # no key again for an erased case
-            await keyring.on_case_counted(counted)
+    async def on_cases_counted(batch: Sequence[Delivery[SupportCaseCounted]]) -> None:
+        erased = await erasure.erased_among([str(d.event.case_id) for d in batch])
+        await keyring.on_cases_counted([d for d in batch if str(d.event.case_id) not in erased])
 
-    @broker.subscriber(topics.contacts, **subscription(settings, SERVICE, "contacts"))
-    async def on_case_contact_sealed(sealed: CaseContactSealed) -> None:
-        if not await erasure.erased(str(sealed.case_id)):
-            await notifier.on_contact(await keyring.opened(sealed))
+    async def on_case(one: Delivery[SupportCaseCounted]) -> None:
+        if not await erasure.erased(str(one.event.case_id)):  # no key again for an erased case
+            await keyring.on_case_counted(one.event)
+
+    @broker.subscriber(
+        topics.case_counts, **subscription(settings, SERVICE, "contact_keys", batch=True)
+    )
+    async def on_case_counted(
+        counted: Annotated[list[SupportCaseCounted], Unchecked], message: KafkaMessage
+    ) -> None:
+        await batches.handle(message.raw_message, CASES_COUNTED, on_cases_counted, on_case)
+
+    async def on_contacts(batch: Sequence[Delivery[CaseContactSealed]]) -> None:
+        erased = await erasure.erased_among([str(d.event.case_id) for d in batch])
+        kept = [d for d in batch if str(d.event.case_id) not in erased]
+        await notifier.on_contacts([(await keyring.opened(d.event), d.trace) for d in kept])
+
+    async def on_contact(one: Delivery[CaseContactSealed]) -> None:
+        if not await erasure.erased(str(one.event.case_id)):
+            await notifier.on_contact(await keyring.opened(one.event))
+
+    @broker.subscriber(topics.contacts, **subscription(settings, SERVICE, "contacts", batch=True))
+    async def on_case_contact_sealed(
+        sealed: Annotated[list[CaseContactSealed], Unchecked], message: KafkaMessage
+    ) -> None:
+        await batches.handle(message.raw_message, CONTACTS_SEALED, on_contacts, on_contact)
+
+
+def _hear_assignments(
+    wiring: Wiring,
+    settings: NotifySettings,
+    notifier: Notifier,
+    coordinators: CoordinatorAlerts,
+    erasure: Erasure,
+) -> None:
+    """Offers, cancellations and moved deadlines for the notifier, in batches; escalations
+    for the coordinators, ends for erasure."""
+
+    async def heard_by_others(news: AssignmentNews) -> None:
+        """What the coordinators and erasure take from the assignments topic."""
+        if isinstance(news, CaseEscalated):
+            await coordinators.escalated(news)
+        elif isinstance(news, SupportEnded) or (
+            isinstance(news, AssignmentCancelled) and news.reason is CancelReason.CASE_CLOSED
+        ):
+            await erasure.case_ended(str(news.case_id), news.occurred_at)
+
+    async def on_assignments(batch: Sequence[Delivery[AssignmentNews]]) -> None:
+        for one in batch:
+            await heard_by_others(one.event)
+        await notifier.on_assignments(batch)
+
+    async def on_assignment(one: Delivery[AssignmentNews]) -> None:
+        await heard_by_others(one.event)
+        await notifier.on_assignment_news(one.event)
+
+    @wiring.broker.subscriber(
+        settings.topics.assignments, **subscription(settings, SERVICE, "assignments", batch=True)
+    )
+    async def on_assignment_news(
+        news: Annotated[list[AssignmentNews], Unchecked], message: KafkaMessage
+    ) -> None:
+        await wiring.batches.handle(
+            message.raw_message, ASSIGNMENT_NEWS, on_assignments, on_assignment
+        )
 
 
 def _coordinators(
@@ -160,14 +218,15 @@ def _coordinators(
         settings.coordinator_contact_grace,
         wiring.log,
     )
-    alerting = subscription(settings, SERVICE, "coordinator_alerts", concurrent=False)
+    alerting = subscription(settings, SERVICE, "coordinator_alerts", batch=True)
 
     @wiring.broker.subscriber(settings.topics.notifications, **alerting)
-    async def on_notification(news: NotificationNews) -> None:
-        if isinstance(news, NotificationFailed):
-            await coordinators.undelivered(news)
-        elif isinstance(news, PeerNotified):
-            await coordinators.delivered(news)
+    async def on_notification(
+        news: Annotated[list[NotificationNews], Unchecked], message: KafkaMessage
+    ) -> None:
+        await wiring.batches.handle_events(
+            message.raw_message, NOTIFICATION_NEWS, coordinators.heard
+        )
 
     return coordinators
 

@@ -1,7 +1,7 @@
 """Telling coordinators: an urgent escalation at once (as soon as notify knows how to reach
 the colleague, or after a short grace), everything else in each hospital's daily digest."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +18,7 @@ from services.notify.coordinator_mail import (
 )
 from services.notify.store import CaseContacts
 from shared.errors import RejectedEvent, describe
-from shared.events import CaseEscalated, NotificationFailed, PeerNotified
+from shared.events import CaseEscalated, NotificationFailed, NotificationNews, PeerNotified
 from shared.kafka import is_passing
 from shared.mail import Outreach
 
@@ -40,11 +40,18 @@ class CoordinatorAlerts:
     async def escalated(self, event: CaseEscalated) -> None:
         await self._add(escalation_alert(event))
 
-    async def undelivered(self, event: NotificationFailed) -> None:
-        await self._add(undelivered_alert(event))
-
-    async def delivered(self, event: PeerNotified) -> None:
-        await self.alerts.got_through(str(event.assignment_id), event.step, event.occurred_at)
+    async def heard(self, notifications: Sequence[NotificationNews]) -> None:
+        """Notify's own news, in order: a failure makes an alert; messages that got
+        through after all clear theirs, together until the next failure."""
+        through: list[tuple[str, str, datetime]] = []
+        for news in notifications:
+            if isinstance(news, PeerNotified):
+                through.append((str(news.assignment_id), news.step, news.occurred_at))
+            elif isinstance(news, NotificationFailed):
+                await self.alerts.got_through(through)
+                through = []
+                await self._add(undelivered_alert(news))
+        await self.alerts.got_through(through)
 
     async def _add(self, alert: Alert) -> None:
         if not self.addresses.get(alert.hospital_id):

@@ -5,6 +5,7 @@ the topics: support ended (by the supporter, by lapsing, by matching or a coordi
 the offer cancelled because the incident was withdrawn. The end stays recorded, so an event
 arriving after the erasure (a redelivery) brings nothing back."""
 
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,7 +38,14 @@ class Erasure:
         )
 
     async def erased(self, case_id: str) -> bool:
-        return await self.ends.find_one({"_id": case_id, "purged_at": {"$ne": None}}) is not None
+        return bool(await self.erased_among([case_id]))
+
+    async def erased_among(self, case_ids: Collection[str]) -> set[str]:
+        """Those of the cases erased already: a batch's, in one read."""
+        cursor = self.ends.find(
+            {"_id": {"$in": list(case_ids)}, "purged_at": {"$ne": None}}, {"_id": 1}
+        )
+        return {doc["_id"] async for doc in cursor}
 
     async def purge_due(self, now: datetime | None = None) -> int:
         """Erase every case that ended `purge_after` ago or longer; returns how many."""

@@ -4,6 +4,7 @@ its own database until the case is erased. Then every sealed copy on the contact
 however long it is kept, is unreadable."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,7 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.batches import Delivery
 from shared.errors import RejectedEvent
 from shared.events import (
     CaseContactRecorded,
@@ -21,7 +23,7 @@ from shared.events import (
     SupportCaseCounted,
     derived_event_id,
 )
-from shared.mongo import Announcements, Document, UnitOfWork
+from shared.mongo import Announcements, Document, Step, UnitOfWork, Work
 from shared.sealing import Unsealable, new_case_key, unseal
 
 
@@ -59,14 +61,21 @@ class Keyring:
     async def on_case_counted(self, counted: SupportCaseCounted) -> None:
         """A key for every case notify may have to reach a colleague for (not opted out).
         A redelivery announces the same key again: intake seals only what still waits."""
-        if counted.opted_out:
-            return
+        if not counted.opted_out:
+            await self.unit_of_work.run(self._issuing(counted))
 
+    async def on_cases_counted(self, batch: Sequence[Delivery[SupportCaseCounted]]) -> None:
+        """The same for a batch, in one transaction."""
+        await self.unit_of_work.run_steps(
+            [Step(self._issuing(d.event), d.trace) for d in batch if not d.event.opted_out]
+        )
+
+    def _issuing(self, counted: SupportCaseCounted) -> Work:
         async def issue(session: AsyncClientSession, now: datetime) -> Announcements:
             public = await self.keys.issue(session, counted.case_id, now)
             return [(self.topic, _issued(counted, public, now))]
 
-        await self.unit_of_work.run(issue)
+        return issue
 
     async def opened(self, sealed: CaseContactSealed) -> CaseContactRecorded:
         """The contact inside; dead-lettered with the reason when it cannot be read."""

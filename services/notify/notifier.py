@@ -7,7 +7,8 @@ second makes the offer due. Every step of every assignment is one message record
 survive restarts and a step is sent at most once (see `store.Messages`).
 """
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -52,6 +53,7 @@ from services.notify.store import (
     State,
     Supporters,
 )
+from shared.batches import Delivery
 from shared.errors import RejectedEvent, describe
 from shared.events import (
     ENDED_BY_SUPPORTER,
@@ -71,8 +73,9 @@ from shared.events import (
 )
 from shared.kafka import is_passing
 from shared.metrics import NAMESPACE
-from shared.mongo import Announcements, UnitOfWork
+from shared.mongo import Announcements, Step, UnitOfWork, Work
 from shared.settings import Topics
+from shared.tracing import within
 
 OFFER_FIRST_PAUSE = timedelta(seconds=1)
 """How long a reminder steps back while its offer is being sent."""
@@ -161,8 +164,28 @@ class Notifier:
     # --- Events in ------------------------------------------------------------------------
 
     async def on_assignment_news(self, news: AssignmentNews) -> None:
+        if recording := self._recording(news):
+            await self.unit_of_work.run(recording)
+            await self._offer(news)
+
+    async def on_assignments(self, batch: Sequence[Delivery[AssignmentNews]]) -> None:
+        """A batch recorded in one transaction; then its offers sent, several at once."""
+        await self.unit_of_work.run_steps(
+            [Step(recording, d.trace) for d in batch if (recording := self._recording(d.event))]
+        )
+        await self._deliver_or_raise(
+            [
+                (f"{d.event.assignment_id}/{OFFER}", d.trace)
+                for d in batch
+                if isinstance(d.event, PeerAssigned)
+            ]
+        )
+
+    def _recording(self, news: AssignmentNews) -> Work | None:
+        """What notify records of the news; None for escalations, which are the
+        coordinator's."""
         if not isinstance(news, PeerAssigned | AssignmentCancelled | ResponseDeadlineMoved):
-            return  # escalations are for the coordinator
+            return None
 
         async def record(session: AsyncClientSession, now: datetime) -> Announcements:
             if isinstance(news, PeerAssigned):
@@ -176,9 +199,39 @@ class Notifier:
                 await self._move_deadline(session, news)
             return []
 
-        await self.unit_of_work.run(record)
+        return record
+
+    async def _offer(self, news: AssignmentNews) -> None:
         if isinstance(news, PeerAssigned):
             await self.deliver(f"{news.assignment_id}/{OFFER}")
+
+    async def deliver_all(
+        self, messages: Sequence[tuple[str, dict[str, str] | None]]
+    ) -> list[tuple[str, Exception]]:
+        """Each (message id, trace) delivered, up to `sends_at_once` at a time, every one
+        whatever befalls another; returns those that failed, with why."""
+        limit = asyncio.Semaphore(self.settings.sends_at_once)
+
+        async def deliver(message_id: str) -> None:
+            async with limit:
+                await self.deliver(message_id)
+
+        tasks = []
+        for message_id, trace in messages:
+            with within(trace):
+                tasks.append(asyncio.ensure_future(deliver(message_id)))
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        return [
+            (message_id, outcome)
+            for (message_id, _), outcome in zip(messages, outcomes, strict=True)
+            if isinstance(outcome, Exception)
+        ]
+
+    async def _deliver_or_raise(self, messages: Sequence[tuple[str, dict[str, str]]]) -> None:
+        """For a handler: the first failure fails the handling, to be retried (a message
+        delivered already is not claimable again)."""
+        if failures := await self.deliver_all(messages):
+            raise failures[0][1]
 
     async def _move_deadline(
         self, session: AsyncClientSession, moved: ResponseDeadlineMoved
@@ -200,6 +253,22 @@ class Notifier:
         await self.contacts.record(contact)
         await self._arrived(State.AWAITING_CONTACT, str(contact.case_id))
 
+    async def on_contacts(
+        self, contacts: Sequence[tuple[CaseContactRecorded, dict[str, str]]]
+    ) -> None:
+        """A batch's contacts recorded; the messages that waited for them sent, several at
+        once. (contact, trace) pairs."""
+        due = []
+        for contact, trace in contacts:
+            await self.contacts.record(contact)
+            case_id = str(contact.case_id)
+            now = datetime.now(UTC)
+            due += [
+                (i, trace)
+                for i in await self.messages.arrived(State.AWAITING_CONTACT, case_id, now)
+            ]
+        await self._deliver_or_raise(due)
+
     async def _arrived(self, awaiting: str, key: str) -> None:
         for message_id in await self.messages.arrived(awaiting, key, datetime.now(UTC)):
             await self.deliver(message_id)
@@ -219,11 +288,14 @@ class Notifier:
     async def deliver_due(self) -> None:
         """Each due message on its own: one that fails is retried at the next scan, after
         its lease, and never holds up the others."""
-        for message_id in await self.messages.due(datetime.now(UTC), self.settings.scan_batch):
-            try:
-                await self.deliver(message_id)
-            except Exception:
-                self.log.exception("message not delivered; retried after its lease", id=message_id)
+        due = await self.messages.due(datetime.now(UTC), self.settings.scan_batch)
+        for message_id, error in await self.deliver_all([(m, None) for m in due]):
+            self.log.error(
+                "message not delivered; retried after its lease",
+                id=message_id,
+                error=describe(error),
+                exc_info=error,
+            )
         for state, count in (await self.messages.waiting()).items():
             self.metrics.waiting.labels(state.removeprefix("awaiting_")).set(count)
 

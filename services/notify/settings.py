@@ -37,6 +37,9 @@ class NotifySettings(ServiceSettings, MailSettings, ErasureSettings):
     scan_seconds: float = Field(default=5.0, gt=0)
     """How often due reminders, follow-ups and retries are looked for."""
     scan_batch: int = Field(default=100, ge=1)
+    sends_at_once: int = Field(default=8, ge=1)
+    """Messages sent concurrently (each claimed on its own): a burst of offers need not wait
+    for each mail server's answer in turn."""
     retry_max_seconds: float = Field(default=600.0, gt=0)
     """Ceiling of the pause before a message that failed for a passing reason is retried."""
     coordinators: dict[HospitalId, list[Email]] = Field(default_factory=dict)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -232,25 +232,32 @@ class Messages:
         assignment: PeerAssigned,
         steps: Sequence[Scheduled],
     ) -> None:
-        for scheduled in steps:
-            await self.collection.update_one(
-                {"_id": f"{assignment.assignment_id}/{scheduled.step}"},
-                {
-                    "$setOnInsert": {
-                        "assignment_id": str(assignment.assignment_id),
-                        "case_id": str(assignment.case_id),
-                        "supporter_id": assignment.supporter_id,
-                        "step": scheduled.step,
-                        "state": State.SCHEDULED,
-                        "due_at": scheduled.due_at,
-                        "claimable_from": scheduled.due_at,
-                        "attempts": 0,
-                        "tried": [],
-                    }
-                },
-                upsert=True,
-                session=session,
-            )
+        """Every step in one write; a step scheduled before (a redelivery) stays as it is."""
+        if not steps:
+            return
+        await self.collection.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": f"{assignment.assignment_id}/{scheduled.step}"},
+                    {
+                        "$setOnInsert": {
+                            "assignment_id": str(assignment.assignment_id),
+                            "case_id": str(assignment.case_id),
+                            "supporter_id": assignment.supporter_id,
+                            "step": scheduled.step,
+                            "state": State.SCHEDULED,
+                            "due_at": scheduled.due_at,
+                            "claimable_from": scheduled.due_at,
+                            "attempts": 0,
+                            "tried": [],
+                        }
+                    },
+                    upsert=True,
+                )
+                for scheduled in steps
+            ],
+            session=session,
+        )
 
     async def reschedule(
         self, session: AsyncClientSession, assignment_id: str, step: str, due_at: datetime
@@ -298,9 +305,9 @@ class Messages:
             {AWAITED_BY[awaiting]: key, "state": awaiting}, {"_id": 1}
         ).sort("due_at", 1)  # the offer before its reminder
         ids = [doc["_id"] async for doc in waiting]
-        for message_id in ids:
-            await self.collection.update_one(
-                {"_id": message_id, "state": awaiting},
+        if ids:
+            await self.collection.update_many(
+                {"_id": {"$in": ids}, "state": awaiting},
                 {"$set": {"state": State.SCHEDULED, "claimable_from": now}},
             )
         return ids

@@ -48,9 +48,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
 
     @broker.subscriber(
         *settings.topics.counted(),
-        batch=True,
-        max_records=settings.batch_max_records,
-        **subscription(settings, SERVICE, "case_events", concurrent=False),
+        **subscription(settings, SERVICE, "case_events", batch=True),
     )
     async def on_case_events(message: KafkaMessage) -> None:
         raw = message.raw_message

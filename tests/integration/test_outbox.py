@@ -7,15 +7,27 @@ import os
 import signal
 import time
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.client_session import AsyncClientSession
 
+from shared.errors import RejectedEvent
 from shared.events import SupportCaseOpened
 from shared.kafka import ensure_topics
-from shared.mongo import Announcements, Document, Outbox, UnitOfWork, in_transaction
+from shared.mongo import (
+    Announcements,
+    Document,
+    Outbox,
+    Step,
+    UnitOfWork,
+    Work,
+    in_transaction,
+    outbox_entries,
+)
 from shared.settings import TopicLayout, Topics
 from tests.factories import opened_cases
 from tests.integration.rig import Servers
@@ -35,7 +47,7 @@ async def test_events_left_in_the_outbox_are_published_at_the_next_start(
         await in_transaction(
             mongo,
             lambda session: Outbox(database, broker).put(
-                session, [(topic, case) for case in cases]
+                session, outbox_entries([(topic, case) for case in cases], datetime.now(UTC))
             ),
         )
         await broker.start()
@@ -90,6 +102,58 @@ async def test_events_whose_publish_failed_after_the_commit_are_relayed_without_
 
     records = await first_records(servers, topic, 2)
     assert [json.loads(r.value)["case_id"] for r in records] == [str(c.case_id) for c in cases]
+
+
+async def test_a_batch_of_steps_commits_and_publishes_together_or_not_at_all(
+    servers: Servers,
+) -> None:
+    """Group commit: one step refused undoes the batch's state and outbox entries; a batch
+    that commits publishes every step's events in order, each in its own step's trace."""
+    topic, counts, mongo = await _fresh_topic_and_store(servers)
+    database = mongo[f"outbox_{uuid.uuid4().hex[:8]}"]
+    broker = KafkaBroker(servers.kafka_bootstrap_servers)
+    outbox = Outbox(database, broker)
+    unit_of_work = UnitOfWork(mongo, outbox, counts)
+    cases = opened_cases()
+
+    def opening(case: SupportCaseOpened) -> Work:
+        async def work(session: AsyncClientSession, now: datetime) -> Announcements:
+            await database["cases"].insert_one({"_id": str(case.case_id)}, session=session)
+            return [(topic, case)]
+
+        return work
+
+    async def refused(session: AsyncClientSession, now: datetime) -> Announcements:
+        raise RejectedEvent("the domain refuses this one")
+
+    traces = [_trace(), _trace()]
+    await broker.start()
+    try:
+        await outbox.drain()
+        with pytest.raises(RejectedEvent):
+            await unit_of_work.run_steps([Step(opening(cases[0])), Step(refused)])
+        assert await database["cases"].count_documents({}) == 0
+        assert await database["outbox"].count_documents({}) == 0
+
+        published = await unit_of_work.run_steps(
+            [Step(opening(case), trace) for case, trace in zip(cases, traces, strict=True)]
+        )
+        assert [[doc["_id"] for doc in docs] for docs in published] == [
+            [str(case.event_id), str(case.counted().event_id)] for case in cases
+        ]
+        assert [[doc["trace"] for doc in docs] for docs in published] == [[t, t] for t in traces]
+        assert await database["cases"].count_documents({}) == 2
+        assert await database["outbox"].count_documents({}) == 0, "published at once"
+    finally:
+        await broker.stop()
+        await mongo.close()
+
+    records = await first_records(servers, topic, 2)
+    assert [json.loads(r.value)["case_id"] for r in records] == [str(c.case_id) for c in cases]
+
+
+def _trace() -> dict[str, str]:
+    return {"traceparent": f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"}
 
 
 async def _fresh_topic_and_store(
