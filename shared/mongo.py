@@ -124,6 +124,8 @@ class Outbox:
         self.page = page
         self.behind = True
         """Entries may wait: at start (a previous run's), after a failed publish."""
+        self.in_flight: set[str] = set()
+        """Entries this process is publishing now, which the relay leaves to it."""
         self.wake = asyncio.Event()
         self._draining = asyncio.Lock()
         registry = registry or CollectorRegistry()
@@ -141,9 +143,13 @@ class Outbox:
         )
 
     async def put(self, session: AsyncClientSession, entries: Sequence[Document]) -> None:
-        """Add `outbox_entries` within the caller's transaction."""
+        """Add `outbox_entries` within the caller's transaction, dated now, just before the
+        commit: a batch's long transaction does not make its entries look left behind."""
         if entries:
-            await self.collection.insert_many(entries, session=session)
+            put_at = datetime.now(UTC)
+            await self.collection.insert_many(
+                [entry | {"created_at": put_at} for entry in entries], session=session
+            )
 
     async def flush(self, entries: Sequence[Document] | None = None) -> int:
         """Publish the entries just put, in the order put (all that is left: `drain`).
@@ -158,6 +164,8 @@ class Outbox:
         if self.behind:
             self.wake.set()
             return 0
+        publishing = {entry["_id"] for entry in entries}
+        self.in_flight |= publishing
         try:
             await self._publish(entries)
         except Exception as error:
@@ -165,6 +173,8 @@ class Outbox:
             self.wake.set()
             log.warning("outbox publish failed; the relay will publish", error=describe(error))
             return 0
+        finally:
+            self.in_flight -= publishing
         return len(entries)
 
     async def drain(self) -> int:
@@ -173,7 +183,7 @@ class Outbox:
             published = 0
             while page := [
                 doc
-                async for doc in self.collection.find()
+                async for doc in self.collection.find({"_id": {"$nin": list(self.in_flight)}})
                 .sort([("created_at", 1), ("sequence", 1)])
                 .limit(self.page)
             ]:

@@ -463,6 +463,9 @@ class FakeCaseBook(CaseBook):
         self.docs[str(case.case_id)] = case_document(case, status, priority, caused_by, at)
         return case_record(self.docs[str(case.case_id)])
 
+    async def opened_among(self, case_ids: Sequence[str]) -> set[str]:
+        return {case_id for case_id in case_ids if case_id in self.docs}
+
     async def take(
         self,
         session: AsyncClientSession,

@@ -80,8 +80,13 @@ class WaitingContacts:
     async def take(
         self, session: AsyncClientSession, case_id: uuid.UUID
     ) -> CaseContactRecorded | None:
-        doc = await self.collection.find_one_and_delete({"_id": str(case_id)}, session=session)
-        return CaseContactRecorded.model_validate(doc["contact"]) if doc else None
+        """Read and deleted in the transaction: as safe as a find-and-delete, which
+        SecantusDB (the local server) carries out by scanning the collection."""
+        doc = await self.collection.find_one({"_id": str(case_id)}, session=session)
+        if doc is None:
+            return None
+        await self.collection.delete_one({"_id": str(case_id)}, session=session)
+        return CaseContactRecorded.model_validate(doc["contact"])
 
     async def forget(self, waiting_since: datetime) -> int:
         result = await self.collection.delete_many({"since": {"$lt": waiting_since}})

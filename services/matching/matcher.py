@@ -136,14 +136,15 @@ class Matcher:
 
     async def on_cases(self, batch: Sequence[Delivery[CaseNews]]) -> None:
         """A batch in the order it came: each run of new cases (most of the topic) decided
-        in one transaction, an update or a close on its own in its place. A case opened
-        before fails its run, which `Batches` then takes one at a time."""
+        in one transaction, an update or a close on its own in its place. A redelivered case
+        is left out of its run; one opened meanwhile fails the run, which `Batches` then takes
+        one at a time."""
         opening: list[tuple[SupportCaseOpened, dict[str, str]]] = []
         for one in [*batch, None]:
             if one is not None and isinstance(one.event, SupportCaseOpened):
                 opening.append((one.event, one.trace))
                 continue
-            if opening:
+            if opening := await self._not_opened_before(opening):
                 await self._run_all(
                     [self._opening(opened) for opened, _ in opening], [t for _, t in opening]
                 )
@@ -151,6 +152,16 @@ class Matcher:
             if one is not None:
                 with within(one.trace):
                     await self.on_case_news(one.event)
+
+    async def _not_opened_before(
+        self, opening: list[tuple[SupportCaseOpened, dict[str, str]]]
+    ) -> list[tuple[SupportCaseOpened, dict[str, str]]]:
+        if not opening:
+            return []
+        before = await self.book.opened_among([str(opened.case_id) for opened, _ in opening])
+        for case_id in before:
+            self.log.info("case opened before", case_id=case_id)
+        return [(opened, trace) for opened, trace in opening if str(opened.case_id) not in before]
 
     def _opening(self, opened: SupportCaseOpened) -> CaseStep:
         case = Case(

@@ -11,13 +11,12 @@ import contextlib
 import uuid
 import weakref
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure, PyMongoError
@@ -291,6 +290,11 @@ class CaseBook:
         await self.collection.insert_one(doc, session=session)
         return case_record(doc)
 
+    async def opened_among(self, case_ids: Sequence[str]) -> set[str]:
+        """Those of the cases opened before (a redelivery), in one read."""
+        found = self.collection.find({"_id": {"$in": list(case_ids)}}, {"_id": 1})
+        return {doc["_id"] async for doc in found}
+
     async def take(
         self,
         session: AsyncClientSession,
@@ -300,14 +304,19 @@ class CaseBook:
         **expected: Any,
     ) -> CaseRecord | None:
         """The case if it is still as `expected`, claimed for this transaction (with `changes`
-        applied): a concurrent transaction on the same case then conflicts and is retried."""
-        doc = await self.collection.find_one_and_update(
-            {"_id": case_id, "purged_at": {"$exists": False}, **expected},
-            {"$set": {"touched": True, **(changes or {})}},
-            session=session,
-            return_document=ReturnDocument.AFTER,
+        applied): a concurrent transaction on the same case then conflicts and is retried.
+        Read, then written, in the transaction: a find-and-modify would be one call, but
+        SecantusDB (the local server) scans the whole collection for it."""
+        doc = await self.collection.find_one(
+            {"_id": case_id, "purged_at": {"$exists": False}, **expected}, session=session
         )
-        return case_record(doc) if doc else None
+        if doc is None:
+            return None
+        claim: Document = {"$inc": {"takes": 1}}  # a write, even with no changes: the conflict
+        if changes:
+            claim["$set"] = changes
+        await self.collection.update_one({"_id": case_id}, claim, session=session)
+        return case_record(doc | (changes or {}))
 
     async def update(self, session: AsyncClientSession, case_id: str, **changes: Any) -> None:
         await self.collection.update_one({"_id": case_id}, {"$set": changes}, session=session)

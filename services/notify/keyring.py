@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -37,14 +36,14 @@ class ContactKeys:
         """The case's public key; a new pair unless it has one (a redelivery)."""
         private, public = new_case_key()
         doc = {"private_key": private, "public_key": public, "issued_at": now}
-        kept = await self.collection.find_one_and_update(
-            {"_id": str(case_id)},
-            {"$setOnInsert": doc},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-            session=session,
+        issued = await self.collection.update_one(
+            {"_id": str(case_id)}, {"$setOnInsert": doc}, upsert=True, session=session
         )
-        return str(kept["public_key"]) if kept else public
+        if issued.upserted_id is not None:
+            return public
+        kept = await self.collection.find_one({"_id": str(case_id)}, session=session)
+        assert kept is not None, "the key was there when the upsert found it"
+        return str(kept["public_key"])
 
     async def private_key(self, case_id: uuid.UUID) -> bytes | None:
         doc = await self.collection.find_one({"_id": str(case_id)})

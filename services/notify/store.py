@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ReturnDocument, UpdateOne
+from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -159,19 +159,26 @@ class Offers:
         self, session: AsyncClientSession, assignment_id: str, outcome: str, at: datetime
     ) -> int | None:
         """Record the end of support once; returns the contacts logged in it when this was
-        the end, None when it had ended before or was never under way."""
-        doc = await self.collection.find_one_and_update(
+        the end, None when it had ended before or was never under way. (Read, then written,
+        in the transaction: SecantusDB scans the collection for a find-and-modify.)"""
+        doc = await self.collection.find_one(
             {
                 "_id": assignment_id,
                 "answer": "accepted",
                 "cancelled": False,
                 "ended": {"$ne": True},
             },
-            {"$set": {"ended": True, "outcome": outcome, "ended_at": at}},
-            projection={"contacts": 1},
+            {"contacts": 1},
             session=session,
         )
-        return None if doc is None else int(doc.get("contacts", 0))
+        if doc is None:
+            return None
+        await self.collection.update_one(
+            {"_id": assignment_id},
+            {"$set": {"ended": True, "outcome": outcome, "ended_at": at}},
+            session=session,
+        )
+        return int(doc.get("contacts", 0))
 
     async def cancel(self, session: AsyncClientSession, assignment_id: str) -> None:
         await self.collection.update_one(
@@ -314,29 +321,37 @@ class Messages:
 
     async def claim(self, message_id: str, now: datetime) -> Claimed | None:
         """The message as it was before this claim (its `state` says whether an earlier
-        claim was interrupted while sending), or None when it is not claimable now."""
-        doc = await self.collection.find_one_and_update(
-            {"_id": message_id, "claimable_from": {"$lte": now}},
-            {
-                "$set": {
-                    "state": State.SENDING,
-                    "claimed_at": now,
-                    "claimable_from": now + self.lease,
-                }
-            },
-            return_document=ReturnDocument.BEFORE,
-        )
-        if doc is None:
-            return None
-        return Claimed(
-            message_id=doc["_id"],
-            assignment_id=doc["assignment_id"],
-            step=doc["step"],
-            state=doc["state"],
-            channel=doc.get("channel"),
-            tried=list(doc.get("tried", [])),
-            attempts=int(doc.get("attempts", 0)),
-        )
+        claim was interrupted while sending), or None when it is not claimable now.
+
+        Read, then claimed only if still as read: every change of a message moves its
+        `claimable_from`, so two claimers cannot both win. (A find-and-modify would do it in
+        one step, but SecantusDB, the local server, scans the whole collection for it.)"""
+        while True:
+            doc = await self.collection.find_one({"_id": message_id})
+            if doc is None or doc.get("claimable_from") is None:
+                return None
+            if doc["claimable_from"] > now:
+                return None
+            claimed = await self.collection.update_one(
+                {"_id": message_id, "claimable_from": doc["claimable_from"], "state": doc["state"]},
+                {
+                    "$set": {
+                        "state": State.SENDING,
+                        "claimed_at": now,
+                        "claimable_from": now + self.lease,
+                    }
+                },
+            )
+            if claimed.modified_count == 1:
+                return Claimed(
+                    message_id=doc["_id"],
+                    assignment_id=doc["assignment_id"],
+                    step=doc["step"],
+                    state=doc["state"],
+                    channel=doc.get("channel"),
+                    tried=list(doc.get("tried", [])),
+                    attempts=int(doc.get("attempts", 0)),
+                )
 
     async def settle(
         self,

@@ -7,7 +7,7 @@ import os
 import signal
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
@@ -150,6 +150,39 @@ async def test_a_batch_of_steps_commits_and_publishes_together_or_not_at_all(
 
     records = await first_records(servers, topic, 2)
     assert [json.loads(r.value)["case_id"] for r in records] == [str(c.case_id) for c in cases]
+
+
+async def test_the_relay_leaves_a_long_batchs_entries_to_their_own_publish(
+    servers: Servers,
+) -> None:
+    """A batch's transaction may outlast the relay's wait: its entries are dated when put, and
+    while they are being published the relay does not publish them a second time."""
+    topic, _, mongo = await _fresh_topic_and_store(servers)
+    database = mongo[f"outbox_{uuid.uuid4().hex[:8]}"]
+    broker = KafkaBroker(servers.kafka_bootstrap_servers)
+    outbox = Outbox(database, broker, relay_after=1)
+    cases = opened_cases()
+    began = datetime.now(UTC) - timedelta(minutes=10)  # when the long transaction began
+    entries = outbox_entries([(topic, case) for case in cases], began)
+    await broker.start()
+    try:
+        await outbox.drain()
+        await in_transaction(mongo, lambda session: outbox.put(session, entries))
+        async for doc in database["outbox"].find():
+            assert datetime.now(UTC) - doc["created_at"] < timedelta(minutes=1)
+
+        published, relayed = await asyncio.gather(outbox.flush(entries), outbox.drain())
+        assert (published, relayed) == (2, 0)
+        await broker.publish({"end": True}, topic=topic)
+    finally:
+        await broker.stop()
+        await mongo.close()
+
+    records = await first_records(servers, topic, 3)
+    assert [json.loads(r.value).get("case_id") for r in records] == [
+        *(str(c.case_id) for c in cases),
+        None,
+    ], "each event once, then the end"
 
 
 def _trace() -> dict[str, str]:

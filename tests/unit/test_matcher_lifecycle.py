@@ -6,12 +6,14 @@ from typing import Any
 
 import pytest
 import structlog
+from aiokafka import ConsumerRecord
 
 from services.matching.matcher import Matcher
 from services.matching.policy import Policy
 from services.matching.rosters import Rosters
 from services.matching.store import Status
 from services.notify.messages import answered, support_ended
+from shared.batches import Delivery
 from shared.events import (
     AssignmentCancelled,
     CaseEscalated,
@@ -56,6 +58,11 @@ def withdrawn(case: SupportCaseOpened) -> SupportCaseClosed:
         profile=case.profile,
         reason="incident_withdrawn",
     )
+
+
+def delivered(case: SupportCaseOpened, offset: int) -> Delivery[SupportCaseOpened]:
+    record = ConsumerRecord("support.cases.v1", 0, offset, 0, 0, None, b"", None, 0, 0, [])
+    return Delivery(record, case, {})
 
 
 def lifecycle(*supporter_ids: str, **policy: Any) -> Lifecycle:
@@ -212,3 +219,12 @@ async def test_an_accepted_case_weighs_in_the_supporters_recent_load() -> None:
     assert not life.roster.supporters["P1"].carried
     await life.matcher.respond(answered(offer, True, NOW))
     assert life.roster.supporters["P1"].carried == (life.unit_of_work.now,)
+
+
+async def test_a_batch_redelivering_an_opened_case_offers_only_the_new_one() -> None:
+    life = lifecycle("P1", "P2")
+    earlier, new = opened_cases()
+    await life.matcher.open(earlier)
+    await life.matcher.on_cases([delivered(earlier, 0), delivered(new, 1)])
+    assert [offer.case_id for offer in life.offers()] == [earlier.case_id, new.case_id]
+    assert life.book.status(new.case_id) == Status.OFFERED
