@@ -3,7 +3,7 @@ milliseconds. The real-server suite stays the authority on how the stores behave
 
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
@@ -14,14 +14,12 @@ from pymongo.errors import DuplicateKeyError
 from services.intake.cases import Choice, IncidentRecord
 from services.intake.store import IncidentRecords, Preferences, WaitingContacts
 from services.matching.desk_store import AuditLine, AuditLog, DeskRecords
-from services.matching.policy import Case
 from services.matching.store import (
     HOLDING_CAPACITY,
     CaseBook,
     CaseRecord,
     Roster,
     Status,
-    case_document,
     case_record,
 )
 from services.matching.supporters import Supporter
@@ -72,11 +70,15 @@ class FakeContacts(notify_store.CaseContacts):
     def __init__(self) -> None:
         self.contacts: dict[str, CaseContactRecorded] = {}
 
-    async def record(self, contact: CaseContactRecorded) -> None:
-        self.contacts.setdefault(str(contact.case_id), contact)
+    async def record(self, contacts: Sequence[CaseContactRecorded]) -> None:
+        for contact in contacts:
+            self.contacts.setdefault(str(contact.case_id), contact)
 
     async def of_case(self, case_id: str) -> CaseContactRecorded | None:
         return self.contacts.get(case_id)
+
+    async def known_among(self, case_ids: Collection[str]) -> set[str]:
+        return set(case_ids) & set(self.contacts)
 
 
 class FakeContactKeys(ContactKeys):
@@ -86,9 +88,8 @@ class FakeContactKeys(ContactKeys):
     async def issue(self, session: AsyncClientSession, case_id: uuid.UUID, now: datetime) -> str:
         return self.pairs.setdefault(case_id, new_case_key())[1]
 
-    async def private_key(self, case_id: uuid.UUID) -> bytes | None:
-        pair = self.pairs.get(case_id)
-        return pair[0] if pair else None
+    async def private_keys(self, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, bytes]:
+        return {case_id: self.pairs[case_id][0] for case_id in case_ids if case_id in self.pairs}
 
 
 class FakeSupporters(notify_store.Supporters):
@@ -167,9 +168,15 @@ class FakeMessages(notify_store.Messages):
         return self.messages[message_id].state
 
     async def schedule(
-        self, session: AsyncClientSession, assignment: PeerAssigned, steps: Sequence[Scheduled]
+        self,
+        session: AsyncClientSession,
+        assignment: PeerAssigned,
+        steps: Sequence[Scheduled],
+        *,
+        awaiting_contact: Collection[str] = (),
     ) -> None:
         for scheduled in steps:
+            waits = scheduled.step in awaiting_contact
             self.messages.setdefault(
                 f"{assignment.assignment_id}/{scheduled.step}",
                 _Message(
@@ -177,9 +184,9 @@ class FakeMessages(notify_store.Messages):
                     str(assignment.case_id),
                     assignment.supporter_id,
                     scheduled.step,
-                    State.SCHEDULED,
+                    State.AWAITING_CONTACT if waits else State.SCHEDULED,
                     scheduled.due_at,
-                    scheduled.due_at,
+                    None if waits else scheduled.due_at,
                 ),
             )
 
@@ -207,24 +214,28 @@ class FakeMessages(notify_store.Messages):
         ]
         return [message_id for _, message_id in sorted(due)[:limit]]
 
-    async def arrived(self, awaiting: str, key: str, now: datetime) -> list[str]:
-        waiting = [
-            message_id
+    async def arrived(
+        self, awaiting: str, keys: Collection[str], now: datetime
+    ) -> list[tuple[str, Claimed]]:
+        return [
+            (getattr(m, AWAITED_BY[awaiting]), self._claim(message_id, now))
             for message_id, m in sorted(self.messages.items(), key=lambda item: item[1].due_at)
-            if getattr(m, AWAITED_BY[awaiting]) == key and m.state == awaiting
+            if getattr(m, AWAITED_BY[awaiting]) in keys and m.state == awaiting
         ]
-        for message_id in waiting:
-            self.messages[message_id].state = State.SCHEDULED
-            self.messages[message_id].claimable_from = now
-        return waiting
 
     async def claim(self, message_id: str, now: datetime) -> Claimed | None:
         message = self.messages.get(message_id)
         if message is None or message.claimable_from is None or message.claimable_from > now:
             return None
+        return self._claim(message_id, now)
+
+    def _claim(self, message_id: str, now: datetime) -> Claimed:
+        message = self.messages[message_id]
         before = Claimed(
             message_id,
             message.assignment_id,
+            message.case_id,
+            message.supporter_id,
             message.step,
             message.state,
             message.channel,
@@ -449,19 +460,10 @@ class FakeCaseBook(CaseBook):
     def status(self, case_id: object) -> str:
         return str(self.docs[str(case_id)]["status"])
 
-    async def open(
-        self,
-        session: AsyncClientSession,
-        case: Case,
-        status: Status,
-        priority: int,
-        caused_by: uuid.UUID,
-        at: datetime,
-    ) -> CaseRecord:
-        if str(case.case_id) in self.docs:
-            raise DuplicateKeyError(f"case {case.case_id} exists")
-        self.docs[str(case.case_id)] = case_document(case, status, priority, caused_by, at)
-        return case_record(self.docs[str(case.case_id)])
+    async def open(self, session: AsyncClientSession, doc: Document) -> None:
+        if doc["_id"] in self.docs:
+            raise DuplicateKeyError(f"case {doc['_id']} exists")
+        self.docs[doc["_id"]] = doc
 
     async def opened_among(self, case_ids: Sequence[str]) -> set[str]:
         return {case_id for case_id in case_ids if case_id in self.docs}

@@ -2,7 +2,7 @@
 (learnt from the topics, so a redelivery writes nothing new), large incidents' debriefings
 and the append-only audit log of coordinators' actions."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -88,6 +88,15 @@ class Notes:
         await self.collection.update_one(
             {"_id": case_id}, {"$min": {"first_contact_at": at}}, upsert=True
         )
+
+    async def with_notice(self, case_ids: Collection[str]) -> set[str]:
+        """Those of the cases with a message that did not get through on their notes."""
+        if not case_ids:
+            return set()
+        cursor = self.collection.find(
+            {"_id": {"$in": list(case_ids)}, "notice": {"$exists": True}}, {"_id": 1}
+        )
+        return {doc["_id"] async for doc in cursor}
 
     async def of_cases(self, case_ids: Iterable[str]) -> dict[str, CaseNotes]:
         cursor = self.collection.find({"_id": {"$in": list(case_ids)}})
@@ -211,9 +220,16 @@ class DeskRecords:
         await self.notes.collection.delete_many({"_id": {"$in": case_ids}})
 
     async def heard(self, events: Sequence[Envelope]) -> None:
-        """Events in the order they came (a batch, or one)."""
+        """Events in the order they came (a batch, or one). A message that got through
+        clears a notice only where there is one: the batch's cases with a notice are found
+        in one read, rather than a write for every message sent."""
+        sent = {str(event.case_id) for event in events if isinstance(event, PeerNotified)}
+        noticed = await self.notes.with_notice(sent)
         for event in events:
-            await self._noted(event)
+            if isinstance(event, NotificationFailed):
+                noticed.add(str(event.case_id))
+            if not isinstance(event, PeerNotified) or str(event.case_id) in noticed:
+                await self._noted(event)
         await self.timelines.note(
             [
                 (event, entry)

@@ -33,7 +33,15 @@ from services.matching.policy import (
     withdrawal_for,
 )
 from services.matching.rosters import Rosters
-from services.matching.store import CaseBook, CaseRecord, Roster, Status
+from services.matching.store import (
+    CaseBook,
+    CaseRecord,
+    Roster,
+    Status,
+    case_document,
+    case_record,
+    offer_changes,
+)
 from shared.batches import Delivery
 from shared.events import (
     AssignmentAccepted,
@@ -175,13 +183,17 @@ class Matcher:
         )
 
         async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
+            """Decided before it is written, so that the case is written once."""
             status = Status.OPTED_OUT if opened.opted_out else Status.NEW
-            record = await self.book.open(
-                session, case, status, priority(case.profile), opened.event_id, now
-            )
-            if opened.opted_out:
-                return []
-            return await self._match(session, record, now, opened.event_id)
+            doc = case_document(case, status, priority(case.profile), opened.event_id, now)
+            events: list[Envelope] = []
+            if not opened.opted_out:
+                events, decided = await self._decide(
+                    session, case_record(doc), now, opened.event_id
+                )
+                doc |= decided
+            await self.book.open(session, doc)
+            return events
 
         return step
 
@@ -359,6 +371,15 @@ class Matcher:
     async def _match(
         self, session: AsyncClientSession, record: CaseRecord, now: datetime, cause: uuid.UUID
     ) -> list[Envelope]:
+        events, decided = await self._decide(session, record, now, cause)
+        await self.book.update(session, record.case_id, **decided)
+        return events
+
+    async def _decide(
+        self, session: AsyncClientSession, record: CaseRecord, now: datetime, cause: uuid.UUID
+    ) -> tuple[list[Envelope], Document]:
+        """Whom the case is offered to (their capacity reserved), or that it waits: the events
+        and the case's changes, which the caller writes with the rest of the case."""
         case, case_id = record.case, record.case_id
         share = (
             await self.book.incident_share(session, case.correlation_id)
@@ -380,31 +401,25 @@ class Matcher:
                             cause,
                             passed_over=ranking.passed_over,
                         )
-                        await self.book.offered(session, assigned, now)
-                        return [assigned]
-        return await self._wait(session, record, now, cause, ranking)
+                        return [assigned], offer_changes(assigned, now)
+        return _waiting(record, now, cause, ranking)
 
-    async def _wait(
-        self,
-        session: AsyncClientSession,
-        record: CaseRecord,
-        now: datetime,
-        cause: uuid.UUID,
-        ranking: Ranking,
-    ) -> list[Envelope]:
-        """Nobody fits now: the case waits, and the coordinator hears of it once."""
-        waiting = record.status == Status.WAITING
-        await self.book.update(
-            session,
-            record.case_id,
-            status=Status.WAITING,
-            since=record.since if waiting else now,
-            escalated_while_waiting=True,
-        )
-        if waiting and record.escalated_while_waiting:
-            return []
-        reason = EscalationReason.NO_PEER_AVAILABLE
-        refusals, passed_over = ranking.refusals, ranking.passed_over
-        return [
-            escalation_for(record.case, record.attempt, reason, refusals, now, cause, passed_over)
-        ]
+
+def _waiting(
+    record: CaseRecord, now: datetime, cause: uuid.UUID, ranking: Ranking
+) -> tuple[list[Envelope], Document]:
+    """Nobody fits now: the case waits, and the coordinator hears of it once."""
+    waiting = record.status == Status.WAITING
+    changes = {
+        "status": Status.WAITING,
+        "since": record.since if waiting else now,
+        "escalated_while_waiting": True,
+    }
+    if waiting and record.escalated_while_waiting:
+        return [], changes
+    reason = EscalationReason.NO_PEER_AVAILABLE
+    refusals, passed_over = ranking.refusals, ranking.passed_over
+    escalation = escalation_for(
+        record.case, record.attempt, reason, refusals, now, cause, passed_over
+    )
+    return [escalation], changes

@@ -276,19 +276,10 @@ class CaseBook:
         await self.collection.create_index([("status", 1), ("priority", 1), ("since", 1)])
         await self.collection.create_index([("incident", 1)])
 
-    async def open(
-        self,
-        session: AsyncClientSession,
-        case: Case,
-        status: Status,
-        priority: int,
-        caused_by: uuid.UUID,
-        at: datetime,
-    ) -> CaseRecord:
-        """Raises DuplicateKeyError when the case was opened before, undoing the transaction."""
-        doc = case_document(case, status, priority, caused_by, at)
+    async def open(self, session: AsyncClientSession, doc: Document) -> None:
+        """A `case_document`, with what was decided for it at once: one write. Raises
+        DuplicateKeyError when the case was opened before, undoing the transaction."""
         await self.collection.insert_one(doc, session=session)
-        return case_record(doc)
 
     async def opened_among(self, case_ids: Sequence[str]) -> set[str]:
         """Those of the cases opened before (a redelivery), in one read."""
@@ -325,17 +316,7 @@ class CaseBook:
         self, session: AsyncClientSession, assigned: PeerAssigned, at: datetime
     ) -> None:
         """The case now waits for the supporter's answer to this offer."""
-        await self.update(
-            session,
-            str(assigned.case_id),
-            status=Status.OFFERED,
-            attempt=assigned.attempt,
-            supporter_id=assigned.supporter_id,
-            assignment_id=str(assigned.assignment_id),
-            offered_at=at,
-            respond_by=assigned.respond_by,
-            escalated_while_waiting=False,
-        )
+        await self.update(session, str(assigned.case_id), **offer_changes(assigned, at))
 
     async def tried(self, session: AsyncClientSession, case_id: str, supporter_id: str) -> None:
         await self.collection.update_one(
@@ -437,6 +418,19 @@ def case_document(
         "since": at,
         "escalated_while_waiting": False,
         "caused_by": str(caused_by),
+    }
+
+
+def offer_changes(assigned: PeerAssigned, at: datetime) -> Document:
+    """What a case records of the offer it now waits on."""
+    return {
+        "status": Status.OFFERED,
+        "attempt": assigned.attempt,
+        "supporter_id": assigned.supporter_id,
+        "assignment_id": str(assigned.assignment_id),
+        "offered_at": at,
+        "respond_by": assigned.respond_by,
+        "escalated_while_waiting": False,
     }
 
 

@@ -151,11 +151,11 @@ def _subscribe(
     async def on_contacts(batch: Sequence[Delivery[CaseContactSealed]]) -> None:
         erased = await erasure.erased_among([str(d.event.case_id) for d in batch])
         kept = [d for d in batch if str(d.event.case_id) not in erased]
-        await notifier.on_contacts([(await keyring.opened(d.event), d.trace) for d in kept])
+        contacts = await keyring.opened([d.event for d in kept])
+        await notifier.on_contacts(list(zip(contacts, [d.trace for d in kept], strict=True)))
 
     async def on_contact(one: Delivery[CaseContactSealed]) -> None:
-        if not await erasure.erased(str(one.event.case_id)):
-            await notifier.on_contact(await keyring.opened(one.event))
+        await on_contacts([one])
 
     @broker.subscriber(topics.contacts, **subscription(settings, SERVICE, "contacts", batch=True))
     async def on_case_contact_sealed(

@@ -4,7 +4,7 @@ its own database until the case is erased. Then every sealed copy on the contact
 however long it is kept, is unreadable."""
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -45,9 +45,12 @@ class ContactKeys:
         assert kept is not None, "the key was there when the upsert found it"
         return str(kept["public_key"])
 
-    async def private_key(self, case_id: uuid.UUID) -> bytes | None:
-        doc = await self.collection.find_one({"_id": str(case_id)})
-        return bytes(doc["private_key"]) if doc else None
+    async def private_keys(self, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, bytes]:
+        """The keys notify holds among `case_ids`: one read for a batch."""
+        cursor = self.collection.find(
+            {"_id": {"$in": [str(case_id) for case_id in case_ids]}}, {"private_key": 1}
+        )
+        return {uuid.UUID(doc["_id"]): bytes(doc["private_key"]) async for doc in cursor}
 
 
 @dataclass
@@ -76,20 +79,26 @@ class Keyring:
 
         return issue
 
-    async def opened(self, sealed: CaseContactSealed) -> CaseContactRecorded:
-        """The contact inside; dead-lettered with the reason when it cannot be read."""
-        private = await self.keys.private_key(sealed.case_id)
-        if private is None:
-            raise RejectedEvent(f"notify holds no key for case {sealed.case_id}")
-        try:
-            contact = CaseContactRecorded.model_validate_json(
-                unseal(private, sealed.case_id, sealed.sealed)
-            )
-        except (Unsealable, ValidationError) as error:
-            raise RejectedEvent(str(error)) from error
-        if contact.case_id != sealed.case_id:
-            raise RejectedEvent(f"the contact sealed for case {sealed.case_id} is another's")
-        return contact
+    async def opened(self, batch: Sequence[CaseContactSealed]) -> list[CaseContactRecorded]:
+        """The contact inside each, their keys read at once; one that cannot be read is
+        refused with the reason (and a batch then taken one by one, so that only it is
+        dead-lettered)."""
+        keys = await self.keys.private_keys({sealed.case_id for sealed in batch})
+        return [_opened(sealed, keys.get(sealed.case_id)) for sealed in batch]
+
+
+def _opened(sealed: CaseContactSealed, private: bytes | None) -> CaseContactRecorded:
+    if private is None:
+        raise RejectedEvent(f"notify holds no key for case {sealed.case_id}")
+    try:
+        contact = CaseContactRecorded.model_validate_json(
+            unseal(private, sealed.case_id, sealed.sealed)
+        )
+    except (Unsealable, ValidationError) as error:
+        raise RejectedEvent(str(error)) from error
+    if contact.case_id != sealed.case_id:
+        raise RejectedEvent(f"the contact sealed for case {sealed.case_id} is another's")
+    return contact
 
 
 def _issued(counted: SupportCaseCounted, public_key: str, now: datetime) -> ContactKeyIssued:

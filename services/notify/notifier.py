@@ -8,7 +8,7 @@ survive restarts and a step is sent at most once (see `store.Messages`).
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -169,21 +169,42 @@ class Notifier:
             await self._offer(news)
 
     async def on_assignments(self, batch: Sequence[Delivery[AssignmentNews]]) -> None:
-        """A batch recorded in one transaction; then its offers sent, several at once."""
+        """A batch recorded in one transaction; then its offers sent, several at once.
+
+        The colleague's contact usually comes a moment after the assignment (intake seals it
+        to a key notify issues), so an offer whose contact is not here yet is recorded as
+        waiting for it, and the contact's arrival sends it, rather than being claimed only to
+        be put back. The contact may have come between the look and the commit, when its
+        handler found nothing waiting: so look once more after it."""
+        offers = [(d.event, d.trace) for d in batch if isinstance(d.event, PeerAssigned)]
+        cases = {str(assignment.case_id) for assignment, _ in offers}
+        known = await self.contacts.known_among(cases)
         await self.unit_of_work.run_steps(
-            [Step(recording, d.trace) for d in batch if (recording := self._recording(d.event))]
-        )
-        await self._deliver_or_raise(
             [
-                (f"{d.event.assignment_id}/{OFFER}", d.trace)
+                Step(recording, d.trace)
                 for d in batch
-                if isinstance(d.event, PeerAssigned)
+                if (recording := self._recording(d.event, known))
             ]
         )
+        due = [
+            (f"{assignment.assignment_id}/{OFFER}", trace)
+            for assignment, trace in offers
+            if str(assignment.case_id) in known
+        ]
+        await self._deliver_or_raise(due + await self._arrived_meanwhile(offers, cases - known))
 
-    def _recording(self, news: AssignmentNews) -> Work | None:
+    async def _arrived_meanwhile(
+        self, offers: Sequence[tuple[PeerAssigned, dict[str, str]]], waiting: Collection[str]
+    ) -> list[tuple[str | Claimed, dict[str, str]]]:
+        """The offers recorded as waiting whose contact came before the record's commit."""
+        traces = {str(assignment.case_id): trace for assignment, trace in offers}
+        arrived = await self.contacts.known_among(waiting)
+        return await self._made_due(State.AWAITING_CONTACT, {c: traces[c] for c in arrived})
+
+    def _recording(self, news: AssignmentNews, known: Collection[str] | None = None) -> Work | None:
         """What notify records of the news; None for escalations, which are the
-        coordinator's."""
+        coordinator's. `known`: the cases whose contact notify holds, when it looked (None:
+        it did not, and the offer is due at once)."""
         if not isinstance(news, PeerAssigned | AssignmentCancelled | ResponseDeadlineMoved):
             return None
 
@@ -191,7 +212,10 @@ class Notifier:
             if isinstance(news, PeerAssigned):
                 await self.offers.record(session, news)
                 steps = offer_steps(news.occurred_at, news.respond_by)
-                await self.messages.schedule(session, news, steps)
+                missing = known is not None and str(news.case_id) not in known
+                await self.messages.schedule(
+                    session, news, steps, awaiting_contact=(OFFER,) if missing else ()
+                )
             elif isinstance(news, AssignmentCancelled):
                 await self.offers.cancel(session, str(news.assignment_id))
                 await self.messages.skip_remaining(session, str(news.assignment_id))
@@ -206,28 +230,31 @@ class Notifier:
             await self.deliver(f"{news.assignment_id}/{OFFER}")
 
     async def deliver_all(
-        self, messages: Sequence[tuple[str, dict[str, str] | None]]
+        self, messages: Sequence[tuple[str | Claimed, dict[str, str] | None]]
     ) -> list[tuple[str, Exception]]:
-        """Each (message id, trace) delivered, up to `sends_at_once` at a time, every one
-        whatever befalls another; returns those that failed, with why."""
+        """Each (message id or claimed message, trace) delivered, up to `sends_at_once` at a
+        time, every one whatever befalls another; returns the ids of those that failed, with
+        why."""
         limit = asyncio.Semaphore(self.settings.sends_at_once)
 
-        async def deliver(message_id: str) -> None:
+        async def deliver(message: str | Claimed) -> None:
             async with limit:
-                await self.deliver(message_id)
+                await self.deliver(message)
 
         tasks = []
-        for message_id, trace in messages:
+        for message, trace in messages:
             with within(trace):
-                tasks.append(asyncio.ensure_future(deliver(message_id)))
+                tasks.append(asyncio.ensure_future(deliver(message)))
         outcomes = await asyncio.gather(*tasks, return_exceptions=True)
         return [
-            (message_id, outcome)
-            for (message_id, _), outcome in zip(messages, outcomes, strict=True)
+            (message.message_id if isinstance(message, Claimed) else message, outcome)
+            for (message, _), outcome in zip(messages, outcomes, strict=True)
             if isinstance(outcome, Exception)
         ]
 
-    async def _deliver_or_raise(self, messages: Sequence[tuple[str, dict[str, str]]]) -> None:
+    async def _deliver_or_raise(
+        self, messages: Sequence[tuple[str | Claimed, dict[str, str]]]
+    ) -> None:
         """For a handler: the first failure fails the handling, to be retried (a message
         delivered already is not claimable again)."""
         if failures := await self.deliver_all(messages):
@@ -249,29 +276,26 @@ class Notifier:
             await self.supporters.keep(change.supporter)
             await self._arrived(State.AWAITING_SUPPORTER, change.supporter.supporter_id)
 
-    async def on_contact(self, contact: CaseContactRecorded) -> None:
-        await self.contacts.record(contact)
-        await self._arrived(State.AWAITING_CONTACT, str(contact.case_id))
-
     async def on_contacts(
         self, contacts: Sequence[tuple[CaseContactRecorded, dict[str, str]]]
     ) -> None:
-        """A batch's contacts recorded; the messages that waited for them sent, several at
-        once. (contact, trace) pairs."""
-        due = []
-        for contact, trace in contacts:
-            await self.contacts.record(contact)
-            case_id = str(contact.case_id)
-            now = datetime.now(UTC)
-            due += [
-                (i, trace)
-                for i in await self.messages.arrived(State.AWAITING_CONTACT, case_id, now)
-            ]
-        await self._deliver_or_raise(due)
+        """A batch's contacts recorded in one write; the messages that waited for them found
+        in one read, claimed and sent, several at once. (contact, trace) pairs."""
+        await self.contacts.record([contact for contact, _ in contacts])
+        traces = {str(contact.case_id): trace for contact, trace in contacts}
+        await self._deliver_or_raise(await self._made_due(State.AWAITING_CONTACT, traces))
+
+    async def _made_due(
+        self, awaiting: str, traces: dict[str, dict[str, str]]
+    ) -> list[tuple[str | Claimed, dict[str, str]]]:
+        """The steps that waited for the keys of `traces` (case or supporter ids), claimed:
+        (claimed, the trace of the event that brought what they waited for)."""
+        arrived = await self.messages.arrived(awaiting, traces, datetime.now(UTC))
+        return [(claimed, traces[key]) for key, claimed in arrived]
 
     async def _arrived(self, awaiting: str, key: str) -> None:
-        for message_id in await self.messages.arrived(awaiting, key, datetime.now(UTC)):
-            await self.deliver(message_id)
+        for _, claimed in await self.messages.arrived(awaiting, [key], datetime.now(UTC)):
+            await self.deliver(claimed)
 
     async def _wait(
         self, message_id: str, awaiting: str, key: str, look: Callable[[str], Awaitable[object]]
@@ -299,13 +323,24 @@ class Notifier:
         for state, count in (await self.messages.waiting()).items():
             self.metrics.waiting.labels(state.removeprefix("awaiting_")).set(count)
 
-    async def deliver(self, message_id: str) -> None:
-        """Send one due step on the supporter's channel, falling back to the other."""
-        claimed = await self.messages.claim(message_id, datetime.now(UTC))
-        if claimed is None:
-            return
-        offer = await self.offer(claimed.assignment_id)
-        assert offer is not None, "an offer is recorded before its messages"
+    async def deliver(self, message: str | Claimed) -> None:
+        """Send one due step on the supporter's channel, falling back to the other: a message
+        by its id, claimed here if it is claimable, or one claimed already."""
+        if isinstance(message, str):
+            claimed = await self.messages.claim(message, datetime.now(UTC))
+            if claimed is None:
+                return
+        else:
+            claimed = message
+        message_id = claimed.message_id
+        # What the step needs, read at once: most steps need all three.
+        recorded, supporter, contact = await asyncio.gather(
+            self.offers.get(claimed.assignment_id),
+            self.supporters.of(claimed.supporter_id),
+            self.contacts.of_case(claimed.case_id),
+        )
+        assert recorded is not None, "an offer is recorded before its messages"
+        offer = replace(recorded, supporter=supporter)
         if not still_due(
             claimed.step, cancelled=offer.cancelled, answer=offer.answer, ended=offer.ended
         ):
@@ -319,8 +354,7 @@ class Notifier:
             return
         if kind_of(claimed.step) == REMINDER and await self._behind_its_offer(claimed, offer):
             return
-        case_id, supporter_id = str(offer.assignment.case_id), offer.assignment.supporter_id
-        contact = await self.contacts.of_case(case_id)
+        case_id, supporter_id = claimed.case_id, claimed.supporter_id
         if needs_colleague_contact(claimed.step) and contact is None:
             await self._wait(message_id, State.AWAITING_CONTACT, case_id, self.contacts.of_case)
         elif offer.supporter is None:  # the roster topic is behind the assignments topic

@@ -6,7 +6,7 @@ most the lease), then `sent`, `failed`, `skipped` or, when a worker stopped whil
 together) from sending one step twice.
 """
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,16 +24,31 @@ class CaseContacts:
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self.collection = database["case_contacts"]
 
-    async def record(self, contact: CaseContactRecorded) -> None:
-        await self.collection.update_one(
-            {"_id": str(contact.case_id)},
-            {"$setOnInsert": {"contact": contact.model_dump(mode="json")}},
-            upsert=True,
-        )
+    async def record(self, contacts: Sequence[CaseContactRecorded]) -> None:
+        """Each case's first contact kept, in one write for a batch."""
+        if contacts:
+            await self.collection.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": str(contact.case_id)},
+                        {"$setOnInsert": {"contact": contact.model_dump(mode="json")}},
+                        upsert=True,
+                    )
+                    for contact in contacts
+                ],
+                ordered=False,
+            )
 
     async def of_case(self, case_id: str) -> CaseContactRecorded | None:
         doc = await self.collection.find_one({"_id": case_id})
         return CaseContactRecorded.model_validate(doc["contact"]) if doc else None
+
+    async def known_among(self, case_ids: Collection[str]) -> set[str]:
+        """The cases among `case_ids` whose contact notify holds: one read for a batch."""
+        if not case_ids:
+            return set()
+        cursor = self.collection.find({"_id": {"$in": list(case_ids)}}, {"_id": 1})
+        return {doc["_id"] async for doc in cursor}
 
 
 class Supporters:
@@ -86,6 +101,8 @@ class Claimed:
 
     message_id: str
     assignment_id: str
+    case_id: str
+    supporter_id: str
     step: str
     state: str
     channel: ChannelName | None = None
@@ -213,6 +230,20 @@ class State:
     """A step that sends nothing (the lapse) has taken effect."""
 
 
+def _claimed(doc: Document) -> Claimed:
+    return Claimed(
+        message_id=doc["_id"],
+        assignment_id=doc["assignment_id"],
+        case_id=doc["case_id"],
+        supporter_id=doc["supporter_id"],
+        step=doc["step"],
+        state=doc["state"],
+        channel=doc.get("channel"),
+        tried=list(doc.get("tried", [])),
+        attempts=int(doc.get("attempts", 0)),
+    )
+
+
 AWAITED_BY = {State.AWAITING_CONTACT: "case_id", State.AWAITING_SUPPORTER: "supporter_id"}
 """What a waiting step waits for, by the field of the message that names it."""
 
@@ -238,8 +269,13 @@ class Messages:
         session: AsyncClientSession,
         assignment: PeerAssigned,
         steps: Sequence[Scheduled],
+        *,
+        awaiting_contact: Collection[str] = (),
     ) -> None:
-        """Every step in one write; a step scheduled before (a redelivery) stays as it is."""
+        """Every step in one write; a step scheduled before (a redelivery) stays as it is.
+
+        `awaiting_contact`: steps that wait for the colleague's contact, known to be missing,
+        rather than for their time: the contact's arrival makes them due (`arrived`)."""
         if not steps:
             return
         await self.collection.bulk_write(
@@ -252,9 +288,12 @@ class Messages:
                             "case_id": str(assignment.case_id),
                             "supporter_id": assignment.supporter_id,
                             "step": scheduled.step,
-                            "state": State.SCHEDULED,
                             "due_at": scheduled.due_at,
-                            "claimable_from": scheduled.due_at,
+                            **(
+                                {"state": State.AWAITING_CONTACT, "claimable_from": None}
+                                if scheduled.step in awaiting_contact
+                                else {"state": State.SCHEDULED, "claimable_from": scheduled.due_at}
+                            ),
                             "attempts": 0,
                             "tried": [],
                         }
@@ -305,19 +344,22 @@ class Messages:
         cursor = self.collection.find({"assignment_id": assignment_id}, {"_id": 1})
         return [doc["_id"] async for doc in cursor]
 
-    async def arrived(self, awaiting: str, key: str, now: datetime) -> list[str]:
-        """Steps that waited for it (the contact of case `key`, or supporter `key`) become
-        due now."""
-        waiting = self.collection.find(
-            {AWAITED_BY[awaiting]: key, "state": awaiting}, {"_id": 1}
-        ).sort("due_at", 1)  # the offer before its reminder
-        ids = [doc["_id"] async for doc in waiting]
-        if ids:
-            await self.collection.update_many(
-                {"_id": {"$in": ids}, "state": awaiting},
-                {"$set": {"state": State.SCHEDULED, "claimable_from": now}},
-            )
-        return ids
+    async def arrived(
+        self, awaiting: str, keys: Collection[str], now: datetime
+    ) -> list[tuple[str, Claimed]]:
+        """Steps that waited for them (the contact of each case in `keys`, or each supporter),
+        claimed for the caller to send now: (key, claimed), each key's offer before its
+        reminder. A step is claimed straight from its wait, only if it still waits, so that
+        another arrival of the same contact cannot claim it too."""
+        if not keys:
+            return []
+        field = AWAITED_BY[awaiting]
+        waiting = self.collection.find({field: {"$in": list(keys)}, "state": awaiting})
+        claimed = []
+        for doc in await waiting.sort("due_at", 1).to_list():
+            if await self._claim_as_read(doc, now):
+                claimed.append((str(doc[field]), _claimed(doc)))
+        return claimed
 
     async def claim(self, message_id: str, now: datetime) -> Claimed | None:
         """The message as it was before this claim (its `state` says whether an earlier
@@ -332,26 +374,22 @@ class Messages:
                 return None
             if doc["claimable_from"] > now:
                 return None
-            claimed = await self.collection.update_one(
-                {"_id": message_id, "claimable_from": doc["claimable_from"], "state": doc["state"]},
-                {
-                    "$set": {
-                        "state": State.SENDING,
-                        "claimed_at": now,
-                        "claimable_from": now + self.lease,
-                    }
-                },
-            )
-            if claimed.modified_count == 1:
-                return Claimed(
-                    message_id=doc["_id"],
-                    assignment_id=doc["assignment_id"],
-                    step=doc["step"],
-                    state=doc["state"],
-                    channel=doc.get("channel"),
-                    tried=list(doc.get("tried", [])),
-                    attempts=int(doc.get("attempts", 0)),
-                )
+            if await self._claim_as_read(doc, now):
+                return _claimed(doc)
+
+    async def _claim_as_read(self, doc: Document, now: datetime) -> bool:
+        """Whether the message, still as `doc` read it, is now this claimer's."""
+        claimed = await self.collection.update_one(
+            {"_id": doc["_id"], "claimable_from": doc["claimable_from"], "state": doc["state"]},
+            {
+                "$set": {
+                    "state": State.SENDING,
+                    "claimed_at": now,
+                    "claimable_from": now + self.lease,
+                }
+            },
+        )
+        return claimed.modified_count == 1
 
     async def settle(
         self,

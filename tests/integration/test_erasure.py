@@ -117,7 +117,9 @@ async def where_it_is(erasing: Programme, case_id: str) -> Colleague:
         colleague.pseudonym: [],
         colleague.tag: [topics.cases],
     }, "the contact travels sealed, the pseudonym only tagged with the case's salt"
-    private_key = await ContactKeys(notify).private_key(colleague.sealed.case_id)
+    private_key = (await ContactKeys(notify).private_keys([colleague.sealed.case_id])).get(
+        colleague.sealed.case_id
+    )
     assert private_key is not None
     sealed = colleague.sealed
     opened = CaseContactRecorded.model_validate_json(
@@ -155,7 +157,7 @@ async def test_a_colleague_is_erased_once_support_has_ended_long_enough(
     assert end is not None
     assert end["purged_at"] is not None
     # The sealed copy stays on the topic for its retention, but its key is gone with the case.
-    assert await ContactKeys(notify).private_key(colleague.sealed.case_id) is None
+    assert await ContactKeys(notify).private_keys([colleague.sealed.case_id]) == {}
     assert await sealed_contact(erasing, case_id) == colleague.sealed
     # What the topics still hold names nobody: the tag stands for no pseudonym that is kept.
     assert (await on_topics(erasing, colleague.pseudonym))[colleague.pseudonym] == []

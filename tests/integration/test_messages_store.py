@@ -9,7 +9,7 @@ import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from services.notify.steps import Scheduled, offer_steps
+from services.notify.steps import OFFER, Scheduled, offer_steps
 from services.notify.store import Messages, State
 from shared.mongo import Document, in_transaction
 from tests.factories import assignment_and_contacts
@@ -68,3 +68,34 @@ async def test_a_settled_message_is_never_claimed(messages: tuple[Messages, str]
     store, message_id = messages
     await store.settle(message_id, State.SKIPPED)
     assert await store.claim(message_id, datetime.now(UTC) + timedelta(days=30)) is None
+
+
+async def test_an_offer_recorded_as_waiting_for_its_contact_is_claimed_once_it_arrives(
+    servers: Servers,
+) -> None:
+    mongo: AsyncMongoClient[Document] = AsyncMongoClient(servers.mongodb_url, tz_aware=True)
+    store = Messages(mongo[f"messages_{uuid.uuid4().hex[:8]}"], LEASE)
+    assignment, _, _ = assignment_and_contacts()
+    now = datetime.now(UTC)
+    steps = offer_steps(now - timedelta(seconds=1), now + timedelta(hours=1))
+
+    async def schedule(session: AsyncClientSession) -> None:
+        await store.schedule(session, assignment, steps, awaiting_contact=(OFFER,))
+
+    try:
+        await store.ensure_indexes()
+        await in_transaction(mongo, schedule)
+        offer_id = f"{assignment.assignment_id}/{OFFER}"
+        assert await store.claim(offer_id, now) is None
+        assert (await store.waiting())[State.AWAITING_CONTACT] == 1
+
+        case_id = str(assignment.case_id)
+        arrivals = await asyncio.gather(  # the contact, delivered twice at once
+            *(store.arrived(State.AWAITING_CONTACT, [case_id], now) for _ in range(2))
+        )
+        ((key, claimed),) = [claim for claims in arrivals for claim in claims]
+        assert (key, claimed.message_id, claimed.step) == (case_id, offer_id, OFFER)
+        assert claimed.interrupted_on is None
+        assert await store.state_of(offer_id) == State.SENDING
+    finally:
+        await mongo.close()

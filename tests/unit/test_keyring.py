@@ -64,7 +64,7 @@ async def sealed_for(
 
 async def test_notify_opens_what_intake_sealed_to_the_cases_key(keyring: Keyring) -> None:
     sealed, recorded = await sealed_for(keyring)
-    contact = await keyring.opened(sealed)
+    (contact,) = await keyring.opened([sealed])
     assert contact == recorded
     assert contact.email is not None
     assert contact.email not in sealed.model_dump_json()
@@ -76,7 +76,7 @@ async def test_once_the_key_is_erased_the_sealed_contact_is_refused(keyring: Key
     assert isinstance(keys, FakeContactKeys)
     keys.pairs.clear()
     with pytest.raises(RejectedEvent, match="holds no key"):
-        await keyring.opened(sealed)
+        await keyring.opened([sealed])
 
 
 async def test_a_contact_sealed_for_another_case_is_refused(keyring: Keyring) -> None:
@@ -84,4 +84,4 @@ async def test_a_contact_sealed_for_another_case_is_refused(keyring: Keyring) ->
     second, _ = await sealed_for(keyring, 1)
     swapped = second.model_copy(update={"sealed": first.sealed})
     with pytest.raises(RejectedEvent, match="not sealed to its key"):
-        await keyring.opened(swapped)
+        await keyring.opened([swapped])

@@ -1,11 +1,14 @@
 """notify's handlers on in-memory stores and channels: which channel, what after a refusal, a
 passing failure or a stop while sending, and what the links record."""
 
+import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
 import structlog
+from aiokafka import ConsumerRecord
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
@@ -16,8 +19,10 @@ from services.notify.pages import Outcome
 from services.notify.settings import NotifySettings
 from services.notify.store import Offer, State
 from services.notify.web import Ending
+from shared.batches import Delivery
 from shared.events import (
     AssignmentAccepted,
+    AssignmentNews,
     CaseContactRecorded,
     NotificationFailed,
     PeerAssigned,
@@ -104,7 +109,7 @@ async def test_the_offer_waits_for_the_colleagues_contact_then_goes_by_email(des
     assert desk.messages.state(desk.offer_id) == State.AWAITING_CONTACT
     assert desk.email.sent == []
 
-    await desk.notifier.on_contact(desk.contact)
+    await desk.notifier.on_contacts([(desk.contact, {})])
     ((key, outreach),) = desk.email.sent
     assert key == str(desk.assignment.assignment_id)
     assert "e12345@zh-a.example" in outreach.body
@@ -113,9 +118,66 @@ async def test_the_offer_waits_for_the_colleagues_contact_then_goes_by_email(des
     assert notified.channel == "email"
 
 
+def delivered(assignment: PeerAssigned) -> Delivery[AssignmentNews]:
+    record = ConsumerRecord("support.assignments.v1", 0, 0, 0, 0, None, b"", None, 0, 0, [])
+    return Delivery(record, assignment, {})
+
+
+async def test_a_batchs_offer_waits_for_a_contact_not_yet_here_and_goes_when_it_comes(
+    desk: Desk,
+) -> None:
+    await desk.notifier.on_assignments([delivered(desk.assignment)])
+    assert desk.messages.state(desk.offer_id) == State.AWAITING_CONTACT
+    assert desk.email.sent == []
+
+    await desk.notifier.on_contacts([(desk.contact, {})])
+    assert len(desk.email.sent) == 1
+    assert desk.messages.state(desk.offer_id) == State.SENT
+
+
+async def test_a_contact_that_comes_while_a_batch_is_recorded_still_sends_its_offer(
+    desk: Desk,
+) -> None:
+    """The contact's handler ran between the batch's look and its commit, and found no offer
+    waiting: the batch looks once more."""
+    contacts = desk.notifier.contacts
+    looked = contacts.known_among
+
+    async def contact_comes_after_the_look(case_ids: Collection[str]) -> set[str]:
+        known = await looked(case_ids)
+        await desk.notifier.on_contacts([(desk.contact, {})])
+        return known
+
+    contacts.known_among = contact_comes_after_the_look  # type: ignore[method-assign]
+    await desk.notifier.on_assignments([delivered(desk.assignment)])
+    assert len(desk.email.sent) == 1
+    assert desk.messages.state(desk.offer_id) == State.SENT
+
+
+async def test_one_batch_of_contacts_sends_every_case_its_waiting_offer(desk: Desk) -> None:
+    case_id = uuid.uuid4()
+    other = desk.assignment.model_copy(update={"assignment_id": uuid.uuid4(), "case_id": case_id})
+    others_contact = desk.contact.model_copy(update={"case_id": case_id, "email": "o@zh-a.nl"})
+    await desk.notifier.on_assignments([delivered(desk.assignment), delivered(other)])
+    assert desk.email.sent == []
+
+    await desk.notifier.on_contacts([(desk.contact, {}), (others_contact, {})])
+    assert sorted(key for key, _ in desk.email.sent) == sorted(
+        [str(desk.assignment.assignment_id), str(other.assignment_id)]
+    )
+    assert any("o@zh-a.nl" in outreach.body for _, outreach in desk.email.sent)
+
+
+async def test_a_batchs_offer_whose_contact_is_here_goes_at_once(desk: Desk) -> None:
+    await desk.notifier.on_contacts([(desk.contact, {})])
+    await desk.notifier.on_assignments([delivered(desk.assignment)])
+    assert len(desk.email.sent) == 1
+    assert desk.messages.state(desk.offer_id) == State.SENT
+
+
 async def test_a_refused_mail_falls_back_to_a_text(desk: Desk) -> None:
     desk.email.refuses = True
-    await desk.notifier.on_contact(desk.contact)
+    await desk.notifier.on_contacts([(desk.contact, {})])
     await desk.notifier.on_assignment_news(desk.assignment)
     assert [key for key, _ in desk.sms.sent] == [str(desk.assignment.assignment_id)]
     (failure,) = desk.unit_of_work.events(NotificationFailed)
@@ -125,7 +187,7 @@ async def test_a_refused_mail_falls_back_to_a_text(desk: Desk) -> None:
 
 async def test_refused_on_every_channel_the_offer_is_failed(desk: Desk) -> None:
     desk.email.refuses = desk.sms.refuses = True
-    await desk.notifier.on_contact(desk.contact)
+    await desk.notifier.on_contacts([(desk.contact, {})])
     await desk.notifier.on_assignment_news(desk.assignment)
     assert desk.messages.state(desk.offer_id) == State.FAILED
     assert len(desk.unit_of_work.events(NotificationFailed)) == 2
@@ -133,7 +195,7 @@ async def test_refused_on_every_channel_the_offer_is_failed(desk: Desk) -> None:
 
 async def test_a_passing_failure_is_retried_later_not_dead(desk: Desk) -> None:
     desk.email.away = True
-    await desk.notifier.on_contact(desk.contact)
+    await desk.notifier.on_contacts([(desk.contact, {})])
     await desk.notifier.on_assignment_news(desk.assignment)
     message = desk.messages.messages[desk.offer_id]
     assert (message.state, message.attempts) == (State.SCHEDULED, 1)
@@ -146,7 +208,7 @@ async def test_a_passing_failure_is_retried_later_not_dead(desk: Desk) -> None:
 async def test_a_mail_interrupted_by_a_stop_is_reported_unconfirmed_never_sent_again(
     desk: Desk,
 ) -> None:
-    await desk.notifier.on_contact(desk.contact)
+    await desk.notifier.on_contacts([(desk.contact, {})])
     await desk.notifier.on_assignment_news(desk.assignment)
     message = desk.messages.messages[desk.offer_id]
     # As a worker leaves it when killed between "sending on email" and the mail server's answer:
@@ -195,7 +257,7 @@ async def test_a_contact_link_records_one_contact(desk: Desk) -> None:
 
 
 async def accepted(desk: Desk) -> Offer:
-    await desk.notifier.on_contact(desk.contact)
+    await desk.notifier.on_contacts([(desk.contact, {})])
     await desk.notifier.on_assignment_news(desk.assignment)
     offer = await desk.notifier.offer(str(desk.assignment.assignment_id))
     assert offer is not None
@@ -299,7 +361,7 @@ async def test_an_offer_to_a_supporter_not_yet_on_notifys_roster_waits_for_the_r
     desk: Desk,
 ) -> None:
     supporter = desk.supporters.supporters.pop("P1")
-    await desk.notifier.on_contact(desk.contact)
+    await desk.notifier.on_contacts([(desk.contact, {})])
     await desk.notifier.on_assignment_news(desk.assignment)
     assert desk.email.sent == []
     assert desk.messages.state(desk.offer_id) == State.AWAITING_SUPPORTER
@@ -315,7 +377,7 @@ async def test_a_reminder_never_reaches_the_supporter_before_its_offer(desk: Des
     await desk.notifier.deliver_due()  # the reminder is due: NOW has passed, no contact yet
     assert desk.email.sent == [], "the offer waits for the contact, and its reminder with it"
 
-    await desk.notifier.on_contact(desk.contact)
+    await desk.notifier.on_contacts([(desk.contact, {})])
     await desk.notifier.deliver_due()
     assert [o.subject.split(":")[0] for _, o in desk.email.sent] == [
         "Verzoek om collegiale ondersteuning (medicatie, 2026-11-20)",
@@ -329,7 +391,7 @@ async def test_the_operator_sees_what_messages_wait_for(desk: Desk) -> None:
     await desk.notifier.deliver_due()  # the reminder is due too: NOW has passed
     assert (desk.waiting("contact"), desk.waiting("supporter")) == (2, 0), "the reminder too"
 
-    await desk.notifier.on_contact(desk.contact)
+    await desk.notifier.on_contacts([(desk.contact, {})])
     await desk.notifier.deliver_due()
     assert (desk.waiting("contact"), desk.waiting("supporter")) == (0, 2)
 
