@@ -289,3 +289,46 @@ class UnitOfWork:
             published = await in_transaction(self.client, transaction)
         await self.outbox.flush([doc for docs in published for doc in docs])
         return published
+
+
+class GroupCommit:
+    """Steps from concurrent callers committed together (group commit across handlers): a
+    step that comes while a commit is under way goes into the next, which takes every step
+    waiting by then. Nothing waits on a timer, so a step alone commits at once. A group that
+    fails is taken again one step at a time: one step's failure is its own caller's."""
+
+    def __init__(self, unit_of_work: UnitOfWork) -> None:
+        self.unit_of_work = unit_of_work
+        self._waiting: list[tuple[Step, asyncio.Future[list[Document]]]] = []
+        self._committing = asyncio.Lock()
+
+    async def run(self, work: Work) -> list[Document]:
+        """As `UnitOfWork.run`: the outbox entries the step wrote."""
+        done: asyncio.Future[list[Document]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((Step(work), done))
+        async with self._committing:
+            if not done.done():
+                group, self._waiting = self._waiting, []
+                if len(group) == 1:  # its own alone: committed as `UnitOfWork.run` would
+                    await self._commit(group)
+                else:  # shielded: a caller cancelled meanwhile does not strand the others
+                    await asyncio.shield(asyncio.ensure_future(self._commit(group)))
+        return await done
+
+    async def _commit(self, group: list[tuple[Step, asyncio.Future[list[Document]]]]) -> None:
+        try:
+            published = await self.unit_of_work.run_steps([step for step, _ in group])
+        except Exception as error:
+            if len(group) == 1:
+                group[0][1].set_exception(error)
+                return
+            for step, done in group:
+                try:
+                    (entries,) = await self.unit_of_work.run_steps([step])
+                except Exception as own:
+                    done.set_exception(own)
+                else:
+                    done.set_result(entries)
+            return
+        for (_, done), entries in zip(group, published, strict=True):
+            done.set_result(entries)

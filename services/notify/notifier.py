@@ -73,7 +73,7 @@ from shared.events import (
 )
 from shared.kafka import is_passing
 from shared.metrics import NAMESPACE
-from shared.mongo import Announcements, Step, UnitOfWork, Work
+from shared.mongo import Announcements, GroupCommit, Step, UnitOfWork, Work
 from shared.settings import Topics
 from shared.tracing import within
 
@@ -148,6 +148,9 @@ class Notifier:
         log: Any,
     ) -> None:
         self.unit_of_work = unit_of_work
+        self.settlements = GroupCommit(unit_of_work)
+        """Messages sent at once settle together: one transaction and one publish for those
+        that finish while another's settlement commits."""
         self.contacts = stores.contacts
         self.offers = stores.offers
         self.supporters = stores.supporters
@@ -488,7 +491,7 @@ class Notifier:
             await self.messages.settle(message_id, state, session, **fields)
             return [(self.topics.notifications, event)]
 
-        await self.unit_of_work.run(work)
+        await self.settlements.run(work)
 
     async def _announce(self, event: Envelope) -> None:
         async def work(session: AsyncClientSession, now: datetime) -> Announcements:
