@@ -237,3 +237,39 @@ class Row:
     month: str
     dimensions: Mapping[str, str]
     counts: Mapping[str, int]
+
+
+class Replay:
+    """A rebuild's counting, held in memory: repeats dropped by their ids, cells merged across
+    batches until written, and which cells and hospitals' months it has written, so that the
+    store it fills is never read back and a cell is inserted once, then only added to."""
+
+    def __init__(self, dimensions: Sequence[str]) -> None:
+        self.dimensions = tuple(dimensions)
+        self.counted: set[str] = set()
+        """Every id counted (a rebuild's ledger: an event id, some 100 bytes each)."""
+        self.cells: dict[Cell, Counter[str]] = {}
+        self.waiting: dict[tuple[str, str], set[str]] = {}
+        self.unwritten: list[str] = []
+        """The ids counted since the last write."""
+        self.written_cells: set[str] = set()
+        self.written_units: set[tuple[str, str]] = set()
+
+    def count(self, events: Iterable[CaseEvent]) -> int:
+        """Add the events not counted before; returns how many were new."""
+        fresh = [e for e in events if counted_as(e) not in self.counted]
+        fresh = list({counted_as(e): e for e in fresh}.values())
+        for cell, counts in tally(fresh, self.dimensions).items():
+            self.cells.setdefault(cell, Counter()).update(counts)
+        for unit, cases in waiting_cases(fresh).items():
+            self.waiting.setdefault(unit, set()).update(cases)
+        ids = [counted_as(e) for e in fresh]
+        self.counted.update(ids)
+        self.unwritten.extend(ids)
+        return len(ids)
+
+    def written(self) -> None:
+        """What was held is now in the store."""
+        self.written_cells.update(cell.key for cell in self.cells)
+        self.written_units.update(self.waiting)
+        self.cells, self.waiting, self.unwritten = {}, {}, []

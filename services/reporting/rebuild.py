@@ -1,19 +1,22 @@
 """Rebuilding the aggregates from the retained topics, as if reporting had just started.
 
 The topics are the record: replaying them into an empty database gives the cells the
-service built incrementally (the counted-event ledger drops repeats the same way). Each
-consumed batch is tallied in memory first, so the writes scale with the cells a batch
-touches, not with its events.
+service built incrementally (repeats are dropped by their ids, as the counted-event ledger
+drops them). What is replayed is tallied in memory (`Replay`) and written when it holds
+`held_cells` cells and at the end, so the writes scale with the cells, not with the events,
+and nothing is read back from the database being filled.
 """
 
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
+from services.reporting.aggregates import Replay
 from services.reporting.store import CellStore
 from shared.events import CaseEvent, case_event
 
@@ -35,6 +38,7 @@ async def rebuild(
     topics: Sequence[str],
     store: CellStore,
     batch: int = 5_000,
+    held_cells: int = 20_000,
     **options: Any,
 ) -> Rebuilt:
     """Replay every retained event of `topics` into `store`, which should be empty;
@@ -45,6 +49,7 @@ async def rebuild(
     )
     await consumer.start()
     started = time.perf_counter()
+    replay = Replay(store.dimensions)
     events = counted = malformed = 0
     try:
         await consumer.topics()  # fetches the metadata that lists the partitions
@@ -68,12 +73,15 @@ async def rebuild(
                     parsed.append(case_event.validate_json(record.value or b""))
                 except ValidationError:
                     malformed += 1
-            counted += await store.count_events(parsed)
+            counted += replay.count(parsed)
+            if len(replay.cells) >= held_cells:
+                await store.fill(replay, datetime.now(UTC))
             events += len(records)
             positions = [await consumer.position(tp) for tp in ends]
             caught_up = all(at >= end for at, end in zip(positions, ends.values(), strict=True))
             if caught_up and not records:
                 break
+        await store.fill(replay, datetime.now(UTC))
     finally:
         await consumer.stop()
     return Rebuilt(events, counted, malformed, time.perf_counter() - started)

@@ -12,12 +12,20 @@ expires after `ledger_retention`, which must exceed the topics' retention.
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from pymongo import UpdateOne
+from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.reporting.aggregates import MEASURES, Row, counted_as, tally, waiting_cases
+from services.reporting.aggregates import (
+    MEASURES,
+    Cell,
+    Replay,
+    Row,
+    counted_as,
+    tally,
+    waiting_cases,
+)
 from services.reporting.releases import Release, ReleaseUnit
 from shared.events import CaseEvent
 from shared.mongo import Document, in_transaction
@@ -90,13 +98,7 @@ class CellStore:
                 [
                     UpdateOne(
                         {"_id": cell.key},
-                        {
-                            "$setOnInsert": {
-                                "month": cell.month,
-                                **dict(zip(self.dimensions, cell.values, strict=True)),
-                            },
-                            "$inc": dict(counts),
-                        },
+                        {"$setOnInsert": self._cell_fields(cell), "$inc": dict(counts)},
                         upsert=True,
                     )
                     for cell, counts in cells.items()
@@ -124,12 +126,7 @@ class CellStore:
                 UpdateOne(
                     {"_id": f"{month}|{hospital}"},
                     {
-                        "$setOnInsert": {
-                            "month": month,
-                            "hospital_id": hospital,
-                            "first_counted_at": now,
-                            "version": None,
-                        },
+                        "$setOnInsert": _unit_fields(month, hospital, now),
                         "$addToSet": {"waiting": {"$each": sorted(cases)}},
                     },
                     upsert=True,
@@ -139,6 +136,49 @@ class CellStore:
             ordered=False,
             session=session,
         )
+
+    async def fill(self, replay: Replay, now: datetime) -> None:
+        """Write what a rebuild holds, outside any transaction (a rebuild stopped part way is
+        begun again into an empty database). A cell or hospital's month new to the store is
+        inserted, which costs a fraction of an upsert, and only added to after."""
+        if replay.cells:
+            await self.cells.bulk_write(
+                [
+                    UpdateOne({"_id": cell.key}, {"$inc": dict(counts)})
+                    if cell.key in replay.written_cells
+                    else InsertOne({"_id": cell.key, **self._cell_fields(cell), **counts})
+                    for cell, counts in replay.cells.items()
+                ],
+                ordered=False,
+            )
+        if replay.waiting:
+            await self.units.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": f"{month}|{hospital}"},
+                        {"$addToSet": {"waiting": {"$each": sorted(cases)}}},
+                    )
+                    if (month, hospital) in replay.written_units
+                    else InsertOne(
+                        {
+                            "_id": f"{month}|{hospital}",
+                            **_unit_fields(month, hospital, now),
+                            "waiting": sorted(cases),
+                        }
+                    )
+                    for (month, hospital), cases in replay.waiting.items()
+                ],
+                ordered=False,
+            )
+        if replay.unwritten:
+            await self.ledger.insert_many(
+                [{"_id": event_id, "counted_at": now} for event_id in replay.unwritten],
+                ordered=False,
+            )
+        replay.written()
+
+    def _cell_fields(self, cell: Cell) -> Document:
+        return {"month": cell.month, **dict(zip(self.dimensions, cell.values, strict=True))}
 
     async def rows(
         self, first_month: str | None = None, last_month: str | None = None
@@ -220,6 +260,10 @@ def _months(first_month: str | None, last_month: str | None) -> Document:
     if last_month:
         months["$lte"] = last_month
     return {"month": months} if months else {}
+
+
+def _unit_fields(month: str, hospital: str, now: datetime) -> Document:
+    return {"month": month, "hospital_id": hospital, "first_counted_at": now, "version": None}
 
 
 def _unit(doc: Document) -> ReleaseUnit:

@@ -4,7 +4,14 @@ from datetime import UTC, datetime, timedelta
 
 from services.matching.policy import Policy, assignment_for, rank
 from services.notify.messages import ContactEntry, answered, contact_logged, notified, support_ended
-from services.reporting.aggregates import DIMENSIONS, Cell, counted_as, tally, waiting_cases
+from services.reporting.aggregates import (
+    DIMENSIONS,
+    Cell,
+    Replay,
+    counted_as,
+    tally,
+    waiting_cases,
+)
 from shared.events import (
     AboutCase,
     CaseEvent,
@@ -77,6 +84,20 @@ def test_a_batch_notes_each_case_once_in_its_hospitals_month_for_the_next_correc
     cases = {str(e.case_id) for e in events if isinstance(e, SupportCaseCounted)}
     assert waiting_cases([*events, *events]) == {("2026-11", "ZH-A"): cases}
     assert waiting_cases(nothing_counted) == {}
+
+
+def test_a_replay_counts_an_event_repeated_in_a_later_batch_once() -> None:
+    events = read_by_reporting(*events_of_one_incident())
+    replay = Replay(DIMENSIONS)
+    assert replay.count(events[:4]) == 4
+    replay.written()
+    assert replay.count([*events[2:], events[-1]]) == len(events) - 4
+    nurse = Cell("2026-11", ("ZH-A", "nurse", "ICU", "severe"))
+    physician = Cell("2026-11", ("ZH-A", "physician", "ED", "severe"))
+    assert nurse.key in replay.written_cells  # already in the store: only added to
+    assert replay.cells[physician]["peers_notified"] == 1
+    assert len(replay.unwritten) == len(events) - 4
+    assert replay.written_units == {("2026-11", "ZH-A")}
 
 
 def test_supporters_answers_time_and_referrals_are_counted() -> None:
