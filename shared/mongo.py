@@ -290,6 +290,32 @@ class UnitOfWork:
         await self.outbox.flush([doc for docs in published for doc in docs])
         return published
 
+    async def run_set(
+        self,
+        together: Callable[[AsyncClientSession, datetime], Awaitable[T]],
+        each: Sequence[tuple[Callable[[T, datetime], Announcements], dict[str, str]]],
+    ) -> list[list[Document]]:
+        """A batch whose state is read or written set-wise: `together` once for the lot (one
+        statement, not one per event), then each event's announcements made from what it
+        returned, in that event's trace, all in one transaction. (announce, trace) pairs;
+        returns each one's outbox entries."""
+        if not each:
+            return []
+        held: list[T] = []
+
+        async def first(session: AsyncClientSession, now: datetime) -> Announcements:
+            held[:] = [await together(session, now)]  # afresh when the transaction is retried
+            return []
+
+        def announcing(announce: Callable[[T, datetime], Announcements]) -> Work:
+            async def work(session: AsyncClientSession, now: datetime) -> Announcements:
+                return announce(held[0], now)
+
+            return work
+
+        steps = [Step(first), *(Step(announcing(announce), trace) for announce, trace in each)]
+        return (await self.run_steps(steps))[1:]
+
 
 class GroupCommit:
     """Steps from concurrent callers committed together (group commit across handlers): a

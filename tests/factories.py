@@ -2,12 +2,15 @@
 
 import uuid
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
+
+from aiokafka import ConsumerRecord
 
 from services.intake.cases import IntakePolicy, Occasion, Reconciled, reconcile
 from services.matching.policy import Case, Policy, assignment_for, rank
 from services.matching.roster import RosterEntry
 from services.matching.supporters import Supporter
+from shared.batches import Delivery
 from shared.events import (
     AboutCase,
     CaseContactRecorded,
@@ -21,6 +24,8 @@ from shared.events import (
     SupporterRegistered,
 )
 from shared.pseudonyms import PseudonymKeys, pseudonymise
+
+E = TypeVar("E")
 
 PSEUDONYM_KEY = b"test-pseudonym-key-0123456789"
 KEYS = PseudonymKeys(PSEUDONYM_KEY)
@@ -211,3 +216,9 @@ def contact_key(case: AboutCase, public_key: str) -> ContactKeyIssued:
         causation_id=case.event_id,
         hospital_id=case.hospital_id,
     )
+
+
+def delivered(event: E, topic: str = "support.topic.v1", offset: int = 0) -> Delivery[E]:
+    """An event as a batch brings it, outside any trace."""
+    record = ConsumerRecord(topic, 0, offset, 0, 0, None, b"", None, 0, 0, [])
+    return Delivery(record, event, {})

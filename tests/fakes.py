@@ -85,8 +85,10 @@ class FakeContactKeys(ContactKeys):
     def __init__(self) -> None:
         self.pairs: dict[uuid.UUID, tuple[bytes, str]] = {}
 
-    async def issue(self, session: AsyncClientSession, case_id: uuid.UUID, now: datetime) -> str:
-        return self.pairs.setdefault(case_id, new_case_key())[1]
+    async def issue(
+        self, session: AsyncClientSession, case_ids: Collection[uuid.UUID], now: datetime
+    ) -> dict[uuid.UUID, str]:
+        return {case_id: self.pairs.setdefault(case_id, new_case_key())[1] for case_id in case_ids}
 
     async def private_keys(self, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, bytes]:
         return {case_id: self.pairs[case_id][0] for case_id in case_ids if case_id in self.pairs}
@@ -361,17 +363,12 @@ class FakePreferences(Preferences):
             for pseudonym in retired:
                 self.made.pop(pseudonym, None)
 
-    async def choices(
+    async def stated(
         self, session: AsyncClientSession, pseudonyms: Iterable[str]
-    ) -> dict[str, Choice]:
-        return {
-            p: self.made[p][2]
-            for p in pseudonyms
-            if p in self.made and self.made[p][0] == "welcome"
-        }
-
-    async def opted_out(self, session: AsyncClientSession, pseudonyms: Iterable[str]) -> set[str]:
-        return {p for p in pseudonyms if p in self.made and self.made[p][0] == "declined"}
+    ) -> tuple[set[str], dict[str, Choice]]:
+        made = {p: self.made[p] for p in pseudonyms if p in self.made}
+        declined = {p for p, (outreach, _, _) in made.items() if outreach == "declined"}
+        return declined, {p: m[2] for p, m in made.items() if m[0] == "welcome"}
 
 
 class FakeWaitingContacts(WaitingContacts):
@@ -379,15 +376,17 @@ class FakeWaitingContacts(WaitingContacts):
         self.waiting: dict[uuid.UUID, tuple[CaseContactRecorded, datetime]] = {}
 
     async def hold(
-        self, session: AsyncClientSession, contact: CaseContactRecorded, now: datetime
+        self, session: AsyncClientSession, contacts: Sequence[CaseContactRecorded], now: datetime
     ) -> None:
-        self.waiting[contact.case_id] = (contact, now)
+        self.waiting.update((contact.case_id, (contact, now)) for contact in contacts)
 
     async def take(
-        self, session: AsyncClientSession, case_id: uuid.UUID
-    ) -> CaseContactRecorded | None:
-        held = self.waiting.pop(case_id, None)
-        return held[0] if held else None
+        self, session: AsyncClientSession, case_ids: Collection[uuid.UUID]
+    ) -> dict[uuid.UUID, CaseContactRecorded]:
+        taken = {
+            case_id: self.waiting.pop(case_id) for case_id in case_ids if case_id in self.waiting
+        }
+        return {case_id: contact for case_id, (contact, _) in taken.items()}
 
     async def forget(self, waiting_since: datetime) -> int:
         due = [case for case, (_, since) in self.waiting.items() if since < waiting_since]

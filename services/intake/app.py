@@ -110,5 +110,5 @@ def _subscribe(wiring: Wiring, settings: IntakeSettings, intake: Intake) -> None
             message.raw_message,
             CONTACT_KEYS,
             intake.on_contact_keys,
-            lambda one: intake.on_contact_key(one.event),
+            lambda one: intake.on_contact_keys([one]),
         )

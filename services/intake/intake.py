@@ -3,13 +3,15 @@
 Each incident (or support request) is reconciled with what intake recorded of it, in one
 unit of work: the record is written only if nobody changed it meanwhile, and the cases and
 cases it causes go out with it. A colleague's contact details wait for notify's key for
-their case and go out sealed to it (`on_contact_key`). Preferences are by pseudonym: intake
+their case and go out sealed to it (`on_contact_keys`). Preferences are by pseudonym: intake
 never keeps a staff id.
 """
 
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -19,6 +21,7 @@ from services.intake.store import IncidentRecords, Preferences, WaitingContacts
 from shared.batches import Delivery
 from shared.errors import RejectedEvent
 from shared.events import (
+    CaseContactRecorded,
     ContactKeyIssued,
     IncidentEvent,
     OutreachPreferenceSet,
@@ -30,6 +33,7 @@ from shared.pseudonyms import PseudonymKeys
 from shared.settings import Topics
 
 T = TypeVar("T")
+Waiting = dict[uuid.UUID, CaseContactRecorded]
 
 
 @dataclass
@@ -106,9 +110,9 @@ class Intake:
             if refused := self.policy.implausible(occasion.occurred_at, now):
                 raise RejectedEvent(refused)
             previous = await self.records.get(session, occasion.key)
-            declined = await self.preferences.opted_out(session, pseudonyms)
+            declined, welcome = await self.preferences.stated(session, pseudonyms)
             opted_out = set(_by_today(names, dict.fromkeys(declined, True)))
-            choices = _by_today(names, await self.preferences.choices(session, pseudonyms))
+            choices = _by_today(names, welcome)
             outcome = reconcile(previous, occasion, self.keys, opted_out, self.policy, now, choices)
             if outcome.stale:
                 return []
@@ -118,8 +122,7 @@ class Intake:
                     "who was involved is forgotten, so a change can no longer be taken in"
                 )
             await self.records.save(session, occasion.key, outcome.record, previous, now)
-            for contact in outcome.contacts:
-                await self.waiting.hold(session, contact, now)
+            await self.waiting.hold(session, outcome.contacts, now)
             return [(self.topics.cases, event) for event in outcome.cases]
 
         return record
@@ -133,26 +136,25 @@ class Intake:
             events=sorted(doc["event_type"] for doc in published),
         )
 
-    async def on_contact_key(self, key: ContactKeyIssued) -> None:
-        """The contact waiting for this key goes out sealed to it, and intake forgets it."""
-        published = await self.unit_of_work.run(self._sealing(key))
-        self.log.info("contact sealed" if published else "contact key: no contact waiting")
-
     async def on_contact_keys(self, batch: Sequence[Delivery[ContactKeyIssued]]) -> None:
-        published = await self.unit_of_work.run_steps(
-            [Step(self._sealing(d.event), d.trace) for d in batch]
+        """The contacts waiting for these keys go out sealed to them (taken in one read and
+        one delete), and intake forgets them."""
+
+        async def take(session: AsyncClientSession, now: datetime) -> Waiting:
+            return await self.waiting.take(session, {d.event.case_id for d in batch})
+
+        published = await self.unit_of_work.run_set(
+            take, [(partial(self._sealed, d.event), d.trace) for d in batch]
         )
         sealed = sum(bool(entries) for entries in published)
         self.log.info("contacts sealed", sealed=sealed, without_contact=len(batch) - sealed)
 
-    def _sealing(self, key: ContactKeyIssued) -> Work:
-        async def seal(session: AsyncClientSession, now: datetime) -> Announcements:
-            contact = await self.waiting.take(session, key.case_id)
-            if contact is None:  # sealed already, settled, or the colleague opted out
-                return []
-            return [(self.topics.contacts, sealed_contact(contact, key, now))]
-
-        return seal
+    def _sealed(self, key: ContactKeyIssued, waiting: Waiting, now: datetime) -> Announcements:
+        # Taken by the first of a case's keys: a repeat finds it gone, as it would later.
+        contact = waiting.pop(key.case_id, None)
+        if contact is None:  # sealed already, settled, or the colleague opted out
+            return []
+        return [(self.topics.contacts, sealed_contact(contact, key, now))]
 
 
 def _by_today(names: list[dict[str, str]], found: Mapping[str, T]) -> dict[str, T]:

@@ -3,9 +3,10 @@ outreach preferences, and contact details waiting for their case's key. Pseudony
 never names or staff ids."""
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 
+from pymongo import ReplaceOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -68,25 +69,39 @@ class WaitingContacts:
         self.collection = database["contacts_waiting"]
 
     async def hold(
-        self, session: AsyncClientSession, contact: CaseContactRecorded, now: datetime
+        self, session: AsyncClientSession, contacts: Sequence[CaseContactRecorded], now: datetime
     ) -> None:
-        await self.collection.replace_one(
-            {"_id": str(contact.case_id)},
-            {"contact": contact.model_dump(mode="json"), "since": now},
-            upsert=True,
+        """An incident's contacts, in one write."""
+        if not contacts:
+            return
+        await self.collection.bulk_write(
+            [
+                ReplaceOne(
+                    {"_id": str(contact.case_id)},
+                    {"contact": contact.model_dump(mode="json"), "since": now},
+                    upsert=True,
+                )
+                for contact in contacts
+            ],
             session=session,
         )
 
     async def take(
-        self, session: AsyncClientSession, case_id: uuid.UUID
-    ) -> CaseContactRecorded | None:
-        """Read and deleted in the transaction: as safe as a find-and-delete, which
-        SecantusDB (the local server) carries out by scanning the collection."""
-        doc = await self.collection.find_one({"_id": str(case_id)}, session=session)
-        if doc is None:
-            return None
-        await self.collection.delete_one({"_id": str(case_id)}, session=session)
-        return CaseContactRecorded.model_validate(doc["contact"])
+        self, session: AsyncClientSession, case_ids: Collection[uuid.UUID]
+    ) -> dict[uuid.UUID, CaseContactRecorded]:
+        """Those of `case_ids` waiting, read and deleted in the transaction, one read and one
+        delete for a batch: as safe as a find-and-delete, which SecantusDB (the local
+        server) carries out by scanning the collection."""
+        ids = [str(case_id) for case_id in case_ids]
+        found = self.collection.find({"_id": {"$in": ids}}, session=session)
+        taken = {
+            uuid.UUID(doc["_id"]): CaseContactRecorded.model_validate(doc["contact"])
+            async for doc in found
+        }
+        if taken:
+            gone = {"_id": {"$in": [str(case_id) for case_id in taken]}}
+            await self.collection.delete_many(gone, session=session)
+        return taken
 
     async def forget(self, waiting_since: datetime) -> int:
         result = await self.collection.delete_many({"since": {"$lt": waiting_since}})
@@ -130,26 +145,19 @@ class Preferences:
             await self.record(today, latest["outreach"], latest["set_at"], made)
             await self.collection.delete_many({"_id": {"$in": retired}})
 
-    async def choices(
+    async def stated(
         self, session: AsyncClientSession, pseudonyms: Iterable[str]
-    ) -> dict[str, Choice]:
-        """How those who said so would rather be reached."""
-        return {
-            doc["_id"]: Choice(doc.get("channel"), doc.get("language"))
-            async for doc in self.collection.find(
-                {"_id": {"$in": list(pseudonyms)}, "outreach": "welcome"}, session=session
-            )
-        }
-
-    async def opted_out(self, session: AsyncClientSession, pseudonyms: Iterable[str]) -> set[str]:
-        return {
-            doc["_id"]
-            async for doc in self.collection.find(
-                {"_id": {"$in": list(pseudonyms)}, "outreach": "declined"},
-                {"_id": 1},
-                session=session,
-            )
-        }
+    ) -> tuple[set[str], dict[str, Choice]]:
+        """Who among them declined outreach, and how those who welcome it would rather be
+        reached: one read."""
+        declined, welcome = set(), {}
+        found = self.collection.find({"_id": {"$in": list(pseudonyms)}}, session=session)
+        async for doc in found:
+            if doc["outreach"] == "declined":
+                declined.add(doc["_id"])
+            elif doc["outreach"] == "welcome":
+                welcome[doc["_id"]] = Choice(doc.get("channel"), doc.get("language"))
+        return declined, welcome
 
 
 def _document(record: IncidentRecord) -> Document:

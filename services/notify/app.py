@@ -138,7 +138,7 @@ def _subscribe(
 
     async def on_case(one: Delivery[SupportCaseCounted]) -> None:
         if not await erasure.erased(str(one.event.case_id)):  # no key again for an erased case
-            await keyring.on_case_counted(one.event)
+            await keyring.on_cases_counted([one])
 
     @broker.subscriber(
         topics.case_counts, **subscription(settings, SERVICE, "contact_keys", batch=True)

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -22,7 +23,7 @@ from shared.events import (
     SupportCaseCounted,
     derived_event_id,
 )
-from shared.mongo import Announcements, Document, Step, UnitOfWork, Work
+from shared.mongo import Announcements, Document, UnitOfWork
 from shared.sealing import Unsealable, new_case_key, unseal
 
 
@@ -32,18 +33,24 @@ class ContactKeys:
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self.collection = database["contact_keys"]
 
-    async def issue(self, session: AsyncClientSession, case_id: uuid.UUID, now: datetime) -> str:
-        """The case's public key; a new pair unless it has one (a redelivery)."""
-        private, public = new_case_key()
-        doc = {"private_key": private, "public_key": public, "issued_at": now}
-        issued = await self.collection.update_one(
-            {"_id": str(case_id)}, {"$setOnInsert": doc}, upsert=True, session=session
-        )
-        if issued.upserted_id is not None:
-            return public
-        kept = await self.collection.find_one({"_id": str(case_id)}, session=session)
-        assert kept is not None, "the key was there when the upsert found it"
-        return str(kept["public_key"])
+    async def issue(
+        self, session: AsyncClientSession, case_ids: Collection[uuid.UUID], now: datetime
+    ) -> dict[uuid.UUID, str]:
+        """Each case's public key: a new pair unless it has one (a redelivery). One read and
+        one write for a batch."""
+        query = {"_id": {"$in": [str(case_id) for case_id in case_ids]}}
+        found = self.collection.find(query, {"public_key": 1}, session=session)
+        issued = {uuid.UUID(doc["_id"]): str(doc["public_key"]) async for doc in found}
+        made = {case_id: new_case_key() for case_id in case_ids if case_id not in issued}
+        if made:
+            pairs = [
+                {"_id": str(case_id), "private_key": private, "public_key": public}
+                for case_id, (private, public) in made.items()
+            ]
+            await self.collection.insert_many(
+                [{**pair, "issued_at": now} for pair in pairs], session=session
+            )
+        return issued | {case_id: public for case_id, (_, public) in made.items()}
 
     async def private_keys(self, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, bytes]:
         """The keys notify holds among `case_ids`: one read for a batch."""
@@ -60,24 +67,23 @@ class Keyring:
     topic: str
     log: Any
 
-    async def on_case_counted(self, counted: SupportCaseCounted) -> None:
-        """A key for every case notify may have to reach a colleague for (not opted out).
-        A redelivery announces the same key again: intake seals only what still waits."""
-        if not counted.opted_out:
-            await self.unit_of_work.run(self._issuing(counted))
-
     async def on_cases_counted(self, batch: Sequence[Delivery[SupportCaseCounted]]) -> None:
-        """The same for a batch, in one transaction."""
-        await self.unit_of_work.run_steps(
-            [Step(self._issuing(d.event), d.trace) for d in batch if not d.event.opted_out]
+        """A key for every case notify may have to reach a colleague for (not opted out), a
+        batch's in one transaction. A redelivery announces the same key again: intake seals
+        only what still waits."""
+        wanted = [d for d in batch if not d.event.opted_out]
+
+        async def issue(session: AsyncClientSession, now: datetime) -> dict[uuid.UUID, str]:
+            return await self.keys.issue(session, {d.event.case_id for d in wanted}, now)
+
+        await self.unit_of_work.run_set(
+            issue, [(partial(self._issued, d.event), d.trace) for d in wanted]
         )
 
-    def _issuing(self, counted: SupportCaseCounted) -> Work:
-        async def issue(session: AsyncClientSession, now: datetime) -> Announcements:
-            public = await self.keys.issue(session, counted.case_id, now)
-            return [(self.topic, _issued(counted, public, now))]
-
-        return issue
+    def _issued(
+        self, counted: SupportCaseCounted, keys: dict[uuid.UUID, str], now: datetime
+    ) -> Announcements:
+        return [(self.topic, _issued(counted, keys[counted.case_id], now))]
 
     async def opened(self, batch: Sequence[CaseContactSealed]) -> list[CaseContactRecorded]:
         """The contact inside each, their keys read at once; one that cannot be read is

@@ -27,16 +27,16 @@ async def test_a_choice_under_a_retired_key_moves_to_todays_pseudonym(servers: S
         await preferences.record(OLD, "declined", MONDAY + timedelta(days=1))
         await preferences.rekey([OLD, OLDER], TODAY)
 
-        async def declined() -> set[str]:
+        async def stated() -> tuple[set[str], dict[str, Choice]]:
             return await in_transaction(
-                mongo, lambda session: preferences.opted_out(session, [OLD, OLDER, TODAY])
+                mongo, lambda session: preferences.stated(session, [OLD, OLDER, TODAY])
             )
 
-        assert await declined() == {TODAY}, "the latest choice, under today's pseudonym only"
+        assert await stated() == ({TODAY}, {}), "the latest choice, under today's pseudonym only"
 
         await preferences.record(OLD, "declined", MONDAY + timedelta(days=2))
         await preferences.record(TODAY, "welcome", MONDAY + timedelta(days=3), Choice("email"))
         await preferences.rekey([OLD], TODAY)
-        assert await declined() == set(), "an older choice does not override a later one"
+        assert await stated() == (set(), {TODAY: Choice("email")}), "a later choice stands"
     finally:
         await mongo.close()

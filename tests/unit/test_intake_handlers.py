@@ -25,6 +25,7 @@ from tests.factories import (
     KEYS,
     NOW,
     contact_key,
+    delivered,
     incident_json,
     outreach_choice_json,
     participant,
@@ -86,8 +87,8 @@ async def test_a_contact_goes_out_sealed_to_its_cases_key_once(
     expected, _ = waiting.waiting[opened.case_id]
     private, public = new_case_key()
     key = contact_key(opened, public)
-    await intake.on_contact_key(key)
-    await intake.on_contact_key(key)  # a redelivery
+    await intake.on_contact_keys([delivered(key), delivered(key)])  # redelivered in its batch
+    await intake.on_contact_keys([delivered(key)])  # and later
     (sealed,) = unit_of_work.events(CaseContactSealed)
     assert "@" not in sealed.model_dump_json()
     contact = CaseContactRecorded.model_validate_json(

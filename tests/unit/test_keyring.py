@@ -14,7 +14,7 @@ from shared.events import (
     SupportCaseOpened,
 )
 from shared.settings import Topics
-from tests.factories import NOW, reconciled
+from tests.factories import NOW, delivered, reconciled
 from tests.fakes import FakeContactKeys, FakeUnitOfWork
 
 TOPICS = Topics()
@@ -36,18 +36,20 @@ def issued(keyring: Keyring) -> list[ContactKeyIssued]:
 
 async def test_each_case_gets_one_key_announced_again_on_a_redelivery(keyring: Keyring) -> None:
     first, second = (c for c in reconciled().cases if isinstance(c, SupportCaseOpened))
-    await keyring.on_case_counted(first.counted())
-    await keyring.on_case_counted(first.counted())
-    await keyring.on_case_counted(second.counted())
+    await keyring.on_cases_counted([delivered(first.counted())])
+    await keyring.on_cases_counted([delivered(first.counted()), delivered(second.counted())])
+    await keyring.on_cases_counted([delivered(second.counted())])
     keys = issued(keyring)
-    assert [k.case_id for k in keys] == [first.case_id, first.case_id, second.case_id]
-    assert keys[0].public_key == keys[1].public_key != keys[2].public_key
+    expected = [first.case_id, first.case_id, second.case_id, second.case_id]
+    assert [k.case_id for k in keys] == expected
+    assert keys[0].public_key == keys[1].public_key != keys[2].public_key == keys[3].public_key
 
 
 async def test_a_colleague_who_opted_out_gets_no_key(keyring: Keyring) -> None:
     opened = reconciled().cases[0]
     assert isinstance(opened, SupportCaseOpened)
-    await keyring.on_case_counted(opened.model_copy(update={"opted_out": True}).counted())
+    declined = opened.model_copy(update={"opted_out": True}).counted()
+    await keyring.on_cases_counted([delivered(declined)])
     assert issued(keyring) == []
 
 
@@ -58,7 +60,7 @@ async def sealed_for(
     outcome = reconciled()
     opened, contact = outcome.cases[index], outcome.contacts[index]
     assert isinstance(opened, SupportCaseOpened)
-    await keyring.on_case_counted(opened.counted())
+    await keyring.on_cases_counted([delivered(opened.counted())])
     return sealed_contact(contact, issued(keyring)[-1], NOW), contact
 
 
