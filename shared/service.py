@@ -170,14 +170,16 @@ def service_app(
     background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
     routes: Sequence[tuple[str, ASGIApp]] = (),
     publishes: Publishes = (),
+    drain: Sequence[Callable[[], Awaitable[Any]]] = (),
 ) -> AsgiFastStream:
     """The ASGI app uvicorn runs: the broker's subscribers, `/health/*`, `/metrics` and the
     service's `routes` (those two `Secured`), the outbox relay, the consumer-lag watch and the
     service's own `background` tasks.
 
-    uvicorn turns SIGTERM into the lifespan shutdown, which stops the background tasks, then
-    the subscribers after their in-flight messages (committing what was handled), and then
-    closes the database client.
+    uvicorn turns SIGTERM into the lifespan shutdown, which waits for `drain` (work handlers
+    started that goes on after them), stops the background tasks, then the subscribers after
+    their in-flight messages (committing what was handled), waits for `drain` again (for what
+    those last messages started), and then closes the database client.
     """
     health = Health(wiring, settings)
     tasks = Background(wiring.outbox.relay, health.watch, *background)
@@ -209,8 +211,8 @@ def service_app(
         ],
         on_startup=on_startup,
         after_startup=[tasks.start],
-        on_shutdown=[tasks.stop],
-        after_shutdown=[wiring.mongo.close],
+        on_shutdown=[*drain, tasks.stop],
+        after_shutdown=[*drain, wiring.mongo.close],
     )
 
 

@@ -1,6 +1,7 @@
 """In-memory stand-ins for the services' own stores, for handler tests that run in
 milliseconds. The real-server suite stays the authority on how the stores behave."""
 
+import asyncio
 import uuid
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
@@ -301,8 +302,12 @@ class FakeChannel:
     refuses: bool = False
     away: bool = False
     sent: list[tuple[str, Outreach]] = field(default_factory=list)
+    answering: asyncio.Event | None = None
+    """While set and not yet set off, the server has not answered: a send waits for it."""
 
     async def send(self, outreach: Outreach, message_id: str) -> None:
+        if self.answering is not None:
+            await self.answering.wait()
         if self.refuses:
             raise RejectedEvent(f"550 {outreach.to}: no such mailbox")
         if self.away:

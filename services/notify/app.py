@@ -112,6 +112,7 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
             (topics.contact_keys, ContactKeyIssued, "each case's key to seal its contact to"),
             (topics.step_counts, StepCount, "each message, answer, contact and end, for reporting"),
         ],
+        drain=[notifier.sends.finished],
     )
 
 

@@ -8,7 +8,7 @@ survive restarts and a step is sent at most once (see `store.Messages`).
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -126,6 +126,27 @@ class OutreachMetrics:
             self.waiting.labels(awaiting)
 
 
+class Sends:
+    """Deliveries a handler hands off, so that it takes its next batch while they go out: a
+    batch of assignments used to wait for the last batch's mail. A send that fails is logged;
+    its message stays claimed and the scan takes it again after its lease, as it does one
+    that was due."""
+
+    def __init__(self) -> None:
+        self.running: set[asyncio.Task[None]] = set()
+
+    def start(self, sending: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(sending)
+        self.running.add(task)
+        task.add_done_callback(self.running.discard)
+
+    async def finished(self) -> None:
+        """Every send begun so far has ended: at shutdown, before the broker and the
+        database close."""
+        while self.running:
+            await asyncio.wait(set(self.running))
+
+
 @dataclass(frozen=True)
 class Stores:
     contacts: CaseContacts
@@ -151,6 +172,9 @@ class Notifier:
         self.settlements = GroupCommit(unit_of_work)
         """Messages sent at once settle together: one transaction and one publish for those
         that finish while another's settlement commits."""
+        self.sends = Sends()
+        self.sending = asyncio.Semaphore(settings.sends_at_once)
+        """At most `sends_at_once` messages go out at a time, whoever started them."""
         self.contacts = stores.contacts
         self.offers = stores.offers
         self.supporters = stores.supporters
@@ -172,7 +196,8 @@ class Notifier:
             await self._offer(news)
 
     async def on_assignments(self, batch: Sequence[Delivery[AssignmentNews]]) -> None:
-        """A batch recorded in one transaction; then its offers sent, several at once.
+        """A batch recorded in one transaction; then its offers sent, several at once, while
+        the next batch is taken (`Sends`).
 
         The colleague's contact usually comes a moment after the assignment (intake seals it
         to a key notify issues), so an offer whose contact is not here yet is recorded as
@@ -189,12 +214,12 @@ class Notifier:
                 if (recording := self._recording(d.event, known))
             ]
         )
-        due = [
+        due: list[tuple[str | Claimed, dict[str, str] | None]] = [
             (f"{assignment.assignment_id}/{OFFER}", trace)
             for assignment, trace in offers
             if str(assignment.case_id) in known
         ]
-        await self._deliver_or_raise(due + await self._arrived_meanwhile(offers, cases - known))
+        self._send_soon([*due, *await self._arrived_meanwhile(offers, cases - known)])
 
     async def _arrived_meanwhile(
         self, offers: Sequence[tuple[PeerAssigned, dict[str, str]]], waiting: Collection[str]
@@ -238,10 +263,9 @@ class Notifier:
         """Each (message id or claimed message, trace) delivered, up to `sends_at_once` at a
         time, every one whatever befalls another; returns the ids of those that failed, with
         why."""
-        limit = asyncio.Semaphore(self.settings.sends_at_once)
 
         async def deliver(message: str | Claimed) -> None:
-            async with limit:
+            async with self.sending:
                 await self.deliver(message)
 
         tasks = []
@@ -255,13 +279,23 @@ class Notifier:
             if isinstance(outcome, Exception)
         ]
 
-    async def _deliver_or_raise(
-        self, messages: Sequence[tuple[str | Claimed, dict[str, str]]]
+    def _send_soon(self, messages: Sequence[tuple[str | Claimed, dict[str, str] | None]]) -> None:
+        """For a handler: sent while it goes on (`Sends`)."""
+        if messages:
+            self.sends.start(self._deliver_logged(messages))
+
+    async def _deliver_logged(
+        self, messages: Sequence[tuple[str | Claimed, dict[str, str] | None]]
     ) -> None:
-        """For a handler: the first failure fails the handling, to be retried (a message
-        delivered already is not claimable again)."""
-        if failures := await self.deliver_all(messages):
-            raise failures[0][1]
+        """Each on its own: one that fails is retried at a scan after its lease, and never
+        holds up the others."""
+        for message_id, error in await self.deliver_all(messages):
+            self.log.error(
+                "message not delivered; retried after its lease",
+                id=message_id,
+                error=describe(error),
+                exc_info=error,
+            )
 
     async def _move_deadline(
         self, session: AsyncClientSession, moved: ResponseDeadlineMoved
@@ -283,10 +317,11 @@ class Notifier:
         self, contacts: Sequence[tuple[CaseContactRecorded, dict[str, str]]]
     ) -> None:
         """A batch's contacts recorded in one write; the messages that waited for them found
-        in one read, claimed and sent, several at once. (contact, trace) pairs."""
+        in one read, claimed, and sent while the next batch is taken. (contact, trace)
+        pairs."""
         await self.contacts.record([contact for contact, _ in contacts])
         traces = {str(contact.case_id): trace for contact, trace in contacts}
-        await self._deliver_or_raise(await self._made_due(State.AWAITING_CONTACT, traces))
+        self._send_soon(await self._made_due(State.AWAITING_CONTACT, traces))
 
     async def _made_due(
         self, awaiting: str, traces: dict[str, dict[str, str]]
@@ -313,16 +348,9 @@ class Notifier:
     # --- Messages out ---------------------------------------------------------------------
 
     async def deliver_due(self) -> None:
-        """Each due message on its own: one that fails is retried at the next scan, after
-        its lease, and never holds up the others."""
+        """The messages due now (a failed send's after its lease), and the waiting gauge."""
         due = await self.messages.due(datetime.now(UTC), self.settings.scan_batch)
-        for message_id, error in await self.deliver_all([(m, None) for m in due]):
-            self.log.error(
-                "message not delivered; retried after its lease",
-                id=message_id,
-                error=describe(error),
-                exc_info=error,
-            )
+        await self._deliver_logged([(m, None) for m in due])
         for state, count in (await self.messages.waiting()).items():
             self.metrics.waiting.labels(state.removeprefix("awaiting_")).set(count)
 

@@ -1,6 +1,7 @@
 """notify's handlers on in-memory stores and channels: which channel, what after a refusal, a
 passing failure or a stop while sending, and what the links record."""
 
+import asyncio
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -8,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 import structlog
+import structlog.testing
 from aiokafka import ConsumerRecord
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
@@ -110,6 +112,7 @@ async def test_the_offer_waits_for_the_colleagues_contact_then_goes_by_email(des
     assert desk.email.sent == []
 
     await desk.notifier.on_contacts([(desk.contact, {})])
+    await desk.notifier.sends.finished()
     ((key, outreach),) = desk.email.sent
     assert key == str(desk.assignment.assignment_id)
     assert "e12345@zh-a.example" in outreach.body
@@ -127,10 +130,12 @@ async def test_a_batchs_offer_waits_for_a_contact_not_yet_here_and_goes_when_it_
     desk: Desk,
 ) -> None:
     await desk.notifier.on_assignments([delivered(desk.assignment)])
+    await desk.notifier.sends.finished()
     assert desk.messages.state(desk.offer_id) == State.AWAITING_CONTACT
     assert desk.email.sent == []
 
     await desk.notifier.on_contacts([(desk.contact, {})])
+    await desk.notifier.sends.finished()
     assert len(desk.email.sent) == 1
     assert desk.messages.state(desk.offer_id) == State.SENT
 
@@ -146,10 +151,12 @@ async def test_a_contact_that_comes_while_a_batch_is_recorded_still_sends_its_of
     async def contact_comes_after_the_look(case_ids: Collection[str]) -> set[str]:
         known = await looked(case_ids)
         await desk.notifier.on_contacts([(desk.contact, {})])
+        await desk.notifier.sends.finished()
         return known
 
     contacts.known_among = contact_comes_after_the_look  # type: ignore[method-assign]
     await desk.notifier.on_assignments([delivered(desk.assignment)])
+    await desk.notifier.sends.finished()
     assert len(desk.email.sent) == 1
     assert desk.messages.state(desk.offer_id) == State.SENT
 
@@ -159,9 +166,11 @@ async def test_one_batch_of_contacts_sends_every_case_its_waiting_offer(desk: De
     other = desk.assignment.model_copy(update={"assignment_id": uuid.uuid4(), "case_id": case_id})
     others_contact = desk.contact.model_copy(update={"case_id": case_id, "email": "o@zh-a.nl"})
     await desk.notifier.on_assignments([delivered(desk.assignment), delivered(other)])
+    await desk.notifier.sends.finished()
     assert desk.email.sent == []
 
     await desk.notifier.on_contacts([(desk.contact, {}), (others_contact, {})])
+    await desk.notifier.sends.finished()
     assert sorted(key for key, _ in desk.email.sent) == sorted(
         [str(desk.assignment.assignment_id), str(other.assignment_id)]
     )
@@ -170,14 +179,53 @@ async def test_one_batch_of_contacts_sends_every_case_its_waiting_offer(desk: De
 
 async def test_a_batchs_offer_whose_contact_is_here_goes_at_once(desk: Desk) -> None:
     await desk.notifier.on_contacts([(desk.contact, {})])
+    await desk.notifier.sends.finished()
     await desk.notifier.on_assignments([delivered(desk.assignment)])
+    await desk.notifier.sends.finished()
     assert len(desk.email.sent) == 1
     assert desk.messages.state(desk.offer_id) == State.SENT
+
+
+async def test_a_batch_is_not_held_up_by_the_mail_of_the_batch_before(desk: Desk) -> None:
+    await desk.notifier.on_contacts([(desk.contact, {})])
+    desk.email.answering = asyncio.Event()  # the mail server is slow to answer
+    # Returns while the mail waits (a handler held up by it would never return here).
+    await asyncio.wait_for(desk.notifier.on_assignments([delivered(desk.assignment)]), 30)
+    for _ in range(100):  # the send, begun, waits for the server
+        if desk.messages.state(desk.offer_id) == State.SENDING:
+            break
+        await asyncio.sleep(0)
+    assert desk.messages.state(desk.offer_id) == State.SENDING
+    assert desk.email.sent == []
+
+    desk.email.answering.set()
+    await desk.notifier.sends.finished()
+    assert len(desk.email.sent) == 1
+    assert desk.messages.state(desk.offer_id) == State.SENT
+
+
+async def test_a_send_that_fails_after_its_handler_returned_is_taken_again_by_the_scan(
+    desk: Desk,
+) -> None:
+    await desk.notifier.on_contacts([(desk.contact, {})])
+    await desk.notifier.sends.finished()
+
+    async def store_lost(*args: object, **fields: object) -> None:
+        raise ConnectionError("the store went away just after the mail")
+
+    desk.messages.settle = store_lost  # type: ignore[method-assign]
+    with structlog.testing.capture_logs() as logged:
+        await desk.notifier.on_assignments([delivered(desk.assignment)])  # returns: no raise
+        await desk.notifier.sends.finished()
+    assert [entry["id"] for entry in logged if entry["log_level"] == "error"] == [desk.offer_id]
+    message = desk.messages.messages[desk.offer_id]
+    assert message.state == State.SENDING, "still claimed: the scan takes it after its lease"
 
 
 async def test_a_refused_mail_falls_back_to_a_text(desk: Desk) -> None:
     desk.email.refuses = True
     await desk.notifier.on_contacts([(desk.contact, {})])
+    await desk.notifier.sends.finished()
     await desk.notifier.on_assignment_news(desk.assignment)
     assert [key for key, _ in desk.sms.sent] == [str(desk.assignment.assignment_id)]
     (failure,) = desk.unit_of_work.events(NotificationFailed)
@@ -188,6 +236,7 @@ async def test_a_refused_mail_falls_back_to_a_text(desk: Desk) -> None:
 async def test_refused_on_every_channel_the_offer_is_failed(desk: Desk) -> None:
     desk.email.refuses = desk.sms.refuses = True
     await desk.notifier.on_contacts([(desk.contact, {})])
+    await desk.notifier.sends.finished()
     await desk.notifier.on_assignment_news(desk.assignment)
     assert desk.messages.state(desk.offer_id) == State.FAILED
     assert len(desk.unit_of_work.events(NotificationFailed)) == 2
@@ -196,6 +245,7 @@ async def test_refused_on_every_channel_the_offer_is_failed(desk: Desk) -> None:
 async def test_a_passing_failure_is_retried_later_not_dead(desk: Desk) -> None:
     desk.email.away = True
     await desk.notifier.on_contacts([(desk.contact, {})])
+    await desk.notifier.sends.finished()
     await desk.notifier.on_assignment_news(desk.assignment)
     message = desk.messages.messages[desk.offer_id]
     assert (message.state, message.attempts) == (State.SCHEDULED, 1)
@@ -209,6 +259,7 @@ async def test_a_mail_interrupted_by_a_stop_is_reported_unconfirmed_never_sent_a
     desk: Desk,
 ) -> None:
     await desk.notifier.on_contacts([(desk.contact, {})])
+    await desk.notifier.sends.finished()
     await desk.notifier.on_assignment_news(desk.assignment)
     message = desk.messages.messages[desk.offer_id]
     # As a worker leaves it when killed between "sending on email" and the mail server's answer:
@@ -258,6 +309,7 @@ async def test_a_contact_link_records_one_contact(desk: Desk) -> None:
 
 async def accepted(desk: Desk) -> Offer:
     await desk.notifier.on_contacts([(desk.contact, {})])
+    await desk.notifier.sends.finished()
     await desk.notifier.on_assignment_news(desk.assignment)
     offer = await desk.notifier.offer(str(desk.assignment.assignment_id))
     assert offer is not None
@@ -362,6 +414,7 @@ async def test_an_offer_to_a_supporter_not_yet_on_notifys_roster_waits_for_the_r
 ) -> None:
     supporter = desk.supporters.supporters.pop("P1")
     await desk.notifier.on_contacts([(desk.contact, {})])
+    await desk.notifier.sends.finished()
     await desk.notifier.on_assignment_news(desk.assignment)
     assert desk.email.sent == []
     assert desk.messages.state(desk.offer_id) == State.AWAITING_SUPPORTER
@@ -378,6 +431,7 @@ async def test_a_reminder_never_reaches_the_supporter_before_its_offer(desk: Des
     assert desk.email.sent == [], "the offer waits for the contact, and its reminder with it"
 
     await desk.notifier.on_contacts([(desk.contact, {})])
+    await desk.notifier.sends.finished()
     await desk.notifier.deliver_due()
     assert [o.subject.split(":")[0] for _, o in desk.email.sent] == [
         "Verzoek om collegiale ondersteuning (medicatie, 2026-11-20)",
@@ -392,6 +446,7 @@ async def test_the_operator_sees_what_messages_wait_for(desk: Desk) -> None:
     assert (desk.waiting("contact"), desk.waiting("supporter")) == (2, 0), "the reminder too"
 
     await desk.notifier.on_contacts([(desk.contact, {})])
+    await desk.notifier.sends.finished()
     await desk.notifier.deliver_due()
     assert (desk.waiting("contact"), desk.waiting("supporter")) == (0, 2)
 
