@@ -41,7 +41,7 @@ from shared.mongo import Announcements, Document, Step, UnitOfWork, outbox_entri
 from shared.sealing import new_case_key
 from shared.settings import Topics
 
-NO_SESSION = cast(AsyncClientSession, None)
+NO_SESSION = cast(AsyncClientSession, object())
 E = TypeVar("E", bound=Envelope)
 
 

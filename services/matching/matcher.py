@@ -386,7 +386,8 @@ class Matcher:
             if case.exclusions.incident_size > self.policy.large_incident
             else Counter[str]()
         )
-        async with contextlib.aclosing(self.rosters.to_decide(case.hospital_id)) as rosters:
+        rosters = self.rosters.to_decide(case.hospital_id, session)
+        async with contextlib.aclosing(rosters):
             async for roster in rosters:
                 ranking = rank(case, roster, self.policy, now, share, best=BEST)
                 for candidate in ranking.candidates:

@@ -16,6 +16,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client import Counter as Tally
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import PyMongoError
 
 from services.matching.store import Roster
@@ -65,19 +66,30 @@ class Rosters:
         """Changes seen per hospital: a read during which one came may have missed it."""
         self.following = False
 
-    async def to_decide(self, hospital_id: str) -> AsyncGenerator[RosterColumns, None]:
+    async def to_decide(
+        self, hospital_id: str, session: AsyncClientSession
+    ) -> AsyncGenerator[RosterColumns, None]:
         """The hospital's roster for a decision: the one held, then (for a decision that found
-        nobody there) the store's."""
+        nobody there) the store's, read in the decision's own transaction."""
         held = self.held.get(hospital_id)
         if held is not None:
             yield held
-        yield await self.read(hospital_id)
+        yield await self.read(hospital_id, session)
 
-    async def read(self, hospital_id: str) -> RosterColumns:
-        """From the store; held from now on if no change to the hospital came during the read."""
+    async def read(
+        self, hospital_id: str, session: AsyncClientSession | None = None
+    ) -> RosterColumns:
+        """From the store; held from now on if no change to the hospital came during the read.
+
+        A decision passes its session and reads the roster as its transaction sees it (what
+        it reserved already, which `Matcher._run_all` reads again once the transaction ends,
+        committed or not). Read beside the transaction, decisions on the local store
+        (SecantusDB) under load found nobody: cases escalated with no supporter refused and
+        were assigned a second later, and `make demo` never settled. What in the store does
+        that was not found; this is inferred from the demo."""
         for _ in range(READS_WHILE_CHANGING):
             seen, following = self.changes[hospital_id], self.following
-            supporters = await self.roster.available_in(hospital_id)
+            supporters = await self.roster.available_in(hospital_id, session)
             columns = RosterColumns(supporters, self.carried_kept)
             if self.changes[hospital_id] == seen:
                 if following and self.following:

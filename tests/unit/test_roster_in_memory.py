@@ -4,6 +4,7 @@ never the reason a case escalates."""
 import dataclasses
 
 import structlog
+from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.matching.policy import Policy, Refusal, rank
 from services.matching.rosters import Rosters
@@ -11,7 +12,7 @@ from services.matching.supporters import RosterColumns, Supporter
 from shared.events import Absence, CaseEscalated, Exclusions, PeerAssigned
 from shared.pseudonyms import tagged
 from tests.factories import NOW, case_to_match, opened_cases, supporter
-from tests.fakes import FakeRoster
+from tests.fakes import NO_SESSION, FakeRoster
 from tests.unit.test_matcher_lifecycle import lifecycle
 
 POLICY = Policy()
@@ -78,3 +79,22 @@ async def test_a_roster_held_out_of_date_never_makes_a_case_escalate() -> None:
     assert [o.supporter_id for o in life.unit_of_work.events(PeerAssigned)] == ["P1"]
     assert not life.unit_of_work.events(CaseEscalated)
     assert life.book.status(life.case.case_id) == "offered"
+
+
+async def test_a_decision_reads_the_store_in_its_own_transaction() -> None:
+    """Read beside its transaction, the roster came back empty under load on the local store
+    and cases escalated with no supporter refused (`make demo` never settled)."""
+    life = lifecycle("P1")
+    sessions: list[object] = []
+    read = life.roster.available_in
+
+    async def recorded(
+        hospital_id: str, session: AsyncClientSession | None = None
+    ) -> list[Supporter]:
+        sessions.append(session)
+        return await read(hospital_id, session)
+
+    life.roster.available_in = recorded  # type: ignore[method-assign]
+    await life.matcher.open(life.case)
+    assert sessions == [NO_SESSION]
+    assert [o.supporter_id for o in life.unit_of_work.events(PeerAssigned)] == ["P1"]
