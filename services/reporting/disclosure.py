@@ -25,9 +25,10 @@ synthetic networks), and it protects a snapshot: comparing answers before and af
 events arrive is not covered.
 """
 
+import heapq
 import itertools
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol, Self, TypeVar
 
@@ -105,8 +106,9 @@ class Protection:
         self.cells = cells = _Cells(rows, tuple(dimensions), self.tables)
         offsets = np.cumsum([0, *(len(cells.codes[t]) for t in self.tables)])
         self.start = {table: int(offsets[n]) for n, table in enumerate(self.tables)}
-        self.sizes: list[int] = np.concatenate([cells.sizes[t] for t in self.tables]).tolist()
-        self.hidden_rows = bytearray(n < self.k for n in self.sizes)
+        sizes = np.concatenate([cells.sizes[t] for t in self.tables])
+        self.sizes: list[int] = sizes.tolist()
+        self.hidden_rows = bytearray((sizes < self.k).tobytes())
         lines = [
             self._lines_of(table, coarser, cells.parents(table, coarser))
             for table in self.tables
@@ -115,8 +117,9 @@ class Protection:
         totals, members, lengths = (np.concatenate(part) for part in zip(*lines, strict=True))
         self.totals: list[int] = totals.tolist()
         self.members: list[int] = members.tolist()
-        self.bounds: list[int] = np.r_[0, np.cumsum(lengths)].tolist()
-        self._settle(totals, members, lengths)
+        bounds = np.r_[0, np.cumsum(lengths)]
+        self.bounds: list[int] = bounds.tolist()
+        self._settle(totals, members, lengths, bounds[:-1])
         self._hidden_keys: dict[Table, set[Key]] = {}
 
     def _lines_of(
@@ -143,25 +146,55 @@ class Protection:
         totals: npt.NDArray[np.int64],
         members: npt.NDArray[np.int64],
         lengths: npt.NDArray[np.int64],
+        starts: npt.NDArray[np.int64],
     ) -> None:
-        """Apply the rules line by line until none changes, revisiting only the lines that
-        hold a row just hidden, or add up to one (in the order of the lines)."""
-        count = len(totals)
-        rows = np.concatenate([totals, members])
-        lines = np.concatenate([np.arange(count), np.repeat(np.arange(count), lengths)])
-        by_row = np.lexsort((lines, rows))
-        touched: list[int] = lines[by_row].tolist()
-        first: list[int] = np.searchsorted(rows[by_row], np.arange(len(self.sizes) + 1)).tolist()
-        waiting = deque(range(count))
-        queued = [True] * count
-        while waiting:
-            n = waiting.popleft()
+        """Apply the rules line by line, in the order of the lines; then revisit, first come
+        first served, the lines that hold a row just hidden or add up to one, until none
+        changes.
+
+        Most lines need nothing at first (all shown, or all hidden with their total): the
+        first pass visits, in order, only those that do and those a row hidden meanwhile
+        touched, which hides exactly what visiting every line would."""
+        if not len(totals):
+            return
+        touching = _Touching(totals, members, lengths, len(self.sizes))
+        hidden = np.frombuffer(self.hidden_rows, np.uint8)
+        hidden_members = np.add.reduceat(hidden[members].astype(np.int64), starts)
+        needing = np.flatnonzero(hidden_members != hidden[totals] * lengths).tolist()
+        self._revisit(self._first_pass(needing, touching), touching)
+
+    def _first_pass(self, needing: list[int], touching: "_Touching") -> deque[int]:
+        """The lines in `needing` in their order, with those after the one visited that it
+        touches; returns the lines before it that it touched, to be visited again."""
+        ahead = [False] * touching.lines
+        for n in needing:
+            ahead[n] = True
+        heapq.heapify(needing)
+        again: deque[int] = deque()
+        queued = [False] * touching.lines
+        while needing:
+            n = heapq.heappop(needing)
+            for other in touching.lines_of(self._protect(n)):
+                if other > n:
+                    if not ahead[other]:
+                        ahead[other] = True
+                        heapq.heappush(needing, other)
+                elif not queued[other]:
+                    queued[other] = True
+                    again.append(other)
+        return again
+
+    def _revisit(self, again: deque[int], touching: "_Touching") -> None:
+        queued = [False] * touching.lines
+        for n in again:
+            queued[n] = True
+        while again:
+            n = again.popleft()
             queued[n] = False
-            for hidden in self._protect(n):
-                for other in touched[first[hidden] : first[hidden + 1]]:
-                    if not queued[other]:
-                        queued[other] = True
-                        waiting.append(other)
+            for other in touching.lines_of(self._protect(n)):
+                if not queued[other]:
+                    queued[other] = True
+                    again.append(other)
 
     def hidden(self, period: Period, dimensions: tuple[str, ...]) -> set[Key]:
         """The rows of a table that are not shown."""
@@ -198,6 +231,29 @@ class Protection:
             hidden[total] = True
             hid.append(total)
         return hid
+
+
+class _Touching:
+    """Which lines each row is in, as a member or as their total."""
+
+    def __init__(
+        self,
+        totals: npt.NDArray[np.int64],
+        members: npt.NDArray[np.int64],
+        lengths: npt.NDArray[np.int64],
+        rows: int,
+    ) -> None:
+        self.lines = len(totals)
+        places = np.concatenate([totals, members])
+        lines = np.concatenate([np.arange(self.lines), np.repeat(np.arange(self.lines), lengths)])
+        by_row = np.lexsort((lines, places))
+        self.touched = lines[by_row]
+        self.first: list[int] = np.searchsorted(places[by_row], np.arange(rows + 1)).tolist()
+
+    def lines_of(self, rows: Iterable[int]) -> Iterator[int]:
+        """The lines of each row, row after row, each row's in the order of the lines."""
+        for row in rows:
+            yield from self.touched[self.first[row] : self.first[row + 1]].tolist()
 
 
 def _coarser(table: Table) -> list[Table]:
