@@ -348,6 +348,7 @@ def subscription(
     *,
     concurrent: bool = True,
     batch: bool = False,
+    outreach: bool = False,
 ) -> dict[str, Any]:
     """Options every subscriber shares: commit after success, one consumer group per handler.
 
@@ -356,7 +357,9 @@ def subscription(
     subscriber runs `consumers_per_topic` members of the group in this process, each handling
     its own partitions in order: concurrency between partitions, never within one. A `batch`
     subscriber (see `shared.batches`) takes what one fetch brings, up to `batch_max_records`,
-    without waiting once a record has come.
+    without waiting once a record has come. An `outreach` subscriber is one every case
+    passes through on its way to a supporter's offer: its fetches wait the least at the
+    broker (`kafka_fetch_max_wait_ms`), the others' longer.
     """
     consumers = settings.consumers_per_topic if concurrent and not batch else 1
     batching = {
@@ -369,7 +372,11 @@ def subscription(
         "group_id": f"{settings.kafka_group_prefix}{service}.{handler}",
         "ack_policy": AckPolicy.NACK_ON_ERROR,
         "auto_offset_reset": "earliest",
-        "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
+        "fetch_max_wait_ms": (
+            settings.kafka_fetch_max_wait_ms
+            if outreach
+            else settings.kafka_background_fetch_max_wait_ms
+        ),
         **({"max_workers": consumers} if consumers > 1 else {}),
         **(batching if batch else {}),
     }

@@ -174,10 +174,14 @@ class ServiceSettings(Settings):
     consumers_per_topic: int = Field(default=3, ge=1)
     """Members of each consumer group in one process (partitions handled concurrently); more
     than a topic's partitions leaves the extra ones idle."""
-    kafka_fetch_max_wait_ms: int = Field(default=100, ge=1)
-    """Longest a consumer's fetch waits at the broker for records. A broker that keeps a
-    fetch waiting after records have come (Tansu does) adds up to this much to every hop;
-    an idle consumer asks this often."""
+    kafka_fetch_max_wait_ms: int = Field(default=25, ge=1)
+    """Longest a fetch of the consumers every case passes through on its way to a
+    supporter's offer (`subscription(..., outreach=True)`) waits at the broker for records.
+    A broker that keeps a fetch waiting after records have come (Tansu does) adds up to this
+    much to each of the path's hops; an idle consumer asks this often."""
+    kafka_background_fetch_max_wait_ms: int = Field(default=250, ge=1)
+    """The same for every other consumer (answers, the roster, staff messages, counts, the
+    desk): asking less often leaves the broker's time to the outreach path."""
     batch_max_records: int = Field(default=200, ge=1)
     """Most events a batch subscriber takes in one transaction (group commit)."""
     batch_wait_ms: int = Field(default=10, ge=1)

@@ -84,7 +84,8 @@ def _subscribe(wiring: Wiring, settings: IntakeSettings, intake: Intake) -> None
     broker, topics, batches = wiring.broker, settings.topics, wiring.batches
 
     @broker.subscriber(
-        topics.incidents_reported, **subscription(settings, SERVICE, "incidents", batch=True)
+        topics.incidents_reported,
+        **subscription(settings, SERVICE, "incidents", batch=True, outreach=True),
     )
     async def on_incidents(
         incidents: Annotated[list[IncidentEvent], Unchecked], message: KafkaMessage
@@ -101,7 +102,8 @@ def _subscribe(wiring: Wiring, settings: IntakeSettings, intake: Intake) -> None
         await intake.on_staff_message(message)
 
     @broker.subscriber(
-        topics.contact_keys, **subscription(settings, SERVICE, "contact_keys", batch=True)
+        topics.contact_keys,
+        **subscription(settings, SERVICE, "contact_keys", batch=True, outreach=True),
     )
     async def on_contact_keys(
         keys: Annotated[list[ContactKeyIssued], Unchecked], message: KafkaMessage

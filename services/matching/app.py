@@ -123,7 +123,9 @@ def _subscribe(
         await matcher.on_case_news(one.event)
         await records.heard([one.event])
 
-    @broker.subscriber(topics.cases, **subscription(settings, SERVICE, "cases", batch=True))
+    @broker.subscriber(
+        topics.cases, **subscription(settings, SERVICE, "cases", batch=True, outreach=True)
+    )
     async def on_case_news(
         news: Annotated[list[CaseNews], Unchecked], message: KafkaMessage
     ) -> None:

@@ -142,7 +142,8 @@ def _subscribe(
             await keyring.on_cases_counted([one])
 
     @broker.subscriber(
-        topics.case_counts, **subscription(settings, SERVICE, "contact_keys", batch=True)
+        topics.case_counts,
+        **subscription(settings, SERVICE, "contact_keys", batch=True, outreach=True),
     )
     async def on_case_counted(
         counted: Annotated[list[SupportCaseCounted], Unchecked], message: KafkaMessage
@@ -158,7 +159,9 @@ def _subscribe(
     async def on_contact(one: Delivery[CaseContactSealed]) -> None:
         await on_contacts([one])
 
-    @broker.subscriber(topics.contacts, **subscription(settings, SERVICE, "contacts", batch=True))
+    @broker.subscriber(
+        topics.contacts, **subscription(settings, SERVICE, "contacts", batch=True, outreach=True)
+    )
     async def on_case_contact_sealed(
         sealed: Annotated[list[CaseContactSealed], Unchecked], message: KafkaMessage
     ) -> None:
@@ -194,7 +197,8 @@ def _hear_assignments(
         await notifier.on_assignment_news(one.event)
 
     @wiring.broker.subscriber(
-        settings.topics.assignments, **subscription(settings, SERVICE, "assignments", batch=True)
+        settings.topics.assignments,
+        **subscription(settings, SERVICE, "assignments", batch=True, outreach=True),
     )
     async def on_assignment_news(
         news: Annotated[list[AssignmentNews], Unchecked], message: KafkaMessage

@@ -4,7 +4,7 @@ import ssl
 
 from faststream.security import SASLScram512
 
-from shared.kafka import broker_security, client_options
+from shared.kafka import broker_security, client_options, subscription
 from shared.settings import ServiceSettings, TopicLayout
 
 
@@ -43,3 +43,12 @@ def test_dead_letters_are_kept_shorter_than_events() -> None:
     ingress = layout.configs(dead_letters=False, ingress=True)
     assert ingress["retention.ms"] == str(7 * 86_400_000), "the hospitals' own events"
     assert layout.configs(dead_letters=True, ingress=True) == ingress
+
+
+def test_the_outreach_path_asks_the_broker_more_often_than_the_rest() -> None:
+    """Every case's hops wait least at a broker that holds a fetch for its whole wait; the
+    idle consumers elsewhere ask less often, as the operator set."""
+    settings = ServiceSettings(kafka_fetch_max_wait_ms=20, kafka_background_fetch_max_wait_ms=400)
+    on_the_path = subscription(settings, "matching", "cases", batch=True, outreach=True)
+    answers = subscription(settings, "matching", "responses")
+    assert (on_the_path["fetch_max_wait_ms"], answers["fetch_max_wait_ms"]) == (20, 400)
