@@ -35,6 +35,9 @@ class Grant:
     holder: str = ""
     """Who holds the token, as audit lines name them: its label and id."""
 
+    def reads(self, hospital_id: str) -> bool:
+        return self.scope in (NETWORK, hospital_id)
+
     def hospital_filter(self, requested: str | None) -> str | None:
         """The hospital a query is limited to: what was asked for, within the scope."""
         if self.scope == NETWORK:

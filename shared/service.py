@@ -30,7 +30,7 @@ from shared.mongo import Document, Outbox, UnitOfWork, create_client, is_reachab
 from shared.settings import ServiceSettings
 from shared.timing import woken_or_after
 from shared.tracing import tracer_provider
-from shared.web import BearerOnly, Secured, bears
+from shared.web import BearerOnly, Proxied, Secured, may_scrape
 
 
 @dataclass(frozen=True)
@@ -207,7 +207,7 @@ def service_app(
             ("/health/live", live),
             ("/health/ready", ready),
             ("/asyncapi.json", contract),
-            *((path, Secured(page)) for path, page in pages),
+            *((path, _guarded(page, settings)) for path, page in pages),
         ],
         on_startup=on_startup,
         after_startup=[tasks.start],
@@ -240,7 +240,8 @@ def web_app(
         docs_url=None,
         redoc_url=None,
     )
-    api.add_middleware(Secured)
+    api.add_middleware(Secured, hsts=settings.secure_cookies)
+    api.add_middleware(Proxied, trusted=settings.trusted_proxies)  # outermost: added last
     _operator_routes(api, wiring, health, publishes, _secret(settings.metrics_token))
     return api
 
@@ -284,9 +285,13 @@ def _operator_routes(
 
     @api.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
-        if not bears(dict(request.headers), token):
+        if not may_scrape(request.scope, token):
             return Response("a bearer token is required", 401, {"WWW-Authenticate": "Bearer"})
         return Response(generate_latest(wiring.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _guarded(page: ASGIApp, settings: ServiceSettings) -> ASGIApp:
+    return Proxied(Secured(page, hsts=settings.secure_cookies), settings.trusted_proxies)
 
 
 def _secret(value: SecretStr | None) -> str | None:
@@ -299,5 +304,14 @@ def _json(body: dict[str, Any], status: int) -> AsgiResponse:
 
 
 def serve(app: ASGIApp, host: str, port: int) -> None:
-    """Run one service process; our logging setup stays in charge of uvicorn's loggers."""
-    uvicorn.run(app, host=host, port=port, log_config=None, timeout_graceful_shutdown=30)
+    """Run one service process; our logging setup stays in charge of uvicorn's loggers.
+    Proxy headers are the app's own to believe (`Proxied`, `TRUSTED_PROXIES`), never uvicorn's
+    default of whatever comes from loopback."""
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        timeout_graceful_shutdown=30,
+        proxy_headers=False,
+    )

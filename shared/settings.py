@@ -196,7 +196,15 @@ class ServiceSettings(Settings):
     stall_after_seconds: float = Field(default=120.0, gt=0)
     """A partition whose messages wait this long with no progress makes the service not ready."""
     metrics_token: SecretStr | None = None
-    """When set, `/metrics` answers only requests with `Authorization: Bearer <token>`."""
+    """When set, `/metrics` answers only requests with `Authorization: Bearer <token>`;
+    unset, only callers on this host."""
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Addresses or networks (CIDR) of the proxies in front of the service: only from these
+    are `X-Forwarded-For` and `X-Forwarded-Proto` believed (and intake's
+    `TRUSTED_IDENTITY_HEADER`). None by default, loopback included."""
+    secure_cookies: bool = False
+    """The service is reached over HTTPS only: every answer carries HSTS, and session cookies
+    are marked `Secure` even where the TLS proxy is not among `TRUSTED_PROXIES`."""
     max_event_bytes: int = Field(default=256 * 1024, ge=1024)
     """A larger event is refused (dead-lettered) before it is parsed."""
 
@@ -215,9 +223,6 @@ class AccessSettings(ServiceSettings):
     sign_in_failures_allowed: int = Field(default=10, ge=1)
     sign_in_window_seconds: float = Field(default=300.0, gt=0)
     """Past that many unknown tokens from one address in this window, it gets 429."""
-    secure_cookies: bool = False
-    """Always mark the session cookie `Secure`: set it behind a TLS proxy whose address is
-    not in uvicorn's `FORWARDED_ALLOW_IPS` (otherwise the cookie follows the scheme seen)."""
 
 
 class ErasureSettings(Settings):

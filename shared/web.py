@@ -1,10 +1,15 @@
-"""What every page and answer of the product's HTTP services carries: security headers, and
-a refusal of state-changing requests sent from another site (CSRF)."""
+"""What every page and answer of the product's HTTP services carries: security headers, a
+refusal of state-changing requests sent from another site (CSRF) and of oversized bodies, and
+who the caller is when a proxy stands in front."""
 
 import hmac
+import ipaddress
+from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from faststream.asgi.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 SECURITY_HEADERS = {
     "content-security-policy": (
@@ -17,66 +22,137 @@ SECURITY_HEADERS = {
     "referrer-policy": "same-origin",
     "cache-control": "no-store",
 }
+HSTS = ("strict-transport-security", "max-age=31536000; includeSubDomains")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CROSS_SITE = "refused: this form may only be sent from its own page"
+MAX_BODY_BYTES = 64 * 1024
+"""Every form and JSON body the services take is a few hundred bytes: more is no request."""
 
 
-def is_cross_site(headers: dict[str, str]) -> bool:
+class Proxied:
+    """ASGI middleware, outermost: keeps the socket's peer (`peer`), then believes
+    `X-Forwarded-For` and `X-Forwarded-Proto` only from `trusted` (addresses or networks;
+    uvicorn's own middleware reads them). `serve` turns off uvicorn's default belief in
+    loopback: a header anyone on the host can send proves nothing."""
+
+    def __init__(self, app: ASGIApp, trusted: Sequence[str]) -> None:
+        reading: Any = ProxyHeadersMiddleware(app, list(trusted)) if trusted else app  # type: ignore[arg-type]
+        self.app: ASGIApp = reading
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope["peer"] = peer(scope)
+        await self.app(scope, receive, send)
+
+
+def peer(scope: Scope) -> str:
+    """The address the connection came from, whatever a proxy said of its client."""
+    if "peer" in scope:
+        return str(scope["peer"])
+    client = scope.get("client")
+    return str(client[0]) if client else ""
+
+
+def among(address: str, networks: Sequence[str]) -> bool:
+    """Whether the address is one of these addresses or in one of these networks (CIDR)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(network, strict=False) for network in networks)
+
+
+def is_cross_site(headers: dict[str, str], scheme: str) -> bool:
     """Whether a request comes from a page of another origin. Browsers say so in
-    `Sec-Fetch-Site`; without it, an `Origin` that is not this host (`null` included: a
-    sandboxed frame or a file) gives it away. A client that sends neither, such as a script
-    with a bearer token, is not a browser form."""
+    `Sec-Fetch-Site`; without it, an `Origin` that is not this origin, scheme included (`null`
+    too: a sandboxed frame or a file), gives it away. A client that sends neither, such as a
+    script with a bearer token, is not a browser form."""
     if (site := headers.get("sec-fetch-site")) is not None:
         return site not in ("same-origin", "none")
     origin = headers.get("origin")
     if origin is None:
         return False
-    return origin == "null" or urlsplit(origin).netloc != headers.get("host", "")
+    own = f"{scheme}://{headers.get('host', '')}"
+    return origin == "null" or urlsplit(origin)._replace(path="").geturl() != own
+
+
+class BodyTooLarge(Exception):
+    """A body longer than its `Content-Length` said, past the limit."""
 
 
 class Secured:
-    """ASGI middleware: the headers on every answer; a POST (or any state-changing method)
-    from another site refused with 403 before the app sees it."""
+    """ASGI middleware: the headers on every answer (HSTS where the service is reached over
+    TLS only); a POST (or any state-changing method) from another site refused with 403, and
+    a body over `max_body` bytes with 413, before the app acts on it."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, hsts: bool = False, max_body: int = MAX_BODY_BYTES):
         self.app = app
-        self.headers = [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+        headers = [*SECURITY_HEADERS.items(), *([HSTS] if hsts else [])]
+        self.headers = [(k.encode(), v.encode()) for k, v in headers]
+        self.max_body = max_body
+        self.too_large = f"refused: a request carries {max_body} bytes at most"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = False
 
         async def with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message = {**message, "headers": [*message.get("headers", []), *self.headers]}
             await send(message)
 
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        if scope["method"] not in SAFE_METHODS and is_cross_site(headers):
-            await _refuse(with_headers)
+        if scope["method"] not in SAFE_METHODS and is_cross_site(headers, scope["scheme"]):
+            await _refuse(with_headers, 403, CROSS_SITE)
             return
-        await self.app(scope, receive, with_headers)
+        if int(headers.get("content-length") or 0) > self.max_body:
+            await _refuse(with_headers, 413, self.too_large)
+            return
+        received = 0
+
+        async def capped() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_body:
+                raise BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, capped, with_headers)
+        except BodyTooLarge:
+            if not started:
+                await _refuse(with_headers, 413, self.too_large)
 
 
 def bears(headers: dict[str, str], token: str | None) -> bool:
-    """Whether the request carries `Authorization: Bearer <token>`; any does without a token."""
-    if token is None:
-        return True
+    """Whether the request carries `Authorization: Bearer <token>`."""
     given = headers.get("authorization", "")
-    return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+    return token is not None and hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+
+
+def may_scrape(scope: Scope, token: str | None) -> bool:
+    """`/metrics`: with `METRICS_TOKEN`, its bearer; without, only a caller on this host (a
+    sidecar, or `make up`'s Prometheus): what the services count is nobody else's to read."""
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    if token is None:
+        return among(peer(scope), ["127.0.0.0/8", "::1"])
+    return bears(headers, token)
 
 
 class BearerOnly:
-    """ASGI middleware: 401 unless the request bears the token (`/metrics` with
-    `METRICS_TOKEN`); without a token, everyone may."""
+    """ASGI middleware: 401 unless `may_scrape` (`/metrics`)."""
 
     def __init__(self, app: ASGIApp, token: str | None) -> None:
         self.app = app
         self.token = token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        if scope["type"] == "http" and not bears(headers, self.token):
+        if scope["type"] == "http" and not may_scrape(scope, self.token):
             await send(
                 {
                     "type": "http.response.start",
@@ -89,13 +165,12 @@ class BearerOnly:
         await self.app(scope, receive, send)
 
 
-async def _refuse(send: Send) -> None:
-    body = b"refused: this form may only be sent from its own page"
+async def _refuse(send: Send, status: int, reason: str) -> None:
     await send(
         {
             "type": "http.response.start",
-            "status": 403,
+            "status": status,
             "headers": [(b"content-type", b"text/plain; charset=utf-8")],
         }
     )
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": reason.encode()})

@@ -34,6 +34,7 @@ from shared.mail import EmailChannel
 from shared.mongo import Announcements, UnitOfWork
 from shared.pages import templates_beside
 from shared.pseudonyms import pseudonymise
+from shared.web import among, peer
 
 _templates = templates_beside(__file__)
 
@@ -151,10 +152,10 @@ class RequestPages:
         )
 
     def identity(self, request: Request) -> str | None:
-        """The staff id the hospital's sign-in proxy vouches for, if it came through one."""
+        """The staff id the hospital's sign-in proxy vouches for, if the connection came from
+        it (its socket, not an `X-Forwarded-For` anyone can write)."""
         header = self.settings.trusted_identity_header
-        client = request.client.host if request.client else ""
-        if header and client in self.settings.trusted_proxies:
+        if header and among(peer(request.scope), self.settings.trusted_proxies):
             return request.headers.get(header) or None
         return None
 

@@ -39,8 +39,6 @@ class IntakeSettings(ServiceSettings, PseudonymSettings, MailSettings):
     trusted_identity_header: str | None = None
     """A header the hospital's sign-in proxy sets to the staff id of who is signed in, e.g.
     `X-Staff-Id`: then nobody needs to confirm by mail."""
-    trusted_proxies: list[str] = Field(default_factory=list)
-    """The addresses that header is believed from; from any other it is ignored."""
     request_url: str = "http://127.0.0.1:8081"
     """Where staff reach the request page: the base of the confirmation links."""
     request_confirm_hours: float = Field(default=24, gt=0, le=72)

@@ -11,11 +11,14 @@ reason, which stays in the audit log and never travels.
 import asyncio
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TypeVar
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from services.matching.desk import Debrief
 from services.matching.desk_store import AuditLine, DeskRecords
 from services.matching.matcher import CaseStep
 from services.matching.policy import (
@@ -31,7 +34,7 @@ from services.matching.policy import (
 )
 from services.matching.roster import standing_change
 from services.matching.store import IN_PROGRESS, CaseBook, CaseRecord, Roster, Status
-from shared.access import Grant, OutOfScope
+from shared.access import Grant
 from shared.events import (
     CancelReason,
     Envelope,
@@ -59,6 +62,9 @@ class Refused(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+
+
+R = TypeVar("R")
 
 
 @dataclass
@@ -177,10 +183,7 @@ class Coordination:
         participants: int | None = None,
         facilitator_id: str | None = None,
     ) -> None:
-        debrief = await self.records.debriefs.get(incident_id)
-        if debrief is None:
-            raise Refused(404, f"no group debriefing was suggested for incident {incident_id}")
-        within(grant, debrief.hospital_id)
+        debrief = await debrief_in_scope(self.records, incident_id, grant)
         if planned_on is None and held_on is None:
             raise Refused(422, "give the day it is planned for, or the day it was held")
 
@@ -228,10 +231,12 @@ class Coordination:
 
     async def set_active(self, supporter_id: str, active: bool, reason: str, grant: Grant) -> None:
         """Deactivate (no new cases; those taken stay) or reactivate a supporter."""
-        profile = await self.roster.profile(supporter_id)
-        if profile is None:
-            raise Refused(404, f"no supporter {supporter_id}")
-        within(grant, profile.hospital_id)
+        profile = found(
+            await self.roster.profile(supporter_id),
+            lambda profile: profile.hospital_id,
+            grant,
+            f"no supporter {supporter_id}",
+        )
 
         async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
             action = "reactivate" if active else "deactivate"
@@ -313,11 +318,7 @@ class Coordination:
 
 async def case_in_scope(book: CaseBook, case_id: str, grant: Grant) -> CaseRecord:
     """The case, if it is within the token's scope."""
-    record = await book.get(case_id)
-    if record is None:
-        raise Refused(404, f"no case {case_id}")
-    within(grant, record.case.hospital_id)
-    return record
+    return found(await book.get(case_id), lambda r: r.case.hospital_id, grant, f"no case {case_id}")
 
 
 async def incident_share(
@@ -329,11 +330,22 @@ async def incident_share(
     return await book.incident_share(session, record.case.correlation_id)
 
 
-def within(grant: Grant, hospital_id: str) -> None:
-    try:
-        grant.hospital_filter(hospital_id)
-    except OutOfScope as error:
-        raise Refused(403, str(error)) from error
+async def debrief_in_scope(records: DeskRecords, incident_id: str, grant: Grant) -> Debrief:
+    """The incident's group debriefing, if it is within the token's scope."""
+    return found(
+        await records.debriefs.get(incident_id),
+        lambda debrief: debrief.hospital_id,
+        grant,
+        f"no group debriefing was suggested for incident {incident_id}",
+    )
+
+
+def found(record: R | None, hospital_of: Callable[[R], str], grant: Grant, unknown: str) -> R:
+    """The record, refused with `unknown` (404) when it is missing or of a hospital outside the
+    grant: the same answer either way, so nobody counts another hospital's cases or roster."""
+    if record is None or not grant.reads(hospital_of(record)):
+        raise Refused(404, unknown)
+    return record
 
 
 def _may_assign(judged: Judged, reason: str) -> None:

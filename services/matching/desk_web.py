@@ -11,7 +11,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.matching.coordination import Coordination, Refused
+from services.matching.coordination import Coordination, Refused, debrief_in_scope
 from services.matching.desk_pages import render, sign_in_page
 from services.matching.desk_views import DeskViews
 from shared.access import NETWORK, Grant
@@ -88,9 +88,7 @@ class DeskPages:
         raise Redirect(f"/cases/{case_id}?done={action}")
 
     async def incident(self, grant: Grant, scope: str, incident_id: str) -> Page:
-        debrief = await self.views.records.debriefs.get(incident_id)
-        if debrief is None:
-            raise Refused(404, f"no group debriefing was suggested for {incident_id}")
+        debrief = await debrief_in_scope(self.views.records, incident_id, grant)
         supporters = await self.views.roster_lines(grant, debrief.hospital_id, datetime.now(UTC))
         values = {"scope": scope, "debrief": debrief, "supporters": supporters}
         return "incident", f"incident {incident_id}", values

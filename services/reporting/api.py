@@ -79,8 +79,6 @@ class ReleaseShown(BaseModel):
     version: int
     """0 for the release, 1 and up for its corrections."""
     released_at: str
-    cases: int
-    """The cases whose events this release or correction brought."""
 
 
 class Aggregates(BaseModel):

@@ -51,12 +51,13 @@ class Release:
         return "release" if self.version == 0 else f"correction {self.version}"
 
     def as_json(self) -> dict[str, str | int]:
+        """As analysts are shown it: without `cases`, which on a small month would give away
+        the very count its rows suppress (operators read it in the log)."""
         return {
             "month": self.month,
             "hospital_id": self.hospital_id,
             "version": self.version,
             "released_at": self.released_at.isoformat(),
-            "cases": self.cases,
         }
 
 

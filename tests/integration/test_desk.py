@@ -175,9 +175,14 @@ async def test_a_hospitals_coordinator_never_sees_another_hospitals_cases(
 ) -> None:
     case_id = await escalated_case(pipeline, "C2")
     other = await coordinator_token(pipeline, "C5")
+    unknown = "0" * len(case_id)
     for path in (f"/api/v1/cases/{case_id}", f"/api/v1/cases/{case_id}/candidates"):
         answer = await pipeline.desk.get(path, headers=bearer(other))
-        assert answer.status_code == 403, path
+        nothing = await pipeline.desk.get(path.replace(case_id, unknown), headers=bearer(other))
+        assert (answer.status_code, nothing.status_code) == (404, 404), path
+        assert answer.json()["detail"] == nothing.json()["detail"].replace(unknown, case_id), (
+            "another hospital's case answers as one that does not exist"
+        )
     answer = await pipeline.desk.get("/api/v1/worklist?hospital_id=C2", headers=bearer(other))
     assert answer.status_code == 403
     assert not [i for i in await worklist(pipeline, other) if i["hospital_id"] == "C2"]
@@ -185,7 +190,7 @@ async def test_a_hospitals_coordinator_never_sees_another_hospitals_cases(
     answer = await pipeline.desk.post(
         f"/api/v1/cases/{case_id}/assignment", json=take, headers=bearer(other)
     )
-    assert answer.status_code == 403
+    assert answer.status_code == 404
     network = await coordinator_token(pipeline, "network")
     assert [i for i in await worklist(pipeline, network) if i["case_id"] == case_id]
 
@@ -328,7 +333,10 @@ async def test_a_supporter_deactivated_at_the_desk_is_deactivated_in_matching(
     assert (await lines())["CC-INV"]["active"] is True
     other = await coordinator_token(pipeline, "C1")
     answer = await pipeline.desk.post(path, json=standing, headers=bearer(other))
-    assert answer.status_code == 403
+    unknown = await pipeline.desk.post(
+        "/api/v1/roster/CC-NOBODY/standing", json=standing, headers=bearer(other)
+    )
+    assert (answer.status_code, unknown.status_code) == (404, 404), "rosters cannot be counted"
 
 
 async def test_an_urgent_escalation_reaches_the_hospitals_coordinator_at_once(

@@ -65,7 +65,10 @@ async def test_answers_within_a_release_stay_identical_and_a_correction_brings_k
     released = await answers(pipeline)
     assert cases_in(released[1]) == [(6, 0)]
     (release,) = released[1]["releases"]
-    assert (release["month"], release["hospital_id"], release["cases"]) == ("2020-09", "RL", 6)
+    assert (release["month"], release["hospital_id"]) == ("2020-09", "RL")
+    assert set(release) == {"month", "hospital_id", "version", "released_at"}, (
+        "no count beside the rows: a small month's would give away what they suppress"
+    )
 
     await opened(pipeline, "INC-R2", 1, total=7)
     await pipeline.release()
@@ -74,5 +77,4 @@ async def test_answers_within_a_release_stay_identical_and_a_correction_brings_k
     await opened(pipeline, "INC-R3", 4, total=11)
     await pipeline.release()
     corrected = await answers(pipeline)
-    assert cases_in(corrected[1]) == [(11, 1)]
-    assert corrected[1]["releases"][0]["cases"] == 5, "the late case and the four after it"
+    assert cases_in(corrected[1]) == [(11, 1)], "the late case and the four after it"

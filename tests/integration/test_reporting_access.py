@@ -142,7 +142,9 @@ async def test_guessing_tokens_is_refused_after_a_few_tries(pipeline: Pipeline) 
 
     async with client_at("10.66.0.1") as guesser, client_at("10.66.0.2") as neighbour:
         for n in range(10):
-            wrong = await guesser.get("/api/v1/aggregates", headers=bearer(f"ps_guess{n}"))
+            # A forged proxy header each time: no proxy is trusted, so one address guesses.
+            forged = {**bearer(f"ps_guess{n}"), "X-Forwarded-For": f"198.51.100.{n}"}
+            wrong = await guesser.get("/api/v1/aggregates", headers=forged)
             assert wrong.status_code == 401
         held = await guesser.get("/api/v1/aggregates", headers=bearer(good))
         assert held.status_code == 429

@@ -1,11 +1,14 @@
-"""Every page carries the security headers, and a form sent from another site is refused
-before it can change anything."""
+"""Every page carries the security headers; a form sent from another site, or a body far
+larger than any form, is refused before it can change anything; a proxy's word about the
+caller is believed only from the proxy itself."""
+
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from starlette.responses import PlainTextResponse
 
-from shared.web import BearerOnly, Secured
+from shared.web import MAX_BODY_BYTES, BearerOnly, Proxied, Secured, peer
 
 HOST = "notify.zh-a.example"
 
@@ -41,6 +44,7 @@ async def test_every_answer_carries_the_headers(client: httpx.AsyncClient) -> No
         {"origin": "null"},
         {"sec-fetch-site": "cross-site", "origin": f"https://{HOST}"},
         {"sec-fetch-site": "same-site"},
+        {"origin": f"http://{HOST}"},
     ],
 )
 async def test_a_form_from_another_site_is_refused_unseen(
@@ -72,8 +76,8 @@ async def test_metrics_with_a_token_configured_answer_only_its_bearer() -> None:
         transport = httpx.ASGITransport(app=BearerOnly(metrics, token))
         return httpx.AsyncClient(transport=transport, base_url="http://matching:8082")
 
-    async with client(None) as open_, client("scrape-0123456789") as guarded:
-        assert (await open_.get("/metrics")).status_code == 200
+    async with client(None) as local, client("scrape-0123456789") as guarded:
+        assert (await local.get("/metrics")).status_code == 200, "from this host"
         refused = await guarded.get("/metrics", headers={"Authorization": "Bearer wrong"})
         assert refused.status_code == 401
         assert "peer_support" not in refused.text
@@ -81,3 +85,87 @@ async def test_metrics_with_a_token_configured_answer_only_its_bearer() -> None:
             "/metrics", headers={"Authorization": "Bearer scrape-0123456789"}
         )
         assert scraped.text == "peer_support_outbox_backlog 0.0"
+
+
+async def test_metrics_without_a_token_answer_no_other_host() -> None:
+    async def metrics(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        await PlainTextResponse("peer_support_outbox_backlog 0.0")(scope, receive, send)
+
+    transport = httpx.ASGITransport(app=BearerOnly(metrics, None), client=("10.1.2.3", 5000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://intake:8081") as other:
+        refused = await other.get("/metrics")
+    assert refused.status_code == 401
+    assert "peer_support" not in refused.text
+
+
+@pytest.mark.parametrize(("hsts", "expected"), [(True, True), (False, False)])
+async def test_hsts_only_where_the_service_is_served_over_tls(hsts: bool, expected: bool) -> None:
+    async def page(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        await PlainTextResponse("ok")(scope, receive, send)
+
+    transport = httpx.ASGITransport(app=Secured(page, hsts=hsts))
+    async with httpx.AsyncClient(transport=transport, base_url=f"https://{HOST}") as client:
+        answer = await client.get("/request")
+    assert ("strict-transport-security" in answer.headers) is expected
+    if expected:
+        assert "max-age=31536000" in answer.headers["strict-transport-security"]
+
+
+async def test_a_body_larger_than_any_form_is_refused_unread(
+    client: httpx.AsyncClient, posted: list[str]
+) -> None:
+    huge = {"department": "x" * (MAX_BODY_BYTES + 1)}
+    answer = await client.post("/request/ask", data=huge)
+    assert answer.status_code == 413
+    assert posted == []
+
+
+async def test_a_body_that_lies_about_its_length_is_cut_off() -> None:
+    """Chunked, no `Content-Length`: counted as it comes."""
+    read: list[int] = []
+
+    async def page(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        body = b""
+        while (message := await receive())["more_body"]:
+            body += message["body"]
+        read.append(len(body))
+        await PlainTextResponse("recorded")(scope, receive, send)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(20):
+            yield b"y" * 8192
+
+    transport = httpx.ASGITransport(app=Secured(page))
+    async with httpx.AsyncClient(transport=transport, base_url=f"https://{HOST}") as client:
+        answer = await client.post("/request/ask", content=chunks())
+    assert answer.status_code == 413
+    assert read == []
+
+
+def proxied_client(peer_address: str, trusted: list[str]) -> httpx.AsyncClient:
+    async def page(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        seen = f"{scope['client'][0]} {scope['scheme']} {peer(scope)}"
+        await PlainTextResponse(seen)(scope, receive, send)
+
+    transport = httpx.ASGITransport(app=Proxied(page, trusted), client=(peer_address, 5000))
+    return httpx.AsyncClient(transport=transport, base_url=f"http://{HOST}")
+
+
+FORWARDED = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+
+
+@pytest.mark.parametrize(
+    ("peer_address", "trusted", "seen"),
+    [
+        ("127.0.0.1", [], "127.0.0.1 http 127.0.0.1"),  # loopback is not a proxy by default
+        ("10.0.0.9", ["10.0.0.1"], "10.0.0.9 http 10.0.0.9"),
+        ("10.0.0.1", ["10.0.0.1"], "203.0.113.7 https 10.0.0.1"),
+        ("10.0.4.2", ["10.0.4.0/24"], "203.0.113.7 https 10.0.4.2"),
+    ],
+)
+async def test_forwarded_headers_are_believed_only_from_a_trusted_proxy(
+    peer_address: str, trusted: list[str], seen: str
+) -> None:
+    async with proxied_client(peer_address, trusted) as client:
+        answer = await client.get("/", headers=FORWARDED)
+    assert answer.text == seen
