@@ -44,6 +44,8 @@ MAIL_DOMAINS = json.dumps({h.hospital_id: [f"{h.hospital_id.lower()}.example"] f
 SECRETS = ("PSEUDONYM_KEY", "LINK_SECRET")
 """Generated for each stack unless set in the environment: no stack runs on a key anyone can
 read in this repository."""
+KEYS_OF = {"intake": {"PSEUDONYM_KEY"}, "roster": {"PSEUDONYM_KEY"}, "notify": {"LINK_SECRET"}}
+"""Who is given which secret, as in production: reporting and matching neither."""
 
 
 @dataclass
@@ -114,16 +116,23 @@ class Stack:
         """The coordinator desk: matching's pages and API."""
         return f"http://{HOST}:{self.ports.matching}"
 
-    def service_env(self, service: str) -> dict[str, str]:
+    def service_env(self, service: str, *, keys_of: str | None = None) -> dict[str, str]:
+        """`keys_of`: whose secrets it is given, if not the service's own (the roster loader
+        runs with matching's settings and the pseudonym key)."""
+        given = KEYS_OF.get(keys_of or service, set())
         return {
-            **os.environ,
+            **{name: value for name, value in os.environ.items() if name not in SECRETS},
             "KAFKA_BOOTSTRAP_SERVERS": self.servers.kafka_bootstrap_servers,
             "MONGODB_URL": self.servers.mongodb_url,
             "SMTP_HOST": HOST,
             "SMTP_PORT": str(self.ports.smtp),
             "HTTP_HOST": HOST,
             "HTTP_PORT": str(self.ports.of_service(service)),
-            **{name: os.environ.get(name) or secret for name, secret in self.secrets().items()},
+            **{
+                name: os.environ.get(name) or secret
+                for name, secret in self.secrets().items()
+                if name in given
+            },
             "PUBLIC_URL": f"http://{HOST}:{self.ports.notify}",
             "DESK_URL": self.desk_url,
             "REQUEST_URL": f"http://{HOST}:{self.ports.intake}",
@@ -170,7 +179,7 @@ class Stack:
                 *(sys.executable, "-m", "services.matching.cli"),
                 *("load", str(self.roster), "--wait", "60"),
             ],
-            env=self.service_env("matching"),
+            env=self.service_env("matching", keys_of="roster"),
             check=True,
         )
 

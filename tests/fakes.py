@@ -284,12 +284,15 @@ class FakeMessages(notify_store.Messages):
 
 class FakeFirsts(notify_store.Firsts):
     def __init__(self) -> None:
-        self.seen: set[str] = set()
+        self.keys: set[str] = set()
+
+    async def seen(self, key: str) -> bool:
+        return key in self.keys
 
     async def first(self, session: AsyncClientSession, key: str, at: datetime) -> bool:
-        if key in self.seen:
+        if key in self.keys:
             return False
-        self.seen.add(key)
+        self.keys.add(key)
         return True
 
 

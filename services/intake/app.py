@@ -13,7 +13,7 @@ from services.intake.request_store import PendingRequests
 from services.intake.request_web import RequestPages, request_router
 from services.intake.settings import SERVICE, IntakeSettings
 from services.intake.store import IncidentRecords, Preferences, WaitingContacts
-from shared.access import Attempts
+from shared.allowances import Allowances
 from shared.batches import Unchecked
 from shared.events import (
     CaseContactSealed,
@@ -53,12 +53,15 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
 
     _subscribe(wiring, settings, intake)
     pending = PendingRequests(wiring.database)
+    allowances = Allowances(
+        wiring.database, "request_allowances", timedelta(seconds=settings.requests_window_seconds)
+    )
     app = web_app(
         wiring,
         settings,
         title="peer-support intake",
         description="Asking for support without an incident, and staff's standing choices.",
-        on_startup=[pending.ensure_indexes, records.ensure_indexes],
+        on_startup=[pending.ensure_indexes, records.ensure_indexes, allowances.ensure_indexes],
         background=[Clock("settling", intake.settle_due, settings.settle_scan_seconds).keep],
         publishes=[
             (topics.cases, CaseNews, "one case per professional: opened, updated, closed"),
@@ -67,12 +70,9 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
             (topics.staff, StaffMessage, "requests and choices made on the request page"),
         ],
     )
-    attempts = Attempts(
-        settings.requests_allowed, timedelta(seconds=settings.requests_window_seconds)
-    )
     key = settings.pseudonym_keys().current
     pages = RequestPages(
-        wiring.unit_of_work, pending, email_channel(settings), settings, attempts, key
+        wiring.unit_of_work, pending, email_channel(settings), settings, allowances, key
     )
     app.include_router(request_router(pages))
     return app

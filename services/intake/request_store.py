@@ -24,6 +24,14 @@ class PendingRequests:
             {"_id": token_hash, "kind": kind, "form": form, "expires_at": expires_at}
         )
 
+    async def waiting(self, token_hash: str, now: datetime) -> str | None:
+        """The kind of request the link confirms, while it is still waiting (not used, not
+        expired): opening the link shows this much and changes nothing."""
+        doc = await self.collection.find_one(
+            {"_id": token_hash, "expires_at": {"$gt": now}}, {"kind": 1}
+        )
+        return str(doc["kind"]) if doc else None
+
     async def take(self, token_hash: str, now: datetime) -> tuple[str, dict[str, Any]] | None:
         """The request, once: a second use, an expired or a forged link finds nothing."""
         doc = await self.collection.find_one_and_delete(

@@ -3,8 +3,9 @@ themselves or for a colleague, or sets their standing choices.
 
 Who asks is known from `TRUSTED_IDENTITY_HEADER` when the request comes through one of
 `TRUSTED_PROXIES` (the hospital's sign-in proxy); otherwise nothing happens until the link
-mailed to the asker's work address is used, once. Each person and each address may ask a
-few times an hour."""
+mailed to the asker's work address is opened and its button pressed, once. Each confirming
+address and each vouched identity may ask a few times an hour, and each hospital's page so
+many times: counted in the store."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from services.intake.request_store import PendingRequests
 from services.intake.requests import (
     PAGE_LANGUAGES,
+    WHAT,
     AskForm,
     ChoiceForm,
     address_refusal,
@@ -27,7 +29,8 @@ from services.intake.requests import (
     support_request,
 )
 from services.intake.settings import IntakeSettings
-from shared.access import Attempts, new_token, token_hash
+from shared.access import new_token, token_hash
+from shared.allowances import Allowance, Allowances
 from shared.errors import describe
 from shared.events import Function, StaffEvent
 from shared.mail import EmailChannel
@@ -80,6 +83,11 @@ TEXTS = {
         "invalid": "Deze link werkt niet",
         "invalid_text": "Hij is verlopen, al gebruikt of niet van ons. Er is niets gebeurd.",
         "too_many": "Je vroeg het al een paar keer; probeer het over een uur opnieuw.",
+        "too_many_hospital": "De pagina neemt dit uur geen verzoeken meer aan voor dit "
+        "ziekenhuis. Probeer het later opnieuw, of vraag de coördinator van het programma.",
+        "confirm": "Bevestig je verzoek",
+        "confirm_text": "Je vroeg om {what}. Er gebeurt niets tot je op de knop drukt.",
+        "confirm_button": "Bevestigen",
     },
     "en": {
         "title": "Peer support",
@@ -120,6 +128,11 @@ TEXTS = {
         "invalid": "This link does not work",
         "invalid_text": "It has expired, was used already or is not ours. Nothing happened.",
         "too_many": "You asked a few times already; try again in an hour.",
+        "too_many_hospital": "The page takes no more requests for this hospital this hour. "
+        "Try again later, or ask the programme's coordinator.",
+        "confirm": "Confirm your request",
+        "confirm_text": "You asked for {what}. Nothing happens until you press the button.",
+        "confirm_button": "Confirm",
     },
 }
 
@@ -130,7 +143,7 @@ class RequestPages:
     pending: PendingRequests
     mail: EmailChannel
     settings: IntakeSettings
-    attempts: Attempts
+    allowances: Allowances
     pseudonym_key: bytes
 
     def page(self, lang: str, name: str, status: int = 200, **values: Any) -> HTMLResponse:
@@ -160,9 +173,7 @@ class RequestPages:
         return None
 
     async def submit(self, request: Request, lang: str, kind: str) -> Response:
-        fields = {
-            k: v[0] for k, v in parse_qs((await request.body()).decode(errors="replace")).items()
-        }
+        fields = await _fields(request)
         vouched = self.identity(request)
         if vouched:
             fields["staff_id"] = vouched
@@ -172,8 +183,8 @@ class RequestPages:
             )
         except ValidationError as error:
             return self.form_page(request, lang, describe(error), 422)
-        if self._too_many(request, form.hospital_id, form.staff_id):
-            return self.form_page(request, lang, TEXTS[lang]["too_many"], 429)
+        if refused := await self._past_allowance(form, vouched):
+            return self.form_page(request, lang, TEXTS[lang][refused], 429)
         if vouched:
             await self._act(kind, form, None)
             return self._done(lang, kind)
@@ -181,11 +192,22 @@ class RequestPages:
             return self.form_page(request, lang, refused, 422)
         return await self._confirm_by_mail(lang, kind, form)
 
-    async def confirm(self, lang: str, token: str) -> Response:
+    async def confirmation(self, lang: str, token: str) -> Response:
+        """What opening the link shows: what it confirms, and the button. Nothing happens
+        yet, so a mail scanner that opens every link confirms nothing."""
+        kind = await self.pending.waiting(token_hash(token), datetime.now(UTC)) if token else None
+        if kind is None:
+            return self._invalid(lang)
+        what = WHAT[lang][kind if kind == "choice" else "self"]
+        return self.page(
+            lang, "confirm", text=TEXTS[lang]["confirm_text"].format(what=what), token=token
+        )
+
+    async def confirm(self, lang: str, request: Request) -> Response:
+        token = (await _fields(request)).get("t", "")
         held = await self.pending.take(token_hash(token), datetime.now(UTC)) if token else None
         if held is None:
-            t = TEXTS[lang]
-            return self.page(lang, "message", 400, heading=t["invalid"], text=t["invalid_text"])
+            return self._invalid(lang)
         kind, fields = held
         form = AskForm(**fields) if kind == "ask" else ChoiceForm(**fields)
         await self._act(kind, form, form.email)
@@ -233,6 +255,10 @@ class RequestPages:
 
         await self.unit_of_work.run(publish)
 
+    def _invalid(self, lang: str) -> HTMLResponse:
+        t = TEXTS[lang]
+        return self.page(lang, "message", 400, heading=t["invalid"], text=t["invalid_text"])
+
     def _done(self, lang: str, kind: str) -> Response:
         t = TEXTS[lang]
         return self.page(
@@ -242,16 +268,22 @@ class RequestPages:
             text=t["done_ask" if kind == "ask" else "done_choice"],
         )
 
-    def _too_many(self, request: Request, hospital_id: str, staff_id: str) -> bool:
-        """Each submission counts, per person (by pseudonym) and per address."""
-        now = datetime.now(UTC)
-        person = pseudonymise(self.pseudonym_key, hospital_id, staff_id)
-        keys = [f"person:{person}", f"address:{request.client.host if request.client else ''}"]
-        if any(self.attempts.blocked(key, now) for key in keys):
-            return True
-        for key in keys:
-            self.attempts.failed(key, now)
-        return False
+    async def _past_allowance(self, form: AskForm | ChoiceForm, vouched: str | None) -> str | None:
+        """Why the page takes no more from this asker now (a key of `TEXTS`), if it does not:
+        counted per confirming address or vouched identity, and per hospital."""
+        asker = f"vouched:{vouched}" if vouched else f"address:{(form.email or '').lower()}"
+        own = Allowance(self._key(form.hospital_id, asker), self.settings.requests_allowed)
+        hospital = Allowance(
+            self._key(form.hospital_id, "hospital"), self.settings.requests_allowed_per_hospital
+        )
+        exceeded = await self.allowances.spend([own, hospital], datetime.now(UTC))
+        if exceeded is None:
+            return None
+        return "too_many" if exceeded is own else "too_many_hospital"
+
+    def _key(self, hospital_id: str, asker: str) -> str:
+        """Keyed like a pseudonym: the store holds no address or staff id."""
+        return pseudonymise(self.pseudonym_key, hospital_id, asker)
 
 
 def request_router(pages: RequestPages) -> APIRouter:
@@ -270,10 +302,19 @@ def request_router(pages: RequestPages) -> APIRouter:
         return await pages.submit(request, _language(lang), "choice")
 
     @router.get("/request/confirm")
-    async def confirm(lang: str = "nl", t: str = "") -> Response:
-        return await pages.confirm(_language(lang), t)
+    async def confirmation(lang: str = "nl", t: str = "") -> Response:
+        return await pages.confirmation(_language(lang), t)
+
+    @router.post("/request/confirm")
+    async def confirm(request: Request, lang: str = "nl") -> Response:
+        return await pages.confirm(_language(lang), request)
 
     return router
+
+
+async def _fields(request: Request) -> dict[str, str]:
+    """A form's fields, the first value of each."""
+    return {k: v[0] for k, v in parse_qs((await request.body()).decode(errors="replace")).items()}
 
 
 def _language(lang: str) -> str:

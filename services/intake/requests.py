@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from shared.events import (
     Code,
     Contact,
-    Department,
     Email,
     Function,
     HospitalId,
@@ -59,7 +58,9 @@ class AskForm(Asker):
     for_whom: Literal["self", "colleague"] = "self"
     colleague_staff_id: Code | None = None
     function: Function
-    department: Department
+    department: Code
+    """A department's code, as the hospital writes it ("ICU", "ED"): no free text from a
+    public page reaches a supporter's mail or a report."""
     reach_email: Email | None = None
     reach_phone: Phone | None = None
     prefer_department: Literal["own", "other"] | None = None
@@ -148,18 +149,19 @@ def _as_staff_event(form: Asker, now: datetime) -> dict[str, Any]:
 _CONFIRMATION = {
     "nl": (
         "Bevestig je verzoek (peer support)",
-        "Je vroeg via de pagina van peer support om {what}.\n\nBevestig het met deze link "
-        "(hij werkt één keer, {hours} uur lang):\n{url}\n\nVroeg je niets? Dan gebeurt er "
-        "niets: negeer deze e-mail.\n\nPeer support",
+        "Je vroeg via de pagina van peer support om {what}.\n\nOpen deze link en bevestig "
+        "het met de knop (hij werkt één keer, {hours} uur lang):\n{url}\n\n"
+        "Vroeg je niets? Dan gebeurt er niets: negeer deze e-mail.\n\nPeer support",
     ),
     "en": (
         "Confirm your request (peer support)",
-        "You asked on the peer support page for {what}.\n\nConfirm it with this link (it "
-        "works once, for {hours} hours):\n{url}\n\nDid you not ask? Then nothing happens: "
-        "ignore this e-mail.\n\nPeer support",
+        "You asked on the peer support page for {what}.\n\nOpen this link and confirm it "
+        "with the button (it works once, for {hours} hours):\n{url}\n\n"
+        "Did you not ask? Then nothing happens: ignore this e-mail.\n\nPeer support",
     ),
 }
-_WHAT = {
+WHAT = {
+    # What was asked for, as the confirmation mail and page put it.
     "nl": {
         "self": "steun voor jezelf",
         "colleague": "steun voor een collega",
@@ -176,5 +178,5 @@ _WHAT = {
 def confirmation_mail(to: str, url: str, what: str, language: str, hours: int) -> Outreach:
     """`what`: `self`, `colleague` or `choice`."""
     subject, body = _CONFIRMATION[language]
-    text = body.format(what=_WHAT[language][what], hours=hours, url=url)
+    text = body.format(what=WHAT[language][what], hours=hours, url=url)
     return Outreach(to=to, subject=subject, body=text, language=language)

@@ -43,8 +43,14 @@ class IntakeSettings(ServiceSettings, PseudonymSettings, MailSettings):
     """Where staff reach the request page: the base of the confirmation links."""
     request_confirm_hours: float = Field(default=24, gt=0, le=72)
     requests_allowed: int = Field(default=5, ge=1)
+    """Requests and choices in the window per confirming address (so per recipient of the
+    confirmation mails) and per identity the sign-in proxy vouches for; never per staff id
+    named, which would let anyone lock a colleague out, nor per client address, which
+    everyone behind the sign-in proxy shares."""
+    requests_allowed_per_hospital: int = Field(default=200, ge=1)
+    """Requests and choices in the window for one hospital, from everyone together: bounds
+    what a flood of made-up addresses can send."""
     requests_window_seconds: float = Field(default=3600, gt=0)
-    """Each person and each address may send this many requests or choices in the window."""
 
     def policy(self) -> IntakePolicy:
         return IntakePolicy(

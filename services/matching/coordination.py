@@ -175,6 +175,7 @@ class Coordination:
 
     async def record_debrief(
         self,
+        hospital_id: str,
         incident_id: str,
         grant: Grant,
         *,
@@ -183,7 +184,7 @@ class Coordination:
         participants: int | None = None,
         facilitator_id: str | None = None,
     ) -> None:
-        debrief = await debrief_in_scope(self.records, incident_id, grant)
+        debrief = await debrief_in_scope(self.records, hospital_id, incident_id, grant)
         if planned_on is None and held_on is None:
             raise Refused(422, "give the day it is planned for, or the day it was held")
 
@@ -204,7 +205,7 @@ class Coordination:
                 )
                 if v is not None
             }
-            await self.records.debriefs.record(session, incident_id, **facts)
+            await self.records.debriefs.record(session, hospital_id, incident_id, **facts)
             what = f"group debriefing {'held' if held_on else 'planned'}"
             await self._log(
                 session,
@@ -330,10 +331,12 @@ async def incident_share(
     return await book.incident_share(session, record.case.correlation_id)
 
 
-async def debrief_in_scope(records: DeskRecords, incident_id: str, grant: Grant) -> Debrief:
+async def debrief_in_scope(
+    records: DeskRecords, hospital_id: str, incident_id: str, grant: Grant
+) -> Debrief:
     """The incident's group debriefing, if it is within the token's scope."""
     return found(
-        await records.debriefs.get(incident_id),
+        await records.debriefs.get(hospital_id, incident_id),
         lambda debrief: debrief.hospital_id,
         grant,
         f"no group debriefing was suggested for incident {incident_id}",

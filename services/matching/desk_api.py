@@ -142,11 +142,17 @@ def _actions(coordination: Coordination, granted: Granted, refusals: Refusals) -
         await acting(request, ending)
         return Accepted()
 
-    @router.post("/debriefs/{incident_id}", status_code=202, response_model=Accepted)
+    @router.post("/debriefs/{hospital_id}/{incident_id}", status_code=202, response_model=Accepted)
     async def debrief(
-        request: Request, incident_id: Code, body: DebriefFacts, grant: Coordinator
+        request: Request,
+        hospital_id: Code,
+        incident_id: Code,
+        body: DebriefFacts,
+        grant: Coordinator,
     ) -> Any:
-        recording = coordination.record_debrief(incident_id, grant, **body.model_dump())
+        recording = coordination.record_debrief(
+            hospital_id, incident_id, grant, **body.model_dump()
+        )
         await acting(request, recording)
         return Accepted()
 

@@ -20,6 +20,7 @@ from shared.events import (
     NotificationFailed,
     PeerNotified,
     SupportContactLogged,
+    incident_key,
 )
 from shared.mongo import Document
 
@@ -114,24 +115,44 @@ def _notes(doc: Document) -> CaseNotes:
 
 
 class Debriefs:
+    """Keyed by hospital and incident: two hospitals' incident systems may well number an
+    incident alike."""
+
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self.collection = database["debriefs"]
 
+    async def ensure_indexes(self) -> None:
+        """Debriefings suggested before they were keyed by hospital too get the new key."""
+        async for doc in self.collection.find({"incident_id": {"$exists": False}}):
+            key = incident_key(doc["hospital_id"], doc["_id"])
+            await self.collection.update_one(
+                {"_id": key},
+                {"$setOnInsert": {**doc, "_id": key, "incident_id": doc["_id"]}},
+                upsert=True,
+            )
+            await self.collection.delete_one({"_id": doc["_id"]})
+
     async def suggested(self, debrief: Debrief) -> None:
-        fields = {k: v for k, v in debrief.__dict__.items() if k != "incident_id"}
+        key = incident_key(debrief.hospital_id, debrief.incident_id)
         await self.collection.update_one(
-            {"_id": debrief.incident_id}, {"$setOnInsert": _stored(fields)}, upsert=True
+            {"_id": key}, {"$setOnInsert": _stored(debrief.__dict__)}, upsert=True
         )
 
     async def get(
-        self, incident_id: str, session: AsyncClientSession | None = None
+        self, hospital_id: str, incident_id: str, session: AsyncClientSession | None = None
     ) -> Debrief | None:
-        doc = await self.collection.find_one({"_id": incident_id}, session=session)
+        doc = await self.collection.find_one(
+            {"_id": incident_key(hospital_id, incident_id)}, session=session
+        )
         return _debrief(doc) if doc else None
 
-    async def record(self, session: AsyncClientSession, incident_id: str, **facts: Any) -> None:
+    async def record(
+        self, session: AsyncClientSession, hospital_id: str, incident_id: str, **facts: Any
+    ) -> None:
         await self.collection.update_one(
-            {"_id": incident_id}, {"$set": _stored(facts)}, session=session
+            {"_id": incident_key(hospital_id, incident_id)},
+            {"$set": _stored(facts)},
+            session=session,
         )
 
     async def of_hospital(self, hospital_id: str | None) -> list[Debrief]:
@@ -152,7 +173,7 @@ def _debrief(doc: Document) -> Debrief:
         k: date.fromisoformat(doc[k]) if doc.get(k) else None for k in ("planned_on", "held_on")
     }
     return Debrief(
-        incident_id=doc["_id"],
+        incident_id=doc["incident_id"],
         hospital_id=doc["hospital_id"],
         professionals_involved=doc["professionals_involved"],
         suggested_at=doc["suggested_at"],
@@ -212,6 +233,7 @@ class DeskRecords:
     async def ensure_indexes(self) -> None:
         await self.timelines.ensure_indexes()
         await self.audit.ensure_indexes()
+        await self.debriefs.ensure_indexes()
 
     async def erase(self, case_ids: list[str]) -> None:
         """A case's timeline and notes go with what identified its colleague; the audit

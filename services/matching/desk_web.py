@@ -87,14 +87,15 @@ class DeskPages:
             raise Refused(404, f"no action {action}")
         raise Redirect(f"/cases/{case_id}?done={action}")
 
-    async def incident(self, grant: Grant, scope: str, incident_id: str) -> Page:
-        debrief = await debrief_in_scope(self.views.records, incident_id, grant)
+    async def incident(self, grant: Grant, scope: str, hospital_id: str, incident_id: str) -> Page:
+        debrief = await debrief_in_scope(self.views.records, hospital_id, incident_id, grant)
         supporters = await self.views.roster_lines(grant, debrief.hospital_id, datetime.now(UTC))
         values = {"scope": scope, "debrief": debrief, "supporters": supporters}
         return "incident", f"incident {incident_id}", values
 
-    async def debrief(self, grant: Grant, incident_id: str, form: Form) -> Page:
+    async def debrief(self, grant: Grant, hospital_id: str, incident_id: str, form: Form) -> Page:
         await self.coordination.record_debrief(
+            hospital_id,
             incident_id,
             grant,
             planned_on=_day(form.get("planned_on")),
@@ -102,7 +103,7 @@ class DeskPages:
             participants=_number(form.get("participants")),
             facilitator_id=form.get("facilitator_id") or None,
         )
-        raise Redirect(f"/incidents/{incident_id}")
+        raise Redirect(f"/incidents/{hospital_id}/{incident_id}")
 
     async def roster(self, grant: Grant, scope: str) -> Page:
         lines = await self.views.roster_lines(grant, None, datetime.now(UTC))
@@ -135,14 +136,18 @@ def desk_pages_router(views: DeskViews, coordination: Coordination, sign_in: Sig
         form = await _form(request)
         return await pages.answer(request, lambda g, s: pages.act(g, case_id, action, form))
 
-    @router.get("/incidents/{incident_id}")
-    async def incident(request: Request, incident_id: str) -> Response:
-        return await pages.answer(request, lambda g, s: pages.incident(g, s, incident_id))
+    @router.get("/incidents/{hospital_id}/{incident_id}")
+    async def incident(request: Request, hospital_id: str, incident_id: str) -> Response:
+        return await pages.answer(
+            request, lambda g, s: pages.incident(g, s, hospital_id, incident_id)
+        )
 
-    @router.post("/incidents/{incident_id}/debrief")
-    async def debrief(request: Request, incident_id: str) -> Response:
+    @router.post("/incidents/{hospital_id}/{incident_id}/debrief")
+    async def debrief(request: Request, hospital_id: str, incident_id: str) -> Response:
         form = await _form(request)
-        return await pages.answer(request, lambda g, s: pages.debrief(g, incident_id, form))
+        return await pages.answer(
+            request, lambda g, s: pages.debrief(g, hospital_id, incident_id, form)
+        )
 
     @router.get("/roster")
     async def roster(request: Request) -> Response:

@@ -507,3 +507,16 @@ class ContactEntry(BaseModel):
     mode: ContactMode
     tier: int = Field(ge=1, le=3)
     referred: bool
+
+
+def contact_date_refusal(
+    contact_date: date, accepted_at: datetime | None, now: datetime, timezone: str
+) -> str | None:
+    """Why a contact cannot be dated so, in the hospital's calendar: `future`, or
+    `before_acceptance` (support began when the supporter accepted); None when it can."""
+    zone = ZoneInfo(timezone)
+    if contact_date > now.astimezone(zone).date():
+        return "future"
+    if accepted_at is not None and contact_date < accepted_at.astimezone(zone).date():
+        return "before_acceptance"
+    return None

@@ -562,7 +562,9 @@ class Notifier:
         """Record one contact per link; returns False when the link was used before."""
 
         async def record(session: AsyncClientSession, now: datetime) -> Announcements:
-            if not await self.used_links.first(session, link.nonce, now):
+            if not await self.used_links.first(
+                session, _used_key(Purpose.LOG_CONTACT, link.nonce), now
+            ):
                 return []
             first = await self.contacted_cases.first(session, str(assignment.case_id), now)
             logged = contact_logged(assignment, entry, link.nonce, now, first_of_case=first)
@@ -576,6 +578,10 @@ class Notifier:
         self.metrics.contacts_logged.inc()
         self.log.info("contact logged", assignment_id=str(link.assignment_id))
         return True
+
+    async def link_used(self, link: Link, purpose: Purpose) -> bool:
+        """Whether a single-use link was used: opening it again says so at once."""
+        return await self.used_links.seen(_used_key(purpose, link.nonce))
 
     async def end_support(
         self, link: Link, offer: Offer, outcome: SupportOutcome, referral: ReferralKind | None
@@ -599,7 +605,7 @@ class Notifier:
         lapse = nonce == f"{assignment_id}/{LAPSE}"
 
         async def record(session: AsyncClientSession, now: datetime) -> Announcements:
-            if not await self.used_links.first(session, f"end/{nonce}", now):
+            if not await self.used_links.first(session, _used_key(Purpose.END_SUPPORT, nonce), now):
                 return []
             contacts = await self.offers.end(session, assignment_id, outcome, now)
             if contacts is None:
@@ -625,7 +631,8 @@ class Notifier:
 
         async def record(session: AsyncClientSession, now: datetime) -> Announcements:
             nonlocal continued
-            if offer.ended or not await self.used_links.first(session, f"end/{link.nonce}", now):
+            used = _used_key(Purpose.END_SUPPORT, link.nonce)
+            if offer.ended or not await self.used_links.first(session, used, now):
                 return []
             after = now + self.settings.still_supporting_after
             step = follow_up(after - (offer.answered_at or now))
@@ -637,3 +644,9 @@ class Notifier:
 
         await self.unit_of_work.run(record)
         return continued
+
+
+def _used_key(purpose: Purpose, nonce: str) -> str:
+    """What marks a single-use link used: a contact link's nonce, an ending link's (or the
+    lapse step's) prefixed, as they have always been stored."""
+    return nonce if purpose is Purpose.LOG_CONTACT else f"end/{nonce}"

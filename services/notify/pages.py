@@ -91,6 +91,8 @@ _TEXT = {
         "continuing_title": "Dank je wel",
         "continuing": "We sturen je over een week nog een follow-up.",
         "not_in_support": "Deze ondersteuning loopt niet (meer).",
+        "future": "De datum ligt in de toekomst.",
+        "before_acceptance": "De datum ligt vóór de dag dat je het verzoek aannam ({day}).",
     },
     "en": {
         "question_title": "Request for peer support",
@@ -145,6 +147,8 @@ _TEXT = {
         "continuing_title": "Thank you",
         "continuing": "We will send you another follow-up in a week.",
         "not_in_support": "This support is not (or no longer) going on.",
+        "future": "The date is in the future.",
+        "before_acceptance": "The date is before the day you accepted the request ({day}).",
     },
 }
 
@@ -188,27 +192,38 @@ def problem_page(problem: LinkProblem) -> str:
     return _page("nl", "link_title", body)
 
 
-def contact_form_page(language: str, token: str, today: str, problems: str = "") -> str:
+def contact_form_page(language: str, token: str, typed: dict[str, str], problems: str = "") -> str:
+    """`typed`: what the supporter typed (kept after a refusal), or the day's date alone."""
     text = _TEXT[_known(language)]
     modes = "".join(
-        f'<option value="{mode}">{escape(text[mode])}</option>'
+        f'<option value="{mode}"{" selected" if typed.get("mode") == mode else ""}>'
+        f"{escape(text[mode])}</option>"
         for mode in ("in_person", "phone", "video")
     )
-    warning = f"<p><strong>{escape(text['invalid'])}</strong> {escape(problems)}</p>"
+    checked = " checked" if typed.get("referred") == "true" else ""
+    warning = f'<p role="alert"><strong>{escape(text["invalid"])}</strong> {escape(problems)}</p>'
     form = f"""<p>{escape(text["log_intro"])}</p>{warning if problems else ""}
 <form method="post" action="log-contact?t={escape(token)}">
 <p><label>{escape(text["contact_date"])}
-<input type="date" name="contact_date" value="{escape(today)}" required></label></p>
+<input type="date" name="contact_date" value="{escape(typed.get("contact_date", ""))}" required>
+</label></p>
 <p><label>{escape(text["minutes"])}
-<input type="number" name="minutes" min="1" max="600" required></label></p>
+<input type="number" name="minutes" min="1" max="600" value="{escape(typed.get("minutes", ""))}"
+required></label></p>
 <p><label>{escape(text["mode"])} <select name="mode">{modes}</select></label></p>
 <p><label>{escape(text["tier"])}
-<input type="number" name="tier" min="1" max="3" value="1" required></label></p>
-<p><label><input type="checkbox" name="referred" value="true">
+<input type="number" name="tier" min="1" max="3" value="{escape(typed.get("tier", "1"))}"
+required></label></p>
+<p><label><input type="checkbox" name="referred" value="true"{checked}>
 {escape(text["referred"])}</label></p>
 <p><button type="submit">{escape(text["save"])}</button></p>
 </form>"""
     return _page(language, "log_title", form)
+
+
+def date_refusal(language: str, refusal: str, accepted_on: str) -> str:
+    """A contact's date refused (`messages.contact_date_refusal`), in the page's language."""
+    return _TEXT[_known(language)][refusal].format(day=accepted_on)
 
 
 def logged_page(language: str) -> str:
@@ -231,13 +246,13 @@ REFERRALS = (
 
 
 def end_form_page(language: str, token: str, problems: str = "") -> str:
-    """How support ended (no free text), or that it goes on; each link answers once."""
+    """How support ended (no free text, nothing chosen beforehand), or that it goes on; each
+    link answers once."""
     text = _TEXT[_known(language)]
     endings = "".join(
-        f'<p><label><input type="radio" name="outcome" value="{ending}"'
-        f"{' checked' if i == 0 else ''}> "
+        f'<p><label><input type="radio" name="outcome" value="{ending}" required> '
         f"{escape(text['referred_end' if ending == 'referred' else ending])}</label></p>"
-        for i, ending in enumerate(ENDINGS)
+        for ending in ENDINGS
     )
     referrals = "".join(
         f'<option value="{kind}">{escape(text[kind])}</option>' for kind in REFERRALS
@@ -249,7 +264,8 @@ def end_form_page(language: str, token: str, problems: str = "") -> str:
 <p><label>{escape(text["referral"])} <select name="referral">
 <option value=""></option>{referrals}</select></label></p>
 <p><button type="submit" name="choice" value="end">{escape(text["end"])}</button>
-<button type="submit" name="choice" value="continue">{escape(text["still_supporting"])}</button></p>
+<button type="submit" name="choice" value="continue" formnovalidate>
+{escape(text["still_supporting"])}</button></p>
 </form>"""
     return _page(language, "end_title", form)
 

@@ -89,6 +89,11 @@ class Offer:
     def language(self) -> str:
         return self.supporter.language if self.supporter else "en"
 
+    @property
+    def in_support(self) -> bool:
+        """Accepted, and neither withdrawn nor ended: what contacts and an ending are about."""
+        return self.answer == "accepted" and not self.cancelled and not self.ended
+
     def too_late_to_answer(self, now: datetime) -> bool:
         """Past its deadline, matching gives the case to someone else: an answer then would
         be taken here and find no offer there, and the supporter would hear nothing more."""
@@ -440,6 +445,9 @@ class Firsts:
 
     def __init__(self, database: AsyncDatabase[Document], name: str) -> None:
         self.collection = database[name]
+
+    async def seen(self, key: str) -> bool:
+        return await self.collection.find_one({"_id": key}, {"_id": 1}) is not None
 
     async def first(self, session: AsyncClientSession, key: str, at: datetime) -> bool:
         """Returns False when the key was seen before; two at once make the second

@@ -5,6 +5,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Self
 from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo
 
 from faststream.asgi.types import Receive, Scope, Send
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
@@ -12,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from services.notify.links import Link, LinkProblem, Links, Purpose
-from services.notify.messages import ContactEntry
+from services.notify.messages import ContactEntry, contact_date_refusal
 from services.notify.notifier import Notifier
 from services.notify.pages import (
     Closed,
@@ -20,6 +21,7 @@ from services.notify.pages import (
     closed_page,
     contact_form_page,
     continuing_page,
+    date_refusal,
     end_form_page,
     ended_page,
     logged_page,
@@ -128,23 +130,38 @@ class SupporterPages:
     async def _contact(
         self, link: Link, offer: Offer, token: str, form: dict[str, str] | None
     ) -> HTMLResponse:
-        today = f"{datetime.now(UTC):%Y-%m-%d}"
+        """Contacts are logged only while support runs, each link once, dated between the
+        acceptance and today; a refusal keeps what was typed and says why."""
+        language, timezone = offer.language, self.notifier.settings.timezone
+        now = datetime.now(UTC).astimezone(ZoneInfo(timezone))
+        if not offer.in_support:
+            return HTMLResponse(not_in_support_page(language), 409)
+        if await self.notifier.link_used(link, Purpose.LOG_CONTACT):
+            return HTMLResponse(used_page(language), 409)
         if form is None:
-            return HTMLResponse(contact_form_page(offer.language, token, today))
+            today = {"contact_date": f"{now:%Y-%m-%d}"}
+            return HTMLResponse(contact_form_page(language, token, today))
         try:
             entry = ContactEntry.model_validate(
                 {**form, "referred": form.get("referred") == "true"}
             )
         except ValidationError as error:
-            page = contact_form_page(offer.language, token, today, describe(error))
-            return HTMLResponse(page, 422)
+            return HTMLResponse(contact_form_page(language, token, form, describe(error)), 422)
+        if refusal := contact_date_refusal(entry.contact_date, offer.answered_at, now, timezone):
+            accepted_on = f"{(offer.answered_at or now).astimezone(now.tzinfo):%Y-%m-%d}"
+            why = date_refusal(language, refusal, accepted_on)
+            return HTMLResponse(contact_form_page(language, token, form, why), 422)
         logged = await self.notifier.log_contact(link, offer.assignment, entry)
-        page = logged_page(offer.language) if logged else used_page(offer.language)
+        page = logged_page(language) if logged else used_page(language)
         return HTMLResponse(page, 200 if logged else 409)
 
     async def _ending(
         self, link: Link, offer: Offer, token: str, form: dict[str, str] | None
     ) -> HTMLResponse:
+        if not offer.in_support:
+            return HTMLResponse(not_in_support_page(offer.language), 409)
+        if await self.notifier.link_used(link, Purpose.END_SUPPORT):
+            return HTMLResponse(used_page(offer.language), 409)
         if form is None:
             return HTMLResponse(end_form_page(offer.language, token))
         return await self._ended(link, offer, token, form)
@@ -161,8 +178,6 @@ class SupporterPages:
             ending = Ending.model_validate(form)
         except ValidationError as error:
             return HTMLResponse(end_form_page(language, token, describe(error)), 422)
-        if not (offer.answer == "accepted" and not offer.cancelled and not offer.ended):
-            return HTMLResponse(not_in_support_page(language), 409)
         if await self.notifier.end_support(link, offer, ending.outcome, ending.referral):
             return HTMLResponse(ended_page(language))
         return HTMLResponse(used_page(language), 409)

@@ -37,7 +37,7 @@ from tests.integration.rig import MailSink, Servers, isolated, running
 
 pytestmark = pytest.mark.integration
 
-MAIL_DOMAINS = {"Q1": ["q1.example"], "Q2": ["q2.example"], "Q3": ["q3.example"]}
+MAIL_DOMAINS = {f"Q{n}": [f"q{n}.example"] for n in range(1, 6)}
 """The request page's tests' hospitals and their staff's mail domains."""
 COORDINATORS = {f"C{n}": [f"coordinator@c{n}.example".lower()] for n in "123456789A"}
 """The coordinator desk's tests' hospitals, each with a coordinator to tell."""
@@ -210,6 +210,7 @@ async def served(app: Any) -> AsyncIterator[str]:
         port=free_port(),
         lifespan="off",
         log_level="warning",
+        proxy_headers=False,  # as `shared.service.serve`: the app's `Proxied` decides
     )
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())

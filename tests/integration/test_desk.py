@@ -293,7 +293,7 @@ async def test_a_large_incidents_debriefing_is_planned_then_held(pipeline: Pipel
     (item,) = await debriefs()
     assert item["incident_id"] == "INC-LARGE-CB"
     assert item["detail"] == "7 professionals involved"
-    path = "/api/v1/debriefs/INC-LARGE-CB"
+    path = "/api/v1/debriefs/CB/INC-LARGE-CB"
     planned = {"planned_on": "2026-12-10"}
     assert (await pipeline.desk.post(path, json=planned, headers=bearer(token))).status_code == 202
     assert await debriefs() == []

@@ -10,9 +10,10 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.message import Message
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -319,6 +320,23 @@ async def test_an_answered_or_cancelled_offer_is_not_reminded(rig: NotifyRig) ->
     assert declined["assignment_id"] == str(answered.assignment_id)
 
 
+async def refused_entries(rig: NotifyRig, link: str, entry: dict[str, str], today: date) -> None:
+    """A contact out of bounds or dated outside the support is refused, with what was typed."""
+    wrong = await rig.browser.post(link, data={**entry, "minutes": "0"})
+    assert wrong.status_code == 422
+    assert "minutes" in wrong.text
+    ahead = await rig.browser.post(
+        link, data={**entry, "contact_date": f"{today + timedelta(days=40)}"}
+    )
+    assert ahead.status_code == 422
+    assert "The date is in the future." in ahead.text
+    assert 'value="45"' in ahead.text, "what was typed is kept"
+    yesterday = f"{today - timedelta(days=1)}"
+    before = await rig.browser.post(link, data={**entry, "contact_date": yesterday})
+    assert before.status_code == 422
+    assert f"before the day you accepted the request ({today})" in before.text
+
+
 async def test_after_acceptance_follow_ups_prompt_and_record_contacts(rig: NotifyRig) -> None:
     offer = await rig.offer("INC-F1", respond_within=UNHURRIED)
     await rig.until(lambda: rig.mails(offer), "the offer")
@@ -338,21 +356,23 @@ async def test_after_acceptance_follow_ups_prompt_and_record_contacts(rig: Notif
     form = await rig.browser.get(first)
     assert form.status_code == 200
     assert 'name="minutes"' in form.text
+    today = datetime.now(ZoneInfo("Europe/Amsterdam")).date()
     entry = {
-        "contact_date": "2026-11-21",
+        "contact_date": f"{today}",
         "minutes": "45",
         "mode": "phone",
         "tier": "1",
         "referred": "true",
     }
-    wrong = await rig.browser.post(first, data={**entry, "minutes": "0"})
-    assert wrong.status_code == 422
-    assert "minutes" in wrong.text
+    await refused_entries(rig, first, entry, today)
     logged = await rig.browser.post(first, data=entry)
     assert logged.status_code == 200
     assert "The contact is recorded" in logged.text
     again = await rig.browser.post(first, data=entry)
     assert again.status_code == 409
+    reopened = await rig.browser.get(first)
+    assert reopened.status_code == 409
+    assert "This link was used already" in reopened.text, "said on opening, not on sending"
     other = await rig.browser.post(second, data={**entry, "referred": "", "mode": "in_person"})
     assert other.status_code == 200
 

@@ -1,6 +1,7 @@
 """Asking for support without an incident, in a real browser: for oneself or for a
-colleague, confirmed through a link mailed to a work address; and the choice not to be
-approached. Nothing happens without the confirmation, and a referrer is never named."""
+colleague, confirmed through a link mailed to a work address and its button; and the choice
+not to be approached. Nothing happens without the confirmation, a referrer is never named,
+and the page's limits cannot be turned against the people they protect."""
 
 import re
 from typing import Any
@@ -51,6 +52,15 @@ async def confirmation_link(pipeline: Pipeline, address: str) -> str:
     return found.group(1)
 
 
+async def confirm(page: Page, url: str) -> str:
+    """Open a confirmation link and press its button, as the asker does; the answer's text."""
+    await page.goto(url)
+    assert "Confirm your request" in await page.locator("main").inner_text()
+    await page.get_by_role("button", name="Confirm").click()
+    await page.wait_for_load_state()
+    return await page.locator("main").inner_text()
+
+
 def cases_of(pipeline: Pipeline, hospital: str, event_type: str) -> list[dict[str, Any]]:
     topics = (pipeline.topics.cases, pipeline.topics.assignments)
     return [
@@ -80,8 +90,7 @@ async def test_asking_for_oneself_opens_a_case_once_confirmed_and_the_wish_is_ho
         assert "Check your e-mail" in answer
         assert cases_of(pipeline, "Q1", "support.case_opened") == [], "nothing before the link"
         link = await confirmation_link(pipeline, "e71001@q1.example")
-        await page.goto(request_page_url + link)
-        assert "Your request was received" in await page.locator("main").inner_text()
+        assert "Your request was received" in await confirm(page, request_page_url + link)
     await pipeline.until(
         lambda: cases_of(pipeline, "Q1", "support.peer_assigned"), what="the offer"
     )
@@ -104,7 +113,9 @@ async def test_asking_for_a_colleague_never_names_who_asked(
     async with browser() as chromium:
         page = await chromium.new_page()
         assert "Check your e-mail" in await ask(page, request_page_url, fields)
-        await page.goto(request_page_url + await confirmation_link(pipeline, "referrer@q2.example"))
+        await confirm(
+            page, request_page_url + await confirmation_link(pipeline, "referrer@q2.example")
+        )
     await pipeline.until(
         lambda: cases_of(pipeline, "Q2", "support.peer_assigned"), what="the offer"
     )
@@ -136,8 +147,8 @@ async def test_a_colleague_who_opted_out_is_counted_but_not_approached(
         page = await chromium.new_page()
         answer = await ask(page, request_page_url, {**choice, "outreach": "declined"}, "choices")
         assert "Check your e-mail" in answer
-        await page.goto(request_page_url + await confirmation_link(pipeline, "e73001@q3.example"))
-        assert "Your choice was saved" in await page.locator("main").inner_text()
+        link = await confirmation_link(pipeline, "e73001@q3.example")
+        assert "Your choice was saved" in await confirm(page, request_page_url + link)
     await pipeline.idle()  # the choice, published on the staff topic, is taken in first
     people = [participant("E73001"), participant("E73002", department="ED")]
     await pipeline.report(incident_json("INC-Q3", people, hospital_id="Q3", harm="mild"))
@@ -154,24 +165,87 @@ async def test_a_colleague_who_opted_out_is_counted_but_not_approached(
     assert offered == {case for case, out in opened.items() if not out}
 
 
-async def test_a_link_used_twice_or_forged_does_nothing(
+async def test_opening_a_link_confirms_nothing_and_a_used_or_forged_one_says_so(
     pipeline: Pipeline, request_page_url: str
 ) -> None:
+    """A mail scanner opens every link in a mail: only the button confirms."""
     fields = asker("Q1", "E71009")
     async with browser() as chromium:
         page = await chromium.new_page()
         await ask(page, request_page_url, {**fields, "outreach": "welcome"}, "choices")
         link = await confirmation_link(pipeline, "e71009@q1.example")
-        first = await page.goto(request_page_url + link)
+        scanned = await page.goto(request_page_url + link)
+        assert "Confirm your request" in await page.locator("main").inner_text()
+        assert "Your choice was saved" in await confirm(page, request_page_url + link)
         again = await page.goto(request_page_url + link)
         assert again is not None
         assert "This link does not work" in await page.locator("main").inner_text()
         forged = await page.goto(f"{request_page_url}/request/confirm?lang=en&t=ps_forged")
-    assert first is not None
-    assert first.status == 200
+    assert scanned is not None
+    assert scanned.status == 200
     assert again.status == 400
     assert forged is not None
     assert forged.status == 400
+    choices = [
+        e for e in pipeline.log.events(pipeline.topics.staff) if e.get("staff_id") == "E71009"
+    ]
+    assert len(choices) <= 1, "opened twice, confirmed once"
+
+
+def at(pipeline: Pipeline, address: str) -> httpx.AsyncClient:
+    """The request page as seen from one client address."""
+    transport = httpx.ASGITransport(app=pipeline.intake_app, client=(address, 443))
+    return httpx.AsyncClient(transport=transport, base_url="http://intake")
+
+
+async def test_naming_a_colleague_many_times_never_locks_them_out(pipeline: Pipeline) -> None:
+    """Five submissions naming someone's staff id used to lock the real person out."""
+    async with at(pipeline, "10.7.0.1") as insider:
+        for n in range(6):
+            forged = asker("Q4", "E74001", f"insider{n}@q4.example", outreach="declined")
+            answer = await insider.post("/request/choices?lang=en", data=forged)
+            assert answer.status_code == 200, n
+    async with at(pipeline, "10.7.0.1") as same_address:
+        own = asker("Q4", "E74001", outreach="welcome")
+        answer = await same_address.post("/request/choices?lang=en", data=own)
+    assert answer.status_code == 200, "the real person's own choice is still taken"
+    assert "Check your e-mail" in answer.text
+
+
+async def test_one_address_receives_a_few_confirmations_an_hour_at_most(
+    pipeline: Pipeline,
+) -> None:
+    async with at(pipeline, "10.7.0.2") as client:
+        answers = [
+            await client.post(
+                "/request/choices?lang=en",
+                data=asker("Q4", f"E7410{n}", "target@q4.example", outreach="declined"),
+            )
+            for n in range(7)
+        ]
+    assert [a.status_code for a in answers] == [200] * 5 + [429] * 2
+    assert "You asked a few times already" in answers[-1].text
+    await pipeline.until(lambda: len(pipeline.mail.to("target@q4.example")) == 5, what="5 mails")
+    assert len(pipeline.mail.to("target@q4.example")) == 5
+
+
+async def test_behind_the_sign_in_proxy_each_person_has_their_own_allowance(
+    pipeline: Pipeline,
+) -> None:
+    """Everyone behind the proxy comes from one address: it is not what is counted."""
+    choice = {"hospital_id": "Q5", "outreach": "welcome"}
+    statuses = []
+    for _ in range(6):
+        answer = await pipeline.proxy.post(
+            "/request/choices?lang=en", data=choice, headers={"X-Staff-Id": "E75001"}
+        )
+        statuses.append(answer.status_code)
+    other = await pipeline.proxy.post(
+        "/request/choices?lang=en", data=choice, headers={"X-Staff-Id": "E75002"}
+    )
+    assert statuses == [200] * 5 + [429]
+    assert other.status_code == 200
+    assert "Your choice was saved" in other.text
 
 
 async def test_an_address_outside_the_hospitals_mail_domains_is_refused(
@@ -210,3 +284,15 @@ async def test_behind_the_hospitals_sign_in_proxy_nobody_needs_to_confirm(
                 "/request/ask?lang=en", data=form, headers={"X-Staff-Id": "E71021", **forwarded}
             )
         assert answer.status_code == 422, address
+
+
+async def test_a_department_is_a_code_never_words_for_a_supporters_mail(
+    pipeline: Pipeline,
+) -> None:
+    planted = "<script>x</script> Call +31 20 555 0000"
+    fields = asker("Q5", "E75010", function="nurse", department=planted)
+    async with at(pipeline, "10.7.0.3") as client:
+        answer = await client.post("/request/ask?lang=en", data=fields)
+    assert answer.status_code == 422
+    assert "<script>x" not in answer.text, "nor echoed into the page"
+    assert pipeline.mail.to("e75010@q5.example") == []

@@ -250,6 +250,16 @@ async def test_an_ending_link_used_twice_or_forged_changes_nothing(ends: Program
     form = {"choice": "end", "outcome": "referred", "referral": "occupational_physician"}
     assert (await ends.browser.post(url, data=form)).status_code == 200
     assert (await ends.browser.post(url, data=form)).status_code == 409
+    reopened = await ends.browser.get(url)
+    assert reopened.status_code == 409
+    assert "Deze ondersteuning loopt niet (meer)." in reopened.text, "said on opening"
+    # The same follow-up's contact link, never used, records nothing once support ended.
+    contact = link_in(ends.mails("Hoe gaat het met je collega?")[0], "log-contact")
+    assert (await ends.browser.get(contact)).status_code == 409
+    entry = {"contact_date": f"{datetime.now(UTC):%Y-%m-%d}", "minutes": "30", "mode": "phone"}
+    late = await ends.browser.post(contact, data=entry)
+    assert late.status_code == 409
+    assert "Deze ondersteuning loopt niet (meer)." in late.text
     forged = url[:-3] + ("AAA" if not url.endswith("AAA") else "BBB")
     assert (await ends.browser.post(forged, data=form)).status_code == 400
     await until(lambda: ends.of("support.ended", hospital), what="the end")

@@ -77,3 +77,20 @@ def test_secrets_reach_the_services_as_files_only() -> None:
         assert not {"PSEUDONYM_KEY", "LINK_SECRET", "MONGODB_URL"} & names
     config = next(d for d in BASE if d["kind"] == "ConfigMap")["data"]
     assert not {"PSEUDONYM_KEY", "LINK_SECRET", "MONGODB_URL", "KAFKA_SASL_PASSWORD"} & set(config)
+
+
+KEYS = {"PSEUDONYM_KEY_FILE": {"intake"}, "LINK_SECRET_FILE": {"notify"}}
+"""Which services may read each key: reporting, which analysts reach, reads neither."""
+
+
+@pytest.mark.parametrize("service", sorted(PORTS))
+def test_each_service_mounts_a_secret_of_its_own_with_only_its_keys(service: str) -> None:
+    pod = DEPLOYMENTS[service]["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if "secret" in v]
+    assert volume["secret"]["secretName"] == f"peer-support-{service}"
+    (container,) = pod["containers"]
+    names = {e["name"] for e in container["env"]}
+    assert {key for key, readers in KEYS.items() if service in readers} == set(KEYS) & names
+    assert "METRICS_TOKEN_FILE" in names, "/metrics answers only its bearer off the pod"
+    config = next(d for d in BASE if d["kind"] == "ConfigMap")["data"]
+    assert "FORWARDED_ALLOW_IPS" not in config, "proxies are the app's to trust: TRUSTED_PROXIES"

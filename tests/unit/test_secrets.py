@@ -36,11 +36,32 @@ def test_each_stack_makes_its_own_secrets_and_keeps_them(
     first, second = Stack(tmp_path / "one"), Stack(tmp_path / "two")
     env = first.service_env("intake")
     assert env["PSEUDONYM_KEY"] != second.service_env("intake")["PSEUDONYM_KEY"]
-    assert env["PSEUDONYM_KEY"] == Stack(tmp_path / "one").service_env("notify")["PSEUDONYM_KEY"]
+    kept = Stack(tmp_path / "one").service_env("matching", keys_of="roster")
+    assert env["PSEUDONYM_KEY"] == kept["PSEUDONYM_KEY"], "kept, and the roster loader's too"
     assert IntakeSettings(pseudonym_key=env["PSEUDONYM_KEY"])
     assert stat.S_IMODE((tmp_path / "one" / "secrets.json").stat().st_mode) == 0o600
     monkeypatch.setenv("LINK_SECRET", "an-operators-own-secret-0123456789")
     assert first.service_env("notify")["LINK_SECRET"] == "an-operators-own-secret-0123456789"
+
+
+def test_each_service_of_a_stack_is_given_only_its_own_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The analysts' reporting can neither reverse pseudonyms nor forge supporters' links,
+    even when the operator's shell holds both keys."""
+    monkeypatch.setenv("PSEUDONYM_KEY", "an-operators-own-key-0123456789abcdef")
+    monkeypatch.setenv("LINK_SECRET", "an-operators-own-secret-0123456789")
+    stack = Stack(tmp_path / "stack")
+    given = {
+        service: {"PSEUDONYM_KEY", "LINK_SECRET"} & set(stack.service_env(service))
+        for service in ("intake", "matching", "notify", "reporting")
+    }
+    assert given == {
+        "intake": {"PSEUDONYM_KEY"},
+        "matching": set(),
+        "notify": {"LINK_SECRET"},
+        "reporting": set(),
+    }
 
 
 def test_a_secret_can_come_from_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
