@@ -70,6 +70,7 @@ def case(rng: random.Random) -> Case:
     return Case(
         case_id=uuid.UUID(int=rng.getrandbits(128)),
         correlation_id="BENCH:INC-1",
+        incident="BENCH:INC-1",
         profile=CaseProfile(
             hospital_id=HOSPITAL,
             function=Function.NURSE,

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import math
 import textwrap
 import time
 import uuid
@@ -20,7 +21,7 @@ from deploy.feed import (
     publish_raw,
     wait_until_settled,
 )
-from deploy.incidents import incidents, kafka_key
+from deploy.incidents import incidents
 from deploy.stack import Stack
 from deploy.supporters import answer_offers, body_of, end_support, is_offer, log_contacts
 from shared.events import ReferralKind, SupportOutcome
@@ -274,7 +275,7 @@ def run_demo(stack: Stack, incident_count: int) -> None:
         print(f"dead-lettered on {dead_letter_topic(topic)}: {value[:40]!r}: {reason}")
     print(f"Service logs: {stack.workdir / 'logs'}")
     _check(reported, cases, len(offers), letters, did, seen)
-    second_wave(stack, events, incident_count, people)
+    second_wave(stack, incident_count, people)
 
     analysts_see_months(stack)
     waiting = coordinators_see(stack)
@@ -342,18 +343,18 @@ def coordinators_see(stack: Stack) -> int:
     return len(items)
 
 
-async def wave_decisions(bootstrap: str, keys: set[str]) -> Counter[str]:
-    """Of the cases opened for these incidents: how many, how many offered to a peer, how
-    many escalated (nobody fitted, at least for a while), as the topics tell it."""
+async def wave_decisions(bootstrap: str, since: float, until: float = math.inf) -> Counter[str]:
+    """Of the cases opened between these times (seconds since the epoch): how many, how many
+    offered to a peer, how many escalated (nobody fitted, at least for a while), as the topics
+    tell it. A wave is told apart by when its cases opened: no event after intake names the
+    incident it came from."""
     topics = Topics()
     opened: set[str] = set()
     decided: dict[str, set[str]] = {"assigned": set(), "escalated": set(), "opted out": set()}
     for record in await records_on(bootstrap, topics.cases, topics.assignments):
         event = json.loads(record.value or b"{}")
-        if event.get("correlation_id") not in keys:
-            continue
         kind = event.get("event_type")
-        if kind == "support.case_opened":
+        if kind == "support.case_opened" and since <= record.timestamp / 1000 < until:
             opened.add(event["case_id"])
             if event["opted_out"]:
                 decided["opted out"].add(event["case_id"])
@@ -361,15 +362,14 @@ async def wave_decisions(bootstrap: str, keys: set[str]) -> Counter[str]:
             decided["assigned"].add(event["case_id"])
         elif kind == "support.case_escalated":
             decided["escalated"].add(event["case_id"])
+    decided = {what: cases & opened for what, cases in decided.items()}
     tally = Counter({"cases opened": len(opened)})
     tally.update({what: len(cases) for what, cases in decided.items()})
     tally["undecided"] = len(opened - set().union(*decided.values()))
     return tally
 
 
-def second_wave(
-    stack: Stack, first: Sequence[dict[str, Any]], count: int, people: Supporters
-) -> None:
+def second_wave(stack: Stack, count: int, people: Supporters) -> None:
     """Supporters end support for the first wave (or let it lapse); a second wave, fed
     afterwards and answered as the first was, is matched as fully as the first."""
     chosen = {what: n for what, n in people.endings.items() if what in set(SupportOutcome)}
@@ -383,10 +383,11 @@ def second_wave(
     bootstrap = stack.servers.kafka_bootstrap_servers
     events = incidents(count, seed=2027, first=100_001)
     print(f"\nFeeding a second wave of {len(events)} incidents.", flush=True)
+    second_fed = time.time()
     asyncio.run(publish_incidents(bootstrap, events))
-    waves = [{kafka_key(e).decode() for e in wave} for wave in (first, events)]
+    waves = [(0.0, second_fed), (second_fed, math.inf)]
     deadline = time.monotonic() + 600
-    while (second := asyncio.run(wave_decisions(bootstrap, waves[1])))["cases opened"] < (
+    while (second := asyncio.run(wave_decisions(bootstrap, *waves[1])))["cases opened"] < (
         expected_cases(events)
     ) or second["undecided"]:
         if time.monotonic() > deadline:
@@ -394,7 +395,7 @@ def second_wave(
         print(f"  second wave so far: {dict(second)}", flush=True)
         time.sleep(3)
     supporters_act(stack, people)
-    tallies = [asyncio.run(wave_decisions(bootstrap, wave)) for wave in waves]
+    tallies = [asyncio.run(wave_decisions(bootstrap, *wave)) for wave in waves]
     columns = ("cases opened", "assigned", "escalated", "opted out")
     rows = [{"wave": str(n), "suppressed": False, **t} for n, t in enumerate(tallies, 1)]
     print(

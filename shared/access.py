@@ -7,11 +7,8 @@ coordinator's cases).
 """
 
 import hashlib
-import math
 import secrets
-from collections import deque
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
 
 NETWORK = "network"
 
@@ -45,35 +42,3 @@ class Grant:
         if requested not in (None, self.scope):
             raise OutOfScope(f"a token for {self.scope} cannot read {requested}")
         return self.scope
-
-
-@dataclass
-class Attempts:
-    """Failed sign-ins and unknown bearer tokens per client address, in a sliding window:
-    past `allowed` of them the address is refused until the window has moved on. Kept in the
-    process (each instance counts its own), bounded to `clients` addresses."""
-
-    allowed: int
-    window: timedelta
-    clients: int = 10_000
-    failures: dict[str, deque[datetime]] = field(default_factory=dict)
-
-    def blocked(self, client: str, now: datetime) -> bool:
-        recent = self._recent(client, now)
-        return len(recent) >= self.allowed
-
-    def failed(self, client: str, now: datetime) -> None:
-        if client not in self.failures and len(self.failures) >= self.clients:
-            del self.failures[next(iter(self.failures))]  # the longest-known address
-        self.failures.setdefault(client, deque()).append(now)
-
-    def retry_after(self, client: str, now: datetime) -> int:
-        """Seconds until the address may try again."""
-        recent = self._recent(client, now)
-        return max(1, math.ceil((recent[0] + self.window - now).total_seconds())) if recent else 0
-
-    def _recent(self, client: str, now: datetime) -> deque[datetime]:
-        recent = self.failures.get(client, deque())
-        while recent and recent[0] <= now - self.window:
-            recent.popleft()
-        return recent

@@ -1,15 +1,14 @@
-"""How often something may happen in a window, counted in the store: every replica of a
-service adds to the same count, so two replicas do not double an allowance.
+"""How often something may happen in a sliding window, counted in the store: every replica
+of a service adds to the same count, so two replicas do not double an allowance.
 
-Windows are fixed (an hour from the top of the hour, for a one-hour window): a key's count
-is one document per window, removed by a TTL index once the window has passed. Keys are
-the caller's to make unreadable (intake keys them by HMAC): the store learns no address."""
+Each use is a document with its time, removed by a TTL index once the window has passed it.
+A use that is refused is not stored: a flood costs the store nothing once refused. Keys are
+the caller's to make unreadable (HMAC or hash): the store learns no address."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.mongo import Document
@@ -19,7 +18,7 @@ from shared.mongo import Document
 class Allowance:
     key: str
     allowed: int
-    """Uses in one window; the next is refused until the window has passed."""
+    """Uses in any one window; past them the next is refused until the oldest leaves it."""
 
 
 class Allowances:
@@ -29,22 +28,29 @@ class Allowances:
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index("expires_at", expireAfterSeconds=0)
+        await self.collection.create_index([("key", 1), ("at", 1)])
 
     async def spend(self, allowances: Sequence[Allowance], now: datetime) -> Allowance | None:
-        """Counts one use against each allowance; the first one it used up, if any. A use that
-        is refused still counts: whoever keeps trying stays refused."""
-        seconds = self.window.total_seconds()
-        window = int(now.timestamp() // seconds)
-        ends = datetime.fromtimestamp((window + 1) * seconds, UTC)
-        exceeded = None
+        """One use of each allowance, if none is used up; else the first one that is, and
+        nothing is counted."""
         for allowance in allowances:
-            counted = await self.collection.find_one_and_update(
-                {"_id": f"{allowance.key}|{window}"},
-                {"$inc": {"used": 1}, "$setOnInsert": {"expires_at": ends}},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            )
-            assert counted is not None, "upserted"
-            if counted["used"] > allowance.allowed and exceeded is None:
-                exceeded = allowance
-        return exceeded
+            if await self.exhausted(allowance, now):
+                return allowance
+        expires_at = now + self.window
+        await self.collection.insert_many(
+            [{"key": a.key, "at": now, "expires_at": expires_at} for a in allowances]
+        )
+        return None
+
+    async def exhausted(self, allowance: Allowance, now: datetime) -> bool:
+        recent = {"key": allowance.key, "at": {"$gt": now - self.window}}
+        return await self.collection.count_documents(recent) >= allowance.allowed
+
+    async def retry_after(self, allowance: Allowance, now: datetime) -> int:
+        """Seconds until the allowance has a use again (the oldest use in the window leaves)."""
+        recent = {"key": allowance.key, "at": {"$gt": now - self.window}}
+        uses = self.collection.find(recent, {"at": 1}).sort("at", -1).limit(allowance.allowed)
+        times = [doc["at"] async for doc in uses]
+        if len(times) < allowance.allowed:
+            return 0
+        return max(1, int((times[-1] + self.window - now).total_seconds()) + 1)

@@ -422,8 +422,15 @@ class AboutCase(Envelope):
 
 
 class SupportCaseOpened(AboutCase):
+    """Correlated by the case's own id: nothing after intake names the incident, so an
+    investigator reading the topics cannot tell who of an incident was supported."""
+
     event_type: Literal["support.case_opened"] = "support.case_opened"
-    incident_id: Code
+    incident_id: Code | None = None
+    """Only on events from before cases were told apart from their incident: never sent."""
+    incident_ref: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")] | None = None
+    """Random, the same for all the incident's cases (matching caps a supporter's share of a
+    large incident by it); intake forgets it when the incident settles."""
     colleague: Colleague
     exclusions: Exclusions
     preferences: SupportPreferences = Field(default_factory=SupportPreferences)

@@ -1,27 +1,37 @@
 """The door of every bearer-token API and sign-in page: who is refused, and why.
 
 An address that keeps presenting unknown tokens is refused (429) for a while, so tokens
-cannot be guessed; every refusal is logged and counted by status."""
+cannot be guessed, counted in the store (every replica sees the same count); every refusal is
+logged and counted by status."""
 
+import hashlib
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry, Counter
+from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.access import Attempts, Grant
+from shared.access import Grant
+from shared.allowances import Allowance, Allowances
 from shared.metrics import NAMESPACE
+from shared.mongo import Document
+from shared.settings import AccessSettings
 from shared.tokens import ApiTokens
 
 
 class Refusals:
     """Refuses, logs and counts; keeps the tally of unknown tokens per address."""
 
-    def __init__(self, registry: CollectorRegistry, log: Any, attempts: Attempts) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, log: Any, guesses: Allowances, allowed: int
+    ) -> None:
         self.log = log
-        self.attempts = attempts
+        self.guesses = guesses
+        self.allowed = allowed
+        self.ensure_indexes = guesses.ensure_indexes
         self.counter = Counter(
             "api_requests_refused",
             "API and sign-in requests refused, by status",
@@ -41,12 +51,12 @@ class Refusals:
             headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
         return HTTPException(status, reason, headers=headers)
 
-    def too_many(self, request: Request) -> HTTPException | None:
+    async def too_many(self, request: Request) -> HTTPException | None:
         """429 for an address past its allowance of unknown tokens, else None."""
-        client, now = _client(request), datetime.now(UTC)
-        if not self.attempts.blocked(client, now):
+        guessing, now = self._guessing(request), datetime.now(UTC)
+        if not await self.guesses.exhausted(guessing, now):
             return None
-        wait = self.attempts.retry_after(client, now)
+        wait = await self.guesses.retry_after(guessing, now)
         return self.refuse(
             request.url.path,
             429,
@@ -54,13 +64,32 @@ class Refusals:
             {"Retry-After": str(wait)},
         )
 
-    def unknown_token(self, request: Request, reason: str = "unknown API token") -> HTTPException:
-        self.attempts.failed(_client(request), datetime.now(UTC))
+    async def unknown_token(
+        self, request: Request, reason: str = "unknown API token"
+    ) -> HTTPException:
+        await self.guesses.spend([self._guessing(request)], datetime.now(UTC))
         return self.refuse(request.url.path, 401, reason)
+
+    def _guessing(self, request: Request) -> Allowance:
+        """The address's unknown tokens, keyed by its hash: the store keeps no address."""
+        client = request.client.host if request.client else "unknown"
+        return Allowance(hashlib.sha256(f"guessing {client}".encode()).hexdigest(), self.allowed)
 
     def count(self, status: int, reason: str, path: str) -> None:
         self.counter.labels(str(status)).inc()
         self.log.warning("api request refused", status=status, reason=reason, path=path)
+
+
+def refusals_of(
+    database: AsyncDatabase[Document],
+    registry: CollectorRegistry,
+    log: Any,
+    settings: AccessSettings,
+) -> Refusals:
+    """A service's door: unknown tokens counted per address in its own database."""
+    window = timedelta(seconds=settings.sign_in_window_seconds)
+    guesses = Allowances(database, "sign_in_guesses", window)
+    return Refusals(registry, log, guesses, settings.sign_in_failures_allowed)
 
 
 def bearer_grant(tokens: ApiTokens, refusals: Refusals) -> Callable[..., Awaitable[Grant]]:
@@ -75,16 +104,11 @@ def bearer_grant(tokens: ApiTokens, refusals: Refusals) -> Callable[..., Awaitab
             raise refusals.refuse(
                 request.url.path, 401, "an API token is required: Authorization: Bearer <token>"
             )
-        if refused := refusals.too_many(request):
+        if refused := await refusals.too_many(request):
             raise refused
         grant = await tokens.grant_for(credentials.credentials)
         if grant is None:
-            raise refusals.unknown_token(request, "unknown, expired or revoked API token")
+            raise await refusals.unknown_token(request, "unknown, expired or revoked API token")
         return grant
 
     return granted
-
-
-def _client(request: Request) -> str:
-    """The caller's address (a TLS proxy's `X-Forwarded-For` where uvicorn trusts it)."""
-    return request.client.host if request.client else "unknown"

@@ -32,6 +32,13 @@ def case_salt(key: bytes, case_id: uuid.UUID) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
 
 
+def settled_incident(key: bytes, incident_key: str) -> str:
+    """What an incident is kept as once it settled: a late change to it is still recognised,
+    yet without the key nobody reading the store learns which incident it was."""
+    message = b"peer-support settled incident " + incident_key.encode()
+    return "settled-" + hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+
+
 def tagged(salt: str | None, pseudonym: str) -> str:
     """A pseudonym as one case's events carry it: two tagged with the same salt are equal only
     for the same person, and nothing links it to that person's other cases, or to the

@@ -41,12 +41,12 @@ def _session_routes(
 
     @router.post("/session")
     async def sign_in(request: Request) -> Response:
-        if refused := refusals.too_many(request):
+        if refused := await refusals.too_many(request):
             return HTMLResponse(sign_in_page(str(refused.detail)), 429, refused.headers)
         form = parse_qs((await request.body()).decode(errors="replace"))
         token = (form.get("token") or [""])[0].strip()
         if not token or await tokens.grant_for(token) is None:
-            refusals.unknown_token(request, f"unknown token (sign-in at {request.url.path})")
+            await refusals.unknown_token(request, f"unknown token (sign-in at {request.url.path})")
             return HTMLResponse(sign_in_page("That token is not known."), 401)
         lasting = timedelta(hours=settings.session_hours)
         session = await sessions.open(token, datetime.now(UTC), lasting)

@@ -119,15 +119,7 @@ def opened_cases(event: dict[str, Any] | None = None) -> list[SupportCaseOpened]
 
 
 def case_to_match(opened: SupportCaseOpened, tried: frozenset[str] = frozenset()) -> Case:
-    return Case(
-        case_id=opened.case_id,
-        correlation_id=opened.correlation_id,
-        profile=opened.profile,
-        colleague=opened.colleague,
-        exclusions=opened.exclusions,
-        tried=tried,
-        opened_at=opened.occurred_at,
-    )
+    return Case.of(opened, tried)
 
 
 def supporter(supporter_id: str, **changes: Any) -> Supporter:

@@ -289,7 +289,9 @@ class FakeFirsts(notify_store.Firsts):
     async def seen(self, key: str) -> bool:
         return key in self.keys
 
-    async def first(self, session: AsyncClientSession, key: str, at: datetime) -> bool:
+    async def first(
+        self, session: AsyncClientSession, key: str, at: datetime, *, case_id: str
+    ) -> bool:
         if key in self.keys:
             return False
         self.keys.add(key)

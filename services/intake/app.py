@@ -35,7 +35,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
     wiring = wire(SERVICE, settings)
     topics = settings.topics
-    records = IncidentRecords(wiring.database)
+    records = IncidentRecords(wiring.database, settings.pseudonym_keys())
     intake = Intake(
         wiring.unit_of_work,
         records,

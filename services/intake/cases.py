@@ -13,7 +13,7 @@ incident is always the same case.
 """
 
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -167,6 +167,10 @@ class IncidentRecord:
     cases: Mapping[str, TrackedCase] = field(default_factory=dict)
     """By the colleague's pseudonym."""
     debrief_suggested: bool = False
+    reference: str | None = None
+    """Random, shared by the incident's cases so that matching can cap a supporter's share of
+    a large incident: no event after intake carries the incident's own id. Forgotten when the
+    incident settles."""
     settled: bool = False
     """Unchanged for `INCIDENTS_SETTLE_AFTER`: who was involved is forgotten, and a later
     change can no longer be told apart from a new incident, so it is refused."""
@@ -180,10 +184,6 @@ class Reconciled:
     contacts: list[CaseContactRecorded] = field(default_factory=list)
     """Held until notify's key for the case comes, then sealed to it for the contacts topic."""
     stale: bool = False
-
-
-def case_id_for(hospital_id: str, incident_id: str, pseudonym: str) -> uuid.UUID:
-    return derived_event_id("case", hospital_id, incident_id, pseudonym)
 
 
 @dataclass(frozen=True)
@@ -202,13 +202,17 @@ def reconcile(
     policy: IntakePolicy,
     now: datetime,
     choices: Mapping[str, Choice] | None = None,
+    new_id: Callable[[], uuid.UUID] = uuid.uuid4,
 ) -> Reconciled:
     """`opted_out`: who declined outreach beforehand; `choices`: how others would rather be
     reached (both by today's pseudonym). A case keeps the pseudonym key it was opened with:
-    after a rotation its colleague is still recognised, and its events still made with it."""
+    after a rotation its colleague is still recognised, and its events still made with it.
+    `new_id` makes case ids and the incident's reference: random, so that nobody holding
+    the pseudonym key can recompute which case was whose."""
     if record is not None and (record.withdrawn or occasion.revision <= record.revision):
         return Reconciled(record, stale=True)
     record = record or IncidentRecord(revision=-1)
+    record = replace(record, reference=record.reference or new_id().hex)
     envelope = _envelope(occasion, now)
     if occasion.withdrawn:
         return _close_all(record, occasion, envelope)
@@ -222,15 +226,14 @@ def reconcile(
     reached = {} if occasion.near_miss and not policy.near_miss_outreach else involved
     cases = dict(record.cases)
     out = Reconciled(replace(record, revision=occasion.revision, exclusions=exclusions))
+    opening = _Opening(occasion, keys, exclusions, envelope, record.reference, new_id)
     for colleague_pseudonym, participant in reached.items():
         profile = _profile(occasion, participant)
         known = _tracked(cases, names[participant.staff_id])
         if known is None:
             choice = (choices or {}).get(colleague_pseudonym, Choice())
             declined = colleague_pseudonym in opted_out and not occasion.requested_by_self
-            case = _opened(
-                occasion, participant, profile, exclusions, keys, declined, envelope, choice
-            )
+            case = opening.case(participant, profile, declined, choice)
             out.cases.append(case)
             if not case.opted_out:
                 out.contacts.append(_contact(case, participant, envelope, choice))
@@ -293,7 +296,7 @@ def _updated(
         case_id=tracked.case_id,
         profile=profile,
         exclusions=exclusions,
-        **envelope,
+        **_of_case(envelope, tracked.case_id),
     )
 
 
@@ -313,6 +316,8 @@ def _debrief(
             event_id=derived_event_id("group_debrief", occasion.key),
             incident_id=occasion.incident_id,
             professionals_involved=involved,
+            correlation_id=occasion.key,
+            causation_id=occasion.event_id,
             **envelope,
         )
     ]
@@ -340,7 +345,7 @@ def _closed(
         case_id=tracked.case_id,
         profile=tracked.profile,
         reason=reason,
-        **envelope,
+        **_of_case(envelope, tracked.case_id),
     )
 
 
@@ -357,45 +362,49 @@ def _profile(occasion: Occasion, participant: Participant) -> CaseProfile:
     )
 
 
-def _opened(
-    occasion: Occasion,
-    participant: Participant,
-    profile: CaseProfile,
-    exclusions: Exclusions,
-    keys: PseudonymKeys,
-    opted_out: bool,
-    envelope: Mapping[str, Any],
-    choice: Choice,
-) -> SupportCaseOpened:
-    """Made with today's pseudonym key, the case's for all its life; every pseudonym on its
-    events tagged with its own salt."""
-    pseudonym = keys.of(occasion.hospital_id, participant.staff_id)
-    case_id = case_id_for(occasion.hospital_id, occasion.incident_id, pseudonym)
-    salt = case_salt(keys.current, case_id)
-    manager = participant.line_manager_staff_id
-    return SupportCaseOpened(
-        event_id=derived_event_id("case_opened", case_id),
-        case_id=case_id,
-        incident_id=occasion.incident_id,
-        profile=profile,
-        colleague=Colleague(
-            pseudonym=tagged(salt, pseudonym),
-            function=participant.function,
-            department=participant.department,
-            team=participant.team,
-            line_manager_pseudonym=(
-                tagged(salt, keys.of(occasion.hospital_id, manager)) if manager else None
+@dataclass(frozen=True)
+class _Opening:
+    """What every case an occasion opens shares."""
+
+    occasion: Occasion
+    keys: PseudonymKeys
+    exclusions: Exclusions
+    envelope: Mapping[str, Any]
+    reference: str | None
+    new_id: Callable[[], uuid.UUID]
+
+    def case(
+        self, participant: Participant, profile: CaseProfile, opted_out: bool, choice: Choice
+    ) -> SupportCaseOpened:
+        """Made with today's pseudonym key, the case's for all its life; every pseudonym on
+        its events tagged with its own salt. The incident appears only as its `reference`."""
+        hospital_id, keys, case_id = self.occasion.hospital_id, self.keys, self.new_id()
+        pseudonym = keys.of(hospital_id, participant.staff_id)
+        salt = case_salt(keys.current, case_id)
+        manager = participant.line_manager_staff_id
+        return SupportCaseOpened(
+            event_id=derived_event_id("case_opened", case_id),
+            case_id=case_id,
+            incident_ref=self.reference,
+            profile=profile,
+            colleague=Colleague(
+                pseudonym=tagged(salt, pseudonym),
+                function=participant.function,
+                department=participant.department,
+                team=participant.team,
+                line_manager_pseudonym=(
+                    tagged(salt, keys.of(hospital_id, manager)) if manager else None
+                ),
+                involvement=participant.involvement,
+                seniority_years=participant.seniority_years,
+                birth_year=participant.birth_year,
+                languages=_languages(participant, choice),
             ),
-            involvement=participant.involvement,
-            seniority_years=participant.seniority_years,
-            birth_year=participant.birth_year,
-            languages=_languages(participant, choice),
-        ),
-        exclusions=exclusions.for_case(salt, keys.key_id),
-        preferences=occasion.preferences,
-        opted_out=opted_out,
-        **envelope,
-    )
+            exclusions=self.exclusions.for_case(salt, keys.key_id),
+            preferences=self.occasion.preferences,
+            opted_out=opted_out,
+            **_of_case(self.envelope, case_id),
+        )
 
 
 def _languages(participant: Participant, choice: Choice) -> list[str]:
@@ -419,18 +428,18 @@ def _contact(
         phone=contact.phone if contact else None,
         languages=case.colleague.languages,
         preferred_channel=choice.channel,
-        **envelope,
+        **_of_case(envelope, case.case_id),
     )
 
 
 def _envelope(occasion: Occasion, now: datetime) -> dict[str, Any]:
-    return {
-        "occurred_at": now,
-        "producer": PRODUCER,
-        "correlation_id": occasion.key,
-        "causation_id": occasion.event_id,
-        "hospital_id": occasion.hospital_id,
-    }
+    """What every event intake makes of an occasion carries; each event about a case adds the
+    case's own correlation id (`_of_case`): none names the incident or the event it came in."""
+    return {"occurred_at": now, "producer": PRODUCER, "hospital_id": occasion.hospital_id}
+
+
+def _of_case(envelope: Mapping[str, Any], case_id: uuid.UUID) -> dict[str, Any]:
+    return {**envelope, "correlation_id": str(case_id)}
 
 
 def sealed_contact(

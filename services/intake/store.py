@@ -15,14 +15,20 @@ from services.intake.cases import Choice, IncidentRecord, TrackedCase
 from shared.errors import RetryLater
 from shared.events import CaseContactRecorded, CaseProfile, Exclusions
 from shared.mongo import Document
+from shared.pseudonyms import PseudonymKeys, settled_incident
 
 
 class IncidentRecords:
-    def __init__(self, database: AsyncDatabase[Document]) -> None:
+    """By incident key until the incident settles; then by `settled_incident`, under which a
+    late change is still recognised (under any key in use) and the incident is not named."""
+
+    def __init__(self, database: AsyncDatabase[Document], keys: PseudonymKeys) -> None:
         self.collection = database["incidents"]
+        self.keys = keys
 
     async def get(self, session: AsyncClientSession, key: str) -> IncidentRecord | None:
-        doc = await self.collection.find_one({"_id": key}, session=session)
+        settled = [settled_incident(k, key) for k in self.keys.by_id().values()]
+        doc = await self.collection.find_one({"_id": {"$in": [key, *settled]}}, session=session)
         return _record(doc) if doc else None
 
     async def ensure_indexes(self) -> None:
@@ -52,12 +58,19 @@ class IncidentRecords:
 
     async def settle(self, unchanged_since: datetime) -> int:
         """Forget who was involved in every incident unchanged since then: its cases'
-        pseudonyms, those involved and investigating. What stays says only that it settled."""
-        result = await self.collection.update_many(
-            {"settled": {"$ne": True}, "changed_at": {"$lt": unchanged_since}},
-            {"$set": {"settled": True, "exclusions": None, "cases": []}},
+        pseudonyms and ids, those involved and investigating, its reference, and its own id
+        (kept as `settled_incident`). What stays says only that it settled."""
+        due = self.collection.find(
+            {"settled": {"$ne": True}, "changed_at": {"$lt": unchanged_since}}
         )
-        return result.modified_count
+        settled = 0
+        async for doc in due:
+            marker = {**doc, "settled": True, "exclusions": None, "cases": [], "reference": None}
+            marker["_id"] = settled_incident(self.keys.current, doc["_id"])
+            await self.collection.replace_one({"_id": marker["_id"]}, marker, upsert=True)
+            await self.collection.delete_one({"_id": doc["_id"]})
+            settled += 1
+        return settled
 
 
 class WaitingContacts:
@@ -165,6 +178,7 @@ def _document(record: IncidentRecord) -> Document:
         "revision": record.revision,
         "withdrawn": record.withdrawn,
         "debrief_suggested": record.debrief_suggested,
+        "reference": record.reference,
         "exclusions": record.exclusions.model_dump(mode="json") if record.exclusions else None,
         "cases": [
             {
@@ -183,6 +197,7 @@ def _record(doc: Document) -> IncidentRecord:
         revision=doc["revision"],
         withdrawn=doc["withdrawn"],
         debrief_suggested=doc["debrief_suggested"],
+        reference=doc.get("reference"),
         settled=doc.get("settled", False),
         exclusions=Exclusions.model_validate(doc["exclusions"]) if doc["exclusions"] else None,
         cases={

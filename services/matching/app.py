@@ -25,7 +25,6 @@ from services.matching.matcher import Matcher
 from services.matching.rosters import Rosters
 from services.matching.settings import SERVICE, MatchingSettings
 from services.matching.store import CaseBook, Roster
-from shared.access import Attempts
 from shared.batches import Delivery, Unchecked
 from shared.events import (
     AssignmentNews,
@@ -37,7 +36,7 @@ from shared.events import (
     SupportEnded,
     SupporterDeactivated,
 )
-from shared.gate import Refusals, bearer_grant
+from shared.gate import bearer_grant, refusals_of
 from shared.kafka import subscription
 from shared.service import Clock, Wiring, web_app, wire
 from shared.signin import SignIn
@@ -70,6 +69,7 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
     erasing = Clock("erasure", erasure.purge_due, settings.purge_scan_seconds)
     tokens = ApiTokens(wiring.database, timedelta(days=settings.api_token_days))
     sessions = Sessions(wiring.database, tokens)
+    refusals = refusals_of(wiring.database, wiring.registry, wiring.log, settings)
     app = web_app(
         wiring,
         settings,
@@ -80,6 +80,7 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
             book.ensure_indexes,
             records.ensure_indexes,
             sessions.ensure_indexes,
+            refusals.ensure_indexes,
         ],
         background=[clock.keep, erasing.keep, rosters.follow],
         publishes=[
@@ -88,10 +89,6 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
             (topics.step_counts, StepCount, "each offer, escalation and end, for reporting"),
         ],
     )
-    attempts = Attempts(
-        settings.sign_in_failures_allowed, timedelta(seconds=settings.sign_in_window_seconds)
-    )
-    refusals = Refusals(wiring.registry, wiring.log, attempts)
     views = DeskViews(book, roster, records, policy, settings.targets(), settings.refresher_after)
     coordination = Coordination(
         wiring.unit_of_work, roster, book, records, policy, topics, matcher.capacity_freed

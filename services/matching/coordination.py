@@ -287,7 +287,6 @@ class Coordination:
             action,
             record.case.hospital_id,
             case_id=record.case_id,
-            incident_id=record.case.correlation_id,
             supporter_id=supporter_id or record.supporter_id,
             reason=reason,
         )
@@ -328,7 +327,7 @@ async def incident_share(
     """How many of a large incident's cases each supporter holds (nothing for a small one)."""
     if record.case.exclusions.incident_size <= policy.large_incident:
         return Counter()
-    return await book.incident_share(session, record.case.correlation_id)
+    return await book.incident_share(session, record.case.incident)
 
 
 async def debrief_in_scope(

@@ -236,10 +236,15 @@ class DeskRecords:
         await self.debriefs.ensure_indexes()
 
     async def erase(self, case_ids: list[str]) -> None:
-        """A case's timeline and notes go with what identified its colleague; the audit
-        log stays (who did what, by case id)."""
+        """A case's timeline and notes go with what identified its colleague; its lines in
+        the audit log keep what a coordinator did and why, no longer about which case or
+        supporter."""
         await self.timelines.collection.delete_many({"case_id": {"$in": case_ids}})
         await self.notes.collection.delete_many({"_id": {"$in": case_ids}})
+        await self.audit.collection.update_many(
+            {"case_id": {"$in": case_ids}},
+            {"$set": {"case_id": None, "supporter_id": None, "incident_id": None}},
+        )
 
     async def heard(self, events: Sequence[Envelope]) -> None:
         """Events in the order they came (a batch, or one). A message that got through

@@ -172,15 +172,7 @@ class Matcher:
         return [(opened, trace) for opened, trace in opening if str(opened.case_id) not in before]
 
     def _opening(self, opened: SupportCaseOpened) -> CaseStep:
-        case = Case(
-            case_id=opened.case_id,
-            correlation_id=opened.correlation_id,
-            profile=opened.profile,
-            colleague=opened.colleague,
-            exclusions=opened.exclusions,
-            opened_at=opened.occurred_at,
-            preferences=opened.preferences,
-        )
+        case = Case.of(opened)
 
         async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
             """Decided before it is written, so that the case is written once."""
@@ -382,7 +374,7 @@ class Matcher:
         and the case's changes, which the caller writes with the rest of the case."""
         case, case_id = record.case, record.case_id
         share = (
-            await self.book.incident_share(session, case.correlation_id)
+            await self.book.incident_share(session, case.incident)
             if case.exclusions.incident_size > self.policy.large_incident
             else Counter[str]()
         )

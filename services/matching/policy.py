@@ -44,6 +44,7 @@ from shared.events import (
     ReferralKind,
     ResponseDeadlineMoved,
     ScoreItem,
+    SupportCaseOpened,
     SupportEnded,
     SupportOutcome,
     SupportPreferences,
@@ -199,6 +200,9 @@ class Case:
 
     case_id: uuid.UUID
     correlation_id: str
+    incident: str
+    """What the incident's cases share: its random reference (for a case opened before
+    references, its correlation id, the incident's key). Large incidents cap shares by it."""
     profile: CaseProfile
     colleague: Colleague
     exclusions: Exclusions
@@ -207,6 +211,20 @@ class Case:
     opened_at: datetime | None = None
     preferences: SupportPreferences = field(default_factory=SupportPreferences)
     """What the colleague asked for, each a soft rule."""
+
+    @classmethod
+    def of(cls, opened: SupportCaseOpened, tried: frozenset[str] = frozenset()) -> "Case":
+        return cls(
+            case_id=opened.case_id,
+            correlation_id=opened.correlation_id,
+            incident=opened.incident_ref or opened.correlation_id,
+            profile=opened.profile,
+            colleague=opened.colleague,
+            exclusions=opened.exclusions,
+            tried=tried,
+            opened_at=opened.occurred_at,
+            preferences=opened.preferences,
+        )
 
     @property
     def hospital_id(self) -> str:

@@ -23,6 +23,7 @@ from pymongo.errors import OperationFailure, PyMongoError
 
 from services.matching.policy import Case
 from services.matching.supporters import Supporter
+from shared.erasure import erased_on
 from shared.events import (
     Absence,
     CaseProfile,
@@ -341,9 +342,10 @@ class CaseBook:
         return case_record(doc) if doc else None
 
     async def erase_ended(self, cutoff: datetime, now: datetime) -> list[str]:
-        """What identifies the colleague goes from each case that ended, closed or was
-        opted out of before `cutoff`: their pseudonym and its links (team, line manager,
-        birth year, those involved), their wishes, who was tried. Returns the case ids."""
+        """Each case that ended, closed or was opted out of before `cutoff` keeps only its
+        random id, its status and the day it was erased (so a late redelivery cannot open it
+        again): no colleague, incident, supporter, assignment, profile or exact time. What
+        it was is in reporting's counts. Returns the case ids."""
         due = {
             "purged_at": {"$exists": False},
             "$or": [
@@ -352,16 +354,12 @@ class CaseBook:
                 {"status": Status.OPTED_OUT, "since": {"$lte": cutoff}},
             ],
         }
-        ids = [doc["_id"] async for doc in self.collection.find(due, {"_id": 1})]
-        if ids:
-            await self.collection.update_many(
-                {"_id": {"$in": ids}},
-                {
-                    "$unset": {"colleague": "", "exclusions": "", "preferences": "", "tried": ""},
-                    "$set": {"purged_at": now},
-                },
+        erased = [doc async for doc in self.collection.find(due, {"status": 1})]
+        for doc in erased:
+            await self.collection.replace_one(
+                {"_id": doc["_id"]}, {"status": doc["status"], "purged_at": erased_on(now)}
             )
-        return ids
+        return [doc["_id"] for doc in erased]
 
     async def in_progress(self, hospital_id: str | None, limit: int) -> list[CaseRecord]:
         """Cases not yet ended or closed, of one hospital or all: what a coordinator may
@@ -405,7 +403,8 @@ def case_document(
     """A case as the book keeps it when it opens."""
     return {
         "_id": str(case.case_id),
-        "incident": case.correlation_id,
+        "incident": case.incident,
+        "correlation_id": case.correlation_id,
         "profile": case.profile.model_dump(mode="json"),
         "colleague": case.colleague.model_dump(mode="json"),
         "exclusions": case.exclusions.model_dump(mode="json"),
@@ -437,7 +436,8 @@ def offer_changes(assigned: PeerAssigned, at: datetime) -> Document:
 def case_record(doc: Document) -> CaseRecord:
     case = Case(
         case_id=uuid.UUID(doc["_id"]),
-        correlation_id=doc["incident"],
+        correlation_id=doc.get("correlation_id") or doc["incident"],
+        incident=doc["incident"],
         profile=CaseProfile.model_validate(doc["profile"]),
         colleague=Colleague.model_validate(doc["colleague"]),
         exclusions=Exclusions.model_validate(doc["exclusions"]),

@@ -11,12 +11,14 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.erasure import erased_on
 from shared.mongo import Document
 
-BY_CASE_ID = ("case_contacts", "contact_keys")
+BY_CASE_ID = ("case_contacts", "contact_keys", "contacted_cases")
 """Collections whose `_id` is the case's id; in the others it is their `case_id`."""
-ERASED = (*BY_CASE_ID, "offers", "messages", "coordinator_alerts")
-"""notify's collections that hold a case's identifiable data, or its contact's key."""
+ERASED = (*BY_CASE_ID, "offers", "messages", "coordinator_alerts", "used_links")
+"""notify's collections that hold a case's identifiable data, its contact's key, or the
+assignments and times of its links; an erased case's link finds no offer, used or not."""
 
 
 class Erasure:
@@ -57,7 +59,10 @@ class Erasure:
             for name in ERASED:
                 key = "_id" if name in BY_CASE_ID else "case_id"
                 await self.database[name].delete_many({key: case_id})
-            await self.ends.update_one({"_id": case_id}, {"$set": {"purged_at": now}})
+            await self.ends.update_one(
+                {"_id": case_id},
+                {"$set": {"purged_at": erased_on(now)}, "$unset": {"ended_at": ""}},
+            )
             erased += 1
         if erased:
             self.log.info("cases erased", cases=erased, purge_after=str(self.purge_after))

@@ -562,11 +562,10 @@ class Notifier:
         """Record one contact per link; returns False when the link was used before."""
 
         async def record(session: AsyncClientSession, now: datetime) -> Announcements:
-            if not await self.used_links.first(
-                session, _used_key(Purpose.LOG_CONTACT, link.nonce), now
-            ):
+            if not await self._first_use(session, Purpose.LOG_CONTACT, link.nonce, assignment, now):
                 return []
-            first = await self.contacted_cases.first(session, str(assignment.case_id), now)
+            case_id = str(assignment.case_id)
+            first = await self.contacted_cases.first(session, case_id, now, case_id=case_id)
             logged = contact_logged(assignment, entry, link.nonce, now, first_of_case=first)
             await self.offers.count_contact(session, str(assignment.assignment_id))
             lapse_at = now + self.settings.support_ends_after
@@ -578,6 +577,18 @@ class Notifier:
         self.metrics.contacts_logged.inc()
         self.log.info("contact logged", assignment_id=str(link.assignment_id))
         return True
+
+    async def _first_use(
+        self,
+        session: AsyncClientSession,
+        purpose: Purpose,
+        nonce: str,
+        assignment: PeerAssigned,
+        now: datetime,
+    ) -> bool:
+        """Marks a single-use link (or the lapse step) used; False when it was before."""
+        key, case_id = _used_key(purpose, nonce), str(assignment.case_id)
+        return await self.used_links.first(session, key, now, case_id=case_id)
 
     async def link_used(self, link: Link, purpose: Purpose) -> bool:
         """Whether a single-use link was used: opening it again says so at once."""
@@ -605,7 +616,7 @@ class Notifier:
         lapse = nonce == f"{assignment_id}/{LAPSE}"
 
         async def record(session: AsyncClientSession, now: datetime) -> Announcements:
-            if not await self.used_links.first(session, _used_key(Purpose.END_SUPPORT, nonce), now):
+            if not await self._first_use(session, Purpose.END_SUPPORT, nonce, assignment, now):
                 return []
             contacts = await self.offers.end(session, assignment_id, outcome, now)
             if contacts is None:
@@ -631,8 +642,9 @@ class Notifier:
 
         async def record(session: AsyncClientSession, now: datetime) -> Announcements:
             nonlocal continued
-            used = _used_key(Purpose.END_SUPPORT, link.nonce)
-            if offer.ended or not await self.used_links.first(session, used, now):
+            if offer.ended or not await self._first_use(
+                session, Purpose.END_SUPPORT, link.nonce, assignment, now
+            ):
                 return []
             after = now + self.settings.still_supporting_after
             step = follow_up(after - (offer.answered_at or now))

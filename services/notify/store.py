@@ -441,7 +441,7 @@ class Messages:
 
 class Firsts:
     """Keys seen once, such as the nonce of each single-use link once used, or each case
-    whose first contact was logged."""
+    whose first contact was logged; each with its case, so the erasure takes them too."""
 
     def __init__(self, database: AsyncDatabase[Document], name: str) -> None:
         self.collection = database[name]
@@ -449,10 +449,14 @@ class Firsts:
     async def seen(self, key: str) -> bool:
         return await self.collection.find_one({"_id": key}, {"_id": 1}) is not None
 
-    async def first(self, session: AsyncClientSession, key: str, at: datetime) -> bool:
+    async def first(
+        self, session: AsyncClientSession, key: str, at: datetime, *, case_id: str
+    ) -> bool:
         """Returns False when the key was seen before; two at once make the second
         transaction fail on the key, and its retry then sees the first."""
         if await self.collection.find_one({"_id": key}, {"_id": 1}, session=session):
             return False
-        await self.collection.insert_one({"_id": key, "at": at}, session=session)
+        await self.collection.insert_one(
+            {"_id": key, "at": at, "case_id": case_id}, session=session
+        )
         return True

@@ -15,8 +15,7 @@ from services.reporting.settings import SERVICE, ReportingSettings
 from services.reporting.snapshots import Snapshots
 from services.reporting.store import CellStore
 from services.reporting.web import dashboard_router
-from shared.access import Attempts
-from shared.gate import Refusals
+from shared.gate import refusals_of
 from shared.kafka import subscription
 from shared.service import Clock, web_app, wire
 from shared.signin import SignIn
@@ -31,10 +30,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     store = CellStore(wiring.database, retention, settings.reporting_dimensions)
     tokens = ApiTokens(wiring.database, timedelta(days=settings.api_token_days))
     sessions = Sessions(wiring.database, tokens)
-    attempts = Attempts(
-        settings.sign_in_failures_allowed, timedelta(seconds=settings.sign_in_window_seconds)
-    )
-    refusals = Refusals(wiring.registry, wiring.log, attempts)
+    refusals = refusals_of(wiring.database, wiring.registry, wiring.log, settings)
     releaser = Releaser(
         store, settings.release_delay, settings.min_cell_size, wiring.log, wiring.registry
     )
@@ -61,7 +57,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         title="peer-support reporting",
         description="Anonymised aggregates of the peer-support programme. "
         f"Cells with fewer than {settings.min_cell_size} cases are suppressed.",
-        on_startup=[store.ensure_indexes, sessions.ensure_indexes],
+        on_startup=[store.ensure_indexes, sessions.ensure_indexes, refusals.ensure_indexes],
         background=[Clock("releasing", releaser.release_due, settings.release_scan_seconds).keep],
     )
     api.include_router(aggregates_router(tokens, snapshots, refusals, settings))

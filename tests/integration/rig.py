@@ -87,6 +87,15 @@ class EventLog:
     def events(self, topic: str, key: str | None = None) -> list[dict[str, Any]]:
         return [json.loads(r.value or b"") for r in self.on(topic, key)]
 
+    def at(self, topic: str, hospital_id: str) -> list[ConsumerRecord[bytes, bytes]]:
+        """A hospital's records on a topic. After intake no event names the incident it came
+        from (records are keyed by their case), so a test gives its incident a hospital of
+        its own and follows that."""
+        return [r for r in self.on(topic) if _hospital_of(r) == hospital_id]
+
+    def events_at(self, topic: str, hospital_id: str) -> list[dict[str, Any]]:
+        return [json.loads(r.value or b"") for r in self.at(topic, hospital_id)]
+
     def next_offset(self, partition: TopicPartition) -> int:
         """One past the last offset seen on the partition (0 when none was)."""
         offsets = [
@@ -195,9 +204,9 @@ async def running(
         yield Rig(isolation, producer, mongo, log)
 
 
-async def retained(isolation: Isolation) -> dict[str, list[bytes]]:
+async def retained(isolation: Isolation, *, keys: bool = False) -> dict[str, list[bytes]]:
     """What every topic of the rig (dead letters included) still holds, by topic: what
-    anyone with topic access could read, or replay."""
+    anyone with topic access could read, or replay; with `keys`, the records' keys too."""
     names = [t for topic in isolation.topics.all() for t in (topic, dead_letter_topic(topic))]
     consumer = AIOKafkaConsumer(
         bootstrap_servers=isolation.servers.kafka_bootstrap_servers, enable_auto_commit=False
@@ -215,6 +224,7 @@ async def retained(isolation: Isolation) -> dict[str, list[bytes]]:
         while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
             for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
                 held[tp.topic] += [r.value for r in records if r.value is not None]
+                held[tp.topic] += [r.key for r in records if keys and r.key is not None]
         return held
     finally:
         await consumer.stop()
@@ -223,3 +233,12 @@ async def retained(isolation: Isolation) -> dict[str, list[bytes]]:
 async def _follow(consumer: AIOKafkaConsumer, log: EventLog) -> None:
     async for record in consumer:
         log.records.append(record)
+
+
+def _hospital_of(record: ConsumerRecord[bytes, bytes]) -> object:
+    """The hospital a record names, if it is a JSON object that does (a dead letter need not)."""
+    try:
+        value = json.loads(record.value or b"{}")
+    except ValueError:
+        return None
+    return value.get("hospital_id") if isinstance(value, dict) else None

@@ -1,5 +1,5 @@
-"""Allowances counted in the real store: two replicas of a service share one count, and a
-window that has passed starts afresh."""
+"""Allowances counted in the real store, in a sliding window: two replicas of a service
+share one count, a refused use is not counted, and a use leaves the window an hour after it."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -16,6 +16,10 @@ pytestmark = pytest.mark.integration
 NOON = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
 
+def at(minutes: int) -> datetime:
+    return NOON + timedelta(minutes=minutes)
+
+
 async def test_two_replicas_do_not_double_an_allowance(servers: Servers) -> None:
     mongo: AsyncMongoClient[Document] = AsyncMongoClient(servers.mongodb_url, tz_aware=True)
     database = mongo[f"allowances_{uuid.uuid4().hex[:8]}"]
@@ -24,13 +28,15 @@ async def test_two_replicas_do_not_double_an_allowance(servers: Servers) -> None
     address, hospital = Allowance("address-key", 3), Allowance("hospital-key", 4)
     try:
         used = [
-            await replica.spend([address, hospital], NOON + timedelta(minutes=n))
+            await replica.spend([address, hospital], at(n))
             for n, replica in enumerate([one, two, one, two])
         ]
         assert used == [None, None, None, address], "three uses in all, whichever replica"
-        other = Allowance("other-address-key", 3)
-        assert await two.spend([other, hospital], NOON) is hospital, "the hospital's fifth"
-        assert await one.spend([address], NOON + timedelta(hours=1)) is None, "a new hour"
+        other, third = Allowance("other-address-key", 3), Allowance("third-address-key", 3)
+        assert await two.spend([other, hospital], at(5)) is None, "the refused use not counted"
+        assert await one.spend([third, hospital], at(6)) is hospital, "the hospital's four"
+        assert await one.retry_after(address, at(10)) == 50 * 60 + 1, "when the first use leaves"
+        assert await one.spend([address], at(61)) is None, "the first use left the window"
     finally:
         await mongo.drop_database(database.name)
         await mongo.close()

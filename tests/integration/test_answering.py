@@ -23,10 +23,11 @@ def link_in(mail: Message) -> str:
     return found.group(1)
 
 
-async def offered(pipeline: Pipeline, key: str, count: int = 1) -> list[dict[str, object]]:
+async def offered(pipeline: Pipeline, hospital: str, count: int = 1) -> list[dict[str, object]]:
     topic = pipeline.topics.notifications
-    await pipeline.until(lambda: len(pipeline.log.on(topic, key)) >= count, what=f"{count} sent")
-    return pipeline.log.events(pipeline.topics.assignments, key)
+    sent = f"{count} sent"
+    await pipeline.until(lambda: len(pipeline.log.at(topic, hospital)) >= count, what=sent)
+    return pipeline.log.events_at(pipeline.topics.assignments, hospital)
 
 
 def mail_for(pipeline: Pipeline, offer: dict[str, Any]) -> Message:
@@ -44,7 +45,7 @@ async def case_status(pipeline: Pipeline, case_id: object) -> str:
 async def test_accepting_through_the_link_once(pipeline: Pipeline) -> None:
     await pipeline.load_roster(roster("A1"))
     await pipeline.report(incident_json("INC-A1", [participant("E91001")], hospital_id="A1"))
-    (offer,) = await offered(pipeline, "A1:INC-A1")
+    (offer,) = await offered(pipeline, "A1")
     link = link_in(mail_for(pipeline, offer))
 
     opened = await pipeline.supporter.get(link)
@@ -52,13 +53,13 @@ async def test_accepting_through_the_link_once(pipeline: Pipeline) -> None:
     assert 'value="accept"' in opened.text
     assert "Ja, ik neem contact op" in opened.text  # the supporter's language
     await pipeline.idle()
-    assert pipeline.log.on(pipeline.topics.responses, "A1:INC-A1") == []  # opening answers nothing
+    assert pipeline.log.at(pipeline.topics.responses, "A1") == []  # opening answers nothing
 
     accepted = await pipeline.supporter.post(link, data={"answer": "accept"})
     assert accepted.status_code == 200
     assert "Je hebt het verzoek aangenomen" in accepted.text
     await pipeline.idle()
-    (answer,) = pipeline.log.events(pipeline.topics.responses, "A1:INC-A1")
+    (answer,) = pipeline.log.events_at(pipeline.topics.responses, "A1")
     assert answer["event_type"] == "assignment.accepted"
     assert answer["assignment_id"] == offer["assignment_id"]
     assert await case_status(pipeline, offer["case_id"]) == "accepted"
@@ -69,14 +70,14 @@ async def test_accepting_through_the_link_once(pipeline: Pipeline) -> None:
     assert again.status_code == 409
     assert "Op dit verzoek is al geantwoord" in again.text
     await pipeline.idle()
-    assert len(pipeline.log.on(pipeline.topics.responses, "A1:INC-A1")) == 1
+    assert len(pipeline.log.at(pipeline.topics.responses, "A1")) == 1
     assert await case_status(pipeline, offer["case_id"]) == "accepted"
 
 
 async def test_an_answer_after_the_deadline_is_refused_and_says_why(pipeline: Pipeline) -> None:
     await pipeline.load_roster(roster("A5"))
     await pipeline.report(incident_json("INC-A5", [participant("E91005")], hospital_id="A5"))
-    (offer,) = await offered(pipeline, "A5:INC-A5")
+    (offer,) = await offered(pipeline, "A5")
     link = link_in(mail_for(pipeline, offer))
     offers = pipeline.mongo[f"{pipeline.database_prefix}notify"]["offers"]
     # The day passes: notify's copy of the deadline is what its pages go by.
@@ -90,19 +91,19 @@ async def test_an_answer_after_the_deadline_is_refused_and_says_why(pipeline: Pi
     assert accepted.status_code == 409
     assert "De tijd om te antwoorden is voorbij" in accepted.text
     await pipeline.idle()
-    assert pipeline.log.on(pipeline.topics.responses, "A5:INC-A5") == []
+    assert pipeline.log.at(pipeline.topics.responses, "A5") == []
     assert await case_status(pipeline, offer["case_id"]) == "offered"
 
 
 async def test_declining_through_the_link_brings_the_next_peer(pipeline: Pipeline) -> None:
     await pipeline.load_roster(roster("A2"))
     await pipeline.report(incident_json("INC-A2", [participant("E91002")], hospital_id="A2"))
-    (first,) = await offered(pipeline, "A2:INC-A2")
+    (first,) = await offered(pipeline, "A2")
     declined = await pipeline.supporter.post(
         link_in(mail_for(pipeline, first)), data={"answer": "decline"}
     )
     assert declined.status_code == 200
-    offers = await offered(pipeline, "A2:INC-A2", 2)
+    offers = await offered(pipeline, "A2", 2)
     second = offers[-1]
     assert second["event_type"] == "support.peer_assigned"
     assert second["supporter_id"] != first["supporter_id"]
@@ -113,7 +114,7 @@ async def test_forged_and_withdrawn_links_change_nothing(pipeline: Pipeline) -> 
     await pipeline.load_roster(roster("A3"))
     event = incident_json("INC-A3", [participant("E91003")], hospital_id="A3")
     await pipeline.report(event)
-    (offer,) = await offered(pipeline, "A3:INC-A3")
+    (offer,) = await offered(pipeline, "A3")
     link = link_in(mail_for(pipeline, offer))
 
     forged = await pipeline.supporter.post(link[:-3] + "xyz", data={"answer": "accept"})
@@ -126,4 +127,4 @@ async def test_forged_and_withdrawn_links_change_nothing(pipeline: Pipeline) -> 
     assert too_late.status_code == 409
     assert "ingetrokken" in too_late.text
     await pipeline.idle()
-    assert pipeline.log.on(pipeline.topics.responses, "A3:INC-A3") == []
+    assert pipeline.log.at(pipeline.topics.responses, "A3") == []

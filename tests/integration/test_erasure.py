@@ -14,6 +14,7 @@ import pytest
 from services.notify.keyring import ContactKeys
 from shared.events import CaseContactRecorded, CaseContactSealed
 from shared.sealing import unseal
+from shared.settings import dead_letter_topic
 from tests.integration.rig import Servers, retained, until_true
 from tests.integration.test_support_ends import Programme, ending_link, programme
 
@@ -47,8 +48,9 @@ async def holding(erasing: Programme, *secrets: str) -> dict[str, list[str]]:
 
 
 async def on_topics(erasing: Programme, *secrets: str) -> dict[str, list[str]]:
-    """Per secret, the retained topics (dead letters included) whose events contain it."""
-    held = await retained(erasing.isolation)
+    """Per secret, the retained topics (dead letters included) whose events or keys contain
+    it."""
+    held = await retained(erasing.isolation, keys=True)
     return {
         secret: [
             topic for topic, values in held.items() if any(secret.encode() in v for v in values)
@@ -161,3 +163,27 @@ async def test_a_colleague_is_erased_once_support_has_ended_long_enough(
     assert await sealed_contact(erasing, case_id) == colleague.sealed
     # What the topics still hold names nobody: the tag stands for no pseudonym that is kept.
     assert (await on_topics(erasing, colleague.pseudonym))[colleague.pseudonym] == []
+    await nothing_leads_back(erasing, colleague, offer)
+
+
+async def nothing_leads_back(
+    erasing: Programme, colleague: Colleague, offer: dict[str, str]
+) -> None:
+    """Who was in the incident is the incident system's to know; after the erasure nothing of
+    ours ties the incident, or the colleague's staff id, e-mail or phone, to a case, to who
+    supported it, or to how it went: no database, and no topic but the hospitals' own
+    ingress (kept `TOPICS_INGRESS_RETENTION_DAYS`)."""
+    reports = (await retained(erasing.isolation))[erasing.topics.incidents_reported]
+    (reported,) = [e for e in map(json.loads, reports) if e["hospital_id"] == "X1"]
+    (staff_id,) = [p["staff_id"] for p in reported["participants"]]
+    traces = (reported["incident_id"], staff_id, colleague.email, colleague.phone)
+    stored = await holding(erasing, *traces, offer["assignment_id"])
+    assert {trace: found for trace, found in stored.items() if found} == {}
+    topics = erasing.topics
+    ingress = {topics.incidents_reported, topics.staff}
+    ingress |= {dead_letter_topic(topic) for topic in ingress}
+    ours = {
+        trace: [topic for topic in held if topic not in ingress]
+        for trace, held in (await on_topics(erasing, *traces)).items()
+    }
+    assert {trace: held for trace, held in ours.items() if held} == {}

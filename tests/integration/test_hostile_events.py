@@ -84,9 +84,8 @@ async def test_a_hostile_event_is_dead_lettered_and_the_one_behind_it_flows(
     started = time.monotonic()
     await pipeline.report(valid, partition)
 
-    key = f"{hospital}:INC-VALID"
     await pipeline.until(
-        lambda: pipeline.log.on(pipeline.topics.cases, key), within=WITHIN, what=kind
+        lambda: pipeline.log.at(pipeline.topics.cases, hospital), within=WITHIN, what=kind
     )
     taken_in = time.monotonic() - started
     dlq = f"{pipeline.topics.incidents_reported}.dlq"
@@ -119,9 +118,7 @@ async def test_an_event_larger_than_a_produce_request_is_dead_lettered_in_part(
     valid = incident_json("INC-VALID", [participant("E40002")], hospital_id=hospital)
     await pipeline.report(valid, sent.partition)
 
-    await pipeline.until(
-        lambda: pipeline.log.on(pipeline.topics.cases, f"{hospital}:INC-VALID"), within=WITHIN
-    )
+    await pipeline.until(lambda: pipeline.log.at(pipeline.topics.cases, hospital), within=WITHIN)
     dlq = f"{pipeline.topics.incidents_reported}.dlq"
     await pipeline.until(lambda: pipeline.log.on(dlq, f"{hospital}:INC-HUGE"))
     (letter,) = pipeline.log.on(dlq, f"{hospital}:INC-HUGE")

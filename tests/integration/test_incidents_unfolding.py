@@ -31,16 +31,15 @@ async def test_an_update_before_its_report_is_applied_and_the_report_ignored(
     report = incident_json("INC-U1", people[:1], hospital_id="U1", harm="mild", calamity=False)
     await pipeline.report(update)
     await pipeline.report(report)
-    key = "U1:INC-U1"
     await pipeline.until(
-        lambda: len(pipeline.log.on(pipeline.topics.notifications, key)) == 3,
+        lambda: len(pipeline.log.at(pipeline.topics.notifications, "U1")) == 3,
         what="three supporters notified",
     )
     await pipeline.idle()
-    cases = pipeline.log.events(pipeline.topics.cases, key)
+    cases = pipeline.log.events_at(pipeline.topics.cases, "U1")
     assert [c["event_type"] for c in cases] == ["support.case_opened"] * 3
     assert {c["profile"]["harm"] for c in cases} == {"death"}
-    offers = pipeline.log.events(pipeline.topics.assignments, key)
+    offers = pipeline.log.events_at(pipeline.topics.assignments, "U1")
     assert len(offers) == 3
 
 
@@ -50,15 +49,14 @@ async def test_a_withdrawn_incident_closes_its_cases_and_cancels_their_offers(
     await pipeline.load_roster(roster("U2"))
     event = incident_json("INC-U2", [participant("E70010")], hospital_id="U2")
     await pipeline.report(event)
-    key = "U2:INC-U2"
-    await pipeline.until(lambda: pipeline.log.on(pipeline.topics.notifications, key))
+    await pipeline.until(lambda: pipeline.log.at(pipeline.topics.notifications, "U2"))
     await pipeline.report(withdrawal_json("INC-U2", "U2"))
     await pipeline.report({**event, "event_id": str(uuid.uuid4())})  # a late resend
     await pipeline.idle()
-    cases = pipeline.log.events(pipeline.topics.cases, key)
+    cases = pipeline.log.events_at(pipeline.topics.cases, "U2")
     assert [c["event_type"] for c in cases] == ["support.case_opened", "support.case_closed"]
     assert cases[1]["reason"] == "incident_withdrawn"
-    news = [e["event_type"] for e in pipeline.log.events(pipeline.topics.assignments, key)]
+    news = [e["event_type"] for e in pipeline.log.events_at(pipeline.topics.assignments, "U2")]
     assert news == ["support.peer_assigned", "support.assignment_cancelled"]
 
 
@@ -76,17 +74,19 @@ async def test_a_request_opens_a_case_and_an_opt_out_is_respected(pipeline: Pipe
     incident = incident_json("INC-U3", [participant("E70021", "ED")], hospital_id="U3")
     await pipeline.report(incident)
     await pipeline.until(
-        lambda: pipeline.log.on(pipeline.topics.notifications, "U3:request:REQ-1"),
+        lambda: pipeline.log.at(pipeline.topics.notifications, "U3"),
         what="the requested support offered",
     )
     await pipeline.idle()
 
-    (requested,) = pipeline.log.events(pipeline.topics.cases, "U3:request:REQ-1")
-    assert requested["profile"]["origin"] == "referral", "a colleague asked on their behalf"
-    (opted_out,) = pipeline.log.events(pipeline.topics.cases, "U3:INC-U3")
+    by_origin = {
+        c["profile"]["origin"]: c for c in pipeline.log.events_at(pipeline.topics.cases, "U3")
+    }
+    requested, opted_out = by_origin["referral"], by_origin["incident"]  # a colleague asked
     assert opted_out["opted_out"] is True
-    assert pipeline.log.on(pipeline.topics.assignments, "U3:INC-U3") == []
-    assert pipeline.log.on(pipeline.topics.contacts, "U3:INC-U3") == []
+    for topic in (pipeline.topics.assignments, pipeline.topics.contacts):
+        reached = {e["case_id"] for e in pipeline.log.events_at(topic, "U3")}
+        assert reached == {requested["case_id"]}, "nobody reaches out to who opted out"
     downstream = [r for r in pipeline.log.records if r.topic != staff]
     assert [r.topic for r in downstream if b"night shift" in (r.value or b"")] == []
     cell = await pipeline.counted("U3", harm="severe")
@@ -98,7 +98,7 @@ async def test_an_oversized_event_is_dead_lettered_with_its_size(pipeline: Pipel
     huge["padding"] = "x" * (300 * 1024)
     partition = await pipeline.report(huge)
     await pipeline.report(incident_json("INC-U4b", hospital_id="U4"), partition)
-    await pipeline.until(lambda: pipeline.log.on(pipeline.topics.cases, "U4:INC-U4b"))
+    await pipeline.until(lambda: pipeline.log.at(pipeline.topics.cases, "U4"))
     (letter,) = pipeline.log.on(f"{pipeline.topics.incidents_reported}.dlq", "U4:INC-U4")
     reason = dict(letter.headers)["dlq-reason"].decode()
     assert reason.startswith("event of 30")

@@ -32,14 +32,16 @@ def roster(hospital: str) -> list[RosterEntry]:
 
 
 async def report_and_wait(pipeline: Pipeline, event: dict[str, Any], notified: int) -> str:
-    """Report an incident and wait until `notified` supporters were contacted for it."""
-    key = f"{event['hospital_id']}:{event['incident_id']}"
+    """Report an incident, in a hospital of its own, and wait until `notified` supporters were
+    contacted for it; returns the hospital (no event after intake names the incident)."""
+    hospital = event["hospital_id"]
     await pipeline.report(event)
     topic = pipeline.topics.notifications
     await pipeline.until(
-        lambda: len(pipeline.log.on(topic, key)) >= notified, what=f"{notified} notified for {key}"
+        lambda: len(pipeline.log.at(topic, hospital)) >= notified,
+        what=f"{notified} notified in {hospital}",
     )
-    return key
+    return str(hospital)
 
 
 async def test_two_professionals_get_two_cases_two_supporters_and_two_emails(
@@ -47,12 +49,13 @@ async def test_two_professionals_get_two_cases_two_supporters_and_two_emails(
 ) -> None:
     await pipeline.load_roster(roster("T1"))
     people = [participant("E12345", department="ICU"), participant(INVOLVED_STAFF_ID, "ED")]
-    key = await report_and_wait(pipeline, incident_json("INC-1", people, hospital_id="T1"), 2)
+    event = incident_json("INC-1", people, hospital_id="T1")
+    hospital = await report_and_wait(pipeline, event, 2)
     await pipeline.idle()
     await pipeline.release()
 
-    cases = pipeline.log.events(pipeline.topics.cases, key)
-    assignments = pipeline.log.events(pipeline.topics.assignments, key)
+    cases = pipeline.log.events_at(pipeline.topics.cases, hospital)
+    assignments = pipeline.log.events_at(pipeline.topics.assignments, hospital)
     assert len({c["case_id"] for c in cases}) == 2
     assert {a["event_type"] for a in assignments} == {"support.peer_assigned"}
     department_of_case = {c["case_id"]: c["colleague"]["department"] for c in cases}
@@ -83,11 +86,13 @@ async def test_two_professionals_get_two_cases_two_supporters_and_two_emails(
 async def test_reporting_reads_and_stores_no_personal_data(pipeline: Pipeline) -> None:
     await pipeline.load_roster(roster("T5"))
     people = [participant("E55555", department="ICU")]
-    key = await report_and_wait(pipeline, incident_json("INC-5", people, hospital_id="T5"), 1)
+    event = incident_json("INC-5", people, hospital_id="T5")
+    hospital = await report_and_wait(pipeline, event, 1)
     await pipeline.idle()
     # At least once: an event the relay published again after a failed publish is one event.
-    (case,) = {e["event_id"]: e for e in pipeline.log.events(pipeline.topics.cases, key)}.values()
-    assignments = pipeline.log.events(pipeline.topics.assignments, key)
+    cases = pipeline.log.events_at(pipeline.topics.cases, hospital)
+    (case,) = {e["event_id"]: e for e in cases}.values()
+    assignments = pipeline.log.events_at(pipeline.topics.assignments, hospital)
     (assignment,) = {e["event_id"]: e for e in assignments}.values()
     database = pipeline.mongo[f"{pipeline.database_prefix}reporting"]
     stored = [
@@ -109,7 +114,7 @@ async def test_reporting_reads_and_stores_no_personal_data(pipeline: Pipeline) -
     read = [
         (record.value or b"").decode()
         for topic in pipeline.topics.counted()
-        for record in pipeline.log.on(topic, key)
+        for record in pipeline.log.at(topic, hospital)
     ]
     steps = {json.loads(r)["event_type"] for r in read}
     assert {"support.case_counted", "support.assignment_counted"} <= steps
@@ -214,7 +219,7 @@ async def test_cells_counted_before_a_dimension_was_added_show_it_unrecorded(
 async def test_the_same_incident_again_changes_nothing(pipeline: Pipeline) -> None:
     await pipeline.load_roster(roster("T2"))
     event = incident_json("INC-2", [participant("E22222", department="OR")], hospital_id="T2")
-    key = await report_and_wait(pipeline, event, 1)
+    hospital = await report_and_wait(pipeline, event, 1)
     await pipeline.idle()
     before = await pipeline.cells()
 
@@ -223,21 +228,21 @@ async def test_the_same_incident_again_changes_nothing(pipeline: Pipeline) -> No
     # Every internal event of this incident delivered a second time, to every service.
     for topic in (pipeline.topics.cases, pipeline.topics.case_counts, pipeline.topics.contacts,
                   pipeline.topics.assignments, pipeline.topics.notifications):  # fmt: skip
-        for record in pipeline.log.on(topic, key):
+        for record in pipeline.log.at(topic, hospital):
             await pipeline.send_raw(record.value or b"", record.key or b"", topic=topic)
     await pipeline.idle()
 
-    assert len(pipeline.log.events(pipeline.topics.incidents_reported, key)) == 3
-    assert len(pipeline.log.events(pipeline.topics.assignments, key)) == 2  # ours + resent
-    assert len({e["event_id"] for e in pipeline.log.events(pipeline.topics.cases, key)}) == 1
-    (assignment_id,) = {
-        e["assignment_id"] for e in pipeline.log.events(pipeline.topics.assignments, key)
-    }
+    assert len(pipeline.log.events(pipeline.topics.incidents_reported, "T2:INC-2")) == 3
+    assignments = pipeline.log.events_at(pipeline.topics.assignments, hospital)
+    assert len(assignments) == 2  # ours + resent
+    cases = pipeline.log.events_at(pipeline.topics.cases, hospital)
+    assert len({e["event_id"] for e in cases}) == 1
+    (assignment_id,) = {e["assignment_id"] for e in assignments}
     sent = [
         m for m in pipeline.mail.messages if m["Message-ID"] == f"<{assignment_id}@peer-support>"
     ]
     assert len(sent) == 1
-    notified = pipeline.log.events(pipeline.topics.notifications, key)
+    notified = pipeline.log.events_at(pipeline.topics.notifications, hospital)
     assert len({e["event_id"] for e in notified}) == 1
     assert await pipeline.cells() == before
 
@@ -255,7 +260,7 @@ async def test_a_malformed_event_is_dead_lettered_and_the_next_one_processed(
     await pipeline.report(valid, partition)
 
     await pipeline.until(
-        lambda: pipeline.log.on(pipeline.topics.cases, "T3:INC-3"), what="the valid incident"
+        lambda: pipeline.log.at(pipeline.topics.cases, "T3"), what="the valid incident"
     )
     dead = pipeline.log.on(f"{pipeline.topics.incidents_reported}.dlq")
     letters = {record.key: record for record in dead if (record.key or b"").startswith(b"T3:")}
@@ -285,20 +290,19 @@ async def test_an_unreachable_store_delays_but_loses_nothing(pipeline: Pipeline)
         await pipeline.report(event)
         # Longer than the client's server selection timeout: handlers fail and retry.
         await asyncio.sleep(8)
-        assert pipeline.log.on(pipeline.topics.cases, "T6:INC-6") == []
+        assert pipeline.log.at(pipeline.topics.cases, "T6") == []
     finally:
         os.killpg(mongodb.pid, signal.SIGCONT)
 
-    key = "T6:INC-6"
     await pipeline.until(
-        lambda: len(pipeline.log.on(pipeline.topics.notifications, key)) == 2,
+        lambda: len(pipeline.log.at(pipeline.topics.notifications, "T6")) == 2,
         within=120,
         what="both supporters notified after the store came back",
     )
     await pipeline.idle()
-    assert len(pipeline.log.events(pipeline.topics.cases, key)) == 2
-    assert len(pipeline.log.events(pipeline.topics.notifications, key)) == 2
-    dead = [r for t in pipeline.topics.all() for r in pipeline.log.on(f"{t}.dlq", key)]
+    assert len(pipeline.log.events_at(pipeline.topics.cases, "T6")) == 2
+    assert len(pipeline.log.events_at(pipeline.topics.notifications, "T6")) == 2
+    dead = [r for t in pipeline.topics.all() for r in pipeline.log.at(f"{t}.dlq", "T6")]
     assert dead == []
     cell = await pipeline.counted("T6")
     assert (cell["cases_opened"], cell["peers_notified"]) == (2, 2)

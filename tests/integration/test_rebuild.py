@@ -23,8 +23,8 @@ async def test_a_rebuild_from_the_topics_equals_the_live_aggregates(
     await pipeline.load_roster(roster("RB"))
     people = [participant(f"E6{n}", department="ED") for n in range(3)]
     event = incident_json("INC-RB", people, hospital_id="RB")
-    key = await report_and_wait(pipeline, event, 3)
-    opened = pipeline.log.on(pipeline.topics.case_counts, key)[0]
+    hospital = await report_and_wait(pipeline, event, 3)
+    opened = pipeline.log.at(pipeline.topics.case_counts, hospital)[0]
     topic = pipeline.topics.case_counts
     await pipeline.send_raw(opened.value or b"", opened.key or b"", topic=topic)
     await pipeline.idle()

@@ -114,9 +114,8 @@ def test_pseudonyms_are_stable_per_hospital_and_staff_id() -> None:
     assert pseudonym("E12345") == pseudonymise(PSEUDONYM_KEY, "ZH-A", "E12345")
     assert pseudonym("E12345", "ZH-B") != pseudonym("E12345")
     here = of_type(reconciled(), SupportCaseOpened)[0]
-    again = of_type(reconciled(), SupportCaseOpened)[0]
     other_incident = of_type(reconciled(incident_json("INC-2")), SupportCaseOpened)[0]
-    assert here.colleague.pseudonym == again.colleague.pseudonym == salted(here, "E12345")
+    assert here.colleague.pseudonym == salted(here, "E12345")
     assert other_incident.colleague.pseudonym == salted(other_incident, "E12345")
     assert other_incident.colleague.pseudonym != here.colleague.pseudonym
 
@@ -128,23 +127,32 @@ def test_the_same_report_again_changes_nothing() -> None:
     assert again.cases == []
 
 
-def test_events_trace_back_to_the_incident() -> None:
+def test_events_about_a_case_name_the_case_never_the_incident() -> None:
+    """An investigator reading the topics cannot tell who of an incident was supported: the
+    cases of one incident share only a random reference."""
     event = incident_json()
-    opened = of_type(reconciled(event), SupportCaseOpened)[0]
-    assert opened.correlation_id == "ZH-A:INC-2026-000123"
-    assert str(opened.causation_id) == event["event_id"]
-    assert opened.profile.month == "2026-11"
+    outcome = reconciled(event)
+    opened = of_type(outcome, SupportCaseOpened)
+    for case in [*opened, *outcome.contacts]:
+        assert case.correlation_id == str(case.case_id)
+        assert case.causation_id is None, "not the incident's event either"
+        for trace in ("INC-2026-000123", event["event_id"]):
+            assert trace not in case.model_dump_json()
+    assert len({case.incident_ref for case in opened}) == 1
+    assert opened[0].incident_ref == outcome.record.reference
+    assert opened[0].profile.month == "2026-11"
 
 
 def test_an_added_participant_gets_a_case_and_the_others_learn_who_is_involved() -> None:
     people = [participant("E12345"), participant("E23456", "ED"), participant("E34567", "OR")]
-    outcome = after(reconciled(), update(2, participants=people))
+    first = reconciled()
+    outcome = after(first, update(2, participants=people))
     (new,) = of_type(outcome, SupportCaseOpened)
     assert new.colleague.pseudonym == salted(new, "E34567")
     updated = of_type(outcome, SupportCaseUpdated)
     assert len(updated) == 2
     assert all(salted(u, "E34567") in u.exclusions.involved_pseudonyms for u in updated)
-    salts = {c.case_id: c.exclusions.salt for c in of_type(reconciled(), SupportCaseOpened)}
+    salts = {c.case_id: c.exclusions.salt for c in of_type(first, SupportCaseOpened)}
     assert {u.case_id: u.exclusions.salt for u in updated} == salts, "each case keeps its salt"
     assert [c.case_id for c in outcome.contacts] == [new.case_id]
 
@@ -222,6 +230,7 @@ def test_a_large_incident_suggests_one_group_debriefing() -> None:
     first = reconciled(incident_json(participants=people))
     (suggestion,) = of_type(first, GroupDebriefSuggested)
     assert suggestion.professionals_involved == 6
+    assert suggestion.correlation_id == "ZH-A:INC-2026-000123", "about the incident, for a group"
     bigger = [*people, participant("E10099", department="ED")]
     assert of_type(after(first, update(2, participants=bigger)), GroupDebriefSuggested) == []
     assert of_type(reconciled(incident_json(participants=people[:5])), GroupDebriefSuggested) == []
@@ -255,7 +264,7 @@ def test_a_request_without_an_incident_opens_a_case() -> None:
     outcome = after(None, request())
     (case,) = of_type(outcome, SupportCaseOpened)
     assert case.profile.origin is CaseOrigin.REQUEST
-    assert case.correlation_id == "ZH-A:request:REQ-17"
+    assert case.correlation_id == str(case.case_id)
     assert "bed 4" not in case.model_dump_json()
     assert after(outcome, request()).stale
 
@@ -268,7 +277,13 @@ def test_asking_oneself_overrides_an_earlier_opt_out_but_a_colleague_asking_does
     assert for_them.opted_out
 
 
-def test_the_case_id_is_the_same_person_in_the_same_incident() -> None:
-    first = of_type(reconciled(), SupportCaseOpened)
-    early = of_type(after(None, update(3)), SupportCaseOpened)
-    assert [c.case_id for c in first] == [c.case_id for c in early]
+def test_a_case_id_is_random_and_kept_through_the_incidents_revisions() -> None:
+    """Nobody holding the pseudonym key can recompute whose case is whose; a revision finds
+    each person's case in what intake recorded (until the incident settles)."""
+    first = reconciled()
+    opened = of_type(first, SupportCaseOpened)
+    anew = of_type(reconciled(), SupportCaseOpened)
+    assert not {c.case_id for c in opened} & {c.case_id for c in anew}
+    regraded = of_type(after(first, update(2, harm="mild")), SupportCaseUpdated)
+    assert [c.case_id for c in regraded] == [c.case_id for c in opened]
+    assert regraded[0].correlation_id == str(opened[0].case_id)

@@ -15,13 +15,12 @@ from services.matching.store import Roster
 from services.notify.notifier import OutreachMetrics
 from services.reporting.releaser import Releaser
 from services.reporting.store import CellStore
-from shared.access import Attempts
-from shared.gate import Refusals
+from shared.gate import refusals_of
 from shared.kafka import create_broker
 from shared.lag import LagWatch
 from shared.metrics import service_registry
 from shared.mongo import Document, Outbox
-from shared.settings import ServiceSettings
+from shared.settings import AccessSettings, ServiceSettings
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
 METRIC = re.compile(r"\bpeer_support_[a-z_]+")
@@ -37,7 +36,7 @@ def exported() -> set[str]:
     OutreachMetrics(registry)
     cells = CellStore(client["unused"], timedelta(days=1), ["hospital_id"])
     Releaser(cells, timedelta(days=7), 5, structlog.get_logger(), registry)
-    Refusals(registry, structlog.get_logger(), Attempts(10, timedelta(minutes=5)))
+    refusals_of(client["unused"], registry, structlog.get_logger(), AccessSettings())
     Rosters(Roster(client["unused"]), 6, structlog.get_logger(), registry)
     names = set()
     for family in registry.collect():
