@@ -139,3 +139,27 @@ def incidents(
 def kafka_key(event: dict[str, Any]) -> bytes:
     """The key hospitals publish under: `hospital_id:incident_id`."""
     return f"{event['hospital_id']}:{event['incident_id']}".encode()
+
+
+IN_DIRECTORY = 0.95
+"""The share of each hospital's staff its directory lists: the others (agency staff,
+students) are reached as their incidents say."""
+
+
+def directory_rows(hospital: Hospital, seed: int = 7) -> list[dict[str, str]]:
+    """The hospital's staff directory as a CSV's rows (`services.intake.cli directory load`):
+    the same staff ids and mail domain as the incidents, a work address and phone each."""
+    rng = random.Random(f"{seed}/{hospital.hospital_id}")
+    listed = int(hospital.staff_size * IN_DIRECTORY)
+    return [
+        {
+            "hospital_id": hospital.hospital_id,
+            "staff_id": staff_id(number),
+            "email": f"{staff_id(number).lower()}@{hospital.domain}",
+            "phone": f"+316{rng.randint(10_000_000, 99_999_999)}",
+            "function": _pick(rng, FUNCTIONS).value,
+            "department": rng.choice(DEPARTMENTS).replace(" ", ""),
+            "languages": "nl;en" if rng.random() < 0.6 else "nl",
+        }
+        for number in range(listed)
+    ]

@@ -7,6 +7,7 @@ running in the background.
 """
 
 import asyncio
+import csv
 import json
 import os
 import secrets
@@ -19,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from deploy.feed import Analyst, Coordinator, Counted
-from deploy.incidents import HOSPITALS
+from deploy.incidents import HOSPITALS, directory_rows
 from deploy.localservers import (
     HOST,
     LocalServers,
@@ -167,6 +168,7 @@ class Stack:
             self.save_state()
             self.wait_until_ready()
             self._load_roster()
+            self._load_directory()
             self.api_token = self._issue_token("reporting")
             self.coordinator_token = self._issue_token("matching")
         except BaseException:
@@ -181,6 +183,21 @@ class Stack:
             ],
             env=self.service_env("matching", keys_of="roster"),
             check=True,
+        )
+
+    def _load_directory(self) -> None:
+        """The synthetic hospitals' staff directories, as a hospital without SCIM loads one."""
+        rows = [row for hospital in HOSPITALS for row in directory_rows(hospital)]
+        path = self.workdir / "staff-directory.csv"
+        with path.open("w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        subprocess.run(  # noqa: S603 - our own command
+            [sys.executable, "-m", "services.intake.cli", "directory", "load", str(path)],
+            env=self.service_env("intake"),
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
 
     def _issue_token(self, service: str) -> str:

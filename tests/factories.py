@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 from aiokafka import ConsumerRecord
 
 from services.intake.cases import IntakePolicy, Occasion, Reconciled, reconcile
+from services.intake.directory import StaffMember
 from services.matching.policy import Case, Policy, assignment_for, rank
 from services.matching.roster import RosterEntry
 from services.matching.supporters import Supporter
@@ -214,3 +215,15 @@ def delivered(event: E, topic: str = "support.topic.v1", offset: int = 0) -> Del
     """An event as a batch brings it, outside any trace."""
     record = ConsumerRecord(topic, 0, offset, 0, 0, None, b"", None, 0, 0, [])
     return Delivery(record, event, {})
+
+
+def staff_member(staff_id: str, **changes: Any) -> StaffMember:
+    """Someone in ZH-A's staff directory: a nurse of the ICU, at their work address."""
+    fields = {
+        "hospital_id": "ZH-A",
+        "staff_id": staff_id,
+        "email": f"{staff_id.lower()}@zh-a.example",
+        "function": "nurse",
+        "department": "ICU",
+    }
+    return StaffMember.model_validate(fields | changes)

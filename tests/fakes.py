@@ -13,6 +13,8 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from services.intake.cases import Choice, IncidentRecord
+from services.intake.directory import StaffMember
+from services.intake.directory_store import StaffDirectory
 from services.intake.store import IncidentRecords, Preferences, WaitingContacts
 from services.matching.desk_store import AuditLine, AuditLog, DeskRecords
 from services.matching.store import (
@@ -545,3 +547,19 @@ class FakeDeskRecords(DeskRecords):
 
     def __init__(self) -> None:
         self.audit: AuditLog = FakeAuditLog()
+
+
+class FakeStaffDirectory(StaffDirectory):
+    """The staff directory of one test: whom it lists, by hospital and staff id."""
+
+    def __init__(self, *members: StaffMember) -> None:
+        self.members = {(m.hospital_id, m.staff_id): m for m in members}
+
+    async def find(
+        self,
+        hospital_id: str,
+        staff_ids: Collection[str],
+        session: AsyncClientSession | None = None,
+    ) -> dict[str, StaffMember]:
+        found = (self.members.get((hospital_id, staff_id)) for staff_id in staff_ids)
+        return {m.staff_id: m for m in found if m is not None and m.active}

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import TypeAdapter
 
+from services.intake.directory_store import StaffDirectory
 from services.intake.intake import Intake
 from services.intake.request_store import PendingRequests
 from services.intake.request_web import RequestPages, request_router
@@ -36,6 +37,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     wiring = wire(SERVICE, settings)
     topics = settings.topics
     records = IncidentRecords(wiring.database, settings.pseudonym_keys())
+    directory = StaffDirectory(wiring.database)
     intake = Intake(
         wiring.unit_of_work,
         records,
@@ -46,6 +48,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         topics,
         wiring.log,
         settings.incidents_settle_after,
+        directory,
     )
 
     if settings.source_systems is None:
@@ -61,7 +64,12 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         settings,
         title="peer-support intake",
         description="Asking for support without an incident, and staff's standing choices.",
-        on_startup=[pending.ensure_indexes, records.ensure_indexes, allowances.ensure_indexes],
+        on_startup=[
+            pending.ensure_indexes,
+            records.ensure_indexes,
+            allowances.ensure_indexes,
+            directory.ensure_indexes,
+        ],
         background=[Clock("settling", intake.settle_due, settings.settle_scan_seconds).keep],
         publishes=[
             (topics.cases, CaseNews, "one case per professional: opened, updated, closed"),
@@ -72,7 +80,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     )
     key = settings.pseudonym_keys().current
     pages = RequestPages(
-        wiring.unit_of_work, pending, email_channel(settings), settings, allowances, key
+        wiring.unit_of_work, pending, directory, email_channel(settings), settings, allowances, key
     )
     app.include_router(request_router(pages))
     return app

@@ -9,7 +9,7 @@ never keeps a staff id.
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.intake.cases import Choice, IntakePolicy, Occasion, reconcile, sealed_contact
+from services.intake.directory import reached_as_known
+from services.intake.directory_store import StaffDirectory
 from services.intake.store import IncidentRecords, Preferences, WaitingContacts
 from shared.batches import Delivery
 from shared.errors import RejectedEvent
@@ -47,6 +49,9 @@ class Intake:
     topics: Topics
     log: Any
     settle_after: timedelta
+    directory: StaffDirectory
+    """Whom the hospital's directory knows is reached at its address, whatever an incident
+    says; an incident's contact details are for those it does not know."""
 
     async def settle_due(self) -> None:
         """Incidents unchanged for `settle_after` are settled: intake forgets who was in them."""
@@ -101,6 +106,16 @@ class Intake:
     async def take_in(self, occasion: Occasion) -> None:
         self._taken_in(occasion, await self.unit_of_work.run(self._recording(occasion)))
 
+    async def _reached(self, session: AsyncClientSession, occasion: Occasion) -> Occasion:
+        staff = [p.staff_id for p in occasion.participants]
+        known = await self.directory.find(occasion.hospital_id, staff, session)
+        return replace(
+            occasion,
+            participants=tuple(
+                reached_as_known(p, known.get(p.staff_id)) for p in occasion.participants
+            ),
+        )
+
     def _recording(self, occasion: Occasion) -> Work:
         """The occasion reconciled with what intake recorded of it."""
         names = [self.keys.every(occasion.hospital_id, p.staff_id) for p in occasion.participants]
@@ -109,11 +124,12 @@ class Intake:
         async def record(session: AsyncClientSession, now: datetime) -> Announcements:
             if refused := self.policy.implausible(occasion.occurred_at, now):
                 raise RejectedEvent(refused)
+            reached = await self._reached(session, occasion)
             previous = await self.records.get(session, occasion.key)
             declined, welcome = await self.preferences.stated(session, pseudonyms)
             opted_out = set(_by_today(names, dict.fromkeys(declined, True)))
             choices = _by_today(names, welcome)
-            outcome = reconcile(previous, occasion, self.keys, opted_out, self.policy, now, choices)
+            outcome = reconcile(previous, reached, self.keys, opted_out, self.policy, now, choices)
             if outcome.stale:
                 return []
             if previous is not None and previous.settled:

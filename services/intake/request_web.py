@@ -17,13 +17,15 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from services.intake.directory import StaffMember
+from services.intake.directory_store import StaffDirectory
 from services.intake.request_store import PendingRequests
 from services.intake.requests import (
     PAGE_LANGUAGES,
     WHAT,
     AskForm,
     ChoiceForm,
-    address_refusal,
+    choice_notice,
     confirmation_mail,
     outreach_choice,
     support_request,
@@ -49,16 +51,13 @@ TEXTS = {
         "contact op. Schrijf hier geen details over patiënten of het voorval.",
         "hospital": "Ziekenhuis",
         "staff_id": "Je personeelsnummer",
-        "email": "Je werk-e-mailadres (daar komt de bevestigingslink)",
+        "link_to_directory": "De link om te bevestigen gaat naar het werkadres dat het "
+        "ziekenhuis voor dit personeelsnummer kent.",
         "for_whom": "Voor wie?",
         "myself": "Voor mezelf",
         "a_colleague": "Voor een collega over wie ik me zorgen maak (je naam wordt niet "
         "doorgegeven)",
         "colleague_staff_id": "Personeelsnummer van je collega",
-        "function": "Functie (van wie steun krijgt)",
-        "department": "Afdeling (van wie steun krijgt)",
-        "reach_email": "Bereikbaar via e-mail",
-        "reach_phone": "Bereikbaar via telefoon",
         "wishes": "Wensen (niet verplicht)",
         "prefer_department": "Een collega van",
         "own": "de eigen afdeling",
@@ -75,8 +74,13 @@ TEXTS = {
         "phone": "telefoon",
         "save": "Opslaan",
         "check_mail": "Kijk in je e-mail",
-        "check_mail_text": "We stuurden een link naar {email}. Er gebeurt niets tot je hem "
-        "gebruikt.",
+        "check_mail_text": "Als het ziekenhuis dit personeelsnummer kent, staat er een link in "
+        "de mailbox van je werkadres. Er gebeurt niets tot je hem gebruikt.",
+        "not_taken": "Voor dit ziekenhuis neemt deze pagina geen verzoeken aan.",
+        "unknown_colleague": "Het ziekenhuis kent dat personeelsnummer van je collega niet. "
+        "Kijk het na, of vraag de coördinator van het programma.",
+        "unknown_self": "Het personeelsbestand van het ziekenhuis kent je niet. Vraag de "
+        "coördinator van het programma.",
         "done": "Dank je wel",
         "done_ask": "Je verzoek is ontvangen: een getrainde collega neemt contact op.",
         "done_choice": "Je keuze is opgeslagen.",
@@ -96,15 +100,12 @@ TEXTS = {
         "will reach out. Do not write details of patients or the event here.",
         "hospital": "Hospital",
         "staff_id": "Your staff id",
-        "email": "Your work e-mail address (the link to confirm goes there)",
+        "link_to_directory": "The link to confirm goes to the work address the hospital "
+        "holds for this staff id.",
         "for_whom": "For whom?",
         "myself": "For myself",
         "a_colleague": "For a colleague I am concerned about (your name is not passed on)",
         "colleague_staff_id": "Your colleague's staff id",
-        "function": "Function (of who is to be supported)",
-        "department": "Department (of who is to be supported)",
-        "reach_email": "Reachable by e-mail at",
-        "reach_phone": "Reachable by phone at",
         "wishes": "Wishes (optional)",
         "prefer_department": "A colleague from",
         "own": "the own department",
@@ -121,7 +122,13 @@ TEXTS = {
         "phone": "phone",
         "save": "Save",
         "check_mail": "Check your e-mail",
-        "check_mail_text": "We sent a link to {email}. Nothing happens until you use it.",
+        "check_mail_text": "If the hospital knows this staff id, a link is in the mailbox of "
+        "your work address. Nothing happens until you use it.",
+        "not_taken": "This page takes no requests for this hospital.",
+        "unknown_colleague": "The hospital does not know your colleague's staff id. Check it, "
+        "or ask the programme's coordinator.",
+        "unknown_self": "The hospital's staff directory does not know you. Ask the "
+        "programme's coordinator.",
         "done": "Thank you",
         "done_ask": "Your request was received: a trained colleague will reach out.",
         "done_choice": "Your choice was saved.",
@@ -141,6 +148,7 @@ TEXTS = {
 class RequestPages:
     unit_of_work: UnitOfWork
     pending: PendingRequests
+    directory: StaffDirectory
     mail: EmailChannel
     settings: IntakeSettings
     allowances: Allowances
@@ -173,9 +181,11 @@ class RequestPages:
         return None
 
     async def submit(self, request: Request, lang: str, kind: str) -> Response:
+        """Taken at once behind the sign-in proxy; otherwise a link goes to the address the
+        staff directory holds for the staff id given, and the page says nothing of whether
+        it knows that staff id: nobody learns a colleague's address, nor acts in their name."""
         fields = await _fields(request)
-        vouched = self.identity(request)
-        if vouched:
+        if vouched := self.identity(request):
             fields["staff_id"] = vouched
         try:
             form: AskForm | ChoiceForm = (
@@ -183,14 +193,24 @@ class RequestPages:
             )
         except ValidationError as error:
             return self.form_page(request, lang, describe(error), 422)
-        if refused := await self._past_allowance(form, vouched):
-            return self.form_page(request, lang, TEXTS[lang][refused], 429)
+        t = TEXTS[lang]
+        if form.hospital_id not in self.settings.mail_domains:
+            return self.form_page(request, lang, t["not_taken"], 422)
+        known = await self.directory.find(form.hospital_id, _whom(form))
+        client = request.client.host if request.client else ""
+        asker = known.get(form.staff_id)
+        if refused := await self._past_allowance(form, asker, vouched, client):
+            return self.form_page(request, lang, t[refused], 429)
+        for_colleague = isinstance(form, AskForm) and form.for_whom == "colleague"
+        if _professional(form) not in known and (for_colleague or vouched):
+            unknown = "unknown_colleague" if for_colleague else "unknown_self"
+            return self.form_page(request, lang, t[unknown], 422)
         if vouched:
-            await self._act(kind, form, None)
+            await self._act(kind, form, known, lang)
             return self._done(lang, kind)
-        if refused := address_refusal(form.email, form.hospital_id, self.settings.mail_domains):
-            return self.form_page(request, lang, refused, 422)
-        return await self._confirm_by_mail(lang, kind, form)
+        if form.staff_id not in known:
+            return self._check_mail(lang)
+        return await self._confirm_by_mail(lang, kind, form, known[form.staff_id])
 
     async def confirmation(self, lang: str, token: str) -> Response:
         """What opening the link shows: what it confirms, and the button. Nothing happens
@@ -210,42 +230,46 @@ class RequestPages:
             return self._invalid(lang)
         kind, fields = held
         form = AskForm(**fields) if kind == "ask" else ChoiceForm(**fields)
-        await self._act(kind, form, form.email)
+        known = await self.directory.find(form.hospital_id, _whom(form))
+        if _professional(form) not in known:  # left the hospital meanwhile
+            return self._invalid(lang)
+        await self._act(kind, form, known, lang)
         return self._done(lang, kind)
 
-    async def _confirm_by_mail(self, lang: str, kind: str, form: AskForm | ChoiceForm) -> Response:
+    async def _confirm_by_mail(
+        self, lang: str, kind: str, form: AskForm | ChoiceForm, asker: StaffMember
+    ) -> Response:
         token, now = new_token(), datetime.now(UTC)
         lasting = timedelta(hours=self.settings.request_confirm_hours)
         await self.pending.hold(token_hash(token), kind, self._kept(form), now + lasting)
         what = form.for_whom if isinstance(form, AskForm) else "choice"
         url = f"{self.settings.request_url}/request/confirm?lang={lang}&t={token}"
-        assert form.email is not None, "checked by address_refusal"
         hours = int(self.settings.request_confirm_hours)
         await self.mail.send(
-            confirmation_mail(form.email, url, what, lang, hours), f"confirm.{token[-16:]}"
+            confirmation_mail(asker.email, url, what, lang, hours), f"confirm.{token[-16:]}"
         )
+        return self._check_mail(lang)
+
+    def _check_mail(self, lang: str) -> HTMLResponse:
         t = TEXTS[lang]
-        return self.page(
-            lang,
-            "message",
-            heading=t["check_mail"],
-            text=t["check_mail_text"].format(email=form.email),
-        )
+        return self.page(lang, "message", heading=t["check_mail"], text=t["check_mail_text"])
 
     def _kept(self, form: AskForm | ChoiceForm) -> dict[str, Any]:
         """What waits for the confirmation: of a referrer, only their pseudonym."""
         kept = form.model_dump(mode="json")
         if isinstance(form, AskForm) and form.for_whom == "colleague":
             kept["staff_id"] = pseudonymise(self.pseudonym_key, form.hospital_id, form.staff_id)
-            kept["email"] = None
         return kept
 
-    async def _act(self, kind: str, form: AskForm | ChoiceForm, confirmed: str | None) -> None:
+    async def _act(
+        self, kind: str, form: AskForm | ChoiceForm, known: dict[str, StaffMember], lang: str
+    ) -> None:
         """Published on the staff topic, as a staff system's request or choice would be, and
-        taken in from there."""
+        taken in from there; whoever's standing choice it is, is told at their own address."""
         now = datetime.now(UTC)
+        professional = known[_professional(form)]
         event: StaffEvent = (
-            support_request(form, now, confirmed)
+            support_request(form, professional, now)
             if isinstance(form, AskForm)
             else outreach_choice(form, now)
         )
@@ -254,6 +278,9 @@ class RequestPages:
             return [(self.settings.topics.staff, event)]
 
         await self.unit_of_work.run(publish)
+        if isinstance(form, ChoiceForm):
+            notice = choice_notice(professional.email, form.outreach, lang)
+            await self.mail.send(notice, f"choice.{event.event_id}")
 
     def _invalid(self, lang: str) -> HTMLResponse:
         t = TEXTS[lang]
@@ -268,18 +295,35 @@ class RequestPages:
             text=t["done_ask" if kind == "ask" else "done_choice"],
         )
 
-    async def _past_allowance(self, form: AskForm | ChoiceForm, vouched: str | None) -> str | None:
+    async def _past_allowance(
+        self,
+        form: AskForm | ChoiceForm,
+        asker: StaffMember | None,
+        vouched: str | None,
+        client: str,
+    ) -> str | None:
         """Why the page takes no more from this asker now (a key of `TEXTS`), if it does not:
-        counted per confirming address or vouched identity, and per hospital."""
-        asker = f"vouched:{vouched}" if vouched else f"address:{(form.email or '').lower()}"
-        own = Allowance(self._key(form.hospital_id, asker), self.settings.requests_allowed)
+        counted per vouched identity, or per confirming address (the directory's) from one
+        client address and from everyone; and per hospital."""
+        settings, hospital_id = self.settings, form.hospital_id
         hospital = Allowance(
-            self._key(form.hospital_id, "hospital"), self.settings.requests_allowed_per_hospital
+            self._key(hospital_id, "hospital"), settings.requests_allowed_per_hospital
         )
-        exceeded = await self.allowances.spend([own, hospital], datetime.now(UTC))
+        own: list[Allowance] = []
+        if vouched:
+            own = [
+                Allowance(self._key(hospital_id, f"vouched:{vouched}"), settings.requests_allowed)
+            ]
+        elif asker:
+            to = f"address:{asker.email.lower()}"
+            own = [
+                Allowance(self._key(hospital_id, f"{to} from:{client}"), settings.requests_allowed),
+                Allowance(self._key(hospital_id, to), settings.requests_allowed_per_recipient),
+            ]
+        exceeded = await self.allowances.spend([*own, hospital], datetime.now(UTC))
         if exceeded is None:
             return None
-        return "too_many" if exceeded is own else "too_many_hospital"
+        return "too_many_hospital" if exceeded is hospital else "too_many"
 
     def _key(self, hospital_id: str, asker: str) -> str:
         """Keyed like a pseudonym: the store holds no address or staff id."""
@@ -310,6 +354,16 @@ def request_router(pages: RequestPages) -> APIRouter:
         return await pages.confirm(_language(lang), request)
 
     return router
+
+
+def _professional(form: AskForm | ChoiceForm) -> str:
+    """Whose the request or the choice is."""
+    return form.professional_staff_id if isinstance(form, AskForm) else form.staff_id
+
+
+def _whom(form: AskForm | ChoiceForm) -> set[str]:
+    """The staff the directory is asked about: who asks, and whom it is for."""
+    return {form.staff_id, _professional(form)}
 
 
 async def _fields(request: Request) -> dict[str, str]:

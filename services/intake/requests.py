@@ -1,9 +1,10 @@
 """Asking for support without an incident, and a professional's standing choices, as the
 request page takes them: pure, no I/O.
 
-A form holds no free text: codes, choices from lists, addresses. Who asks is known from the
-hospital's sign-in proxy, or from a work address the asker confirms through a mailed link.
-Who referred a colleague is never part of the request that follows.
+A form holds no free text and no address: codes and choices from lists. Who asks is known
+from the hospital's sign-in proxy, or from the staff directory's work address for their staff
+id, where the link to confirm goes; who a request is for, and how to reach them, from the
+directory too. Who referred a colleague is never part of the request that follows.
 """
 
 import uuid
@@ -12,16 +13,13 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from services.intake.directory import StaffMember
 from shared.events import (
     Code,
-    Contact,
-    Email,
     Function,
     HospitalId,
     LanguageCode,
     OutreachPreferenceSet,
-    Participant,
-    Phone,
     SupportPreferences,
     SupportRequested,
 )
@@ -46,23 +44,15 @@ class Form(BaseModel):
 
 
 class Asker(Form):
-    """Who fills the form in: their hospital, staff id and work address."""
+    """Who fills the form in: their hospital and staff id (the sign-in proxy's, if it vouches)."""
 
     hospital_id: HospitalId
     staff_id: Code
-    email: Email | None = None
-    """Needed unless the hospital's sign-in proxy says who asks."""
 
 
 class AskForm(Asker):
     for_whom: Literal["self", "colleague"] = "self"
     colleague_staff_id: Code | None = None
-    function: Function
-    department: Code
-    """A department's code, as the hospital writes it ("ICU", "ED"): no free text from a
-    public page reaches a supporter's mail or a report."""
-    reach_email: Email | None = None
-    reach_phone: Phone | None = None
     prefer_department: Literal["own", "other"] | None = None
     prefer_function: Function | None = None
     prefer_language: LanguageCode | None = None
@@ -86,35 +76,15 @@ class ChoiceForm(Asker):
     language: LanguageCode | None = None
 
 
-def address_refusal(
-    email: str | None, hospital_id: str, domains: dict[str, list[str]]
-) -> str | None:
-    """Why this address cannot confirm a request for the hospital, if it cannot."""
-    allowed = domains.get(hospital_id)
-    if not allowed:
-        return f"requests for {hospital_id} are not taken on this page"
-    if email is None:
-        return "give your work e-mail address: the link to confirm goes there"
-    if email.rsplit("@", 1)[-1].lower() not in {d.lower() for d in allowed}:
-        return f"use your work e-mail address at {' or '.join(allowed)}"
-    return None
-
-
-def support_request(form: AskForm, now: datetime, confirmed_email: str | None) -> SupportRequested:
-    """The request as intake takes it in; the referrer's staff id and address stay out."""
-    own = form.for_whom == "self"
-    reach_email = form.reach_email or (confirmed_email if own else None)
+def support_request(form: AskForm, professional: StaffMember, now: datetime) -> SupportRequested:
+    """The request as intake takes it in, about the professional as the directory knows them;
+    the referrer's staff id stays out."""
     return SupportRequested(
         **_as_staff_event(form, now),
         event_type="support.requested",
         request_id=uuid.uuid4().hex[:20],
         requested_by=form.for_whom,
-        professional=Participant(
-            staff_id=form.professional_staff_id,
-            function=form.function,
-            department=form.department,
-            contact=Contact(email=reach_email, phone=form.reach_phone),
-        ),
+        professional=professional.as_participant(),
         preferences=SupportPreferences(
             department=form.prefer_department,
             function=form.prefer_function,
@@ -179,4 +149,37 @@ def confirmation_mail(to: str, url: str, what: str, language: str, hours: int) -
     """`what`: `self`, `colleague` or `choice`."""
     subject, body = _CONFIRMATION[language]
     text = body.format(what=WHAT[language][what], hours=hours, url=url)
+    return Outreach(to=to, subject=subject, body=text, language=language)
+
+
+_CHOICE_NOTICE = {
+    "nl": (
+        "Je keuze over benaderd worden is opgeslagen (peer support)",
+        "Op de pagina van peer support is je vaste keuze opgeslagen: {choice}.\n\n"
+        "Heb je dit niet zelf gedaan? Laat het de coördinator van het programma weten; je "
+        "kunt je keuze op de pagina altijd weer veranderen.\n\nPeer support",
+    ),
+    "en": (
+        "Your choice about being approached was saved (peer support)",
+        "On the peer support page your standing choice was saved: {choice}.\n\n"
+        "Was it not you? Tell the programme's coordinator; you can always change your choice "
+        "on the page.\n\nPeer support",
+    ),
+}
+CHOICES = {
+    "nl": {
+        "welcome": "benader me gerust na een incident",
+        "declined": "benader me liever niet na een incident",
+    },
+    "en": {
+        "welcome": "do approach me after an incident",
+        "declined": "please do not approach me after an incident",
+    },
+}
+
+
+def choice_notice(to: str, outreach: str, language: str) -> Outreach:
+    """Whoever's standing choice changes is told at their own address, whoever changed it."""
+    subject, body = _CHOICE_NOTICE[language]
+    text = body.format(choice=CHOICES[language][outreach])
     return Outreach(to=to, subject=subject, body=text, language=language)

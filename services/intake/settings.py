@@ -35,7 +35,7 @@ class IntakeSettings(ServiceSettings, PseudonymSettings, MailSettings):
 
     mail_domains: dict[HospitalId, list[str]] = Field(default_factory=dict)
     """Each hospital's staff mail domains, e.g. `{"ZH-A": ["zh-a.nl"]}`: the hospitals the
-    request page takes requests for, and the addresses that may confirm them."""
+    request page takes requests for. Confirmations go to the staff directory's addresses."""
     trusted_identity_header: str | None = None
     """A header the hospital's sign-in proxy sets to the staff id of who is signed in, e.g.
     `X-Staff-Id`: then nobody needs to confirm by mail."""
@@ -43,10 +43,11 @@ class IntakeSettings(ServiceSettings, PseudonymSettings, MailSettings):
     """Where staff reach the request page: the base of the confirmation links."""
     request_confirm_hours: float = Field(default=24, gt=0, le=72)
     requests_allowed: int = Field(default=5, ge=1)
-    """Requests and choices in the window per confirming address (so per recipient of the
-    confirmation mails) and per identity the sign-in proxy vouches for; never per staff id
-    named, which would let anyone lock a colleague out, nor per client address, which
-    everyone behind the sign-in proxy shares."""
+    """Requests and choices in the window per identity the sign-in proxy vouches for, and
+    per confirming address from one client address: nobody on one machine can bury a
+    colleague in links, nor use up the colleague's own allowance."""
+    requests_allowed_per_recipient: int = Field(default=20, ge=1)
+    """Confirmation links one address receives in the window, from everyone together."""
     requests_allowed_per_hospital: int = Field(default=200, ge=1)
     """Requests and choices in the window for one hospital, from everyone together: bounds
     what a flood of made-up addresses can send."""

@@ -23,6 +23,7 @@ from shared.events import SupporterProfile
 from shared.kafka import broker_security
 from shared.mongo import create_client
 from shared.pseudonyms import PseudonymKeys
+from shared.rows import rows_or_exit
 from shared.settings import PseudonymSettings
 from shared.token_cli import add_token_commands
 
@@ -34,13 +35,7 @@ add_token_commands(cli, SERVICE, MatchingSettings, "coordinator")
 
 
 def _parse_or_exit(path: Path) -> list[RosterEntry]:
-    entries, errors = parse_roster(path.read_text(encoding="utf-8-sig"))
-    for error in errors:
-        typer.echo(f"{path}:{error.line}: {error.reason}", err=True)
-    if errors:
-        typer.echo(f"{len(errors)} row error(s): nothing loaded", err=True)
-        raise typer.Exit(1)
-    return entries
+    return rows_or_exit(path, parse_roster)
 
 
 @cli.command()

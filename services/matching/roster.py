@@ -4,10 +4,7 @@ One row per trained peer supporter. Lists inside a cell are separated by `;`, an
 is `first/last` (ISO dates, both days included). See the README for every column.
 """
 
-import csv
-import io
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal, Self
 
@@ -15,12 +12,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from shared.errors import describe
 from shared.events import (
     Absence,
     Code,
@@ -39,6 +34,7 @@ from shared.events import (
     derived_event_id,
 )
 from shared.pseudonyms import PseudonymKeys
+from shared.rows import RowError, RowFile, split_cell
 
 PRODUCER = "roster-import"
 COLUMNS = (
@@ -121,9 +117,7 @@ class RosterEntry(BaseModel):
     @field_validator("languages", "available_days", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [item.strip().lower() for item in value.split(";") if item.strip()]
-        return value
+        return split_cell(value)
 
     @field_validator("absences", mode="before")
     @classmethod
@@ -147,43 +141,12 @@ class RosterEntry(BaseModel):
         return SupporterProfile(**fields, pseudonym=pseudonyms[keys.key_id], pseudonyms=pseudonyms)
 
 
-@dataclass(frozen=True)
-class RowError:
-    line: int
-    reason: str
+ROSTER_FILE = RowFile(COLUMNS, REQUIRED_COLUMNS, "supporter_id", "the roster has no supporters")
 
 
 def parse_roster(text: str) -> tuple[list[RosterEntry], list[RowError]]:
     """All entries, or every row's error by its line number in the file."""
-    reader = csv.DictReader(io.StringIO(text))
-    header = reader.fieldnames or []
-    if missing := [c for c in REQUIRED_COLUMNS if c not in header]:
-        return [], [RowError(1, f"missing column(s): {', '.join(missing)}")]
-    if unknown := [c for c in header if c not in COLUMNS]:
-        return [], [RowError(1, f"unknown column(s): {', '.join(unknown)}")]
-    entries: list[RosterEntry] = []
-    errors: list[RowError] = []
-    seen: dict[str, int] = {}
-    for row in reader:
-        line = reader.line_num
-        try:
-            entry = RosterEntry.model_validate({k: v for k, v in row.items() if v is not None})
-        except ValidationError as error:
-            errors.append(RowError(line, describe(error)))
-            continue
-        if entry.supporter_id in seen:
-            errors.append(
-                RowError(
-                    line,
-                    f"supporter_id {entry.supporter_id} already on line {seen[entry.supporter_id]}",
-                )
-            )
-            continue
-        seen[entry.supporter_id] = line
-        entries.append(entry)
-    if not entries and not errors:
-        errors.append(RowError(1, "the roster has no supporters"))
-    return entries, errors
+    return ROSTER_FILE.parse(text, RosterEntry)
 
 
 def roster_changes(

@@ -20,6 +20,8 @@ from pymongo import AsyncMongoClient
 
 from deploy.localservers import LocalServers, free_port
 from services.intake.app import create_app as intake_app
+from services.intake.directory import StaffMember
+from services.intake.directory_store import StaffDirectory
 from services.intake.settings import IntakeSettings
 from services.matching.app import create_app as matching_app
 from services.matching.settings import MatchingSettings
@@ -39,6 +41,31 @@ pytestmark = pytest.mark.integration
 
 MAIL_DOMAINS = {f"Q{n}": [f"q{n}.example"] for n in range(1, 6)}
 """The request page's tests' hospitals and their staff's mail domains."""
+DIRECTORY = [
+    StaffMember(
+        hospital_id=f"Q{staff_id[2]}",
+        staff_id=staff_id,
+        email=f"{staff_id.lower()}@q{staff_id[2]}.example",
+        function=function,
+        department=department,
+    )
+    for staff_id, function, department in (
+        ("E71001", "nurse", "ICU"),
+        ("E71009", "nurse", "ICU"),
+        ("E71020", "midwife", "Obstetrics"),
+        ("E72001", "nurse", "ICU"),
+        ("E72002", "physician", "ED"),
+        ("E73001", "nurse", "ICU"),
+        ("E74001", "nurse", "ICU"),
+        ("E74002", "nurse", "ICU"),
+        ("E74101", "nurse", "ICU"),
+        ("E75001", "nurse", "ICU"),
+        ("E75002", "nurse", "ICU"),
+        ("E75010", "nurse", "ICU"),
+    )
+]
+"""The request page's tests' hospitals' staff directory: the staff id's third digit is the
+hospital."""
 COORDINATORS = {f"C{n}": [f"coordinator@c{n}.example".lower()] for n in "123456789A"}
 """The coordinator desk's tests' hospitals, each with a coordinator to tell."""
 
@@ -161,6 +188,8 @@ async def pipeline(servers: Servers) -> AsyncIterator[Pipeline]:
             NETWORK, "tests", datetime.now(UTC)
         )
         analyst.headers["Authorization"] = f"Bearer {token}"
+        staff = StaffDirectory(base.mongo[base.database("intake")])
+        await staff.load(DIRECTORY, datetime.now(UTC))
         yield Pipeline(
             isolation,
             base.producer,

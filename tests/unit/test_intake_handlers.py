@@ -30,10 +30,12 @@ from tests.factories import (
     outreach_choice_json,
     participant,
     reconciled,
+    staff_member,
 )
 from tests.fakes import (
     FakeIncidentRecords,
     FakePreferences,
+    FakeStaffDirectory,
     FakeUnitOfWork,
     FakeWaitingContacts,
 )
@@ -47,19 +49,29 @@ def unit_of_work() -> FakeUnitOfWork:
     return FakeUnitOfWork(NOW)
 
 
-@pytest.fixture
-def intake(unit_of_work: FakeUnitOfWork) -> Intake:
+def intake_with(
+    unit_of_work: FakeUnitOfWork,
+    policy: IntakePolicy | None = None,
+    directory: FakeStaffDirectory | None = None,
+) -> Intake:
+    """intake on fakes of its stores: the policy and the staff directory as the test says."""
     return Intake(
         unit_of_work,
         FakeIncidentRecords(),
         FakePreferences(),
         FakeWaitingContacts(),
-        IntakePolicy(),
+        policy or IntakePolicy(),
         KEYS,
         TOPICS,
         structlog.get_logger("test"),
         SETTLE_AFTER,
+        directory or FakeStaffDirectory(),
     )
+
+
+@pytest.fixture
+def intake(unit_of_work: FakeUnitOfWork) -> Intake:
+    return intake_with(unit_of_work)
 
 
 async def test_an_incident_opens_a_case_per_professional_whose_contact_waits_for_its_key(
@@ -75,6 +87,24 @@ async def test_an_incident_opens_a_case_per_professional_whose_contact_waits_for
     waiting = intake.waiting
     assert isinstance(waiting, FakeWaitingContacts)
     assert len(waiting.waiting) == 2
+
+
+async def test_whom_the_directory_knows_is_reached_at_its_address_not_the_incidents(
+    unit_of_work: FakeUnitOfWork,
+) -> None:
+    """An incident system (or a mistake in it) cannot send a supporter to another address:
+    the incident's contact details are used only for someone the directory does not know."""
+    known = staff_member("E12345", email="e12345@mail.zh-a.example", phone="+31687654321")
+    left = staff_member("E23456", active=False)
+    intake = intake_with(unit_of_work, directory=FakeStaffDirectory(known, left))
+    await intake.on_incident(IncidentReported.model_validate(incident_json()))
+    waiting = intake.waiting
+    assert isinstance(waiting, FakeWaitingContacts)
+    reached = sorted((c.email, c.phone) for c, _ in waiting.waiting.values())
+    assert reached == [
+        ("e12345@mail.zh-a.example", "+31687654321"),
+        ("e23456@zh-a.example", "+31612345678"),
+    ], "a leaver (inactive) is reached as the incident says, like someone not listed"
 
 
 async def test_a_contact_goes_out_sealed_to_its_cases_key_once(
@@ -162,17 +192,7 @@ async def test_an_event_its_source_may_not_send_is_refused_and_changes_nothing(
     unit_of_work: FakeUnitOfWork, source: str, hospital: str, key: bytes | None, refusal: str
 ) -> None:
     sources = {"epd-zh-a": frozenset({"ZH-A"}), "epd-zh-b": frozenset({"ZH-B"})}
-    guarded = Intake(
-        unit_of_work,
-        FakeIncidentRecords(),
-        FakePreferences(),
-        FakeWaitingContacts(),
-        IntakePolicy(sources=sources),
-        KEYS,
-        TOPICS,
-        structlog.get_logger("test"),
-        SETTLE_AFTER,
-    )
+    guarded = intake_with(unit_of_work, IntakePolicy(sources=sources))
     event = IncidentReported.model_validate(
         incident_json() | {"source_system": source, "hospital_id": hospital}
     )

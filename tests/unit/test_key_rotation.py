@@ -34,7 +34,13 @@ from tests.factories import (
     participant,
     supporter,
 )
-from tests.fakes import FakeIncidentRecords, FakePreferences, FakeUnitOfWork, FakeWaitingContacts
+from tests.fakes import (
+    FakeIncidentRecords,
+    FakePreferences,
+    FakeStaffDirectory,
+    FakeUnitOfWork,
+    FakeWaitingContacts,
+)
 from tests.unit.test_roster_file import GOOD, HEADER
 
 OLD = b"old-pseudonym-key-0123456789abcdef"
@@ -152,6 +158,7 @@ def intake_with(keys: PseudonymKeys, preferences: FakePreferences) -> tuple[Inta
         Topics(),
         structlog.get_logger("test"),
         timedelta(days=180),
+        FakeStaffDirectory(),
     )
     return intake, unit_of_work
 
