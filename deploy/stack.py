@@ -42,11 +42,16 @@ COORDINATORS = json.dumps(
 """Each synthetic hospital's programme coordinator: their mail lands in the SMTP sink."""
 MAIL_DOMAINS = json.dumps({h.hospital_id: [f"{h.hospital_id.lower()}.example"] for h in HOSPITALS})
 """Each synthetic hospital's staff mail domain, for the request page's confirmations."""
-SECRETS = ("PSEUDONYM_KEY", "LINK_SECRET")
+SECRETS = ("PSEUDONYM_KEY", "LINK_SECRET", "EXCLUSION_KEY")
 """Generated for each stack unless set in the environment: no stack runs on a key anyone can
 read in this repository."""
-KEYS_OF = {"intake": {"PSEUDONYM_KEY"}, "roster": {"PSEUDONYM_KEY"}, "notify": {"LINK_SECRET"}}
-"""Who is given which secret, as in production: reporting and matching neither."""
+KEYS_OF = {
+    "intake": {"PSEUDONYM_KEY", "EXCLUSION_KEY"},
+    "roster": {"PSEUDONYM_KEY"},
+    "matching": {"EXCLUSION_KEY"},
+    "notify": {"LINK_SECRET"},
+}
+"""Who is given which secret, as in production: reporting none."""
 
 
 @dataclass
@@ -99,14 +104,13 @@ class Stack:
         """The stack's own random secrets, made once and kept (readable by its owner only)
         in `secrets.json` beside its data, which was pseudonymised with them."""
         kept = self.workdir / "secrets.json"
-        if kept.exists():
-            stored: dict[str, str] = json.loads(kept.read_text())
-            return stored
-        made = {name: secrets.token_urlsafe(32) for name in SECRETS}
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        kept.touch(mode=0o600)
-        kept.write_text(json.dumps(made, indent=2))
-        return made
+        stored: dict[str, str] = json.loads(kept.read_text()) if kept.exists() else {}
+        if missing := [name for name in SECRETS if name not in stored]:
+            stored |= {name: secrets.token_urlsafe(32) for name in missing}
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            kept.touch(mode=0o600)
+            kept.write_text(json.dumps(stored, indent=2))
+        return stored
 
     @property
     def reporting_url(self) -> str:

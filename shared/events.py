@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from shared.pseudonyms import tagged
+from shared.pseudonyms import key_fingerprint, tagged
 
 MAX_PARTICIPANTS = 100
 """More participants than this in one incident is a data error, not an incident."""
@@ -376,14 +376,20 @@ class Exclusions(Contract):
     key_id: KeyId | None = None
     """The pseudonym key the case was opened with, for all its life: matching compares with
     the supporter's pseudonym under it. None: events from before key ids (today's key)."""
+    tag_key_id: KeyId | None = None
+    """The fingerprint of the `EXCLUSION_KEY` the tags were made with; a matching without that
+    key refuses every supporter rather than guess. None: tagged with the salt alone."""
 
-    def for_case(self, salt: str, key_id: str) -> "Exclusions":
+    def for_case(self, salt: str, key_id: str, tag_key: bytes | None) -> "Exclusions":
         return Exclusions(
-            involved_pseudonyms=[tagged(salt, p) for p in self.involved_pseudonyms],
-            investigator_pseudonyms=[tagged(salt, p) for p in self.investigator_pseudonyms],
+            involved_pseudonyms=[tagged(salt, p, tag_key) for p in self.involved_pseudonyms],
+            investigator_pseudonyms=[
+                tagged(salt, p, tag_key) for p in self.investigator_pseudonyms
+            ],
             incident_size=self.incident_size,
             salt=salt,
             key_id=key_id,
+            tag_key_id=key_fingerprint(tag_key) if tag_key else None,
         )
 
 

@@ -39,14 +39,18 @@ def settled_incident(key: bytes, incident_key: str) -> str:
     return "settled-" + hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
 
 
-def tagged(salt: str | None, pseudonym: str) -> str:
+def tagged(salt: str | None, pseudonym: str, key: bytes | None = None) -> str:
     """A pseudonym as one case's events carry it: two tagged with the same salt are equal only
     for the same person, and nothing links it to that person's other cases, or to the
-    pseudonym itself once the case's records are gone. No salt: the pseudonym as it is (events
-    from before case salts)."""
+    pseudonym itself once the case's records are gone. With `key` (`EXCLUSION_KEY`, which
+    only intake and matching hold), nobody else can make a tag, even from the salt on the
+    topic and a pseudonym; without (cases tagged before the key), the salt alone. No salt:
+    the pseudonym as it is (events from before case salts)."""
     if salt is None:
         return pseudonym
-    return hmac.digest(bytes.fromhex(salt), pseudonym.encode(), "sha256").hex()[:32]
+    if key is None:
+        return hmac.digest(bytes.fromhex(salt), pseudonym.encode(), "sha256").hex()[:32]
+    return hmac.digest(key, bytes.fromhex(salt) + pseudonym.encode(), "sha256").hex()[:32]
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,8 @@ class PseudonymKeys:
     current: bytes
     retired: tuple[bytes, ...] = ()
     """Keys `current` replaced, still recognised: until every case opened with one has ended."""
+    tag_key: bytes | None = None
+    """`EXCLUSION_KEY`: what a case's tags of pseudonyms are made with (`tagged`)."""
 
     @property
     def key_id(self) -> str:

@@ -248,6 +248,20 @@ class MailSettings(Settings):
     mail_from: str = "peer-support@hospital.example"
 
 
+class ExclusionSettings(Settings):
+    """The key a case's tags of pseudonyms are made with (intake) and compared with
+    (matching): nobody else holds it, so nobody who reads the topics can tell from the tags
+    which supporter was in which incident."""
+
+    exclusion_key: Secret | None = None
+    """Unset: tags are made with each case's salt alone, which anyone reading the cases and
+    roster topics can repeat (a warning says so at startup). A matching without the key a case
+    was tagged with refuses every supporter for it rather than guess."""
+
+    def tag_key(self) -> bytes | None:
+        return self.exclusion_key.get_secret_value().encode() if self.exclusion_key else None
+
+
 class PseudonymSettings(Settings):
     pseudonym_key: Secret
     """HMAC key for staff pseudonyms, the same in intake and in the roster loader. Required:

@@ -53,6 +53,8 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
 
     if settings.source_systems is None:
         wiring.log.warning("SOURCE_SYSTEMS unset: any producer may report for any hospital")
+    if settings.exclusion_key is None:
+        wiring.log.warning("EXCLUSION_KEY unset: anyone who reads the topics can match tags")
 
     _subscribe(wiring, settings, intake)
     pending = PendingRequests(wiring.database)

@@ -155,6 +155,9 @@ class TrackedCase:
     case_id: uuid.UUID
     profile: CaseProfile
     open: bool = True
+    tagged_with: str | None = None
+    """The fingerprint of the `EXCLUSION_KEY` its tags are made with, for all its life (None:
+    the salt alone, as before the key)."""
 
 
 @dataclass(frozen=True)
@@ -237,14 +240,13 @@ def reconcile(
             out.cases.append(case)
             if not case.opted_out:
                 out.contacts.append(_contact(case, participant, envelope, choice))
-            cases[colleague_pseudonym] = TrackedCase(case.case_id, profile)
+            tagged_with = case.exclusions.tag_key_id
+            cases[colleague_pseudonym] = TrackedCase(case.case_id, profile, True, tagged_with)
             continue
         stored, key_id, tracked = known
         if tracked.open and (profile != tracked.profile or exclusions != record.exclusions):
-            salted = by_key[key_id].for_case(
-                case_salt(keys.by_id()[key_id], tracked.case_id), key_id
-            )
-            out.cases.append(_updated(tracked, occasion, profile, salted, envelope))
+            tagged = _tagged_as_opened(tracked, by_key[key_id], keys, key_id)
+            out.cases.append(_updated(tracked, occasion, profile, tagged, envelope))
             cases[stored] = replace(tracked, profile=profile)
     for colleague_pseudonym, tracked in record.cases.items():
         if tracked.open and colleague_pseudonym not in present:
@@ -282,6 +284,15 @@ def _exclusions_by_key(occasion: Occasion, keys: PseudonymKeys) -> dict[str, Exc
             incident_size=len(involved),
         )
     return by_key
+
+
+def _tagged_as_opened(
+    tracked: TrackedCase, exclusions: Exclusions, keys: PseudonymKeys, key_id: str
+) -> Exclusions:
+    """Under the pseudonym key the case was opened with, tagged as its opening was (with the
+    exclusion key, or with the salt alone before there was one)."""
+    salt = case_salt(keys.by_id()[key_id], tracked.case_id)
+    return exclusions.for_case(salt, key_id, keys.tag_key if tracked.tagged_with else None)
 
 
 def _updated(
@@ -388,19 +399,19 @@ class _Opening:
             incident_ref=self.reference,
             profile=profile,
             colleague=Colleague(
-                pseudonym=tagged(salt, pseudonym),
+                pseudonym=tagged(salt, pseudonym, keys.tag_key),
                 function=participant.function,
                 department=participant.department,
                 team=participant.team,
                 line_manager_pseudonym=(
-                    tagged(salt, keys.of(hospital_id, manager)) if manager else None
+                    tagged(salt, keys.of(hospital_id, manager), keys.tag_key) if manager else None
                 ),
                 involvement=participant.involvement,
                 seniority_years=participant.seniority_years,
                 birth_year=participant.birth_year,
                 languages=_languages(participant, choice),
             ),
-            exclusions=self.exclusions.for_case(salt, keys.key_id),
+            exclusions=self.exclusions.for_case(salt, keys.key_id, keys.tag_key),
             preferences=self.occasion.preferences,
             opted_out=opted_out,
             **_of_case(self.envelope, case_id),

@@ -1,5 +1,6 @@
 """intake's settings: the common ones, the pseudonym key, and when to reach out."""
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from pydantic import Field
@@ -7,14 +8,19 @@ from pydantic import Field
 from services.intake.cases import IntakePolicy
 from services.intake.requests import SOURCE as REQUEST_PAGE
 from shared.events import HospitalId
-from shared.settings import MailSettings, PseudonymSettings, ServiceSettings
+from shared.pseudonyms import PseudonymKeys
+from shared.settings import ExclusionSettings, MailSettings, PseudonymSettings, ServiceSettings
 
 SERVICE = "intake"
 
 
-class IntakeSettings(ServiceSettings, PseudonymSettings, MailSettings):
-    """The common settings, the pseudonym key (which only intake and the roster use) and the
-    mail server the request page's confirmations go through."""
+class IntakeSettings(ServiceSettings, PseudonymSettings, ExclusionSettings, MailSettings):
+    """The common settings, the pseudonym key (which only intake and the roster use), the
+    exclusion key (intake's and matching's) and the mail server the request page's
+    confirmations go through."""
+
+    def pseudonym_keys(self) -> PseudonymKeys:
+        return replace(super().pseudonym_keys(), tag_key=self.tag_key())
 
     near_miss_outreach: bool = True
     """Reach out after near misses (`actuality: potential`) too."""

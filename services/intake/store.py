@@ -186,6 +186,7 @@ def _document(record: IncidentRecord) -> Document:
                 "case_id": str(case.case_id),
                 "open": case.open,
                 "profile": case.profile.model_dump(mode="json"),
+                "tagged_with": case.tagged_with,
             }
             for pseudonym, case in record.cases.items()
         ],
@@ -205,6 +206,7 @@ def _record(doc: Document) -> IncidentRecord:
                 case_id=uuid.UUID(case["case_id"]),
                 profile=CaseProfile.model_validate(case["profile"]),
                 open=case["open"],
+                tagged_with=case.get("tagged_with"),
             )
             for case in doc["cases"]
         },

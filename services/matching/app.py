@@ -54,6 +54,8 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
     roster, book = Roster(wiring.database), CaseBook(wiring.database)
     records = DeskRecords(wiring.database, settings.audit_kept)
     policy = settings.policy()
+    if settings.exclusion_key is None:
+        wiring.log.warning("EXCLUSION_KEY unset: a case tagged with it is offered to nobody")
     rosters = Rosters(roster, policy.recent_cases_full, wiring.log, wiring.registry)
     matcher = Matcher(
         wiring.unit_of_work, roster, book, policy, topics.assignments, wiring.log, rosters

@@ -246,7 +246,7 @@ class Matcher:
             if record is None or not record.holds_capacity:
                 return []
             holder = await self.roster.one(record.holder, session)
-            if holder is not None and excludes(updated.exclusions, holder):
+            if holder is not None and excludes(updated.exclusions, holder, self.policy):
                 return await self._offer_ended(
                     session, record, now, updated.event_id, CancelReason.SUPPORTER_EXCLUDED
                 )

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -50,7 +50,7 @@ from shared.events import (
     SupportPreferences,
     derived_event_id,
 )
-from shared.pseudonyms import tagged
+from shared.pseudonyms import key_fingerprint, tagged
 
 PRODUCER = "matching"
 
@@ -85,8 +85,9 @@ class Refusal(StrEnum):
     ABSENT = "absent"
     TRIED_BEFORE = "tried_before"
     KEY_UNKNOWN = "pseudonym_key_unknown"
-    """Loaded without the pseudonym key the case was opened with: who they are among those
-    involved cannot be told, so they do not take it."""
+    """Loaded without the pseudonym key the case was opened with, or this matching without
+    the `EXCLUSION_KEY` its tags were made with: who they are among those involved cannot be
+    told, so they do not take it."""
     INVOLVED = "involved_in_incident"
     INVESTIGATOR = "investigates_incident"
     LINE_MANAGER = "line_manager"
@@ -166,6 +167,18 @@ class Policy:
     same few supporters are not always first once capacity frees."""
     recent_cases_full: int = 6
     """Cases carried in the window at which that half of the load counts fully."""
+    tag_key: bytes | None = None
+    """`EXCLUSION_KEY`: what the tags of cases opened with it are compared with."""
+
+    def tag_key_for(self, exclusions: Exclusions) -> bytes | Literal[False] | None:
+        """The key to tag a supporter's pseudonym with for this case: None for a case tagged
+        with its salt alone, False when this matching lacks the key its tags were made with
+        (then no supporter can be told apart from those involved)."""
+        if exclusions.tag_key_id is None:
+            return None
+        if self.tag_key is None or key_fingerprint(self.tag_key) != exclusions.tag_key_id:
+            return False
+        return self.tag_key
 
     def department_rule(self, hospital_id: str) -> DepartmentRule:
         return self.department_rules.get(hospital_id, self.default_department_rule)
@@ -184,13 +197,15 @@ def priority(profile: CaseProfile) -> int:
     return 1 if profile.harm in (Harm.MODERATE, Harm.UNKNOWN) else 2
 
 
-def excludes(exclusions: Exclusions, supporter: Supporter) -> bool:
+def excludes(exclusions: Exclusions, supporter: Supporter, policy: Policy) -> bool:
     """Whether the incident excludes the supporter: involved in it or investigating it, or
-    not to be told apart from those who are (loaded without the case's pseudonym key)."""
+    not to be told apart from those who are (loaded without the case's pseudonym key, or
+    this matching without the key its tags were made with)."""
     pseudonym = supporter.pseudonym_under(exclusions.key_id)
-    if pseudonym is None:
+    tag_key = policy.tag_key_for(exclusions)
+    if pseudonym is None or tag_key is False:
         return True
-    tag = tagged(exclusions.salt, pseudonym)
+    tag = tagged(exclusions.salt, pseudonym, tag_key)
     return tag in exclusions.involved_pseudonyms or tag in exclusions.investigator_pseudonyms
 
 
@@ -279,8 +294,11 @@ class _Judge:
         self.recent_since = now - policy.recent_window
         self.recent_full = policy.recent_cases_full
         self.today = policy.today(now)
-        self.salt = case.exclusions.salt
+        self.salt, tag_key = case.exclusions.salt, policy.tag_key_for(case.exclusions)
+        self.tag_key = tag_key or None
         self.pseudonyms, without_key = roster.pseudonyms_under(case.exclusions.key_id)
+        if tag_key is False:
+            without_key = np.ones(len(roster), np.bool_)
         self.excluded = {
             **dict.fromkeys(case.exclusions.involved_pseudonyms, Refusal.INVOLVED),
             **dict.fromkeys(case.exclusions.investigator_pseudonyms, Refusal.INVESTIGATOR),
@@ -335,7 +353,7 @@ class _Judge:
     def tag_refusal(self, row: int) -> Refusal | None:
         pseudonym = self.pseudonyms[row]
         assert pseudonym is not None, "a supporter loaded without the key is refused before"
-        return self.excluded.get(tagged(self.salt, pseudonym))
+        return self.excluded.get(tagged(self.salt, pseudonym, self.tag_key))
 
     def refusal_of(self, row: int) -> Refusal | None:
         """The first hard rule that turns the supporter away, in the order of `Refusal`."""

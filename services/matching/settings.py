@@ -7,12 +7,12 @@ from pydantic import Field
 
 from services.matching.desk import Targets
 from services.matching.policy import DepartmentRule, Policy, Weights
-from shared.settings import AccessSettings, ErasureSettings
+from shared.settings import AccessSettings, ErasureSettings, ExclusionSettings
 
 SERVICE = "matching"
 
 
-class MatchingSettings(AccessSettings, ErasureSettings):
+class MatchingSettings(AccessSettings, ErasureSettings, ExclusionSettings):
     http_port: int = 8082
     weight_function: float = Field(default=3.0, ge=0)
     weight_seniority: float = Field(default=2.0, ge=0)
@@ -78,4 +78,5 @@ class MatchingSettings(AccessSettings, ErasureSettings):
             max_attempts=self.max_attempts,
             recent_window=timedelta(days=self.recent_window_days),
             recent_cases_full=self.recent_cases_full,
+            tag_key=self.tag_key(),
         )

@@ -39,6 +39,8 @@ from tests.integration.rig import MailSink, Servers, isolated, running
 
 pytestmark = pytest.mark.integration
 
+EXCLUSION_KEY = "test-exclusion-key-of-intake-and-matching"
+"""The pipeline's intake and matching tag and compare with it, as in production."""
 MAIL_DOMAINS = {f"Q{n}": [f"q{n}.example"] for n in range(1, 6)}
 """The request page's tests' hospitals and their staff's mail domains."""
 DIRECTORY = [
@@ -148,11 +150,12 @@ async def pipeline(servers: Servers) -> AsyncIterator[Pipeline]:
         **common, min_cell_size=5, batch_max_records=50, snapshot_seconds=0
     )
     reporting = reporting_app(counting)
-    matching = matching_app(MatchingSettings(**common))
+    matching = matching_app(MatchingSettings(**common, exclusion_key=EXCLUSION_KEY))
     intake = intake_app(
         IntakeSettings(
             **common,
             pseudonym_key=PSEUDONYM_KEY.decode(),
+            exclusion_key=EXCLUSION_KEY,
             smtp_port=mail.controller.port,
             mail_domains=MAIL_DOMAINS,
             trusted_identity_header="X-Staff-Id",

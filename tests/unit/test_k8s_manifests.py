@@ -79,7 +79,11 @@ def test_secrets_reach_the_services_as_files_only() -> None:
     assert not {"PSEUDONYM_KEY", "LINK_SECRET", "MONGODB_URL", "KAFKA_SASL_PASSWORD"} & set(config)
 
 
-KEYS = {"PSEUDONYM_KEY_FILE": {"intake"}, "LINK_SECRET_FILE": {"notify"}}
+KEYS = {
+    "PSEUDONYM_KEY_FILE": {"intake"},
+    "EXCLUSION_KEY_FILE": {"intake", "matching"},
+    "LINK_SECRET_FILE": {"notify"},
+}
 """Which services may read each key: reporting, which analysts reach, reads neither."""
 
 

@@ -102,12 +102,12 @@ def test_matching_tells_a_supporter_involved_in_a_case_of_the_old_key() -> None:
     case = case_to_match(opened(reported(BEFORE, participants=[participant("E12345")]))[0])
     today = AFTER.of("ZH-A", "E12345")
     rekeyed = supporter("P1", pseudonym=today, pseudonyms=AFTER.every("ZH-A", "E12345"))
-    assert excludes(case.exclusions, rekeyed)
+    assert excludes(case.exclusions, rekeyed, Policy())
     assert rank(case, [rekeyed], Policy(), NOW).refusals == {Refusal.INVOLVED: 1}
     # Loaded before the rotation was: known by today's pseudonym only, which is not the case's.
     only_new = supporter("P1", pseudonym=today, pseudonyms={AFTER.key_id: today})
     assert rank(case, [only_new], Policy(), NOW).refusals == {Refusal.KEY_UNKNOWN: 1}
-    assert excludes(case.exclusions, only_new)
+    assert excludes(case.exclusions, only_new, Policy())
 
 
 def test_loading_the_roster_with_the_new_key_rekeys_every_supporter() -> None:

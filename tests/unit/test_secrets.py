@@ -51,14 +51,16 @@ def test_each_service_of_a_stack_is_given_only_its_own_keys(
     even when the operator's shell holds both keys."""
     monkeypatch.setenv("PSEUDONYM_KEY", "an-operators-own-key-0123456789abcdef")
     monkeypatch.setenv("LINK_SECRET", "an-operators-own-secret-0123456789")
+    monkeypatch.setenv("EXCLUSION_KEY", "an-operators-own-exclusion-key-0123456789")
     stack = Stack(tmp_path / "stack")
+    keys = {"PSEUDONYM_KEY", "LINK_SECRET", "EXCLUSION_KEY"}
     given = {
-        service: {"PSEUDONYM_KEY", "LINK_SECRET"} & set(stack.service_env(service))
+        service: keys & set(stack.service_env(service))
         for service in ("intake", "matching", "notify", "reporting")
     }
     assert given == {
-        "intake": {"PSEUDONYM_KEY"},
-        "matching": set(),
+        "intake": {"PSEUDONYM_KEY", "EXCLUSION_KEY"},
+        "matching": {"EXCLUSION_KEY"},
         "notify": {"LINK_SECRET"},
         "reporting": set(),
     }
