@@ -236,9 +236,10 @@ async def _follow(consumer: AIOKafkaConsumer, log: EventLog) -> None:
 
 
 def _hospital_of(record: ConsumerRecord[bytes, bytes]) -> object:
-    """The hospital a record names, if it is a JSON object that does (a dead letter need not)."""
+    """The hospital a record names, if it is a JSON object that does: a dead letter need not
+    be JSON, nor JSON that Python can decode (one hostile event nests thousands deep)."""
     try:
         value = json.loads(record.value or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return value.get("hospital_id") if isinstance(value, dict) else None
