@@ -162,6 +162,19 @@ def counted_by_reporting(reporting: Counted, seen: Counter[str]) -> dict[str, in
         time.sleep(1)
 
 
+def offers_as_counted(stack: Stack) -> tuple[int, int]:
+    """Offers mailed and offers reporting counted, read together once they agree (within
+    60 s): offers keep coming while declines and unanswered ones are offered to the next
+    peer, so the two are compared at one moment, not a count of before with mail of after."""
+    deadline = time.monotonic() + 60
+    while True:
+        offers = sum(is_offer(m) for m in stack.servers.received_mail())
+        counted = stack.counted.totals()["peers_notified"]
+        if counted == offers or time.monotonic() > deadline:
+            return offers, counted
+        time.sleep(1)
+
+
 @dataclass
 class Supporters:
     """What the simulated supporters have done so far, across the waves."""
@@ -259,10 +272,10 @@ def run_demo(stack: Stack, incident_count: int) -> None:
     print("\nsupport given, by harm:\n" + format_table(by_harm, ["harm"], SUPPORT_COLUMNS))
     print("total:\n" + format_table(total, [], SUPPORT_COLUMNS))
 
+    offers, reported["peers_notified"] = offers_as_counted(stack)
     mails = stack.servers.received_mail()
-    offers = [m for m in mails if is_offer(m)]
     letters = asyncio.run(dead_letters(bootstrap, topic))
-    print(f"\n{len(mails)} mails in the SMTP sink ({stack.servers.maildir}), {len(offers)} offers.")
+    print(f"\n{len(mails)} mails in the SMTP sink ({stack.servers.maildir}), {offers} offers.")
     print(f"One offer, to {sample['To']}: {sample['Subject']}\n")
     print(textwrap.indent(body_of(sample).strip(), "  | ", lambda _: True))
     print(
@@ -274,7 +287,7 @@ def run_demo(stack: Stack, incident_count: int) -> None:
     for value, reason in letters:
         print(f"dead-lettered on {dead_letter_topic(topic)}: {value[:40]!r}: {reason}")
     print(f"Service logs: {stack.workdir / 'logs'}")
-    _check(reported, cases, len(offers), letters, did, seen)
+    _check(reported, cases, offers, letters, did, seen)
     second_wave(stack, incident_count, people)
 
     analysts_see_months(stack)
