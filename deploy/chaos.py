@@ -23,7 +23,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -35,7 +35,7 @@ from deploy.feed import expected_cases, publish_incidents
 from deploy.incidents import incidents
 from deploy.localservers import HOST, Process
 from deploy.stack import SERVICES, Stack
-from deploy.supporters import answer_offers, log_contacts
+from deploy.supporters import answer_offers, hospitals_today, log_contacts
 from services.reporting.aggregates import DIMENSIONS
 from services.reporting.rebuild import rebuild
 from services.reporting.store import CellStore
@@ -187,7 +187,7 @@ def _supporters(stack: Stack, stop: threading.Event) -> None:
     while not stop.wait(1.0):
         mails = stack.servers.received_mail()
         answer_offers(mails, answered)
-        log_contacts(mails, logged, datetime.now(UTC).date())
+        log_contacts(mails, logged, hospitals_today())
 
 
 async def _compare(stack: Stack, expected: int, faults: list[Fault]) -> Findings:

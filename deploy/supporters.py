@@ -6,8 +6,9 @@ import hashlib
 import re
 from collections import Counter
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime
 from email.message import Message
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -59,6 +60,12 @@ def answer_offers(mails: Iterable[Message], answered: set[str]) -> Counter[str]:
             answered.add(str(mail["Message-ID"]))
             done[answer if response.status_code == 200 else f"refused {response.status_code}"] += 1
     return done
+
+
+def hospitals_today() -> date:
+    """The day in the hospitals' calendar: a contact is dated neither before the acceptance
+    nor in the future there, whatever the machine's own zone."""
+    return datetime.now(ZoneInfo("Europe/Amsterdam")).date()
 
 
 def log_contacts(mails: Iterable[Message], logged: set[str], today: date) -> int:
