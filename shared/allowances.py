@@ -43,14 +43,22 @@ class Allowances:
         return None
 
     async def exhausted(self, allowance: Allowance, now: datetime) -> bool:
-        recent = {"key": allowance.key, "at": {"$gt": now - self.window}}
-        return await self.collection.count_documents(recent) >= allowance.allowed
+        return await self.collection.count_documents(self._recent(allowance, now)) >= (
+            allowance.allowed
+        )
 
     async def retry_after(self, allowance: Allowance, now: datetime) -> int:
         """Seconds until the allowance has a use again (the oldest use in the window leaves)."""
-        recent = {"key": allowance.key, "at": {"$gt": now - self.window}}
-        uses = self.collection.find(recent, {"at": 1}).sort("at", -1).limit(allowance.allowed)
+        uses = (
+            self.collection.find(self._recent(allowance, now), {"at": 1})
+            .sort("at", -1)
+            .limit(allowance.allowed)
+        )
         times = [doc["at"] async for doc in uses]
         if len(times) < allowance.allowed:
             return 0
         return max(1, int((times[-1] + self.window - now).total_seconds()) + 1)
+
+    def _recent(self, allowance: Allowance, now: datetime) -> Document:
+        """The allowance's uses still in the window."""
+        return {"key": allowance.key, "at": {"$gt": now - self.window}}

@@ -77,7 +77,7 @@ def is_cross_site(headers: dict[str, str], scheme: str) -> bool:
 
 
 class BodyTooLarge(Exception):
-    """A body longer than its `Content-Length` said, past the limit."""
+    """A body past the limit as it streams in, whatever its `Content-Length` said."""
 
 
 class Secured:
