@@ -70,6 +70,19 @@ class Refusals:
         await self.guesses.spend([self._guessing(request)], datetime.now(UTC))
         return self.refuse(request.url.path, 401, reason)
 
+    async def grant_of(self, request: Request, tokens: ApiTokens, token: str | None) -> Grant:
+        """The grant of a presented bearer token; refused (raised) when there is none."""
+        if token is None:
+            raise self.refuse(
+                request.url.path, 401, "an API token is required: Authorization: Bearer <token>"
+            )
+        if refused := await self.too_many(request):
+            raise refused
+        grant = await tokens.grant_for(token)
+        if grant is None:
+            raise await self.unknown_token(request, "unknown, expired or revoked API token")
+        return grant
+
     def _guessing(self, request: Request) -> Allowance:
         """The address's unknown tokens, keyed by its hash: the store keeps no address."""
         client = request.client.host if request.client else "unknown"
@@ -100,15 +113,7 @@ def bearer_grant(tokens: ApiTokens, refusals: Refusals) -> Callable[..., Awaitab
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> Grant:
-        if credentials is None:
-            raise refusals.refuse(
-                request.url.path, 401, "an API token is required: Authorization: Bearer <token>"
-            )
-        if refused := await refusals.too_many(request):
-            raise refused
-        grant = await tokens.grant_for(credentials.credentials)
-        if grant is None:
-            raise await refusals.unknown_token(request, "unknown, expired or revoked API token")
-        return grant
+        token = None if credentials is None else credentials.credentials
+        return await refusals.grant_of(request, tokens, token)
 
     return granted

@@ -1,5 +1,6 @@
 """intake: incidents and support requests in, one support case per professional out; the
-request page for staff. The work is `Intake`'s, the page `RequestPages`'."""
+request page for staff; the staff directory's SCIM endpoint. The work is `Intake`'s, the page
+`RequestPages`', the directory's provisioning `ProvisioningEndpoint`'s."""
 
 from datetime import timedelta
 from typing import Annotated
@@ -12,6 +13,7 @@ from services.intake.directory_store import StaffDirectory
 from services.intake.intake import Intake
 from services.intake.request_store import PendingRequests
 from services.intake.request_web import RequestPages, request_router
+from services.intake.scim_web import provisioning_endpoint
 from services.intake.settings import SERVICE, IntakeSettings
 from services.intake.store import IncidentRecords, Preferences, WaitingContacts
 from shared.allowances import Allowances
@@ -61,6 +63,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     allowances = Allowances(
         wiring.database, "request_allowances", timedelta(seconds=settings.requests_window_seconds)
     )
+    provisioning = provisioning_endpoint(wiring, settings, directory)
     app = web_app(
         wiring,
         settings,
@@ -71,6 +74,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
             records.ensure_indexes,
             allowances.ensure_indexes,
             directory.ensure_indexes,
+            provisioning.ensure_indexes,
         ],
         background=[Clock("settling", intake.settle_due, settings.settle_scan_seconds).keep],
         publishes=[
@@ -85,6 +89,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         wiring.unit_of_work, pending, directory, email_channel(settings), settings, allowances, key
     )
     app.include_router(request_router(pages))
+    app.mount("/scim", provisioning)
     return app
 
 

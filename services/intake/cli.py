@@ -1,5 +1,6 @@
 """Commands for intake's staff directory: `python -m services.intake.cli directory check
-staff.csv` and `... directory load staff.csv`, for hospitals that provision it by file.
+staff.csv` and `... directory load staff.csv`, for hospitals that provision it by file;
+`... token --scope ZH-A` for a hospital's identity system that provisions it by SCIM.
 
 A load replaces each listed hospital's directory: whoever the file no longer lists is kept
 as inactive (a leaver), so no confirmation reaches their old address."""
@@ -12,14 +13,16 @@ import typer
 
 from services.intake.directory import StaffMember, parse_directory
 from services.intake.directory_store import StaffDirectory
-from services.intake.settings import SERVICE
+from services.intake.settings import SERVICE, IntakeSettings
 from shared.mongo import create_client
 from shared.rows import rows_or_exit
 from shared.settings import ServiceSettings
+from shared.token_cli import add_token_commands
 
 cli = typer.Typer(help="Manage intake's copy of the hospitals' staff directories.")
 directory = typer.Typer(help="The staff directory: who someone is, how to reach them at work.")
 cli.add_typer(directory, name="directory")
+add_token_commands(cli, SERVICE, IntakeSettings, "provisioning")
 
 
 @directory.command()

@@ -36,6 +36,8 @@ COLUMNS = (
     "languages",
     "active",
 )
+SENIORITY_YEARS = (0, 60)
+BIRTH_YEARS = (1930, 2015)
 DIRECTORY_FILE = RowFile(
     COLUMNS,
     ("hospital_id", "staff_id", "email", "function", "department"),
@@ -56,8 +58,8 @@ class StaffMember(BaseModel):
     department: Code
     team: Code | None = None
     line_manager_staff_id: Code | None = None
-    seniority_years: int | None = Field(default=None, ge=0, le=60)
-    birth_year: int | None = Field(default=None, ge=1930, le=2015)
+    seniority_years: int | None = Field(default=None, ge=SENIORITY_YEARS[0], le=SENIORITY_YEARS[1])
+    birth_year: int | None = Field(default=None, ge=BIRTH_YEARS[0], le=BIRTH_YEARS[1])
     languages: Annotated[list[LanguageCode], BeforeValidator(split_cell)] = Field(
         default_factory=list, max_length=10
     )

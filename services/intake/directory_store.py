@@ -38,6 +38,27 @@ class StaffDirectory:
         )
         return len(writes), left.modified_count
 
+    async def provision(
+        self, member: StaffMember, now: datetime, session: AsyncClientSession
+    ) -> None:
+        """One person as the identity system says now (SCIM), leaving the others as they are."""
+        await self.collection.update_one(
+            {"_id": member.staff},
+            {"$set": {**member.model_dump(mode="json"), "loaded_at": now}},
+            upsert=True,
+            session=session,
+        )
+
+    async def deprovision(
+        self, hospital_id: str, staff_id: str, now: datetime, session: AsyncClientSession
+    ) -> None:
+        """A leaver stays listed as inactive, as a load that no longer lists them leaves them."""
+        await self.collection.update_one(
+            {"_id": f"{hospital_id}/{staff_id}"},
+            {"$set": {"active": False, "loaded_at": now}},
+            session=session,
+        )
+
     async def find(
         self,
         hospital_id: str,

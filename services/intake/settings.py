@@ -9,15 +9,15 @@ from services.intake.cases import IntakePolicy
 from services.intake.requests import SOURCE as REQUEST_PAGE
 from shared.events import HospitalId
 from shared.pseudonyms import PseudonymKeys
-from shared.settings import ExclusionSettings, MailSettings, PseudonymSettings, ServiceSettings
+from shared.settings import AccessSettings, ExclusionSettings, MailSettings, PseudonymSettings
 
 SERVICE = "intake"
 
 
-class IntakeSettings(ServiceSettings, PseudonymSettings, ExclusionSettings, MailSettings):
-    """The common settings, the pseudonym key (which only intake and the roster use), the
-    exclusion key (intake's and matching's) and the mail server the request page's
-    confirmations go through."""
+class IntakeSettings(AccessSettings, PseudonymSettings, ExclusionSettings, MailSettings):
+    """The common settings, the provisioning tokens of the staff directory's SCIM endpoint,
+    the pseudonym key (which only intake and the roster use), the exclusion key (intake's and
+    matching's) and the mail server the request page's confirmations go through."""
 
     def pseudonym_keys(self) -> PseudonymKeys:
         return replace(super().pseudonym_keys(), tag_key=self.tag_key())
