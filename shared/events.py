@@ -613,6 +613,15 @@ class SupporterDeactivated(Envelope):
     supporter_id: Code
 
 
+class SupporterReachable(Envelope):
+    """How notify reaches a supporter, on a topic of its own (`roster.contacts.v1`): notify
+    reads neither the supporter's pseudonyms nor their profile, and the roster's topic, which
+    carries both, is matching's alone."""
+
+    event_type: Literal["supporter.reachable"] = "supporter.reachable"
+    supporter: SupporterContact
+
+
 RosterChange = Annotated[
     SupporterRegistered | SupporterUpdated | SupporterDeactivated,
     Field(discriminator="event_type"),

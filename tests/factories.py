@@ -21,8 +21,7 @@ from shared.events import (
     PeerAssigned,
     SupportCaseOpened,
     SupporterContact,
-    SupporterProfile,
-    SupporterRegistered,
+    SupporterReachable,
 )
 from shared.pseudonyms import PseudonymKeys, pseudonymise
 
@@ -178,22 +177,15 @@ def assignment_and_contacts(
     return assigned, peer.contact, intake.contacts[0]
 
 
-def registered(supporter: SupporterContact, hospital: str = "ZH-A") -> SupporterRegistered:
-    """The roster's announcement of a supporter, as the roster loader publishes it."""
-    profile = SupporterProfile(
-        **supporter.model_dump(),
-        hospital_id=hospital,
-        pseudonym="0" * 32,
-        function=Function.NURSE,
-        department="Cardiology",
-    )
-    return SupporterRegistered(
+def reachable(supporter: SupporterContact, hospital: str = "ZH-A") -> SupporterReachable:
+    """How to reach a supporter, as the roster loader tells notify."""
+    return SupporterReachable(
         event_id=uuid.uuid4(),
         occurred_at=NOW,
-        producer="matching",
-        correlation_id=f"roster:{supporter.supporter_id}",
+        producer="roster-import",
+        correlation_id=supporter.supporter_id,
         hospital_id=hospital,
-        supporter=profile,
+        supporter=supporter,
     )
 
 

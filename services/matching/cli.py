@@ -16,7 +16,13 @@ import typer
 from faststream.kafka import KafkaBroker
 from pydantic import ValidationError
 
-from services.matching.roster import RosterEntry, key_refusal, parse_roster, roster_changes
+from services.matching.roster import (
+    RosterEntry,
+    key_refusal,
+    parse_roster,
+    publications,
+    roster_changes,
+)
 from services.matching.settings import SERVICE, MatchingSettings
 from services.matching.store import Roster
 from shared.events import SupporterProfile
@@ -122,12 +128,12 @@ async def _load(
     async with KafkaBroker(
         settings.kafka_bootstrap_servers, acks="all", security=security
     ) as broker:
-        for change in changes:
+        for topic, event in publications(changes, settings.topics):
             await broker.publish(
-                change.model_dump(mode="json"),
-                topic=settings.topics.roster,
-                key=change.correlation_id.encode(),
-                headers={"event_type": change.event_type},
+                event.model_dump(mode="json"),
+                topic=topic,
+                key=event.correlation_id.encode(),
+                headers={"event_type": event.event_type},
             )
     return Counter(change.event_type.removeprefix("supporter.") for change in changes)
 

@@ -21,13 +21,16 @@ from shared.events import (
     Code,
     Department,
     Email,
+    Envelope,
     Function,
     HospitalId,
     LanguageCode,
     Phone,
     RosterChange,
+    SupporterContact,
     SupporterDeactivated,
     SupporterProfile,
+    SupporterReachable,
     SupporterRegistered,
     SupporterUpdated,
     Weekday,
@@ -35,6 +38,7 @@ from shared.events import (
 )
 from shared.pseudonyms import PseudonymKeys
 from shared.rows import RowError, RowFile, split_cell
+from shared.settings import Topics
 
 PRODUCER = "roster-import"
 COLUMNS = (
@@ -185,6 +189,26 @@ def roster_changes(
                 )
             )
     return changes
+
+
+def publications(changes: list[RosterChange], topics: Topics) -> list[tuple[str, Envelope]]:
+    """Each change on the roster's topic, for matching; how to reach each supporter registered
+    or updated on the contacts' topic, for notify, which so reads no pseudonym."""
+    published: list[tuple[str, Envelope]] = []
+    for change in changes:
+        published.append((topics.roster, change))
+        if isinstance(change, SupporterRegistered | SupporterUpdated):
+            contact = SupporterContact.model_validate(change.supporter.model_dump())
+            reachable = SupporterReachable(
+                event_id=derived_event_id("reachable", change.event_id),
+                occurred_at=change.occurred_at,
+                producer=change.producer,
+                correlation_id=change.correlation_id,
+                hospital_id=change.hospital_id,
+                supporter=contact,
+            )
+            published.append((topics.roster_contacts, reachable))
+    return published
 
 
 def standing_change(profile: SupporterProfile, active: bool, at: datetime) -> RosterChange:

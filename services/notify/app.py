@@ -30,10 +30,10 @@ from shared.events import (
     CaseEscalated,
     ContactKeyIssued,
     NotificationNews,
-    RosterChange,
     StepCount,
     SupportCaseCounted,
     SupportEnded,
+    SupporterReachable,
 )
 from shared.kafka import subscription
 from shared.mail import email_channel
@@ -129,9 +129,9 @@ def _subscribe(
 
     roster = subscription(settings, SERVICE, "roster", concurrent=False)
 
-    @broker.subscriber(topics.roster, **roster)
-    async def on_roster_change(change: RosterChange) -> None:
-        await notifier.on_roster_change(change)
+    @broker.subscriber(topics.roster_contacts, **roster)
+    async def on_supporter_reachable(reachable: SupporterReachable) -> None:
+        await notifier.on_supporter_reachable(reachable)
 
     async def on_cases_counted(batch: Sequence[Delivery[SupportCaseCounted]]) -> None:
         erased = await erasure.erased_among([str(d.event.case_id) for d in batch])

@@ -65,10 +65,8 @@ from shared.events import (
     PeerAssigned,
     ReferralKind,
     ResponseDeadlineMoved,
-    RosterChange,
     SupporterContact,
-    SupporterRegistered,
-    SupporterUpdated,
+    SupporterReachable,
     SupportOutcome,
 )
 from shared.kafka import is_passing
@@ -307,11 +305,10 @@ class Notifier:
             due = reminder_due(offer.assignment.occurred_at, moved.respond_by)
             await self.messages.reschedule(session, assignment_id, REMINDER, due)
 
-    async def on_roster_change(self, change: RosterChange) -> None:
+    async def on_supporter_reachable(self, reachable: SupporterReachable) -> None:
         """A deactivated supporter keeps the cases they have, and their messages."""
-        if isinstance(change, SupporterRegistered | SupporterUpdated):
-            await self.supporters.keep(change.supporter)
-            await self._arrived(State.AWAITING_SUPPORTER, change.supporter.supporter_id)
+        await self.supporters.keep(reachable.supporter)
+        await self._arrived(State.AWAITING_SUPPORTER, reachable.supporter.supporter_id)
 
     async def on_contacts(
         self, contacts: Sequence[tuple[CaseContactRecorded, dict[str, str]]]

@@ -20,7 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CollectorRegistry
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.matching.roster import RosterEntry, roster_changes
+from services.matching.roster import RosterEntry, publications, roster_changes
 from services.matching.store import Roster
 from services.reporting.releaser import Releaser
 from services.reporting.releases import Release
@@ -225,9 +225,10 @@ async def load_roster(
     """Publish the entries' changes as the coordinator's import does; return once matching
     has applied them all (and, where it runs, notify knows how to reach each supporter)."""
     roster = Roster(matching)
-    for change in roster_changes(entries, await roster.profiles(), KEYS, datetime.now(UTC)):
+    changes = roster_changes(entries, await roster.profiles(), KEYS, datetime.now(UTC))
+    for topic, event in publications(changes, topics):
         await producer.send_and_wait(
-            topics.roster, change.model_dump_json().encode(), key=change.correlation_id.encode()
+            topic, event.model_dump_json().encode(), key=event.correlation_id.encode()
         )
     deadline = time.monotonic() + within
     while roster_changes(entries, await roster.profiles(), KEYS, datetime.now(UTC)):

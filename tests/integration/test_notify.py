@@ -44,8 +44,8 @@ from tests.factories import (
     contact_key,
     incident_json,
     participant,
+    reachable,
     reconciled,
-    registered,
     supporter,
 )
 from tests.integration.rig import MailSink, Rig, Servers, isolated, running, until, until_true
@@ -127,7 +127,7 @@ async def offered(
 ) -> PeerAssigned:
     """The supporter on the roster, their offer and the colleague's contact, as the roster
     loader, matching and intake publish them."""
-    await rig.publish(rig.topics.roster, registered(supporter, assigned.hospital_id))
+    await rig.publish(rig.topics.roster_contacts, reachable(supporter, assigned.hospital_id))
     supporters = rig.mongo[rig.database("notify")]["supporters"]
     await until_true(
         lambda: supporters.find_one({"_id": supporter.supporter_id}),

@@ -38,6 +38,7 @@ async def import_roster(
         "MONGODB_URL": pipeline.servers.mongodb_url,
         "MONGODB_DATABASE_PREFIX": pipeline.database_prefix,
         "TOPIC_ROSTER": pipeline.topics.roster,
+        "TOPIC_ROSTER_CONTACTS": pipeline.topics.roster_contacts,
         "PSEUDONYM_KEY": key.decode(),
         "PSEUDONYM_KEYS_RETIRED": json.dumps([k.decode() for k in retired]),
     }
@@ -127,6 +128,9 @@ async def test_a_notify_that_lost_its_copy_of_the_roster_learns_it_again(
     known = await copy.find_one({"_id": "R8-2"})
     assert known is not None
     assert known["contact"]["email"] == "s2@r1.example"
+    told = [r for r in pipeline.log.on(pipeline.topics.roster_contacts) if r.key == b"R8-2"]
+    assert told, "notify learns of supporters from their own topic"
+    assert all(b"pseudonym" not in (r.value or b"") for r in told), "no pseudonym for notify"
 
 
 async def test_a_new_key_beside_the_one_it_replaces_rekeys_the_roster(

@@ -34,7 +34,7 @@ from shared.events import (
     SupportEnded,
     SupportOutcome,
 )
-from tests.factories import LINK_SECRET, NOW, assignment_and_contacts, registered
+from tests.factories import LINK_SECRET, NOW, assignment_and_contacts, reachable
 from tests.fakes import (
     FakeChannel,
     FakeContacts,
@@ -419,7 +419,7 @@ async def test_an_offer_to_a_supporter_not_yet_on_notifys_roster_waits_for_the_r
     assert desk.email.sent == []
     assert desk.messages.state(desk.offer_id) == State.AWAITING_SUPPORTER
 
-    await desk.notifier.on_roster_change(registered(supporter))
+    await desk.notifier.on_supporter_reachable(reachable(supporter))
     ((_, outreach),) = desk.email.sent
     assert outreach.to == supporter.email
     assert outreach.body.startswith(f"Beste {supporter.display_name},")
@@ -450,7 +450,7 @@ async def test_the_operator_sees_what_messages_wait_for(desk: Desk) -> None:
     await desk.notifier.deliver_due()
     assert (desk.waiting("contact"), desk.waiting("supporter")) == (0, 2)
 
-    await desk.notifier.on_roster_change(registered(supporter))
+    await desk.notifier.on_supporter_reachable(reachable(supporter))
     await desk.notifier.deliver_due()
     assert (desk.waiting("contact"), desk.waiting("supporter")) == (0, 0)
     assert [o.subject.split(":")[0] for _, o in desk.email.sent] == [
