@@ -57,9 +57,10 @@ Kafka broker       {stack.servers.kafka_bootstrap_servers}
 MongoDB            {stack.servers.mongodb_url}
 SMTP sink          127.0.0.1:{ports.smtp} (mail in {stack.servers.maildir})
 reporting API      {stack.reporting_url}/api/v1/aggregates  (contract: /openapi.json)
-dashboard          {stack.reporting_url}/  (sign in with the API token)
+dashboard          {stack.reporting_url}/  (hospital sign-in: network-analyst; or the API token)
 API token          {stack.api_token}  (network; `make token SCOPE=...` issues more)
-coordinator desk   {stack.desk_url}/  (sign in with the coordinator token)
+coordinator desk   {stack.desk_url}/  (hospital sign-in: coordinator-zh-a, ...; or the token)
+identity provider  http://127.0.0.1:{ports.identity}  (stands in for the hospital's, e.g. Entra ID)
 coordinator token  {stack.coordinator_token}  (network; `make coordinator SCOPE=...`)
 request page       http://127.0.0.1:{ports.intake}/request  (staff ask for support)
 health & metrics   """

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import json
 import mailbox
 import os
 import shutil
@@ -20,8 +21,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import IO
 
@@ -169,7 +171,13 @@ class LocalServers:
     """None: no SMTP sink (the tests run their own, in process)."""
     tied: bool = False
     """The servers die with this process (tests); a stack's outlive the command that began it."""
+    identity_port: int | None = None
+    """None: no identity provider (the tests start their own, in process)."""
+    identity_people: list[dict[str, str]] = field(default_factory=list)
+    """Who can sign in at the identity provider with one click: their claims, `sub` first."""
     processes: list[Process] = field(default_factory=list)
+    checks: list[Callable[[], Awaitable[bool]]] = field(default_factory=list)
+    """How each process is seen to answer, in the processes' order."""
 
     @property
     def kafka_bootstrap_servers(self) -> str:
@@ -206,6 +214,7 @@ class LocalServers:
                 tied=self.tied,
             ),
         ]  # fmt: skip
+        self.checks = [self._kafka_answers, self._mongo_answers]
         if self.smtp_port is not None:
             self.processes.append(
                 Process(
@@ -216,6 +225,10 @@ class LocalServers:
                     tied=self.tied,
                 )
             )  # fmt: skip
+            self.checks.append(self._smtp_answers)
+        if self.identity_port is not None:
+            self.processes.append(self._identity_provider(logs / "identity.log"))
+            self.checks.append(partial(self._port_answers, self.identity_port))
         for part in ("tmp", "new", "cur"):  # the Maildir the sink writes to
             (self.maildir / part).mkdir(parents=True, exist_ok=True)
         for process in self.processes:
@@ -228,14 +241,27 @@ class LocalServers:
 
     async def wait_until_ready(self, within: float) -> None:
         deadline = time.monotonic() + within
-        checks = [self._kafka_answers, self._mongo_answers, self._smtp_answers]
-        for process, check in zip(self.processes, checks, strict=False):
+        for process, check in zip(self.processes, self.checks, strict=True):
             while not await check():
                 if process.exited() is not None:
                     raise process.failure(f"exited with code {process.exited()}")
                 if time.monotonic() > deadline:
                     raise process.failure(f"did not answer within {within:.0f}s")
                 await asyncio.sleep(0.2)
+
+    def _identity_provider(self, log: Path) -> Process:
+        """oidc-provider-mock: the hospital's identity provider, where coordinators and
+        analysts sign in to the desk and the dashboard with one click."""
+        people = [
+            arg for person in self.identity_people for arg in ("--user-claims", json.dumps(person))
+        ]
+        return Process(
+            "identity provider (oidc-provider-mock)",
+            [sys.executable, "-m", "oidc_provider_mock", "--host", HOST,
+             "--port", str(self.identity_port), *people],
+            log,
+            tied=self.tied,
+        )  # fmt: skip
 
     async def _kafka_answers(self) -> bool:
         if not await self._port_answers(self.kafka_port):

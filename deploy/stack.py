@@ -42,16 +42,30 @@ COORDINATORS = json.dumps(
 """Each synthetic hospital's programme coordinator: their mail lands in the SMTP sink."""
 MAIL_DOMAINS = json.dumps({h.hospital_id: [f"{h.hospital_id.lower()}.example"] for h in HOSPITALS})
 """Each synthetic hospital's staff mail domain, for the request page's confirmations."""
-SECRETS = ("PSEUDONYM_KEY", "LINK_SECRET", "EXCLUSION_KEY")
+IDENTITY_PEOPLE = [
+    *(
+        {
+            "sub": f"coordinator-{h.hospital_id.lower()}",
+            "name": f"Coordinator {h.hospital_id}",
+            "peer_support_scope": h.hospital_id,
+        }
+        for h in HOSPITALS
+    ),
+    {"sub": "network-analyst", "name": "Network analyst", "peer_support_scope": "network"},
+]
+"""Whom the local identity provider lets sign in to the desk and the dashboard: a coordinator
+per synthetic hospital and one for the network."""
+SECRETS = ("PSEUDONYM_KEY", "LINK_SECRET", "EXCLUSION_KEY", "OIDC_CLIENT_SECRET")
 """Generated for each stack unless set in the environment: no stack runs on a key anyone can
 read in this repository."""
 KEYS_OF = {
     "intake": {"PSEUDONYM_KEY", "EXCLUSION_KEY"},
     "roster": {"PSEUDONYM_KEY"},
-    "matching": {"EXCLUSION_KEY"},
+    "matching": {"EXCLUSION_KEY", "OIDC_CLIENT_SECRET"},
     "notify": {"LINK_SECRET"},
+    "reporting": {"OIDC_CLIENT_SECRET"},
 }
-"""Who is given which secret, as in production: reporting none."""
+"""Who is given which secret, as in production: reporting only its sign-in's."""
 
 
 @dataclass
@@ -63,6 +77,7 @@ class Ports:
     intake: int = 8081
     matching: int = 8082
     notify: int = 8083
+    identity: int = 9400
 
     @classmethod
     def free(cls) -> "Ports":
@@ -93,7 +108,13 @@ class Stack:
 
     def __post_init__(self) -> None:
         self.servers = LocalServers(
-            self.workdir, self.ports.kafka, self.ports.mongo, self.ports.smtp, tied=self.tied
+            self.workdir,
+            self.ports.kafka,
+            self.ports.mongo,
+            self.ports.smtp,
+            tied=self.tied,
+            identity_port=self.ports.identity,
+            identity_people=IDENTITY_PEOPLE,
         )
 
     @property
@@ -139,6 +160,8 @@ class Stack:
                 if name in given
             },
             "PUBLIC_URL": f"http://{HOST}:{self.ports.notify}",
+            "OIDC_ISSUER": f"http://{HOST}:{self.ports.identity}",
+            "OIDC_CLIENT_ID": "peer-support",
             "DESK_URL": self.desk_url,
             "REQUEST_URL": f"http://{HOST}:{self.ports.intake}",
             "MAIL_DOMAINS": os.environ.get("MAIL_DOMAINS") or MAIL_DOMAINS,

@@ -8,9 +8,16 @@ coordinator's cases).
 
 import hashlib
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from shared.events import HospitalId
 
 NETWORK = "network"
+_HOSPITAL: TypeAdapter[str] = TypeAdapter(HospitalId)
 
 
 def new_token() -> str:
@@ -42,3 +49,20 @@ class Grant:
         if requested not in (None, self.scope):
             raise OutOfScope(f"a token for {self.scope} cannot read {requested}")
         return self.scope
+
+
+def grant_from_claims(claims: Mapping[str, Any], scope_claim: str) -> Grant | None:
+    """What someone signed in at the hospital's identity provider may see, as its ID token
+    says in `scope_claim`: the network or one hospital. None when it says neither."""
+    scope = claims.get(scope_claim)
+    if isinstance(scope, list) and len(scope) == 1:
+        scope = scope[0]
+    if not isinstance(scope, str):
+        return None
+    if scope != NETWORK:
+        try:
+            _HOSPITAL.validate_python(scope)
+        except ValidationError:
+            return None
+    who = claims.get("name") or claims.get("email") or claims.get("sub") or "unnamed"
+    return Grant(scope, f"{who} (hospital sign-in)")

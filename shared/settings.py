@@ -228,6 +228,26 @@ class AccessSettings(ServiceSettings):
     """Past that many unknown tokens from one address in this window, it gets 429."""
 
 
+class IdentityProviderSettings(Settings):
+    """The hospital's identity provider, where coordinators and analysts sign in to the pages
+    (OpenID Connect): a leaver's account closed there can sign in nowhere here. Tokens stay
+    for the API's machine clients, and for the pages when no provider is set."""
+
+    oidc_issuer: str | None = None
+    """The provider's issuer URL, e.g. `https://login.microsoftonline.com/<tenant>/v2.0`; its
+    `/.well-known/openid-configuration` says the rest."""
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_scope_claim: str = "peer_support_scope"
+    """The ID token's claim that says what someone may see: `network` or one hospital id.
+    Someone whose token lacks it is refused."""
+
+
+class PagesSettings(AccessSettings, IdentityProviderSettings):
+    """A service whose pages coordinators or analysts sign in to (matching's desk, reporting's
+    dashboard)."""
+
+
 class ErasureSettings(Settings):
     """How long what identifies a colleague outlives the end of their support."""
 

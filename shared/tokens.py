@@ -83,8 +83,8 @@ class ApiTokens:
 
 
 class Sessions:
-    """Dashboard sessions: the browser's cookie holds a random session id (stored hashed),
-    never the API token; a session ends when it expires or its token does."""
+    """Browser sessions: the cookie holds a random session id (stored hashed), never a token;
+    a session ends when it expires or the token it was opened with does."""
 
     def __init__(self, database: AsyncDatabase[Document], tokens: ApiTokens) -> None:
         self.collection = database["sessions"]
@@ -100,10 +100,26 @@ class Sessions:
         )
         return session
 
+    async def open_for(self, grant: Grant, at: datetime, lasting: timedelta) -> str:
+        """A session of someone the hospital's identity provider vouched for: it ends when it
+        expires, and their next sign-in is the provider's to allow."""
+        session = new_token()
+        await self.collection.insert_one(
+            {
+                "_id": token_hash(session),
+                "scope": grant.scope,
+                "holder": grant.holder,
+                "expires_at": at + lasting,
+            }
+        )
+        return session
+
     async def grant_for(self, session: str, now: datetime | None = None) -> Grant | None:
         doc = await self.collection.find_one({"_id": token_hash(session)})
         if doc is None or _aware(doc["expires_at"]) <= _now(now):
             return None
+        if "token" not in doc:
+            return Grant(doc["scope"], doc["holder"])
         return await self.tokens.grant_for_hash(doc["token"], now)
 
     async def close(self, session: str) -> None:

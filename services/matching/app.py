@@ -99,6 +99,7 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
         desk_api_router(views, coordination, bearer_grant(tokens, refusals), refusals)
     )
     sign_in = SignIn(tokens, sessions, refusals, settings)
+    sign_in.install(app)
     app.include_router(desk_pages_router(views, coordination, sign_in))
     return app
 

@@ -35,5 +35,5 @@ def render(page: str, title: str, scope: str | None = None, **values: Any) -> st
     )
 
 
-def sign_in_page(problem: str = "") -> str:
-    return render("sign_in", "sign in", problem=problem)
+def sign_in_page(problem: str = "", hospital_sign_in: bool = False) -> str:
+    return render("sign_in", "sign in", problem=problem, hospital_sign_in=hospital_sign_in)

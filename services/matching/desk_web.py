@@ -17,7 +17,7 @@ from services.matching.desk_views import DeskViews
 from shared.access import NETWORK, Grant
 from shared.events import ReferralKind, SupportOutcome
 from shared.gate import Refusals
-from shared.signin import GrantOf, SignIn
+from shared.signin import Door, SignIn
 
 SESSION_COOKIE = "peer_support_desk_session"
 Page = tuple[str, str, dict[str, Any]]
@@ -42,19 +42,19 @@ class DeskPages:
     views: DeskViews
     coordination: Coordination
     refusals: Refusals
-    grant_of: GrantOf
+    door: Door
 
     async def answer(
         self, request: Request, make: Callable[[Grant, str], Awaitable[Page]]
     ) -> Response:
         try:
-            grant = await self.grant_of(request)
+            grant = await self.door.grant_of(request)
             if grant is None:
                 raise SignedOut
             scope = "the whole network" if grant.scope == NETWORK else f"hospital {grant.scope}"
             name, title, values = await make(grant, f"{grant.holder}, {scope}")
         except SignedOut:
-            return HTMLResponse(sign_in_page())
+            return HTMLResponse(self.door.page())
         except Redirect as redirect:
             return RedirectResponse(redirect.to, 303)
         except Refused as refused:
@@ -120,8 +120,8 @@ class DeskPages:
 
 
 def desk_pages_router(views: DeskViews, coordination: Coordination, sign_in: SignIn) -> APIRouter:
-    router, grant_of = sign_in.routes(SESSION_COOKIE, sign_in_page)
-    pages = DeskPages(views, coordination, sign_in.refusals, grant_of)
+    door = sign_in.routes(SESSION_COOKIE, sign_in_page)
+    router, pages = door.router, DeskPages(views, coordination, sign_in.refusals, door)
 
     @router.get("/")
     async def worklist(request: Request) -> Response:

@@ -7,12 +7,12 @@ from pydantic import Field
 
 from services.matching.desk import Targets
 from services.matching.policy import DepartmentRule, Policy, Weights
-from shared.settings import AccessSettings, ErasureSettings, ExclusionSettings
+from shared.settings import ErasureSettings, ExclusionSettings, PagesSettings
 
 SERVICE = "matching"
 
 
-class MatchingSettings(AccessSettings, ErasureSettings, ExclusionSettings):
+class MatchingSettings(PagesSettings, ErasureSettings, ExclusionSettings):
     http_port: int = 8082
     weight_function: float = Field(default=3.0, ge=0)
     weight_seniority: float = Field(default=2.0, ge=0)

@@ -62,5 +62,6 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     )
     api.include_router(aggregates_router(tokens, snapshots, refusals, settings))
     sign_in = SignIn(tokens, sessions, refusals, settings)
+    sign_in.install(api)
     api.include_router(dashboard_router(sign_in, store, snapshots, settings))
     return api

@@ -288,16 +288,24 @@ def page(
     )
 
 
-def sign_in_page(problem: str = "") -> str:
+def sign_in_page(problem: str = "", hospital_sign_in: bool = False) -> str:
     message = f'<p style="color:#b00">{escape(problem)}</p>' if problem else ""
+    form = (
+        '<form method="post" action="/session">'
+        '<input name="token" type="password" size="50" autocomplete="off" required '
+        'aria-label="API token"> <button type="submit">Sign in</button></form>'
+        "<p>A coordinator issues one with <code>make token SCOPE=network</code> or "
+        "<code>SCOPE=&lt;hospital&gt;</code>.</p>"
+    )
+    if hospital_sign_in:
+        form = (
+            '<p><a href="/session/hospital">Sign in with your hospital account</a></p>'
+            f"<details><summary>Sign in with an API token instead</summary>{form}</details>"
+        )
+    heading = "Sign in" if hospital_sign_in else "Sign in with your API token"
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>Peer support: sign in</title><style>{STYLE}</style></head><body><header>"
         "<h1>Peer support: the programme in figures</h1></header><main><section>"
-        "<h2>Sign in with your API token</h2>"
-        f'{message}<form method="post" action="/session">'
-        '<input name="token" type="password" size="50" autocomplete="off" required> '
-        '<button type="submit">Sign in</button></form>'
-        "<p>A coordinator issues one with <code>make token SCOPE=network</code> or "
-        "<code>SCOPE=&lt;hospital&gt;</code>.</p></section></main></body></html>"
+        f"<h2>{heading}</h2>{message}{form}</section></main></body></html>"
     )

@@ -8,12 +8,12 @@ from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
 from services.reporting.aggregates import DIMENSIONS, TO_FIRST_CONTACT
-from shared.settings import AccessSettings
+from shared.settings import PagesSettings
 
 SERVICE = "reporting"
 
 
-class ReportingSettings(AccessSettings):
+class ReportingSettings(PagesSettings):
     http_port: int = 8080
     min_cell_size: int = Field(default=11, ge=5)
     """Cells with fewer cases are suppressed; never below 5."""

@@ -20,14 +20,15 @@ DASHBOARD_MONTHS = 12
 def dashboard_router(
     sign_in: SignIn, store: CellStore, snapshots: Snapshots, settings: ReportingSettings
 ) -> APIRouter:
-    router, grant_of = sign_in.routes(SESSION_COOKIE, sign_in_page)
+    door = sign_in.routes(SESSION_COOKIE, sign_in_page)
+    router, grant_of = door.router, door.grant_of
 
     @router.get("/")
     async def dashboard(request: Request) -> HTMLResponse:
         """The charts, for the scope of the token the browser signed in with."""
         grant = await grant_of(request)
         if grant is None:
-            return HTMLResponse(sign_in_page())
+            return HTMLResponse(door.page())
         return HTMLResponse(await _dashboard(grant, store, snapshots, settings))
 
     return router

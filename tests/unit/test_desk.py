@@ -21,7 +21,7 @@ from services.matching.desk import (
     timeline_entry,
     worklist,
 )
-from services.matching.desk_pages import duration, render
+from services.matching.desk_pages import duration, render, sign_in_page
 from services.matching.policy import Policy, explain
 from services.matching.store import CaseRecord, Status, case_document, case_record
 from services.notify.coordinator_mail import alert_mail, digest_mail, due_digest, escalation_alert
@@ -175,7 +175,10 @@ def test_every_page_renders_and_escapes_what_it_shows() -> None:
     assert "Supporter P1" in render("roster", "roster", scope="x", lines=lines)
     assert lines[0].refresher_due == date(2027, 3, 1)
     assert render("audit", "audit", scope="x", lines=[])
-    assert "coordinator token" in render("sign_in", "sign in")
+    assert "coordinator token" in sign_in_page()
+    at_hospital = sign_in_page(hospital_sign_in=True)
+    assert 'href="/session/hospital"' in at_hospital
+    assert "coordinator token instead" in at_hospital
     assert [duration(m) for m in (12, 320, 3 * 1440 + 65)] == ["12 min", "5 h 20 min", "3 d 1 h"]
 
 

@@ -8,6 +8,7 @@ import httpx
 import pytest
 from starlette.responses import PlainTextResponse
 
+from shared.access import Grant, grant_from_claims
 from shared.web import MAX_BODY_BYTES, BearerOnly, Proxied, Secured, peer
 
 HOST = "notify.zh-a.example"
@@ -169,3 +170,25 @@ async def test_forwarded_headers_are_believed_only_from_a_trusted_proxy(
     async with proxied_client(peer_address, trusted) as client:
         answer = await client.get("/", headers=FORWARDED)
     assert answer.text == seen
+
+
+@pytest.mark.parametrize(
+    ("claims", "expected"),
+    [
+        (
+            {"sub": "u1", "name": "Anna", "peer_support_scope": "ZH-A"},
+            Grant("ZH-A", "Anna (hospital sign-in)"),
+        ),
+        (
+            {"sub": "u2", "peer_support_scope": ["network"]},
+            Grant("network", "u2 (hospital sign-in)"),
+        ),
+        ({"sub": "u3"}, None),
+        ({"sub": "u4", "peer_support_scope": "ZH-A ZH-B"}, None),
+        ({"sub": "u5", "peer_support_scope": ["ZH-A", "ZH-B"]}, None),
+    ],
+)
+def test_what_the_identity_provider_vouches_for_is_one_scope_or_nothing(
+    claims: dict[str, object], expected: Grant | None
+) -> None:
+    assert grant_from_claims(claims, "peer_support_scope") == expected
