@@ -331,6 +331,8 @@ class CaseProfile(Contract):
     harm: Harm
     calamity: bool
     incident_occurred_at: Instant
+    """The incident's day: midnight of it in the hospital's own zone, as reported. Never its
+    time, which beside the incident system's records would point at the incident."""
     origin: CaseOrigin = CaseOrigin.INCIDENT
 
     @property

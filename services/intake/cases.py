@@ -361,6 +361,9 @@ def _closed(
 
 
 def _profile(occasion: Occasion, participant: Participant) -> CaseProfile:
+    """The incident's day only (midnight, in the hospital's own zone as reported): beside the
+    incident system's records, an exact time on every retained case event would point at the
+    incident, and through it at whom a case supports."""
     return CaseProfile(
         hospital_id=occasion.hospital_id,
         function=participant.function,
@@ -368,7 +371,9 @@ def _profile(occasion: Occasion, participant: Participant) -> CaseProfile:
         category=occasion.category,
         harm=occasion.harm,
         calamity=occasion.calamity,
-        incident_occurred_at=occasion.occurred_at,
+        incident_occurred_at=occasion.occurred_at.replace(
+            hour=0, minute=0, second=0, microsecond=0
+        ),
         origin=occasion.origin,
     )
 

@@ -141,6 +141,10 @@ def test_events_about_a_case_name_the_case_never_the_incident() -> None:
     assert len({case.incident_ref for case in opened}) == 1
     assert opened[0].incident_ref == outcome.record.reference
     assert opened[0].profile.month == "2026-11"
+    # Reported at 03:12 +01:00: the cases say the day, in the hospital's zone, not the time.
+    assert {c.profile.incident_occurred_at.isoformat() for c in opened} == {
+        "2026-11-20T00:00:00+01:00"
+    }
 
 
 def test_an_added_participant_gets_a_case_and_the_others_learn_who_is_involved() -> None:
