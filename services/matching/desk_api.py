@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from services.matching.coordination import Coordination, Refused
 from services.matching.desk import CandidateView, CaseView, RosterLine, WorkItem
+from services.matching.desk_cases import CaseList, CaseQuery
 from services.matching.desk_store import AuditLine
 from services.matching.desk_views import DeskViews
 from shared.access import Grant
@@ -94,6 +95,14 @@ def _reads(views: DeskViews, granted: Granted, refusals: Refusals) -> APIRouter:
         """Every case that needs a person, the severest and longest waiting first."""
         items = await acting(request, views.worklist(grant, hospital_id, datetime.now(UTC)))
         return Worklist(size=len(items), items=items)
+
+    @router.get("/cases", response_model=CaseList)
+    async def cases(
+        request: Request, grant: Coordinator, query: Annotated[CaseQuery, Query()]
+    ) -> Any:
+        """Every case within scope up to its erasure, by hospital, status, supporter or the
+        month it opened; the newest first unless `order=oldest`; `limit` and `offset` page."""
+        return await acting(request, views.cases(grant, query))
 
     @router.get("/cases/{case_id}", response_model=CaseView)
     async def case(request: Request, case_id: str, grant: Coordinator) -> Any:

@@ -1,8 +1,10 @@
-"""What the desk reads: the worklist, a case with its timeline and candidates, the roster as
-a coordinator looks after it, the audit log; each within the token's scope."""
+"""What the desk reads: the worklist, the cases found by a coordinator's filters, a case with
+its timeline and candidates, the roster as a coordinator looks after it, the audit log; each
+within the token's scope."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from services.matching.coordination import Refused, case_in_scope, incident_share
 from services.matching.desk import (
@@ -17,6 +19,7 @@ from services.matching.desk import (
     roster_lines,
     worklist,
 )
+from services.matching.desk_cases import CaseList, CaseOrder, CaseQuery, case_lines
 from services.matching.desk_store import AuditLine, DeskRecords
 from services.matching.policy import Policy, judge_each
 from services.matching.store import CaseBook, Roster
@@ -51,6 +54,26 @@ class DeskViews:
         roster = await self.roster.of_hospital(record.case.hospital_id)
         names = {s.supporter_id: s.contact.display_name for s in roster}
         return case_view(record, timeline, names)
+
+    async def cases(self, grant: Grant, query: CaseQuery) -> CaseList:
+        criteria: dict[str, Any] = {}
+        if hospital := _scoped(grant, query.hospital_id):
+            criteria["profile.hospital_id"] = hospital
+        if query.status is not None:
+            criteria["status"] = query.status
+        if query.supporter_id is not None:
+            criteria["supporter_id"] = query.supporter_id
+        if between := query.opened_between():
+            criteria["opened_at"] = {"$gte": between[0], "$lt": between[1]}
+        total, records = await self.book.listing(
+            criteria,
+            newest_first=query.order is CaseOrder.NEWEST,
+            offset=query.offset,
+            limit=query.limit,
+        )
+        supporters = {r.supporter_id for r in records if r.supporter_id}
+        names = {s.supporter_id: s.contact.display_name for s in await self.roster.some(supporters)}
+        return case_lines(total, query, records, names)
 
     async def candidates(self, case_id: str, grant: Grant, now: datetime) -> list[CandidateView]:
         record = await case_in_scope(self.book, case_id, grant)

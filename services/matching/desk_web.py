@@ -1,17 +1,19 @@
-"""The desk in the browser: sign in with a coordinator token (`session_routes`), then the
-worklist, a case with its candidates, a large incident's debriefing, the roster and the
+"""The desk in the browser: sign in (`shared.signin`), then the worklist, the cases found by
+filters, a case with its candidates, a large incident's debriefing, the roster and the
 audit log. Forms post to the same actions as the API; a refused action shows its reason."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 
 from services.matching.coordination import Coordination, Refused, debrief_in_scope
+from services.matching.desk_cases import STATUS_WORDS, CaseList, CaseQuery, not_searched
 from services.matching.desk_pages import render, sign_in_page
 from services.matching.desk_views import DeskViews
 from shared.access import NETWORK, Grant
@@ -65,6 +67,23 @@ class DeskPages:
     async def worklist(self, grant: Grant, scope: str) -> Page:
         items = await self.views.worklist(grant, None, datetime.now(UTC))
         return "worklist", "worklist", {"scope": scope, "items": items}
+
+    async def cases(self, grant: Grant, scope: str, asked: Mapping[str, str]) -> Page:
+        """The filters as typed stay in the form, a refusal included."""
+        filters = {k: v for k, v in asked.items() if k in CaseQuery.model_fields and v}
+        supporters = await self.views.roster_lines(grant, None, datetime.now(UTC))
+        values: dict[str, Any] = {
+            "scope": scope,
+            "asked": filters,
+            "statuses": STATUS_WORDS,
+            "supporters": supporters,
+        }
+        try:
+            query = CaseQuery.model_validate(filters)
+        except ValidationError as error:
+            return "cases", "cases", {**values, "problem": not_searched(error)}
+        found = await self.views.cases(grant, query)
+        return "cases", "cases", {**values, "found": found, "pages": _pages(found, query, filters)}
 
     async def case(self, grant: Grant, scope: str, case_id: str, done: str) -> Page:
         view = await self.views.case(case_id, grant)
@@ -127,6 +146,11 @@ def desk_pages_router(views: DeskViews, coordination: Coordination, sign_in: Sig
     async def worklist(request: Request) -> Response:
         return await pages.answer(request, pages.worklist)
 
+    @router.get("/cases")
+    async def cases(request: Request) -> Response:
+        asked = dict(request.query_params)
+        return await pages.answer(request, lambda g, s: pages.cases(g, s, asked))
+
     @router.get("/cases/{case_id}")
     async def case(request: Request, case_id: str, done: str = "") -> Response:
         return await pages.answer(request, lambda g, s: pages.case(g, s, case_id, done))
@@ -163,6 +187,16 @@ def desk_pages_router(views: DeskViews, coordination: Coordination, sign_in: Sig
         return await pages.answer(request, pages.audit)
 
     return router
+
+
+def _pages(found: CaseList, query: CaseQuery, filters: Mapping[str, str]) -> dict[str, str]:
+    """Links to the previous and next page of the same search."""
+    links = {}
+    if query.offset > 0:
+        links["previous"] = {**filters, "offset": str(max(query.offset - query.limit, 0))}
+    if query.offset + len(found.items) < found.total:
+        links["next"] = {**filters, "offset": str(query.offset + query.limit)}
+    return {name: "/cases?" + urlencode(params) for name, params in links.items()}
 
 
 async def _form(request: Request) -> Form:

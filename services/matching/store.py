@@ -276,6 +276,8 @@ class CaseBook:
         await self.collection.create_index([("status", 1), ("respond_by", 1)])
         await self.collection.create_index([("status", 1), ("priority", 1), ("since", 1)])
         await self.collection.create_index([("incident", 1)])
+        await self.collection.create_index([("profile.hospital_id", 1), ("opened_at", -1)])
+        await self.collection.create_index([("supporter_id", 1), ("opened_at", -1)])
 
     async def open(self, session: AsyncClientSession, doc: Document) -> None:
         """A `case_document`, with what was decided for it at once: one write. Raises
@@ -369,6 +371,27 @@ class CaseBook:
             query["profile.hospital_id"] = hospital_id
         cursor = self.collection.find(query).sort([("priority", 1), ("since", 1)]).limit(limit)
         return [case_record(doc) async for doc in cursor]
+
+    async def listing(
+        self,
+        criteria: Document,
+        *,
+        newest_first: bool,
+        offset: int,
+        limit: int,
+    ) -> tuple[int, list[CaseRecord]]:
+        """The cases (not erased) that meet `criteria`, a page of them by when they opened,
+        and how many there are in all."""
+        query = {"purged_at": {"$exists": False}, **criteria}
+        total = await self.collection.count_documents(query)
+        order = -1 if newest_first else 1
+        cursor = (
+            self.collection.find(query)
+            .sort([("opened_at", order), ("_id", order)])
+            .skip(offset)
+            .limit(limit)
+        )
+        return total, [case_record(doc) async for doc in cursor]
 
     async def severe_accepted_since(self, hospital_id: str | None, since: datetime) -> Counter[str]:
         """Per supporter, the cases after death, severe harm or a calamity they took on."""

@@ -362,3 +362,55 @@ async def test_other_escalations_wait_for_the_hospitals_digest(pipeline: Pipelin
     assert str(mail["Subject"]) == "Peer support: the coordinator's digest (CA, 1)"
     assert f"http://desk/cases/{case_id}" in body
     assert "harm mild" in body
+
+
+async def test_a_case_off_the_worklist_is_found_by_its_supporter(
+    pipeline: Pipeline, desk_url: str
+) -> None:
+    """Once assigned, a case leaves the worklist; the coordinator still finds it, by the
+    supporter who has it, in the API and in the pages, and only within their scope."""
+    case_id = await escalated_case(pipeline, "C7")
+    token = await coordinator_token(pipeline, "C7")
+    chosen = {"supporter_id": "C7-ICU", "reason": "knows the ward"}
+    assigned = await pipeline.desk.post(
+        f"/api/v1/cases/{case_id}/assignment", json=chosen, headers=bearer(token)
+    )
+    assert assigned.status_code == 202, assigned.text
+
+    async def found(**filters: str) -> dict[str, Any]:
+        answer = await pipeline.desk.get("/api/v1/cases", params=filters, headers=bearer(token))
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+    await until_true(
+        lambda: found(supporter_id="C7-ICU"), lambda body: body["total"] == 1, "the case found"
+    )
+    (line,) = (await found(supporter_id="C7-ICU", status="offered"))["items"]
+    assert (line["case_id"], line["status_words"]) == (case_id, "offered, awaiting an answer")
+    assert line["function"] == "nurse"
+    assert line["supporter_name"] == "Supporter ICU"
+    assert (await found(supporter_id="C7-INV"))["total"] == 0
+    other = await pipeline.desk.get(
+        "/api/v1/cases", params={"hospital_id": "C1"}, headers=bearer(token)
+    )
+    assert other.status_code == 403
+    elsewhere = await coordinator_token(pipeline, "C8")
+    theirs = await pipeline.desk.get("/api/v1/cases", headers=bearer(elsewhere))
+    assert case_id not in theirs.text
+
+    async with browser() as chromium:
+        page = await signed_in(chromium, desk_url, token)
+        await page.click("a[href='/cases']")
+        await page.select_option("select[name=supporter_id]", "C7-ICU")
+        await page.click("#filters button[type=submit]")
+        await page.wait_for_url("**/cases?*supporter_id=C7-ICU*")
+        listed = await page.locator("#cases").inner_text()
+        await page.fill("input[name=month]", "11-2026")
+        await page.click("#filters button[type=submit]")
+        await page.wait_for_load_state()
+        refused = await page.locator("main").inner_text()
+        kept = await page.input_value("input[name=month]")
+    assert case_id[:8] in listed
+    assert "offered, awaiting an answer" in listed
+    assert "Not searched: give the month written as 2026-11." in refused
+    assert kept == "11-2026", "what was typed stays"

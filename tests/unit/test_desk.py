@@ -3,9 +3,10 @@ and when it leaves, in which order, and what the pages and mails show of a case.
 
 import uuid
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from services.matching.desk import (
     CaseNotes,
@@ -21,6 +22,7 @@ from services.matching.desk import (
     timeline_entry,
     worklist,
 )
+from services.matching.desk_cases import STATUS_WORDS, CaseQuery, case_lines, not_searched
 from services.matching.desk_pages import duration, render, sign_in_page
 from services.matching.policy import Policy, explain
 from services.matching.store import CaseRecord, Status, case_document, case_record
@@ -223,3 +225,31 @@ def test_an_urgent_alert_says_what_is_needed_and_how_to_reach_the_colleague() ->
 )
 def test_a_hospital_gets_at_most_one_digest_a_day(last: datetime | None, due: bool) -> None:
     assert due_digest(last, NOW, timedelta(days=1)) is due
+
+
+def test_the_case_list_says_each_case_in_words_and_keeps_a_refused_search() -> None:
+    accepted = record(status=Status.ACCEPTED, supporter_id="P1")
+    found = case_lines(1, CaseQuery(supporter_id="P1"), [accepted], {"P1": "Anna"})
+    (line,) = found.items
+    assert (line.status_words, line.supporter_name) == ("in support", "Anna")
+    html = render(
+        "cases", "cases", scope="x", asked={"supporter_id": "P1"}, statuses=STATUS_WORDS,
+        supporters=[], found=found, pages={},
+    )  # fmt: skip
+    assert "in support" in html
+    assert f'href="/cases/{line.case_id}"' in html
+    with pytest.raises(ValidationError) as refused:
+        CaseQuery.model_validate({"month": "11-2026", "limit": "500"})
+    why = not_searched(refused.value)
+    assert why == "Not searched: give the month written as 2026-11; a number from 1 to 200."
+    page = render("cases", "cases", scope="x", asked={"month": "11-2026"}, statuses=STATUS_WORDS,
+                  supporters=[], problem=why)  # fmt: skip
+    assert 'value="11-2026"' in page
+    assert why in page
+
+
+def test_a_month_of_cases_runs_into_the_next_year() -> None:
+    assert CaseQuery(month="2026-12").opened_between() == (
+        datetime(2026, 12, 1, tzinfo=UTC),
+        datetime(2027, 1, 1, tzinfo=UTC),
+    )
