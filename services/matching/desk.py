@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from services.matching.desk_words import in_words
 from services.matching.policy import Case, Judged, Policy, explain
 from services.matching.store import CaseRecord, Status
 from services.matching.supporters import Supporter
@@ -202,6 +203,8 @@ class TimelineEntry(BaseModel):
     at: datetime
     kind: str
     detail: dict[str, Any] = {}
+    what: str = ""
+    """The entry as a sentence, as the coordinator reads it (`desk_words`)."""
 
 
 def _assigned(event: PeerAssigned) -> dict[str, Any]:
@@ -307,10 +310,10 @@ class CaseView(BaseModel):
 
 
 def case_view(
-    record: CaseRecord, timeline: list[TimelineEntry], names: Mapping[str, str]
+    record: CaseRecord, timeline: list[TimelineEntry], names: Mapping[str, str], zone: str
 ) -> CaseView:
     """`names`: the roster's display names by supporter id; the events name supporters by id
-    only."""
+    only. `zone`: the hospital's, for the times the sentences give."""
     colleague, profile = record.case.colleague, record.case.profile
     return CaseView(
         case_id=record.case_id,
@@ -330,16 +333,24 @@ def case_view(
             "calamity": profile.calamity,
             "date": profile.incident_occurred_at.date(),
         },
-        timeline=sorted((_named(e, names) for e in timeline), key=lambda e: e.at),
+        timeline=_told(sorted(timeline, key=lambda e: e.at), names, zone),
     )
 
 
-def _named(entry: TimelineEntry, names: Mapping[str, str]) -> TimelineEntry:
-    supporter_id = entry.detail.get("supporter_id")
-    if supporter_id is None:
-        return entry
-    detail = {"supporter": names.get(supporter_id, supporter_id), **entry.detail}
-    return entry.model_copy(update={"detail": detail})
+def _told(
+    timeline: list[TimelineEntry], names: Mapping[str, str], zone: str
+) -> list[TimelineEntry]:
+    """Each entry named and said in words. An answer, a message or a contact is about the
+    supporter last offered the case; the events themselves name them by id only."""
+    told, current = [], "the supporter"
+    for entry in timeline:
+        detail = entry.detail
+        if (supporter_id := detail.get("supporter_id")) is not None:
+            current = names.get(supporter_id, f"supporter {supporter_id}")
+            detail = {"supporter": current, **detail}
+        what = in_words(entry.kind, detail, current, zone)
+        told.append(entry.model_copy(update={"detail": detail, "what": what}))
+    return told
 
 
 class CandidateView(BaseModel):

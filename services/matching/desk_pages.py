@@ -4,6 +4,8 @@ out; every value is escaped. The pages load no script and nothing from elsewhere
 from typing import Any
 
 from services.matching.coordination import ENDED_BY_COORDINATOR
+from services.matching.desk_cases import STATUS_WORDS
+from services.matching.desk_words import at_local, said, turned_away
 from shared.events import ReferralKind
 from shared.pages import templates_beside
 
@@ -20,6 +22,10 @@ def duration(minutes: int) -> str:
 
 
 _templates.filters["duration"] = duration
+_templates.filters["said"] = said
+_templates.filters["local"] = at_local
+_templates.filters["turned_away"] = turned_away
+_templates.filters["status"] = lambda status: STATUS_WORDS.get(status, said(status))
 
 
 def render(page: str, title: str, scope: str | None = None, **values: Any) -> str:

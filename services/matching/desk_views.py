@@ -53,7 +53,7 @@ class DeskViews:
         timeline = await self.records.timelines.of_case(case_id)
         roster = await self.roster.of_hospital(record.case.hospital_id)
         names = {s.supporter_id: s.contact.display_name for s in roster}
-        return case_view(record, timeline, names)
+        return case_view(record, timeline, names, self.policy.timezone)
 
     async def cases(self, grant: Grant, query: CaseQuery) -> CaseList:
         criteria: dict[str, Any] = {}

@@ -22,6 +22,12 @@ from shared.gate import Refusals
 from shared.signin import Door, SignIn
 
 SESSION_COOKIE = "peer_support_desk_session"
+DONE = {
+    "assign": "Assigned: the offer is on its way to the supporter, who is reminded if needed.",
+    "withdraw": "The open offer was withdrawn: the case is yours to assign.",
+    "end": "The case was ended; the supporter's capacity is free again.",
+}
+"""What an action did, said on the page it leads back to."""
 Page = tuple[str, str, dict[str, Any]]
 """A template's name, the page's title and the values it shows."""
 Form = dict[str, str]
@@ -90,7 +96,13 @@ class DeskPages:
         candidates = None
         if view.status in ("new", "waiting", "escalated"):
             candidates = await self.views.candidates(case_id, grant, datetime.now(UTC))
-        values = {"scope": scope, "case": view, "candidates": candidates, "done": done}
+        values = {
+            "scope": scope,
+            "case": view,
+            "candidates": candidates,
+            "done": DONE.get(done, ""),
+            "zone": self.views.policy.timezone,
+        }
         return "case", f"case {case_id[:8]}", values
 
     async def act(self, grant: Grant, case_id: str, action: str, form: Form) -> Page:

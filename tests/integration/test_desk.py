@@ -265,13 +265,16 @@ async def test_in_the_browser_a_coordinator_assigns_from_the_candidates(
         await row.locator("input[name=reason]").fill("knows ICU nights")
         await row.locator("button[type=submit]").click()
         await page.wait_for_url(f"**/cases/{case_id}?done=assign")
-        status = await page.locator("#status").inner_text()
+        status = await page.locator("#status").get_attribute("data-status")
+        said = await page.locator("main").inner_text()
         await page.goto(f"{desk_url}/audit")
         audit_dom = await page.content()
         colours, cookies = await photographed(page, tmp_path / "desk.png")
     assert "Worklist:" in worklist_dom
     assert "no peer available (urgent)" in worklist_dom
     assert status == "offered"
+    assert "Assigned: the offer is on its way to the supporter" in said
+    assert "offered, awaiting an answer" in said
     await pipeline.until(lambda: pipeline.mail.to("icu@c3.example"), what="the offer mail")
     assert "knows ICU nights (overriding same_department)" in audit_dom
     assert "Coordinator C3" in audit_dom
@@ -369,9 +372,9 @@ async def test_a_case_off_the_worklist_is_found_by_its_supporter(
 ) -> None:
     """Once assigned, a case leaves the worklist; the coordinator still finds it, by the
     supporter who has it, in the API and in the pages, and only within their scope."""
-    case_id = await escalated_case(pipeline, "C7")
-    token = await coordinator_token(pipeline, "C7")
-    chosen = {"supporter_id": "C7-ICU", "reason": "knows the ward"}
+    case_id = await escalated_case(pipeline, "CD")
+    token = await coordinator_token(pipeline, "CD")
+    chosen = {"supporter_id": "CD-ICU", "reason": "knows the ward"}
     assigned = await pipeline.desk.post(
         f"/api/v1/cases/{case_id}/assignment", json=chosen, headers=bearer(token)
     )
@@ -383,13 +386,13 @@ async def test_a_case_off_the_worklist_is_found_by_its_supporter(
         return dict(answer.json())
 
     await until_true(
-        lambda: found(supporter_id="C7-ICU"), lambda body: body["total"] == 1, "the case found"
+        lambda: found(supporter_id="CD-ICU"), lambda body: body["total"] == 1, "the case found"
     )
-    (line,) = (await found(supporter_id="C7-ICU", status="offered"))["items"]
+    (line,) = (await found(supporter_id="CD-ICU", status="offered"))["items"]
     assert (line["case_id"], line["status_words"]) == (case_id, "offered, awaiting an answer")
     assert line["function"] == "nurse"
     assert line["supporter_name"] == "Supporter ICU"
-    assert (await found(supporter_id="C7-INV"))["total"] == 0
+    assert (await found(supporter_id="CD-INV"))["total"] == 0
     other = await pipeline.desk.get(
         "/api/v1/cases", params={"hospital_id": "C1"}, headers=bearer(token)
     )
@@ -401,9 +404,9 @@ async def test_a_case_off_the_worklist_is_found_by_its_supporter(
     async with browser() as chromium:
         page = await signed_in(chromium, desk_url, token)
         await page.click("a[href='/cases']")
-        await page.select_option("select[name=supporter_id]", "C7-ICU")
+        await page.select_option("select[name=supporter_id]", "CD-ICU")
         await page.click("#filters button[type=submit]")
-        await page.wait_for_url("**/cases?*supporter_id=C7-ICU*")
+        await page.wait_for_url("**/cases?*supporter_id=CD-ICU*")
         listed = await page.locator("#cases").inner_text()
         await page.fill("input[name=month]", "11-2026")
         await page.click("#filters button[type=submit]")

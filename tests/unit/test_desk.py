@@ -1,9 +1,11 @@
 """The coordinator desk's own rules, on records made in memory: what reaches the worklist
 and when it leaves, in which order, and what the pages and mails show of a case."""
 
+import re
 import uuid
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from html import unescape
 
 import pytest
 from pydantic import ValidationError
@@ -156,9 +158,12 @@ def test_an_offer_on_the_timeline_names_its_supporter_as_the_roster_does() -> No
     assignment, supporter, _ = assignment_and_contacts()
     offered = timeline_entry(assignment)
     assert offered is not None
-    view = case_view(record(), [offered], {supporter.supporter_id: supporter.display_name})
+    names = {supporter.supporter_id: supporter.display_name}
+    view = case_view(record(), [offered], names, "Europe/Amsterdam")
     (shown,) = view.timeline
     assert (shown.detail["supporter_id"], shown.detail["supporter"]) == ("P1", "Supporter P1")
+    assert shown.what.startswith("Offered to Supporter P1 (offer 1, score ")
+    assert shown.what.endswith(" CET.")
 
 
 def test_every_page_renders_and_escapes_what_it_shows() -> None:
@@ -166,9 +171,12 @@ def test_every_page_renders_and_escapes_what_it_shows() -> None:
     hostile = rec.case.colleague.model_copy(update={"department": "<script>x</script>"})
     rec = replace(rec, case=replace(rec.case, colleague=hostile))
     view = case_view(
-        rec, [TimelineEntry(at=NOW, kind="support.case_opened", detail={"opted_out": False})], {}
+        rec,
+        [TimelineEntry(at=NOW, kind="support.case_opened", detail={"opted_out": False})],
+        {},
+        "Europe/Amsterdam",
     )
-    html = render("case", "case", scope="network", case=view, candidates=[])
+    html = render("case", "case", scope="network", case=view, candidates=[], zone="UTC")
     assert "&lt;script&gt;" in html
     assert "<script>x" not in html
     items = worklist([(rec, CaseNotes(rejections={"at_capacity": 1}))], [], NOW, TARGETS)
@@ -253,3 +261,55 @@ def test_a_month_of_cases_runs_into_the_next_year() -> None:
         datetime(2026, 12, 1, tzinfo=UTC),
         datetime(2027, 1, 1, tzinfo=UTC),
     )
+
+
+TIMELINE = [
+    ("support.case_opened", {"origin": "request", "opted_out": False, "wish_language": "en"}),
+    ("support.case_updated", {"harm": "severe", "calamity": True}),
+    (
+        "support.peer_assigned",
+        {
+            "attempt": 1,
+            "supporter_id": "P1",
+            "score": 0.9666666666666667,
+            "explanation": [{"rule": "function", "points": 0.333333333, "detail": "a nurse too"}],
+            "respond_by": NOW + timedelta(days=1),
+        },
+    ),
+    ("support.response_deadline_moved", {"respond_by": NOW + timedelta(days=2)}),
+    ("support.peer_notified", {"step": "offer", "channel": "email"}),
+    ("support.notification_failed", {"step": "follow_up_day_3", "channel": "sms", "reason": "x"}),
+    ("support.assignment_declined", {}),
+    ("support.assignment_cancelled", {"supporter_id": "P1", "reason": "no_response"}),
+    (
+        "support.case_escalated",
+        {"reason": "no_peer_available", "rejections": {"at_capacity": 9, "same_department": 3}},
+    ),
+    ("support.assignment_accepted", {}),
+    (
+        "support.contact_logged",
+        {"date": date(2026, 11, 21), "minutes": 45, "mode": "phone", "tier": 1},
+    ),
+    ("support.ended", {"outcome": "referred", "referral": "occupational_physician"}),
+    ("support.case_closed", {"reason": "incident_withdrawn"}),
+]
+
+
+def test_a_case_page_speaks_words_not_codes_reprs_or_long_floats() -> None:
+    entries = [
+        TimelineEntry(at=NOW + timedelta(minutes=i), kind=kind, detail=detail)
+        for i, (kind, detail) in enumerate(TIMELINE)
+    ]
+    view = case_view(record(), entries, {"P1": "Anna de Vries"}, "Europe/Amsterdam")
+    html = render("case", "case", scope="x", case=view, candidates=[], zone="Europe/Amsterdam")
+    text = unescape(re.sub(r"<[^>]+>", " ", html.split("<main>")[1]))
+    assert not re.search(r"support\.[a-z]", text), "no event type"
+    assert not re.search(r"\{'|\[\{|None|True|False", text), "no Python repr"
+    assert not re.search(r"\d\.\d{3,}", text), "no unrounded float"
+    assert not re.search(r"\b[a-z]+_[a-z_]+\b", text), "no code with underscores"
+    assert "2026-11-20 10:00 CET" in text, "times in the hospital's zone, named"
+    assert "Case opened at the colleague's own request; they would like support in English." in text
+    assert "Anna de Vries declined." in text
+    assert "(turned away: 9: has as many cases as they take, 3: in the colleague's" in text
+    assert "Support ended: referred to the occupational physician." in text
+    assert "logged a contact on 2026-11-21: 45 minutes by phone, peer support." in text
