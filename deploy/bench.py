@@ -17,6 +17,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pymongo import AsyncMongoClient, UpdateOne
 
+from deploy.bench_desk import desk_line
 from deploy.bench_disclosure import report as disclosure_report
 from deploy.bench_matching import report as match_report
 from deploy.bench_network import network_lines, network_rebuild
@@ -222,6 +223,8 @@ rebuild: {rebuilt.events:,} events replayed in {rebuilt.seconds:.1f} s = {rebuil
 """  # noqa: E501
     )
     print("\n".join(network_lines(network, upsert_rate)), flush=True)
+    print("the desk at a national network's size ...", flush=True)
+    print(asyncio.run(desk_line(stack.servers.mongodb_url)), flush=True)
 
 
 async def messages_on_topics(bootstrap_servers: str) -> int:
