@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from services.matching.desk_words import in_words
+from services.matching.desk_words import in_words, said
 from services.matching.policy import Case, Judged, Policy, explain
 from services.matching.store import CaseRecord, Status
 from services.matching.supporters import Supporter
@@ -104,6 +104,14 @@ class Debrief:
     facilitator_id: str | None = None
 
 
+class SupporterReach(BaseModel):
+    """How the coordinator reaches the supporter an item is about: a call often settles it."""
+
+    name: str
+    email: str
+    phone: str | None = None
+
+
 class WorkItem(BaseModel):
     need: Need
     what_is_needed: str
@@ -118,6 +126,22 @@ class WorkItem(BaseModel):
     rejections: dict[str, int] = {}
     """Per rule, how many supporters it turned away (no peer available)."""
     detail: str = ""
+    supporter_id: str | None = None
+    """The supporter who holds the case (offered or accepted), when there is one."""
+    reach: SupporterReach | None = None
+
+
+def reached(items: list[WorkItem], supporters: Iterable[Supporter]) -> list[WorkItem]:
+    """Each item about a supporter with how to reach them, as the roster has it."""
+    by_id = {s.supporter_id: s.contact for s in supporters}
+    return [
+        item.model_copy(
+            update={"reach": SupporterReach(name=c.display_name, email=c.email, phone=c.phone)}
+        )
+        if item.supporter_id and (c := by_id.get(item.supporter_id))
+        else item
+        for item in items
+    ]
 
 
 def worklist(
@@ -151,7 +175,9 @@ def needs_of(
 
     def item(need: Need, since: datetime, detail: str = "", **more: Any) -> WorkItem:
         made = _item(need, record.case.hospital_id, urgent, since, now, targets)
-        return made.model_copy(update={"case_id": record.case_id, "detail": detail, **more})
+        holder = record.supporter_id if record.holds_capacity else None
+        changes = {"case_id": record.case_id, "detail": detail, "supporter_id": holder}
+        return made.model_copy(update={**changes, **more})
 
     items = []
     if record.status == Status.WAITING:
@@ -170,7 +196,7 @@ def needs_of(
             )
     notice = notes.notice
     if notice and notice.assignment_id == record.assignment_id and record.holds_capacity:
-        detail = f"{notice.step} by {notice.channel}: {notice.reason}"
+        detail = f"{said(notice.step)} by {said(notice.channel)}: {said(notice.reason)}"
         items.append(item(Need.NOTIFICATION_FAILED, notice.at, detail))
     if record.status == Status.ACCEPTED and notes.first_contact_at is None:
         due = (record.case.opened_at or record.accepted_at or record.since) + targets.first_contact

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from services.matching.coordination import Coordination, Refused
-from services.matching.desk import CandidateView, CaseView, RosterLine, WorkItem
+from services.matching.desk import CandidateView, CaseView, Need, RosterLine, WorkItem
 from services.matching.desk_cases import CaseList, CaseQuery
 from services.matching.desk_store import AuditLine
 from services.matching.desk_views import DeskViews
@@ -91,9 +91,16 @@ def _reads(views: DeskViews, granted: Granted, refusals: Refusals) -> APIRouter:
     acting = _answering(refusals)
 
     @router.get("/worklist", response_model=Worklist)
-    async def worklist(request: Request, grant: Coordinator, hospital_id: Hospital = None) -> Any:
-        """Every case that needs a person, the severest and longest waiting first."""
-        items = await acting(request, views.worklist(grant, hospital_id, datetime.now(UTC)))
+    async def worklist(
+        request: Request,
+        grant: Coordinator,
+        hospital_id: Hospital = None,
+        need: Annotated[Need | None, Query()] = None,
+    ) -> Any:
+        """Every case that needs a person, the severest and longest waiting first; with the
+        supporter it is about and how to reach them, where there is one."""
+        now = datetime.now(UTC)
+        items = await acting(request, views.worklist(grant, hospital_id, now, need))
         return Worklist(size=len(items), items=items)
 
     @router.get("/cases", response_model=CaseList)

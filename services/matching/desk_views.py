@@ -11,11 +11,13 @@ from services.matching.desk import (
     CandidateView,
     CaseNotes,
     CaseView,
+    Need,
     RosterLine,
     Targets,
     WorkItem,
     candidate_views,
     case_view,
+    reached,
     roster_lines,
     worklist,
 )
@@ -39,14 +41,17 @@ class DeskViews:
     refresher_after: timedelta
 
     async def worklist(
-        self, grant: Grant, hospital_id: str | None, now: datetime
+        self, grant: Grant, hospital_id: str | None, now: datetime, need: Need | None = None
     ) -> list[WorkItem]:
+        """`need`: only the items of that kind."""
         hospital = _scoped(grant, hospital_id)
         records = await self.book.in_progress(hospital, WORKLIST_CASES)
         notes = await self.records.notes.of_cases(r.case_id for r in records)
         debriefs = await self.records.debriefs.of_hospital(hospital)
         noted = ((r, notes.get(r.case_id, CaseNotes())) for r in records)
-        return worklist(noted, debriefs, now, self.targets)
+        items = [i for i in worklist(noted, debriefs, now, self.targets) if need in (None, i.need)]
+        holders = {i.supporter_id for i in items if i.supporter_id}
+        return reached(items, await self.roster.some(holders) if holders else [])
 
     async def case(self, case_id: str, grant: Grant) -> CaseView:
         record = await case_in_scope(self.book, case_id, grant)

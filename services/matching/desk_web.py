@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from services.matching.coordination import Coordination, Refused, debrief_in_scope
+from services.matching.desk import Need
 from services.matching.desk_cases import STATUS_WORDS, CaseList, CaseQuery, not_searched
 from services.matching.desk_pages import render, sign_in_page
 from services.matching.desk_views import DeskViews
@@ -70,9 +71,14 @@ class DeskPages:
             return HTMLResponse(render("base", "refused", problem=refused.reason), refused.status)
         return HTMLResponse(render(name, title, **values))
 
-    async def worklist(self, grant: Grant, scope: str) -> Page:
-        items = await self.views.worklist(grant, None, datetime.now(UTC))
-        return "worklist", "worklist", {"scope": scope, "items": items}
+    async def worklist(self, grant: Grant, scope: str, asked: Mapping[str, str]) -> Page:
+        """Filtered by need and, for the network, by hospital; what was asked stays."""
+        need = asked.get("need") or None
+        chosen = Need(need) if need in set(Need) else None
+        hospital = asked.get("hospital_id") or None
+        items = await self.views.worklist(grant, hospital, datetime.now(UTC), chosen)
+        values = {"scope": scope, "items": items, "needs": list(Need), "asked": asked}
+        return "worklist", "worklist", values
 
     async def cases(self, grant: Grant, scope: str, asked: Mapping[str, str]) -> Page:
         """The filters as typed stay in the form, a refusal included."""
@@ -156,7 +162,8 @@ def desk_pages_router(views: DeskViews, coordination: Coordination, sign_in: Sig
 
     @router.get("/")
     async def worklist(request: Request) -> Response:
-        return await pages.answer(request, pages.worklist)
+        asked = dict(request.query_params)
+        return await pages.answer(request, lambda g, s: pages.worklist(g, s, asked))
 
     @router.get("/cases")
     async def cases(request: Request) -> Response:

@@ -96,6 +96,10 @@ async def test_a_coordinator_assigns_by_hand_what_nobody_fitted_and_the_offer_go
     assert item["urgent"] is True
     assert item["rejections"] == {"investigates_incident": 1, "same_department": 1}
     assert item["waited_minutes"] < item["target_minutes"] == 4 * 60
+    other_needs = await pipeline.desk.get(
+        "/api/v1/worklist", params={"need": "offer_unanswered"}, headers=bearer(token)
+    )
+    assert case_id not in other_needs.text, "filtered by what is needed"
 
     candidates = await pipeline.desk.get(
         f"/api/v1/cases/{case_id}/candidates", headers=bearer(token)

@@ -19,6 +19,7 @@ from services.matching.desk import (
     TimelineEntry,
     case_view,
     for_the_desk,
+    reached,
     roster_lines,
     seniority_band,
     timeline_entry,
@@ -180,7 +181,8 @@ def test_every_page_renders_and_escapes_what_it_shows() -> None:
     assert "&lt;script&gt;" in html
     assert "<script>x" not in html
     items = worklist([(rec, CaseNotes(rejections={"at_capacity": 1}))], [], NOW, TARGETS)
-    assert "no peer available (urgent)" in render("worklist", "worklist", scope="x", items=items)
+    listed = render("worklist", "worklist", scope="x", items=items, needs=list(Need), asked={})
+    assert "no peer available (urgent)" in listed
     lines = roster_lines([supporter("P1")], {"P1": 2}, NOW, timedelta(days=90), timedelta(days=730))
     assert "Supporter P1" in render("roster", "roster", scope="x", lines=lines)
     assert lines[0].refresher_due == date(2027, 3, 1)
@@ -313,3 +315,16 @@ def test_a_case_page_speaks_words_not_codes_reprs_or_long_floats() -> None:
     assert "(turned away: 9: has as many cases as they take, 3: in the colleague's" in text
     assert "Support ended: referred to the occupational physician." in text
     assert "logged a contact on 2026-11-21: 45 minutes by phone, peer support." in text
+
+
+def test_an_unanswered_offer_names_the_supporter_and_how_to_reach_them() -> None:
+    offered = offered_to("P1", "a-1", timedelta(hours=4))
+    (item,) = worklist([(offered, CaseNotes())], [], NOW + timedelta(hours=3), TARGETS)
+    assert (item.need, item.supporter_id) == (Need.OFFER_UNANSWERED, "P1")
+    p1 = supporter("P1")
+    on_call = replace(p1, contact=p1.contact.model_copy(update={"phone": "+31612345678"}))
+    (reachable,) = reached([item], [on_call])
+    assert reachable.reach is not None
+    assert (reachable.reach.name, reachable.reach.phone) == ("Supporter P1", "+31612345678")
+    html = render("worklist", "worklist", scope="x", items=[reachable], needs=list(Need), asked={})
+    assert 'href="tel:+31612345678"' in html
