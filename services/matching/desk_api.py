@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from services.matching.coordination import Coordination, Refused
 from services.matching.desk import CandidateView, CaseView, Need, RosterLine, WorkItem
-from services.matching.desk_cases import CaseList, CaseQuery
+from services.matching.desk_cases import CaseList, CaseQuery, SupporterView
 from services.matching.desk_store import AuditLine
 from services.matching.desk_views import DeskViews
 from shared.access import Grant
@@ -119,6 +119,11 @@ def _reads(views: DeskViews, granted: Granted, refusals: Refusals) -> APIRouter:
     async def candidates(request: Request, case_id: str, grant: Coordinator) -> Any:
         """The hospital's whole roster, ranked, each with why they fit or were turned away."""
         return await acting(request, views.candidates(case_id, grant, datetime.now(UTC)))
+
+    @router.get("/supporters/{supporter_id}", response_model=SupporterView)
+    async def supporter(request: Request, supporter_id: str, grant: Coordinator) -> Any:
+        """How to reach a supporter, their load and standing, the cases they hold or held."""
+        return await acting(request, views.supporter(supporter_id, grant, datetime.now(UTC)))
 
     @router.get("/roster", response_model=list[RosterLine])
     async def roster(request: Request, grant: Coordinator, hospital_id: Hospital = None) -> Any:

@@ -1,6 +1,6 @@
 """Every case a coordinator may look at, found by hospital, status, supporter or month: not
 only those on the worklist (an accepted case, a supporter's caseload, the case a request
-opened). Pure: the case book's records in, lines out."""
+opened); and a supporter with their cases. Pure: the case book's records in, lines out."""
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -9,6 +9,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from services.matching.desk import RosterLine
 from services.matching.store import CaseRecord, Status
 from shared.events import Code, HospitalId
 
@@ -117,3 +118,14 @@ def case_lines(
             for record in records
         ],
     )
+
+
+class SupporterView(BaseModel):
+    """One supporter as their coordinator looks after them: how to reach them, their load and
+    standing, and the cases they hold or held, the newest first."""
+
+    line: RosterLine
+    email: str
+    phone: str | None
+    language: str
+    cases: CaseList

@@ -21,7 +21,13 @@ from services.matching.desk import (
     roster_lines,
     worklist,
 )
-from services.matching.desk_cases import CaseList, CaseOrder, CaseQuery, case_lines
+from services.matching.desk_cases import (
+    CaseList,
+    CaseOrder,
+    CaseQuery,
+    SupporterView,
+    case_lines,
+)
 from services.matching.desk_store import AuditLine, DeskRecords
 from services.matching.policy import Policy, judge_each
 from services.matching.store import CaseBook, Roster
@@ -79,6 +85,28 @@ class DeskViews:
         supporters = {r.supporter_id for r in records if r.supporter_id}
         names = {s.supporter_id: s.contact.display_name for s in await self.roster.some(supporters)}
         return case_lines(total, query, records, names)
+
+    async def supporter(self, supporter_id: str, grant: Grant, now: datetime) -> SupporterView:
+        """Another hospital's supporter is answered as an unknown one: rosters cannot be
+        counted across hospitals."""
+        known = [s for s in await self.roster.some([supporter_id]) if grant.reads(s.hospital_id)]
+        if not known:
+            raise Refused(404, f"no supporter {supporter_id}")
+        found = known[0]
+        since = now - self.policy.recent_window
+        severe = await self.book.severe_accepted_since(found.hospital_id, since)
+        (line,) = roster_lines(
+            [found], severe, now, self.policy.recent_window, self.refresher_after
+        )
+        cases = await self.cases(grant, CaseQuery(supporter_id=supporter_id, limit=50))
+        contact = found.contact
+        return SupporterView(
+            line=line,
+            email=contact.email,
+            phone=contact.phone,
+            language=contact.language,
+            cases=cases,
+        )
 
     async def candidates(self, case_id: str, grant: Grant, now: datetime) -> list[CandidateView]:
         record = await case_in_scope(self.book, case_id, grant)

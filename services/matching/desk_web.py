@@ -142,6 +142,10 @@ class DeskPages:
         )
         raise Redirect(f"/incidents/{hospital_id}/{incident_id}")
 
+    async def supporter(self, grant: Grant, scope: str, supporter_id: str) -> Page:
+        view = await self.views.supporter(supporter_id, grant, datetime.now(UTC))
+        return "supporter", view.line.display_name, {"scope": scope, "supporter": view}
+
     async def roster(self, grant: Grant, scope: str) -> Page:
         lines = await self.views.roster_lines(grant, None, datetime.now(UTC))
         return "roster", "roster", {"scope": scope, "lines": lines}
@@ -191,6 +195,10 @@ def desk_pages_router(views: DeskViews, coordination: Coordination, sign_in: Sig
         return await pages.answer(
             request, lambda g, s: pages.debrief(g, hospital_id, incident_id, form)
         )
+
+    @router.get("/supporters/{supporter_id}")
+    async def supporter(request: Request, supporter_id: str) -> Response:
+        return await pages.answer(request, lambda g, s: pages.supporter(g, s, supporter_id))
 
     @router.get("/roster")
     async def roster(request: Request) -> Response:

@@ -371,18 +371,25 @@ async def test_other_escalations_wait_for_the_hospitals_digest(pipeline: Pipelin
     assert "harm mild" in body
 
 
+async def assigned_case(pipeline: Pipeline, hospital: str) -> tuple[str, str]:
+    """A case at `hospital` a coordinator assigned by hand to its ICU supporter: off the
+    worklist. Returns the case id and the coordinator's token."""
+    case_id = await escalated_case(pipeline, hospital)
+    token = await coordinator_token(pipeline, hospital)
+    chosen = {"supporter_id": f"{hospital}-ICU", "reason": "knows the ward"}
+    assigned = await pipeline.desk.post(
+        f"/api/v1/cases/{case_id}/assignment", json=chosen, headers=bearer(token)
+    )
+    assert assigned.status_code == 202, assigned.text
+    return case_id, token
+
+
 async def test_a_case_off_the_worklist_is_found_by_its_supporter(
     pipeline: Pipeline, desk_url: str
 ) -> None:
     """Once assigned, a case leaves the worklist; the coordinator still finds it, by the
     supporter who has it, in the API and in the pages, and only within their scope."""
-    case_id = await escalated_case(pipeline, "CD")
-    token = await coordinator_token(pipeline, "CD")
-    chosen = {"supporter_id": "CD-ICU", "reason": "knows the ward"}
-    assigned = await pipeline.desk.post(
-        f"/api/v1/cases/{case_id}/assignment", json=chosen, headers=bearer(token)
-    )
-    assert assigned.status_code == 202, assigned.text
+    case_id, token = await assigned_case(pipeline, "CD")
 
     async def found(**filters: str) -> dict[str, Any]:
         answer = await pipeline.desk.get("/api/v1/cases", params=filters, headers=bearer(token))
@@ -421,3 +428,29 @@ async def test_a_case_off_the_worklist_is_found_by_its_supporter(
     assert "offered, awaiting an answer" in listed
     assert "Not searched: give the month written as 2026-11." in refused
     assert kept == "11-2026", "what was typed stays"
+
+
+async def test_a_supporters_page_says_how_to_reach_them_and_which_cases_they_hold(
+    pipeline: Pipeline, desk_url: str
+) -> None:
+    case_id, token = await assigned_case(pipeline, "CE")
+    await until_true(
+        lambda: pipeline.desk.get("/api/v1/supporters/CE-ICU", headers=bearer(token)),
+        lambda answer: case_id in answer.text,
+        "the supporter holds the case",
+    )
+    own = (await pipeline.desk.get("/api/v1/supporters/CE-ICU", headers=bearer(token))).json()
+    assert own["email"] == "icu@ce.example"
+    assert own["line"]["open_cases"] == 1
+    elsewhere = await coordinator_token(pipeline, "C8")
+    for unknown in ("CE-ICU", "NO-SUCH"):
+        hidden = await pipeline.desk.get(f"/api/v1/supporters/{unknown}", headers=bearer(elsewhere))
+        assert hidden.status_code == 404, "another hospital's supporter is not known"
+    async with browser() as chromium:
+        page = await signed_in(chromium, desk_url, token)
+        await page.goto(f"{desk_url}/roster")
+        await page.click("a[href='/supporters/CE-ICU']")
+        their_page = await page.locator("main").inner_text()
+    assert "Reach them: icu@ce.example" in their_page
+    assert "Their cases: 1" in their_page
+    assert case_id[:8] in their_page
