@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from axe_playwright_python.async_playwright import Axe
 
 from services.matching.roster import RosterEntry
 from services.matching.settings import MatchingSettings
@@ -454,3 +455,27 @@ async def test_a_supporters_page_says_how_to_reach_them_and_which_cases_they_hol
     assert "Reach them: icu@ce.example" in their_page
     assert "Their cases: 1" in their_page
     assert case_id[:8] in their_page
+
+
+async def test_every_desk_page_is_accessible_on_a_phone_and_a_desk(
+    pipeline: Pipeline, desk_url: str
+) -> None:
+    """axe-core finds no serious or critical violation, and no page is wider than the phone."""
+    case_id, token = await assigned_case(pipeline, "CF")
+    paths = ["/", "/cases", f"/cases/{case_id}", "/supporters/CF-ICU", "/roster", "/audit"]
+    found = []
+    async with browser() as chromium:
+        for width, height in ((390, 844), (1366, 900)):
+            page = await signed_in(chromium, desk_url, token)
+            await page.set_viewport_size({"width": width, "height": height})
+            for path in paths:
+                await page.goto(desk_url + path)
+                result = await Axe().run(page)
+                wide = await page.evaluate("document.documentElement.scrollWidth")
+                found += [
+                    f"{path} at {width}: {v['id']} ({v['impact']})"
+                    for v in result.response["violations"]
+                    if v["impact"] in ("serious", "critical")
+                ]
+                found += [f"{path} at {width}: {wide} px wide"] if wide > width else []
+    assert found == []
