@@ -694,6 +694,8 @@ class CancelReason(StrEnum):
     """The incident changed and the supporter turned out to be involved or investigating."""
     WITHDRAWN_BY_COORDINATOR = "withdrawn_by_coordinator"
     """The coordinator took the offer back: the case is theirs to assign."""
+    HANDED_OVER = "handed_over"
+    """The coordinator handed accepted support to another supporter: this one is thanked."""
 
 
 class AssignmentCancelled(AboutAssignment):
@@ -842,6 +844,15 @@ class SupportEnded(AboutAssignment):
         return self._step_counted(EndCounted)
 
 
+class SupportReopened(AboutCase):
+    """A coordinator reopened a case that had ended, within `REOPEN_WITHIN`: it is theirs to
+    offer again, and what is kept of it waits for its next end to be erased."""
+
+    event_type: Literal["support.reopened"] = "support.reopened"
+    ended_outcome: SupportOutcome
+    """How support had ended before."""
+
+
 # --- What reporting counts: each step of a case without whom -------------------------------
 
 
@@ -910,6 +921,7 @@ AssignmentNews = Annotated[
     | AssignmentCancelled
     | CaseEscalated
     | SupportEnded
+    | SupportReopened
     | GroupDebriefRecorded,
     Field(discriminator="event_type"),
 ]

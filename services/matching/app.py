@@ -92,8 +92,9 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
         ],
     )
     views = DeskViews(book, roster, records, policy, settings.targets(), settings.refresher_after)
+    freed, reopen_within = matcher.capacity_freed, settings.reopen_window()
     coordination = Coordination(
-        wiring.unit_of_work, roster, book, records, policy, topics, matcher.capacity_freed
+        wiring.unit_of_work, roster, book, records, policy, topics, freed, reopen_within
     )
     app.include_router(
         desk_api_router(views, coordination, bearer_grant(tokens, refusals), refusals)

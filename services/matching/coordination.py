@@ -13,7 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TypeVar
 
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -30,6 +30,7 @@ from services.matching.policy import (
     assignment_for,
     cancellation_for,
     judge_each,
+    reopening_for,
     support_ended_for,
 )
 from services.matching.roster import standing_change
@@ -39,6 +40,7 @@ from shared.events import (
     CancelReason,
     Envelope,
     GroupDebriefRecorded,
+    PeerAssigned,
     ReferralKind,
     SupportOutcome,
 )
@@ -76,6 +78,7 @@ class Coordination:
     policy: Policy
     topics: Topics
     capacity_freed: asyncio.Event
+    reopen_within: timedelta
 
     async def case(self, case_id: str, grant: Grant) -> CaseRecord:
         return await case_in_scope(self.book, case_id, grant)
@@ -85,36 +88,74 @@ class Coordination:
 
         async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
             record = await self._take(session, case_id, ASSIGNABLE, "withdraw its open offer first")
-            supporter = await self.roster.one(supporter_id, session)
-            if supporter is None or supporter.hospital_id != record.case.hospital_id:
-                raise Refused(
-                    422, f"{supporter_id} is not on the roster of {record.case.hospital_id}"
-                )
-            share = await incident_share(self.book, self.policy, record, session)
-            (judged,) = judge_each(record.case, [supporter], self.policy, now, share)
-            _may_assign(judged, reason)
-            beyond = judged.refusal is Refusal.AT_CAPACITY
-            if not await self.roster.reserve(
-                session, supporter_id, case_id, now, beyond_capacity=beyond
-            ):
-                raise Refused(409, f"{supporter_id} can no longer take the case; look again")
-            assigned = assignment_for(
-                record.case,
-                Candidate(supporter, judged.score),
-                record.attempt + 1,
-                self.policy,
-                now,
-                uuid.uuid4(),
-                chosen_by_coordinator=True,
-            )
-            await self.book.offered(session, assigned, now)
-            overridden = f" (overriding {judged.refusal})" if judged.refusal else ""
-            await self._log_case(
-                session, grant, now, "assign", record, reason + overridden, supporter_id
-            )
-            return [assigned]
+            return [await self._offer(session, record, supporter_id, reason, grant, now)]
 
         await self._run(step)
+
+    async def hand_over(self, case_id: str, supporter_id: str, reason: str, grant: Grant) -> None:
+        """Accepted support moves to another supporter, who is offered it as any case; the
+        one who had it is thanked and their capacity is free again."""
+        if not reason.strip():
+            raise Refused(422, "give a reason for the handover: it stays in the audit log")
+        await self.case(case_id, grant)
+
+        async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
+            record = await self._take(
+                session, case_id, (Status.ACCEPTED,), "only accepted support is handed over"
+            )
+            previous = record.holder
+            if supporter_id == previous:
+                raise Refused(422, "the case is with this supporter already")
+            await self.roster.release(session, previous, case_id)
+            await self.book.tried(session, case_id, previous)
+            self.capacity_freed.set()
+            cause = uuid.uuid4()
+            thanked = cancellation_for(
+                record.case, record.attempt, previous, CancelReason.HANDED_OVER, now, cause
+            )
+            await self._log_case(session, grant, now, "hand over", record, reason, previous)
+            taken_over = record.tried_also(previous)
+            offered = await self._offer(session, taken_over, supporter_id, reason, grant, now)
+            return [thanked, offered]
+
+        await self._run(step)
+
+    async def _offer(
+        self,
+        session: AsyncClientSession,
+        record: CaseRecord,
+        supporter_id: str,
+        reason: str,
+        grant: Grant,
+        now: datetime,
+    ) -> PeerAssigned:
+        """The case offered to the supporter the coordinator chose, within the rules."""
+        supporter = await self.roster.one(supporter_id, session)
+        if supporter is None or supporter.hospital_id != record.case.hospital_id:
+            raise Refused(422, f"{supporter_id} is not on the roster of {record.case.hospital_id}")
+        share = await incident_share(self.book, self.policy, record, session)
+        (judged,) = judge_each(record.case, [supporter], self.policy, now, share)
+        _may_assign(judged, reason)
+        beyond = judged.refusal is Refusal.AT_CAPACITY
+        if not await self.roster.reserve(
+            session, supporter_id, record.case_id, now, beyond_capacity=beyond
+        ):
+            raise Refused(409, f"{supporter_id} can no longer take the case; look again")
+        assigned = assignment_for(
+            record.case,
+            Candidate(supporter, judged.score),
+            record.attempt + 1,
+            self.policy,
+            now,
+            uuid.uuid4(),
+            chosen_by_coordinator=True,
+        )
+        await self.book.offered(session, assigned, now)
+        overridden = f" (overriding {judged.refusal})" if judged.refusal else ""
+        await self._log_case(
+            session, grant, now, "assign", record, reason + overridden, supporter_id
+        )
+        return assigned
 
     async def withdraw(self, case_id: str, reason: str, grant: Grant) -> None:
         """The open offer is taken back; the case stays with the coordinator."""
@@ -170,6 +211,35 @@ class Coordination:
             await self._log_case(session, grant, now, f"end: {outcome}", record, reason)
             ended = support_ended_for(record.case, record.attempt, outcome, referral, now, cause)
             return [*events, ended]
+
+        await self._run(step)
+
+    async def reopen(self, case_id: str, reason: str, grant: Grant) -> None:
+        """An ended case is the coordinator's to offer again (its last supporter first, if
+        they can): the colleague needed more, or support ended by mistake."""
+        if not reason.strip():
+            raise Refused(422, "give a reason for reopening: it stays in the audit log")
+        await self.case(case_id, grant)
+
+        async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
+            record = await self._take(session, case_id, (Status.ENDED,), "only an ended case")
+            ended_at = record.ended_at or now
+            if now - ended_at > self.reopen_within:
+                days = self.reopen_within.days
+                raise Refused(409, f"support ended more than {days} days ago: open a new case")
+            await self.book.update(
+                session,
+                case_id,
+                status=Status.ESCALATED,
+                since=now,
+                reopened_at=now,
+                ended_at=None,
+                outcome=None,
+            )
+            await self._log_case(session, grant, now, "reopen", record, reason)
+            assert record.outcome is not None, f"ended case {case_id} has its outcome"
+            ended = SupportOutcome(record.outcome)
+            return [reopening_for(record.case, ended, now, uuid.uuid4())]
 
         await self._run(step)
 

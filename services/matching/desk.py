@@ -34,6 +34,7 @@ from shared.events import (
     SupportCaseUpdated,
     SupportContactLogged,
     SupportEnded,
+    SupportReopened,
 )
 
 
@@ -48,6 +49,7 @@ class Need(StrEnum):
     """A message could not be delivered, or may not have been (`unconfirmed`)."""
     NO_FIRST_CONTACT = "no_first_contact"
     GROUP_DEBRIEF_NOT_PLANNED = "group_debrief_not_planned"
+    REOPENED = "reopened"
 
 
 WHAT_IS_NEEDED = {
@@ -57,6 +59,7 @@ WHAT_IS_NEEDED = {
     Need.NOTIFICATION_FAILED: "the supporter may not have received the message: check with them",
     Need.NO_FIRST_CONTACT: "no first contact logged within the programme's target",
     Need.GROUP_DEBRIEF_NOT_PLANNED: "a large incident: plan a group debriefing, or decide not to",
+    Need.REOPENED: "support was reopened: offer it again, to its last supporter if they can",
 }
 
 
@@ -182,6 +185,8 @@ def needs_of(
     items = []
     if record.status == Status.WAITING:
         items.append(item(Need.NO_PEER_AVAILABLE, record.since, rejections=dict(notes.rejections)))
+    elif record.status == Status.ESCALATED and _reopened(record, notes):
+        items.append(item(Need.REOPENED, record.since))
     elif record.status == Status.ESCALATED:
         items.append(item(Need.ATTEMPTS_EXHAUSTED, notes.escalated_at or record.since))
     elif record.status == Status.OFFERED and record.offered_at and record.respond_by:
@@ -203,6 +208,12 @@ def needs_of(
         if due <= now:
             items.append(item(Need.NO_FIRST_CONTACT, due))
     return items
+
+
+def _reopened(record: CaseRecord, notes: CaseNotes) -> bool:
+    """Escalated by its reopening, not by offers that came to nothing since."""
+    reopened, escalated = record.reopened_at, notes.escalated_at
+    return reopened is not None and (escalated is None or escalated < reopened)
 
 
 def _item(
@@ -280,6 +291,7 @@ _DETAILS: dict[type[Envelope], Callable[[Any], dict[str, Any]]] = {
     AssignmentDeclined: lambda e: {},
     SupportContactLogged: _contact,
     SupportEnded: lambda e: {"outcome": e.outcome, "referral": e.referral},
+    SupportReopened: lambda e: {"outcome": e.ended_outcome},
 }
 
 
@@ -333,6 +345,9 @@ class CaseView(BaseModel):
     incident: dict[str, Any]
     """Category, harm, calamity and the month it occurred: no patient data."""
     timeline: list[TimelineEntry]
+    supporter_id: str | None = None
+    """Who holds the case now (offered or accepted), or held it last."""
+    supporter_name: str | None = None
 
 
 def case_view(
@@ -360,6 +375,8 @@ def case_view(
             "date": profile.incident_occurred_at.date(),
         },
         timeline=_told(sorted(timeline, key=lambda e: e.at), names, zone),
+        supporter_id=record.supporter_id,
+        supporter_name=names.get(record.supporter_id or ""),
     )
 
 

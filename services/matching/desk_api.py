@@ -38,6 +38,11 @@ class Assignment(Withdrawal):
     supporter_id: Code
 
 
+class Handover(Assignment):
+    """Accepted support to another supporter, who is offered it; the one who had it is
+    thanked. `reason` is needed."""
+
+
 class Ending(Withdrawal):
     outcome: SupportOutcome
     referral: ReferralKind | None = None
@@ -150,6 +155,19 @@ def _actions(coordination: Coordination, granted: Granted, refusals: Refusals) -
     @router.post("/cases/{case_id}/assignment", status_code=202, response_model=Accepted)
     async def assign(request: Request, case_id: str, body: Assignment, grant: Coordinator) -> Any:
         await acting(request, coordination.assign(case_id, body.supporter_id, body.reason, grant))
+        return Accepted()
+
+    @router.post("/cases/{case_id}/handover", status_code=202, response_model=Accepted)
+    async def hand_over(request: Request, case_id: str, body: Handover, grant: Coordinator) -> Any:
+        await acting(
+            request, coordination.hand_over(case_id, body.supporter_id, body.reason, grant)
+        )
+        return Accepted()
+
+    @router.post("/cases/{case_id}/reopening", status_code=202, response_model=Accepted)
+    async def reopen(request: Request, case_id: str, body: Withdrawal, grant: Coordinator) -> Any:
+        """An ended case back to the coordinator within `REOPEN_WITHIN`, with a reason."""
+        await acting(request, coordination.reopen(case_id, body.reason, grant))
         return Accepted()
 
     @router.post("/cases/{case_id}/withdrawal", status_code=202, response_model=Accepted)

@@ -30,7 +30,7 @@ from services.matching.desk_cases import (
 )
 from services.matching.desk_store import AuditLine, DeskRecords
 from services.matching.policy import Policy, judge_each
-from services.matching.store import CaseBook, Roster
+from services.matching.store import CaseBook, Roster, Status
 from shared.access import Grant, OutOfScope
 
 WORKLIST_CASES = 5000
@@ -112,6 +112,8 @@ class DeskViews:
         record = await case_in_scope(self.book, case_id, grant)
         share = await incident_share(self.book, self.policy, record)
         roster = await self.roster.of_hospital(record.case.hospital_id)
+        if record.status == Status.ACCEPTED:  # the candidates to hand it over to
+            roster = [s for s in roster if s.supporter_id != record.supporter_id]
         judged = judge_each(record.case, roster, self.policy, now, share)
         return candidate_views(record.case, judged, self.policy, now)
 

@@ -25,18 +25,17 @@ from shared.signin import Door, SignIn
 SESSION_COOKIE = "peer_support_desk_session"
 DONE = {
     "assign": "Assigned: the offer is on its way to the supporter, who is reminded if needed.",
+    "hand_over": "Handed over: the new supporter is offered the case; the previous one is "
+    "thanked and free again.",
     "withdraw": "The open offer was withdrawn: the case is yours to assign.",
     "end": "The case was ended; the supporter's capacity is free again.",
+    "reopen": "The case was reopened: it is on your worklist to offer again.",
 }
 """What an action did, said on the page it leads back to."""
 Page = tuple[str, str, dict[str, Any]]
 """A template's name, the page's title and the values it shows."""
 Form = dict[str, str]
 T = TypeVar("T")
-
-
-class SignedOut(Exception):
-    """The request has no valid session: the sign-in page answers."""
 
 
 class Redirect(Exception):
@@ -54,21 +53,29 @@ class DeskPages:
     door: Door
 
     async def answer(
-        self, request: Request, make: Callable[[Grant, str], Awaitable[Page]]
+        self,
+        request: Request,
+        make: Callable[[Grant, str], Awaitable[Page]],
+        kept: Callable[[Grant, str, Refused], Awaitable[Page]] | None = None,
     ) -> Response:
-        try:
-            grant = await self.door.grant_of(request)
-            if grant is None:
-                raise SignedOut
-            scope = "the whole network" if grant.scope == NETWORK else f"hospital {grant.scope}"
-            name, title, values = await make(grant, f"{grant.holder}, {scope}")
-        except SignedOut:
+        """`kept`: the page a refused action returns to, its form as typed and the reason
+        said; without it (or for something not found) a page that says why."""
+        grant = await self.door.grant_of(request)
+        if grant is None:
             return HTMLResponse(self.door.page())
+        scope = "the whole network" if grant.scope == NETWORK else f"hospital {grant.scope}"
+        holder = f"{grant.holder}, {scope}"
+        try:
+            name, title, values = await make(grant, holder)
         except Redirect as redirect:
             return RedirectResponse(redirect.to, 303)
         except Refused as refused:
             self.refusals.count(refused.status, refused.reason, request.url.path)
-            return HTMLResponse(render("base", "refused", problem=refused.reason), refused.status)
+            if kept is None or refused.status == 404:
+                page = render("base", "refused", problem=refused.reason, scope=holder)
+                return HTMLResponse(page, refused.status)
+            name, title, values = await kept(grant, holder, refused)
+            return HTMLResponse(render(name, title, **values), refused.status)
         return HTMLResponse(render(name, title, **values))
 
     async def worklist(self, grant: Grant, scope: str, asked: Mapping[str, str]) -> Page:
@@ -97,10 +104,18 @@ class DeskPages:
         found = await self.views.cases(grant, query)
         return "cases", "cases", {**values, "found": found, "pages": _pages(found, query, filters)}
 
-    async def case(self, grant: Grant, scope: str, case_id: str, done: str) -> Page:
+    async def case(
+        self,
+        grant: Grant,
+        scope: str,
+        case_id: str,
+        done: str = "",
+        refused: tuple[Refused, str, Form] | None = None,
+    ) -> Page:
+        """`refused`: an action turned down on this page, with its form as typed."""
         view = await self.views.case(case_id, grant)
         candidates = None
-        if view.status in ("new", "waiting", "escalated"):
+        if view.status in ("new", "waiting", "escalated", "accepted"):
             candidates = await self.views.candidates(case_id, grant, datetime.now(UTC))
         values = {
             "scope": scope,
@@ -108,6 +123,8 @@ class DeskPages:
             "candidates": candidates,
             "done": DONE.get(done, ""),
             "zone": self.views.policy.timezone,
+            "problem": refused[0].reason if refused else "",
+            "typed": _typed(*refused[1:]) if refused else {},
         }
         return "case", f"case {case_id[:8]}", values
 
@@ -115,8 +132,12 @@ class DeskPages:
         reason = form.get("reason", "")
         if action == "assign":
             await self.coordination.assign(case_id, form.get("supporter_id", ""), reason, grant)
+        elif action == "hand_over":
+            await self.coordination.hand_over(case_id, form.get("supporter_id", ""), reason, grant)
         elif action == "withdraw":
             await self.coordination.withdraw(case_id, reason, grant)
+        elif action == "reopen":
+            await self.coordination.reopen(case_id, reason, grant)
         elif action == "end":
             outcome, referral = _ending(form)
             await self.coordination.end(case_id, outcome, referral, reason, grant)
@@ -181,7 +202,11 @@ def desk_pages_router(views: DeskViews, coordination: Coordination, sign_in: Sig
     @router.post("/cases/{case_id}/{action}")
     async def act(request: Request, case_id: str, action: str) -> Response:
         form = await _form(request)
-        return await pages.answer(request, lambda g, s: pages.act(g, case_id, action, form))
+        return await pages.answer(
+            request,
+            lambda g, s: pages.act(g, case_id, action, form),
+            lambda g, s, refused: pages.case(g, s, case_id, refused=(refused, action, form)),
+        )
 
     @router.get("/incidents/{hospital_id}/{incident_id}")
     async def incident(request: Request, hospital_id: str, incident_id: str) -> Response:
@@ -224,6 +249,15 @@ def _pages(found: CaseList, query: CaseQuery, filters: Mapping[str, str]) -> dic
     if query.offset + len(found.items) < found.total:
         links["next"] = {**filters, "offset": str(query.offset + query.limit)}
     return {name: "/cases?" + urlencode(params) for name, params in links.items()}
+
+
+def _typed(action: str, form: Form) -> dict[str, str]:
+    """What was typed in a refused form, for the page to show it again in that form: the
+    reason (beside the supporter it was for), the outcome and referral chosen."""
+    if supporter_id := form.get("supporter_id"):
+        return {supporter_id: form.get("reason", "")}
+    kept = {key: form[key] for key in ("outcome", "referral", "reason") if key in form}
+    return {f"{action}_{key}": value for key, value in kept.items()}
 
 
 async def _form(request: Request) -> Form:

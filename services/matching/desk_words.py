@@ -45,7 +45,9 @@ WORDS = {
     "case_closed": "the case was closed",
     "supporter_excluded": "the supporter turned out to be involved",
     "withdrawn_by_coordinator": "withdrawn by a coordinator",
+    "handed_over": "handed over to another supporter by a coordinator",
     "no_peer_available": "nobody on the roster fits",
+    "reopened": "support was reopened",
     "attempts_exhausted": "offers were declined or unanswered too often",
     "incident_withdrawn": "the incident report was withdrawn",
     "participant_removed": "the colleague is no longer listed in the incident",
@@ -171,7 +173,9 @@ TIMELINE_WORDS: dict[str, Words] = {
         f"The answer is now due by {at_local(_moment(d['respond_by']), zone)}."
     ),
     "support.assignment_cancelled": lambda d, name, _: (
-        f"The offer to {name} was taken back: {said(d.get('reason'))}."
+        f"Support by {name} was handed over at a coordinator's request; they were thanked."
+        if d.get("reason") == "handed_over"
+        else f"The offer to {name} was taken back: {said(d.get('reason'))}."
     ),
     "support.case_escalated": _escalated,
     "support.peer_notified": lambda d, name, _: (
@@ -185,6 +189,10 @@ TIMELINE_WORDS: dict[str, Words] = {
     "support.assignment_declined": lambda _, name, __: f"{name} declined.",
     "support.contact_logged": _contact,
     "support.ended": _ended,
+    "support.reopened": lambda d, _, __: (
+        f"Reopened by a coordinator (support had ended: {said(d.get('outcome'))}); "
+        "theirs to offer again."
+    ),
 }
 
 

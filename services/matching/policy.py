@@ -48,6 +48,7 @@ from shared.events import (
     SupportEnded,
     SupportOutcome,
     SupportPreferences,
+    SupportReopened,
     derived_event_id,
 )
 from shared.pseudonyms import key_fingerprint, tagged
@@ -781,6 +782,18 @@ def support_ended_for(
         outcome=outcome,
         referral=referral,
         case_opened_at=case.opened_at,
+        **_envelope(case, at, caused_by),
+    )
+
+
+def reopening_for(
+    case: Case, ended_outcome: SupportOutcome, at: datetime, caused_by: uuid.UUID
+) -> SupportReopened:
+    return SupportReopened(
+        event_id=uuid.uuid4(),
+        case_id=case.case_id,
+        profile=case.profile,
+        ended_outcome=ended_outcome,
         **_envelope(case, at, caused_by),
     )
 

@@ -49,6 +49,12 @@ class MatchingSettings(PagesSettings, ErasureSettings, ExclusionSettings):
     """A supporter's refresher training is due this long after their training."""
     audit_kept: timedelta = timedelta(days=5 * 365)
     """How long the desk's audit log keeps each line (who did what, and the reason given)."""
+    reopen_within: timedelta = timedelta(days=30)
+    """A coordinator may reopen an ended case this long after its end; never past
+    `PURGE_AFTER` (the shorter of the two counts), when nothing is left of it to reopen."""
+
+    def reopen_window(self) -> timedelta:
+        return min(self.reopen_within, self.purge_after)
 
     def targets(self) -> Targets:
         return Targets(

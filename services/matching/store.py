@@ -246,6 +246,8 @@ class CaseRecord:
     respond_by: datetime | None = None
     accepted_at: datetime | None = None
     outcome: str | None = None
+    ended_at: datetime | None = None
+    reopened_at: datetime | None = None
 
     @property
     def case_id(self) -> str:
@@ -482,6 +484,8 @@ def case_record(doc: Document) -> CaseRecord:
         respond_by=doc.get("respond_by"),
         accepted_at=doc.get("accepted_at"),
         outcome=doc.get("outcome"),
+        ended_at=doc.get("ended_at"),
+        reopened_at=doc.get("reopened_at"),
     )
 
 

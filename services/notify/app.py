@@ -34,6 +34,7 @@ from shared.events import (
     SupportCaseCounted,
     SupportEnded,
     SupporterReachable,
+    SupportReopened,
 )
 from shared.kafka import subscription
 from shared.mail import email_channel
@@ -186,6 +187,8 @@ def _hear_assignments(
             isinstance(news, AssignmentCancelled) and news.reason is CancelReason.CASE_CLOSED
         ):
             await erasure.case_ended(str(news.case_id), news.occurred_at)
+        elif isinstance(news, SupportReopened):
+            await erasure.case_reopened(str(news.case_id))
 
     async def on_assignments(batch: Sequence[Delivery[AssignmentNews]]) -> None:
         for one in batch:

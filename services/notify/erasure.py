@@ -39,6 +39,12 @@ class Erasure:
             upsert=True,
         )
 
+    async def case_reopened(self, case_id: str) -> None:
+        """A coordinator reopened it: nothing is erased until it ends again."""
+        await self.ends.update_one(
+            {"_id": case_id, "purged_at": None}, {"$unset": {"ended_at": ""}}
+        )
+
     async def erased(self, case_id: str) -> bool:
         return bool(await self.erased_among([case_id]))
 

@@ -263,6 +263,19 @@ Horen we niets en leg je geen contact meer vast, dan sluiten we de ondersteuning
 
 Peer support
 """,
+        "handed_over_subject": "Je ondersteuning is overgedragen",
+        "handed_over": """Beste $supporter,
+
+De coördinator heeft de ondersteuning van je collega ($function, $department)
+overgedragen aan een andere collega-ondersteuner. Je hoeft niets meer te doen.
+
+Dank je wel voor wat je voor je collega hebt gedaan. Wil je er zelf over praten,
+neem dan contact op met je coördinator.
+
+Peer support
+""",
+        "sms_handed_over": "Peer support: de ondersteuning van je collega ($function, "
+        "$department) is overgedragen. Dank je wel; je hoeft niets meer te doen.",
         "sms_offer": "Peer support: wil je een collega ($function, $department) steunen na een "
         "incident op $date? Antwoord vóór $respond_by: $respond_url",
         "sms_reminder": "Peer support, herinnering: antwoord vóór $respond_by: $respond_url",
@@ -307,6 +320,19 @@ If we hear nothing and no more contacts are recorded, support will be closed by 
 
 Peer support
 """,
+        "handed_over_subject": "Your support has been handed over",
+        "handed_over": """Dear $supporter,
+
+The coordinator has handed the support of your colleague ($function, $department)
+to another peer supporter. There is nothing more you need to do.
+
+Thank you for what you did for your colleague. If you would like to talk about it
+yourself, please get in touch with your coordinator.
+
+Peer support
+""",
+        "sms_handed_over": "Peer support: support for your colleague ($function, $department) "
+        "has been handed over. Thank you; there is nothing more you need to do.",
         "sms_offer": "Peer support: would you support a colleague ($function, $department) "
         "after an incident on $date? Answer before $respond_by: $respond_url",
         "sms_reminder": "Peer support reminder: please answer before $respond_by: $respond_url",

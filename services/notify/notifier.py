@@ -31,6 +31,7 @@ from services.notify.messages import Links as MessageLinks
 from services.notify.pages import Outcome
 from services.notify.settings import NotifySettings
 from services.notify.steps import (
+    HANDED_OVER,
     LAPSE,
     OFFER,
     REMINDER,
@@ -59,6 +60,7 @@ from shared.events import (
     ENDED_BY_SUPPORTER,
     AssignmentCancelled,
     AssignmentNews,
+    CancelReason,
     CaseContactRecorded,
     ChannelName,
     Envelope,
@@ -243,13 +245,24 @@ class Notifier:
                     session, news, steps, awaiting_contact=(OFFER,) if missing else ()
                 )
             elif isinstance(news, AssignmentCancelled):
-                await self.offers.cancel(session, str(news.assignment_id))
-                await self.messages.skip_remaining(session, str(news.assignment_id))
+                await self._cancel(session, news)
             else:
                 await self._move_deadline(session, news)
             return []
 
         return record
+
+    async def _cancel(self, session: AsyncClientSession, news: AssignmentCancelled) -> None:
+        """No more messages for the assignment; support handed over, a word of thanks."""
+        assignment_id = str(news.assignment_id)
+        offer = await self.offers.get(assignment_id, session)
+        if offer is None or offer.cancelled:  # unknown, or a redelivery
+            return
+        await self.offers.cancel(session, assignment_id)
+        await self.messages.skip_remaining(session, assignment_id)
+        if news.reason is CancelReason.HANDED_OVER:
+            thanks = [Scheduled(HANDED_OVER, news.occurred_at)]
+            await self.messages.schedule(session, offer.assignment, thanks)
 
     async def _offer(self, news: AssignmentNews) -> None:
         if isinstance(news, PeerAssigned):

@@ -18,6 +18,9 @@ CLOSING = "closing"
 """After the last follow-up: has support ended, or is it going on?"""
 LAPSE = "lapse"
 """Not a message: when due, support that nobody continued ends by itself as `lapsed`."""
+HANDED_OVER = "handed_over"
+"""To a supporter whose accepted support a coordinator handed to another: thanks, and that
+they need do nothing more."""
 IN_SUPPORT = (FOLLOW_UP, CLOSING, LAPSE)
 """The steps of support under way: due only while the offer is accepted and not ended."""
 
@@ -70,9 +73,11 @@ def support_steps(
 
 def still_due(step: str, *, cancelled: bool, answer: str | None, ended: bool = False) -> bool:
     """Whether a step still makes sense when its time comes."""
+    kind = kind_of(step)
+    if kind == HANDED_OVER:
+        return True
     if cancelled:
         return False
-    kind = kind_of(step)
     if kind == REMINDER:
         return answer is None
     if kind in IN_SUPPORT:

@@ -47,13 +47,15 @@ T = TypeVar("T")
 
 async def until_true(
     read: Callable[[], Awaitable[T]], holds: Callable[[T], object], what: str, within: float = 60.0
-) -> None:
-    """Wait until what `read` finds (a page, a store) `holds`; fail saying what did not."""
+) -> T:
+    """Wait until what `read` finds (a page, a store) `holds`, and return it; fail saying
+    what did not."""
     deadline = time.monotonic() + within
-    while not holds(await read()):
+    while not holds(found := await read()):
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {within:.0f}s: {what}")
         await asyncio.sleep(0.2)
+    return found
 
 
 class MailSink:

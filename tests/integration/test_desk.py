@@ -16,7 +16,7 @@ from tests.factories import incident_json, participant, roster_entry
 from tests.integration.pipeline import Pipeline
 from tests.integration.rig import until_true
 from tests.integration.test_dashboard import browser, photographed, signed_in
-from tests.integration.test_notify import body_of
+from tests.integration.test_notify import body_of, link_in
 
 pytestmark = pytest.mark.integration
 
@@ -479,3 +479,111 @@ async def test_every_desk_page_is_accessible_on_a_phone_and_a_desk(
                 ]
                 found += [f"{path} at {width}: {wide} px wide"] if wide > width else []
     assert found == []
+
+
+async def accepted_by(pipeline: Pipeline, address: str, token: str, case_id: str) -> None:
+    """The supporter at `address` accepts the newest offer in their mail; matching knows."""
+    offer_subject = "Verzoek om collegiale ondersteuning"
+    await pipeline.until(
+        lambda: [m for m in pipeline.mail.to(address) if offer_subject in str(m["Subject"])],
+        what=f"the offer mail to {address}",
+    )
+    (mail, *_) = [m for m in pipeline.mail.to(address) if offer_subject in str(m["Subject"])][::-1]
+    answer = await pipeline.supporter.post(link_in(mail, "respond"), data={"answer": "accept"})
+    assert answer.status_code == 200, answer.text
+    await until_true(
+        lambda: pipeline.desk.get(f"/api/v1/cases/{case_id}", headers=bearer(token)),
+        lambda case: case.json()["status"] == "accepted",
+        f"{address} has the case",
+    )
+
+
+async def thanked(pipeline: Pipeline, address: str) -> str:
+    """The mail that thanks a supporter whose support was handed over (in Dutch, their
+    language), once it is there."""
+
+    def thanks() -> list[Any]:
+        return [m for m in pipeline.mail.to(address) if "overgedragen" in m["Subject"]]
+
+    await pipeline.until(thanks, what=f"{address} thanked")
+    (mail,) = thanks()
+    return body_of(mail)
+
+
+async def ended_after_a_slip(page: Any, case_id: str) -> tuple[str, tuple[str, str]]:
+    """Referred, without saying to whom: refused, with the outcome and reason kept; then
+    ended with the referral. Returns what the refusal said and what stayed in the form."""
+    await page.select_option("select[name=outcome]", "referred")
+    await page.fill("input[aria-label='reason for ending']", "psychologist next week")
+    await page.get_by_role("button", name="End the case").click()
+    await page.wait_for_load_state()
+    slip = await page.locator("main").inner_text()
+    kept = (
+        await page.input_value("select[name=outcome]"),
+        await page.input_value("input[aria-label='reason for ending']"),
+    )
+    await page.select_option("select[name=referral]", "psychologist")
+    await page.get_by_role("button", name="End the case").click()
+    await page.wait_for_url(f"**/cases/{case_id}?done=end")
+    return slip, kept
+
+
+async def test_in_the_browser_support_is_handed_over_ended_and_reopened(
+    pipeline: Pipeline, desk_url: str
+) -> None:
+    """A coordinator's afternoon with one case: its supporter goes on leave, so support is
+    handed to a colleague (the first is thanked by mail); it ends, a slip in the form is
+    said and nothing typed is lost; then the colleague asks again and it is reopened."""
+    case_id, token = await assigned_case(pipeline, "CG")
+    await accepted_by(pipeline, "icu@cg.example", token, case_id)
+    ward = roster_entry("CG", "WARD", "E9CG3", "Surgery", max_open_cases=3)
+    await pipeline.load_roster([*roster("CG"), ward])
+
+    async with browser() as chromium:
+        page = await signed_in(chromium, desk_url, token)
+        await page.goto(f"{desk_url}/cases/{case_id}")
+        row = page.locator("tr[data-supporter='CG-WARD']")
+        await row.locator("input[name=reason]").fill("the ICU supporter goes on leave")
+        await row.get_by_role("button", name="Hand over").click()
+        await page.wait_for_url(f"**/cases/{case_id}?done=hand_over")
+        handed = await page.locator("main").inner_text()
+        await accepted_by(pipeline, "ward@cg.example", token, case_id)
+
+        await page.goto(f"{desk_url}/cases/{case_id}")
+        slip, kept = await ended_after_a_slip(page, case_id)
+
+        await page.fill("input[aria-label='reason for reopening']", "the colleague called again")
+        await page.get_by_role("button", name="Reopen the case").click()
+        await page.wait_for_url(f"**/cases/{case_id}?done=reopen")
+        reopened = await page.locator("main").inner_text()
+        status = await page.locator("#status").get_attribute("data-status")
+        await page.goto(f"{desk_url}/?need=reopened")
+        listed = await page.locator("main").inner_text()
+
+    assert "Handed over: the new supporter is offered the case" in handed
+    assert "supporter Supporter WARD" in handed
+    assert "Je hoeft niets meer te doen" in await thanked(pipeline, "icu@cg.example")
+    assert "give a referral kind exactly when the outcome is referred" in slip
+    assert kept == ("referred", "psychologist next week"), "what was typed stays"
+    assert status == "escalated"
+    assert "The case was reopened: it is on your worklist to offer again." in reopened
+    told = await until_true(
+        lambda: pipeline.desk.get(f"/api/v1/cases/{case_id}", headers=bearer(token)),
+        lambda case: "support.reopened" in case.text,
+        "the reopening on the case's timeline",
+    )
+    timeline = [entry["what"] for entry in told.json()["timeline"]]
+    assert (
+        "Support by Supporter ICU was handed over at a coordinator's request; they were "
+        "thanked." in timeline
+    )
+    assert (
+        "Reopened by a coordinator (support had ended: referred to professional help); "
+        "theirs to offer again." in timeline
+    )
+    assert case_id[:8] in listed
+    assert "support was reopened" in listed
+    audit = (await pipeline.desk.get("/api/v1/audit", headers=bearer(token))).json()
+    actions = [line["action"] for line in audit if line["case_id"] == case_id]
+    assert actions[:2] == ["reopen", "end: referred"]
+    assert sorted(actions[2:]) == ["assign", "assign", "hand over"], "one moment, one order"

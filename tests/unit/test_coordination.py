@@ -2,17 +2,27 @@
 what never; each action an event and an audit line."""
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 import structlog
 
 from services.matching.coordination import Coordination, Refused
+from services.matching.desk import CaseNotes, Need, Targets, needs_of
 from services.matching.matcher import Matcher
 from services.matching.policy import Policy
 from services.matching.rosters import Rosters
 from services.matching.store import Status
+from services.notify.messages import answered
 from shared.access import Grant
-from shared.events import AssignmentCancelled, PeerAssigned, SupportEnded, SupportOutcome
+from shared.events import (
+    AssignmentCancelled,
+    CancelReason,
+    PeerAssigned,
+    SupportEnded,
+    SupportOutcome,
+    SupportReopened,
+)
 from shared.pseudonyms import pseudonymise
 from shared.settings import Topics
 from tests.factories import (
@@ -67,6 +77,7 @@ class Desk:
             Policy(),
             Topics(),
             asyncio.Event(),
+            reopen_within=timedelta(days=30),
         )
 
     async def opened(self) -> str:
@@ -144,3 +155,85 @@ async def test_withdrawing_an_offer_and_ending_the_case(desk: Desk) -> None:
     ]
     with pytest.raises(Refused, match="not the coordinator's"):
         await desk.coordination.end(case_id, SupportOutcome.LAPSED, None, "", COORDINATOR)
+
+
+async def accepted_by_the_icu_nurse(desk: Desk) -> str:
+    case_id = await desk.opened()
+    await desk.coordination.assign(case_id, "ICU-NURSE", "works nights", COORDINATOR)
+    (offer,) = desk.unit_of_work.events(PeerAssigned)
+    await desk.matcher.respond(answered(offer, True, NOW))
+    assert desk.book.status(case_id) == Status.ACCEPTED
+    return case_id
+
+
+async def test_accepted_support_is_handed_over_and_the_first_supporter_thanked(
+    desk: Desk,
+) -> None:
+    case_id = await desk.opened()
+    with pytest.raises(Refused, match="only accepted support") as refused:
+        await desk.coordination.hand_over(case_id, "FULL", "going on leave", COORDINATOR)
+    assert refused.value.status == 409
+    case_id = await accepted_by_the_icu_nurse(desk)
+    with pytest.raises(Refused, match="give a reason for the handover"):
+        await desk.coordination.hand_over(case_id, "FULL", " ", COORDINATOR)
+
+    await desk.coordination.hand_over(case_id, "FULL", "going on leave", COORDINATOR)
+
+    (thanked,) = desk.unit_of_work.events(AssignmentCancelled)
+    assert (thanked.supporter_id, thanked.reason) == ("ICU-NURSE", CancelReason.HANDED_OVER)
+    first, second = desk.unit_of_work.events(PeerAssigned)
+    assert (second.supporter_id, second.attempt) == ("FULL", first.attempt + 1)
+    assert desk.book.status(case_id) == Status.OFFERED
+    assert desk.roster.open["ICU-NURSE"] == set(), "the first supporter's capacity is free"
+    assert case_id in desk.roster.open["FULL"]
+    assert [(line.action, line.supporter_id) for line in desk.audit.lines] == [
+        ("assign", "ICU-NURSE"),
+        ("hand over", "ICU-NURSE"),
+        ("assign", "FULL"),
+    ]
+    assert "going on leave" not in second.model_dump_json(), "the reason never travels"
+
+
+async def test_support_is_never_handed_to_someone_a_protective_rule_turns_away(
+    desk: Desk,
+) -> None:
+    case_id = await accepted_by_the_icu_nurse(desk)
+    with pytest.raises(Refused, match="never overridden"):
+        await desk.coordination.hand_over(case_id, "INVESTIGATOR", "they asked", COORDINATOR)
+    with pytest.raises(Refused, match="with this supporter already"):
+        await desk.coordination.hand_over(case_id, "ICU-NURSE", "again", COORDINATOR)
+
+
+async def test_an_ended_case_is_reopened_within_the_window_and_back_on_the_worklist(
+    desk: Desk,
+) -> None:
+    case_id = await accepted_by_the_icu_nurse(desk)
+    with pytest.raises(Refused, match="only an ended case"):
+        await desk.coordination.reopen(case_id, "more needed", COORDINATOR)
+    await desk.coordination.end(case_id, SupportOutcome.COMPLETED, None, "done", COORDINATOR)
+    with pytest.raises(Refused, match="give a reason for reopening"):
+        await desk.coordination.reopen(case_id, "", COORDINATOR)
+
+    desk.unit_of_work.now = NOW + timedelta(days=29)
+    await desk.coordination.reopen(case_id, "the colleague called again", COORDINATOR)
+
+    (reopened,) = desk.unit_of_work.events(SupportReopened)
+    assert reopened.ended_outcome == SupportOutcome.COMPLETED
+    record = await desk.book.get(case_id)
+    assert record is not None
+    assert record.status == Status.ESCALATED
+    items = needs_of(record, CaseNotes(), desk.unit_of_work.now, Targets())
+    assert [item.need for item in items] == [Need.REOPENED]
+    assert desk.audit.lines[-1].action == "reopen"
+    await desk.coordination.assign(case_id, "ICU-NURSE", "they know them", COORDINATOR)
+    assert desk.book.status(case_id) == Status.OFFERED, "its last supporter may have it again"
+
+
+async def test_a_case_ended_longer_ago_than_the_window_is_not_reopened(desk: Desk) -> None:
+    case_id = await accepted_by_the_icu_nurse(desk)
+    await desk.coordination.end(case_id, SupportOutcome.COMPLETED, None, "done", COORDINATOR)
+    desk.unit_of_work.now = NOW + timedelta(days=31)
+    with pytest.raises(Refused, match="more than 30 days ago") as refused:
+        await desk.coordination.reopen(case_id, "the colleague called again", COORDINATOR)
+    assert refused.value.status == 409
+    assert desk.book.status(case_id) == Status.ENDED

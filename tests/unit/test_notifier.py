@@ -24,7 +24,9 @@ from services.notify.web import Ending
 from shared.batches import Delivery
 from shared.events import (
     AssignmentAccepted,
+    AssignmentCancelled,
     AssignmentNews,
+    CancelReason,
     CaseContactRecorded,
     NotificationFailed,
     PeerAssigned,
@@ -457,3 +459,33 @@ async def test_the_operator_sees_what_messages_wait_for(desk: Desk) -> None:
         "Verzoek om collegiale ondersteuning (medicatie, 2026-11-20)",
         "Herinnering",
     ]
+
+
+async def test_a_supporter_whose_support_is_handed_over_is_thanked_once_and_told_no_more(
+    desk: Desk,
+) -> None:
+    await accepted(desk)
+    handed_over = AssignmentCancelled(
+        **desk.assignment.model_dump(include={"case_id", "profile", "assignment_id"}),
+        event_id=uuid.uuid4(),
+        occurred_at=NOW + timedelta(hours=2),
+        producer="matching",
+        correlation_id=desk.assignment.correlation_id,
+        hospital_id=desk.assignment.hospital_id,
+        supporter_id=desk.assignment.supporter_id,
+        reason=CancelReason.HANDED_OVER,
+    )
+    await desk.notifier.on_assignment_news(handed_over)
+    await desk.notifier.on_assignment_news(handed_over)  # redelivered
+    steps = steps_of(desk)
+    assert steps["follow_up_day_1"] == steps["lapse"] == State.SKIPPED
+    desk.email.sent.clear()
+
+    await desk.notifier.deliver_due()
+    await desk.notifier.sends.finished()
+
+    ((_, thanks),) = desk.email.sent
+    assert thanks.subject == "Je ondersteuning is overgedragen"  # in the supporter's language
+    assert "Je hoeft niets meer te doen" in thanks.body
+    assert "e12345@zh-a.example" not in thanks.body, "no longer theirs to reach"
+    assert steps_of(desk)["handed_over"] == State.SENT
