@@ -844,6 +844,25 @@ class SupportEnded(AboutAssignment):
         return self._step_counted(EndCounted)
 
 
+class ConcernRaisedBy(StrEnum):
+    SUPPORTER = "supporter"
+    COORDINATOR = "coordinator"
+
+
+class SafetyConcernRaised(AboutCase):
+    """Someone worries about the colleague's safety: the hospital's coordinators and its
+    professional back-up (`SAFETY_CONTACTS`) are mailed at once, the desk's worklist holds it
+    with a one-hour target. Never what was said: whoever is alerted calls."""
+
+    event_type: Literal["support.safety_concern_raised"] = "support.safety_concern_raised"
+    raised_by: ConcernRaisedBy
+    supporter_id: Code | None = None
+    """The supporter who holds the case (and raised it, or is to be called about it)."""
+
+    def counted(self) -> "ConcernCounted":
+        return self._step_counted(ConcernCounted)
+
+
 class SupportReopened(AboutCase):
     """A coordinator reopened a case that had ended, within `REOPEN_WITHIN`: it is theirs to
     offer again, and what is kept of it waits for its next end to be erased."""
@@ -895,6 +914,11 @@ class ContactCounted(StepCounted):
     first_of_case: bool = False
 
 
+class ConcernCounted(StepCounted):
+    event_type: Literal["support.concern_counted"] = "support.concern_counted"
+    raised_by: ConcernRaisedBy
+
+
 class EndCounted(StepCounted):
     event_type: Literal["support.end_counted"] = "support.end_counted"
     outcome: SupportOutcome
@@ -909,6 +933,7 @@ StepCount = Annotated[
     | NotificationCounted
     | AnswerCounted
     | ContactCounted
+    | ConcernCounted
     | EndCounted,
     Field(discriminator="event_type"),
 ]
@@ -922,6 +947,7 @@ AssignmentNews = Annotated[
     | CaseEscalated
     | SupportEnded
     | SupportReopened
+    | SafetyConcernRaised
     | GroupDebriefRecorded,
     Field(discriminator="event_type"),
 ]
@@ -929,10 +955,11 @@ AssignmentNews = Annotated[
 or a coordinator's decision)."""
 
 AssignmentResponse = Annotated[
-    AssignmentAccepted | AssignmentDeclined | SupportEnded, Field(discriminator="event_type")
+    AssignmentAccepted | AssignmentDeclined | SupportEnded | SafetyConcernRaised,
+    Field(discriminator="event_type"),
 ]
-"""What the responses topic carries: the supporter's answer to an assignment, and the end of
-the support it began."""
+"""What the responses topic carries: the supporter's answer to an assignment, the end of the
+support it began, and a safety concern they raised."""
 
 NotificationNews = Annotated[
     PeerNotified | NotificationFailed | SupportContactLogged, Field(discriminator="event_type")
@@ -946,6 +973,7 @@ CaseEvent = (
     | NotificationCounted
     | AnswerCounted
     | ContactCounted
+    | ConcernCounted
     | EndCounted
 )
 """Every event on the topics reporting reads."""

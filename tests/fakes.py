@@ -16,7 +16,7 @@ from services.intake.cases import Choice, IncidentRecord
 from services.intake.directory import StaffMember
 from services.intake.directory_store import StaffDirectory
 from services.intake.store import IncidentRecords, Preferences, WaitingContacts
-from services.matching.desk_store import AuditLine, AuditLog, DeskRecords
+from services.matching.desk_store import AuditLine, AuditLog, DeskRecords, Notes
 from services.matching.store import (
     HOLDING_CAPACITY,
     CaseBook,
@@ -542,11 +542,26 @@ class FakeAuditLog(AuditLog):
         self.lines.append(line)
 
 
+class FakeNotes(Notes):
+    """A case's safety concern, raised and settled: what the desk's actions read and write."""
+
+    def __init__(self) -> None:
+        self.concerns: dict[str, tuple[datetime, str]] = {}
+
+    async def concern(self, case_id: str, at: datetime, raised_by: str) -> None:
+        self.concerns.setdefault(case_id, (at, raised_by))
+
+    async def concern_settled(self, session: AsyncClientSession, case_id: str) -> bool:
+        return self.concerns.pop(case_id, None) is not None
+
+
 class FakeDeskRecords(DeskRecords):
-    """The desk's records with only its audit log kept: what the actions write."""
+    """The desk's records with only its audit log and concerns kept: what the actions
+    write."""
 
     def __init__(self) -> None:
         self.audit: AuditLog = FakeAuditLog()
+        self.notes: Notes = FakeNotes()
 
 
 class FakeStaffDirectory(StaffDirectory):

@@ -32,6 +32,7 @@ from shared.events import (
     CaseNews,
     NotificationNews,
     RosterChange,
+    SafetyConcernRaised,
     StepCount,
     SupportEnded,
     SupporterDeactivated,
@@ -136,7 +137,7 @@ def _subscribe(
     async def on_response(response: AssignmentResponse) -> None:
         if isinstance(response, SupportEnded):
             await matcher.end(response)
-        else:
+        elif not isinstance(response, SafetyConcernRaised):  # the desk's alone
             await matcher.respond(response)
         await records.heard([response])
 

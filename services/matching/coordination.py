@@ -29,6 +29,7 @@ from services.matching.policy import (
     Refusal,
     assignment_for,
     cancellation_for,
+    concern_for,
     judge_each,
     reopening_for,
     support_ended_for,
@@ -38,6 +39,7 @@ from services.matching.store import IN_PROGRESS, CaseBook, CaseRecord, Roster, S
 from shared.access import Grant
 from shared.events import (
     CancelReason,
+    ConcernRaisedBy,
     Envelope,
     GroupDebriefRecorded,
     PeerAssigned,
@@ -240,6 +242,35 @@ class Coordination:
             assert record.outcome is not None, f"ended case {case_id} has its outcome"
             ended = SupportOutcome(record.outcome)
             return [reopening_for(record.case, ended, now, uuid.uuid4())]
+
+        await self._run(step)
+
+    async def raise_concern(self, case_id: str, grant: Grant) -> None:
+        """The coordinator worries for the colleague's safety: the back-up is alerted as when
+        a supporter raises it, and the worklist holds it until it is settled."""
+        record = await self.case(case_id, grant)
+        if record.status not in IN_PROGRESS:
+            raise Refused(409, "support has ended: call the hospital's back-up directly")
+
+        async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
+            await self._log_case(session, grant, now, "safety concern raised", record, "")
+            holder = record.supporter_id if record.holds_capacity else None
+            by = ConcernRaisedBy.COORDINATOR
+            return [concern_for(record.case, by, holder, now, uuid.uuid4())]
+
+        await self._run(step)
+
+    async def settle_concern(self, case_id: str, reason: str, grant: Grant) -> None:
+        """Someone has acted on the concern: what they did stays in the audit log."""
+        if not reason.strip():
+            raise Refused(422, "say what was done about the concern: it stays in the audit log")
+        record = await self.case(case_id, grant)
+
+        async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
+            if not await self.records.notes.concern_settled(session, case_id):
+                raise Refused(409, "there is no open safety concern on this case")
+            await self._log_case(session, grant, now, "safety concern settled", record, reason)
+            return []
 
         await self._run(step)
 

@@ -28,6 +28,7 @@ from shared.events import (
     PeerAssigned,
     PeerNotified,
     ResponseDeadlineMoved,
+    SafetyConcernRaised,
     ScoreItem,
     SupportCaseClosed,
     SupportCaseOpened,
@@ -50,6 +51,7 @@ class Need(StrEnum):
     NO_FIRST_CONTACT = "no_first_contact"
     GROUP_DEBRIEF_NOT_PLANNED = "group_debrief_not_planned"
     REOPENED = "reopened"
+    SAFETY_CONCERN = "safety_concern"
 
 
 WHAT_IS_NEEDED = {
@@ -60,6 +62,8 @@ WHAT_IS_NEEDED = {
     Need.NO_FIRST_CONTACT: "no first contact logged within the programme's target",
     Need.GROUP_DEBRIEF_NOT_PLANNED: "a large incident: plan a group debriefing, or decide not to",
     Need.REOPENED: "support was reopened: offer it again, to its last supporter if they can",
+    Need.SAFETY_CONCERN: "a concern for the colleague's safety: call the supporter now; the "
+    "back-up was alerted too. Settle it here once someone has acted",
 }
 
 
@@ -71,6 +75,8 @@ class Targets:
     """After death, severe harm or a calamity."""
     other: timedelta = timedelta(hours=24)
     first_contact: timedelta = timedelta(hours=72)
+    safety: timedelta = timedelta(hours=1)
+    """A safety concern reaches a person within the hour."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,9 @@ class CaseNotes:
     escalated_at: datetime | None = None
     notice: Notice | None = None
     first_contact_at: datetime | None = None
+    concern_at: datetime | None = None
+    """A safety concern not yet settled, since when."""
+    concern_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -153,7 +162,7 @@ def worklist(
     now: datetime,
     targets: Targets,
 ) -> list[WorkItem]:
-    """Every item, the severest first, then the longest waiting."""
+    """Every item: safety concerns first, then the severest, then the longest waiting."""
     items = [item for record, notes in records for item in needs_of(record, notes, now, targets)]
     items += [
         _item(
@@ -167,7 +176,9 @@ def worklist(
         for d in debriefs
         if d.planned_on is None and d.held_on is None
     ]
-    return sorted(items, key=lambda i: (not i.urgent, -i.waited_minutes))
+    return sorted(
+        items, key=lambda i: (i.need is not Need.SAFETY_CONCERN, not i.urgent, -i.waited_minutes)
+    )
 
 
 def needs_of(
@@ -183,6 +194,9 @@ def needs_of(
         return made.model_copy(update={**changes, **more})
 
     items = []
+    if notes.concern_at is not None:
+        concern = item(Need.SAFETY_CONCERN, notes.concern_at, f"raised by the {notes.concern_by}")
+        items.append(_within(concern, targets.safety))
     if record.status == Status.WAITING:
         items.append(item(Need.NO_PEER_AVAILABLE, record.since, rejections=dict(notes.rejections)))
     elif record.status == Status.ESCALATED and _reopened(record, notes):
@@ -208,6 +222,13 @@ def needs_of(
         if due <= now:
             items.append(item(Need.NO_FIRST_CONTACT, due))
     return items
+
+
+def _within(item: WorkItem, target: timedelta) -> WorkItem:
+    """The item urgent, against a target of its own."""
+    overdue = timedelta(minutes=item.waited_minutes) > target
+    minutes = int(target.total_seconds() // 60)
+    return item.model_copy(update={"urgent": True, "target_minutes": minutes, "overdue": overdue})
 
 
 def _reopened(record: CaseRecord, notes: CaseNotes) -> bool:
@@ -292,6 +313,7 @@ _DETAILS: dict[type[Envelope], Callable[[Any], dict[str, Any]]] = {
     SupportContactLogged: _contact,
     SupportEnded: lambda e: {"outcome": e.outcome, "referral": e.referral},
     SupportReopened: lambda e: {"outcome": e.ended_outcome},
+    SafetyConcernRaised: lambda e: {"raised_by": e.raised_by},
 }
 
 
@@ -348,6 +370,8 @@ class CaseView(BaseModel):
     supporter_id: str | None = None
     """Who holds the case now (offered or accepted), or held it last."""
     supporter_name: str | None = None
+    concern_since: datetime | None = None
+    """A safety concern not yet settled."""
 
 
 def case_view(

@@ -149,30 +149,19 @@ def _reads(views: DeskViews, granted: Granted, refusals: Refusals) -> APIRouter:
 
 def _actions(coordination: Coordination, granted: Granted, refusals: Refusals) -> APIRouter:
     router = APIRouter()
+    router.include_router(_offering(coordination, granted, refusals))
     Coordinator = Annotated[Grant, Depends(granted)]
     acting = _answering(refusals)
 
-    @router.post("/cases/{case_id}/assignment", status_code=202, response_model=Accepted)
-    async def assign(request: Request, case_id: str, body: Assignment, grant: Coordinator) -> Any:
-        await acting(request, coordination.assign(case_id, body.supporter_id, body.reason, grant))
+    @router.post("/cases/{case_id}/concern", status_code=202, response_model=Accepted)
+    async def concern(request: Request, case_id: str, grant: Coordinator) -> Any:
+        """A concern for the colleague's safety: coordinators and `SAFETY_CONTACTS` mailed."""
+        await acting(request, coordination.raise_concern(case_id, grant))
         return Accepted()
 
-    @router.post("/cases/{case_id}/handover", status_code=202, response_model=Accepted)
-    async def hand_over(request: Request, case_id: str, body: Handover, grant: Coordinator) -> Any:
-        await acting(
-            request, coordination.hand_over(case_id, body.supporter_id, body.reason, grant)
-        )
-        return Accepted()
-
-    @router.post("/cases/{case_id}/reopening", status_code=202, response_model=Accepted)
-    async def reopen(request: Request, case_id: str, body: Withdrawal, grant: Coordinator) -> Any:
-        """An ended case back to the coordinator within `REOPEN_WITHIN`, with a reason."""
-        await acting(request, coordination.reopen(case_id, body.reason, grant))
-        return Accepted()
-
-    @router.post("/cases/{case_id}/withdrawal", status_code=202, response_model=Accepted)
-    async def withdraw(request: Request, case_id: str, body: Withdrawal, grant: Coordinator) -> Any:
-        await acting(request, coordination.withdraw(case_id, body.reason, grant))
+    @router.post("/cases/{case_id}/concern/settled", status_code=202, response_model=Accepted)
+    async def settled(request: Request, case_id: str, body: Withdrawal, grant: Coordinator) -> Any:
+        await acting(request, coordination.settle_concern(case_id, body.reason, grant))
         return Accepted()
 
     @router.post("/cases/{case_id}/end", status_code=202, response_model=Accepted)
@@ -202,6 +191,38 @@ def _actions(coordination: Coordination, granted: Granted, refusals: Refusals) -
         await acting(
             request, coordination.set_active(supporter_id, body.active, body.reason, grant)
         )
+        return Accepted()
+
+    return router
+
+
+def _offering(coordination: Coordination, granted: Granted, refusals: Refusals) -> APIRouter:
+    """Who has the case: an offer made, taken back, handed over; an ended case reopened."""
+    router = APIRouter()
+    Coordinator = Annotated[Grant, Depends(granted)]
+    acting = _answering(refusals)
+
+    @router.post("/cases/{case_id}/assignment", status_code=202, response_model=Accepted)
+    async def assign(request: Request, case_id: str, body: Assignment, grant: Coordinator) -> Any:
+        await acting(request, coordination.assign(case_id, body.supporter_id, body.reason, grant))
+        return Accepted()
+
+    @router.post("/cases/{case_id}/handover", status_code=202, response_model=Accepted)
+    async def hand_over(request: Request, case_id: str, body: Handover, grant: Coordinator) -> Any:
+        await acting(
+            request, coordination.hand_over(case_id, body.supporter_id, body.reason, grant)
+        )
+        return Accepted()
+
+    @router.post("/cases/{case_id}/withdrawal", status_code=202, response_model=Accepted)
+    async def withdraw(request: Request, case_id: str, body: Withdrawal, grant: Coordinator) -> Any:
+        await acting(request, coordination.withdraw(case_id, body.reason, grant))
+        return Accepted()
+
+    @router.post("/cases/{case_id}/reopening", status_code=202, response_model=Accepted)
+    async def reopen(request: Request, case_id: str, body: Withdrawal, grant: Coordinator) -> Any:
+        """An ended case back to the coordinator within `REOPEN_WITHIN`, with a reason."""
+        await acting(request, coordination.reopen(case_id, body.reason, grant))
         return Accepted()
 
     return router

@@ -19,6 +19,7 @@ from shared.events import (
     GroupDebriefSuggested,
     NotificationFailed,
     PeerNotified,
+    SafetyConcernRaised,
     SupportContactLogged,
     incident_key,
 )
@@ -90,6 +91,23 @@ class Notes:
             {"_id": case_id}, {"$min": {"first_contact_at": at}}, upsert=True
         )
 
+    async def concern(self, case_id: str, at: datetime, raised_by: str) -> None:
+        """Until a coordinator settles it; a second concern meanwhile keeps the first's time."""
+        await self.collection.update_one(
+            {"_id": case_id},
+            {"$min": {"concern_at": at}, "$set": {"concern_by": raised_by}},
+            upsert=True,
+        )
+
+    async def concern_settled(self, session: AsyncClientSession, case_id: str) -> bool:
+        """Whether there was a concern to settle."""
+        result = await self.collection.update_one(
+            {"_id": case_id, "concern_at": {"$exists": True}},
+            {"$unset": {"concern_at": "", "concern_by": ""}},
+            session=session,
+        )
+        return bool(result.modified_count)
+
     async def with_notice(self, case_ids: Collection[str]) -> set[str]:
         """Those of the cases with a message that did not get through on their notes."""
         if not case_ids:
@@ -111,6 +129,8 @@ def _notes(doc: Document) -> CaseNotes:
         escalated_at=doc.get("escalated_at"),
         notice=Notice(**notice) if notice else None,
         first_contact_at=doc.get("first_contact_at"),
+        concern_at=doc.get("concern_at"),
+        concern_by=doc.get("concern_by"),
     )
 
 
@@ -293,3 +313,5 @@ class DeskRecords:
                 )
             case SupportContactLogged():
                 await self.notes.first_contact(str(event.case_id), event.occurred_at)
+            case SafetyConcernRaised():
+                await self.notes.concern(str(event.case_id), event.occurred_at, event.raised_by)

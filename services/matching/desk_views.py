@@ -62,9 +62,11 @@ class DeskViews:
     async def case(self, case_id: str, grant: Grant) -> CaseView:
         record = await case_in_scope(self.book, case_id, grant)
         timeline = await self.records.timelines.of_case(case_id)
+        notes = (await self.records.notes.of_cases([case_id])).get(case_id, CaseNotes())
         roster = await self.roster.of_hospital(record.case.hospital_id)
         names = {s.supporter_id: s.contact.display_name for s in roster}
-        return case_view(record, timeline, names, self.policy.timezone)
+        view = case_view(record, timeline, names, self.policy.timezone)
+        return view.model_copy(update={"concern_since": notes.concern_at})
 
     async def cases(self, grant: Grant, query: CaseQuery) -> CaseList:
         criteria: dict[str, Any] = {}

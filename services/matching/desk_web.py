@@ -29,6 +29,9 @@ DONE = {
     "thanked and free again.",
     "withdraw": "The open offer was withdrawn: the case is yours to assign.",
     "end": "The case was ended; the supporter's capacity is free again.",
+    "concern": "The concern was raised: the coordinators and the hospital's back-up are "
+    "being mailed now.",
+    "settle_concern": "The concern was settled; what was done is in the audit log.",
     "reopen": "The case was reopened: it is on your worklist to offer again.",
 }
 """What an action did, said on the page it leads back to."""
@@ -136,6 +139,10 @@ class DeskPages:
             await self.coordination.hand_over(case_id, form.get("supporter_id", ""), reason, grant)
         elif action == "withdraw":
             await self.coordination.withdraw(case_id, reason, grant)
+        elif action == "concern":
+            await self.coordination.raise_concern(case_id, grant)
+        elif action == "settle_concern":
+            await self.coordination.settle_concern(case_id, reason, grant)
         elif action == "reopen":
             await self.coordination.reopen(case_id, reason, grant)
         elif action == "end":

@@ -48,6 +48,7 @@ WORDS = {
     "handed_over": "handed over to another supporter by a coordinator",
     "no_peer_available": "nobody on the roster fits",
     "reopened": "support was reopened",
+    "safety_concern": "a concern for the colleague's safety",
     "attempts_exhausted": "offers were declined or unanswered too often",
     "incident_withdrawn": "the incident report was withdrawn",
     "participant_removed": "the colleague is no longer listed in the incident",
@@ -189,6 +190,10 @@ TIMELINE_WORDS: dict[str, Words] = {
     "support.assignment_declined": lambda _, name, __: f"{name} declined.",
     "support.contact_logged": _contact,
     "support.ended": _ended,
+    "support.safety_concern_raised": lambda d, _, __: (
+        f"A concern for the colleague's safety was raised by the {said(d.get('raised_by'))}; "
+        "the coordinators and the hospital's back-up were alerted."
+    ),
     "support.reopened": lambda d, _, __: (
         f"Reopened by a coordinator (support had ended: {said(d.get('outcome'))}); "
         "theirs to offer again."

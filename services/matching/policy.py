@@ -35,6 +35,7 @@ from shared.events import (
     CaseEscalated,
     CaseProfile,
     Colleague,
+    ConcernRaisedBy,
     EscalationReason,
     Exclusions,
     Function,
@@ -43,6 +44,7 @@ from shared.events import (
     PeerAssigned,
     ReferralKind,
     ResponseDeadlineMoved,
+    SafetyConcernRaised,
     ScoreItem,
     SupportCaseOpened,
     SupportEnded,
@@ -782,6 +784,23 @@ def support_ended_for(
         outcome=outcome,
         referral=referral,
         case_opened_at=case.opened_at,
+        **_envelope(case, at, caused_by),
+    )
+
+
+def concern_for(
+    case: Case,
+    raised_by: ConcernRaisedBy,
+    supporter_id: str | None,
+    at: datetime,
+    caused_by: uuid.UUID,
+) -> SafetyConcernRaised:
+    return SafetyConcernRaised(
+        event_id=uuid.uuid4(),
+        case_id=case.case_id,
+        profile=case.profile,
+        raised_by=raised_by,
+        supporter_id=supporter_id,
         **_envelope(case, at, caused_by),
     )
 

@@ -30,6 +30,7 @@ from shared.events import (
     CaseEscalated,
     ContactKeyIssued,
     NotificationNews,
+    SafetyConcernRaised,
     StepCount,
     SupportCaseCounted,
     SupportEnded,
@@ -84,9 +85,9 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
         wiring.log,
     )
     pages = SupporterPages(notifier, links, wiring.log)
-    coordinators = _coordinators(wiring, settings, stores.contacts, notifier.channels["email"])
+    coordinators = _coordinators(wiring, settings, stores, notifier.channels["email"])
 
-    erasure = _erasure(wiring, settings)
+    erasure = _responses(wiring, settings, coordinators)
     keyring = Keyring(wiring.unit_of_work, ContactKeys(database), topics.contact_keys, wiring.log)
     _subscribe(wiring, settings, notifier, coordinators, erasure, keyring)
 
@@ -106,6 +107,7 @@ def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
             ("/respond", pages.respond),
             ("/log-contact", pages.log_contact),
             ("/end-support", pages.end_support),
+            ("/concern", pages.concern),
         ],
         publishes=[
             (topics.notifications, NotificationNews, "what was sent to supporters, or failed"),
@@ -189,6 +191,8 @@ def _hear_assignments(
             await erasure.case_ended(str(news.case_id), news.occurred_at)
         elif isinstance(news, SupportReopened):
             await erasure.case_reopened(str(news.case_id))
+        elif isinstance(news, SafetyConcernRaised):
+            await coordinators.concern(news)
 
     async def on_assignments(batch: Sequence[Delivery[AssignmentNews]]) -> None:
         for one in batch:
@@ -212,19 +216,21 @@ def _hear_assignments(
 
 
 def _coordinators(
-    wiring: Wiring, settings: NotifySettings, contacts: CaseContacts, email: Channel
+    wiring: Wiring, settings: NotifySettings, stores: Stores, email: Channel
 ) -> CoordinatorAlerts:
     """What tells coordinators, fed by matching's escalations (on the assignments topic) and
     by notify's own failed and delivered messages."""
     coordinators = CoordinatorAlerts(
-        Alerts(wiring.database),
-        contacts,
-        email,
-        settings.coordinators,
-        settings.desk_url,
-        settings.coordinator_digest_every,
-        settings.coordinator_contact_grace,
-        wiring.log,
+        alerts=Alerts(wiring.database),
+        contacts=stores.contacts,
+        email=email,
+        addresses=settings.coordinators,
+        safety_contacts=settings.safety_contacts,
+        supporters=stores.supporters,
+        desk_url=settings.desk_url,
+        digest_every=settings.coordinator_digest_every,
+        contact_grace=settings.coordinator_contact_grace,
+        log=wiring.log,
     )
     alerting = subscription(settings, SERVICE, "coordinator_alerts", batch=True)
 
@@ -239,9 +245,12 @@ def _coordinators(
     return coordinators
 
 
-def _erasure(wiring: Wiring, settings: NotifySettings) -> Erasure:
-    """What erases a case `PURGE_AFTER` after its end, hearing the ends notify itself
-    announces (the supporter's, a lapse) on the responses topic."""
+def _responses(
+    wiring: Wiring, settings: NotifySettings, coordinators: CoordinatorAlerts
+) -> Erasure:
+    """What notify hears of its own announcements on the responses topic: the ends (the
+    supporter's, a lapse) for the erasure `PURGE_AFTER` after, and the supporters' safety
+    concerns for the coordinators and the back-up."""
     erasure = Erasure(wiring.database, settings.purge_after, wiring.log)
     ending = subscription(settings, SERVICE, "erasure", concurrent=False)
 
@@ -249,5 +258,7 @@ def _erasure(wiring: Wiring, settings: NotifySettings) -> Erasure:
     async def on_response(response: AssignmentResponse) -> None:
         if isinstance(response, SupportEnded):
             await erasure.case_ended(str(response.case_id), response.occurred_at)
+        elif isinstance(response, SafetyConcernRaised):
+            await coordinators.concern(response)
 
     return erasure

@@ -10,11 +10,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from shared.events import CaseContactRecorded, CaseEscalated, EscalationReason, NotificationFailed
+from shared.events import (
+    AboutCase,
+    CaseContactRecorded,
+    CaseEscalated,
+    ConcernRaisedBy,
+    EscalationReason,
+    NotificationFailed,
+    SafetyConcernRaised,
+    SupporterContact,
+)
 from shared.mail import Outreach
 
 ESCALATED = "escalated"
 UNDELIVERED = "undelivered"
+CONCERN = "concern"
+"""A concern for the colleague's safety: mailed at once to the coordinators and the
+hospital's professional back-up (`SAFETY_CONTACTS`)."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +44,8 @@ class Alert:
     """The colleague's function and department, the incident's category, harm and date."""
     no_peer: bool = False
     """Nobody on the roster fits: the mail carries how to reach the colleague."""
+    reach_colleague: bool = False
+    """The mail carries how to reach the colleague (a safety concern)."""
     assignment_id: str | None = None
     step: str | None = None
     rejections: Mapping[str, int] = field(default_factory=dict)
@@ -77,7 +91,27 @@ def undelivered_alert(event: NotificationFailed) -> Alert:
     )
 
 
-def _about(event: CaseEscalated | NotificationFailed) -> str:
+def concern_alert(event: SafetyConcernRaised, supporter: SupporterContact | None) -> Alert:
+    """Who raised it and whom to call; never what was said (nothing of it travels)."""
+    raised_by = "the supporter" if event.raised_by is ConcernRaisedBy.SUPPORTER else "a coordinator"
+    needed = f"A concern for the colleague's safety was raised by {raised_by}: act within the hour."
+    if supporter is not None:
+        ways = ", ".join(w for w in (supporter.phone, supporter.email) if w)
+        needed += f" Call the supporter, {supporter.display_name}: {ways}."
+    return Alert(
+        alert_id=str(event.event_id),
+        kind=CONCERN,
+        hospital_id=event.hospital_id,
+        case_id=str(event.case_id),
+        urgent=True,
+        at=event.occurred_at,
+        needed=needed,
+        about=_about(event),
+        reach_colleague=True,
+    )
+
+
+def _about(event: AboutCase) -> str:
     p = event.profile
     calamity = ", a calamity" if p.calamity else ""
     return (
@@ -90,16 +124,21 @@ def alert_mail(
     alert: Alert, contact: CaseContactRecorded | None, desk_url: str, to: str
 ) -> Outreach:
     """One urgent alert, mailed at once."""
+    concern = alert.kind == CONCERN
     body = "\n".join(
         [
-            "A case needs a coordinator now.",
+            "A colleague's safety is a concern." if concern else "A case needs a coordinator now.",
             "",
             *_lines(alert, contact, desk_url),
             "",
             "Peer support",
         ]
     )
-    subject = f"Peer support: a case needs you now ({alert.hospital_id})"
+    subject = (
+        f"Peer support: a concern for a colleague's safety ({alert.hospital_id})"
+        if concern
+        else f"Peer support: a case needs you now ({alert.hospital_id})"
+    )
     return Outreach(to=to, subject=subject, body=body, language="en")
 
 
@@ -137,7 +176,7 @@ def _lines(alert: Alert, contact: CaseContactRecorded | None, desk_url: str) -> 
             f"{rule.replace('_', ' ')} {n}" for rule, n in sorted(alert.rejections.items())
         )
         lines.append(f"Turned away on the roster: {turned}.")
-    if alert.no_peer:
+    if alert.no_peer or alert.reach_colleague:
         ways = [w for w in (contact.email, contact.phone) if w] if contact else []
         reach = ", ".join(ways) if ways else "no contact details were given"
         lines.append(f"To reach the colleague yourself: {reach}.")

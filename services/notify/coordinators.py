@@ -9,16 +9,24 @@ from typing import Any
 from services.notify.alert_store import FAILED, PENDING, SENT, Alerts
 from services.notify.channels import Channel
 from services.notify.coordinator_mail import (
+    CONCERN,
     Alert,
     alert_mail,
+    concern_alert,
     digest_mail,
     due_digest,
     escalation_alert,
     undelivered_alert,
 )
-from services.notify.store import CaseContacts
+from services.notify.store import CaseContacts, Supporters
 from shared.errors import RejectedEvent, describe
-from shared.events import CaseEscalated, NotificationFailed, NotificationNews, PeerNotified
+from shared.events import (
+    CaseEscalated,
+    NotificationFailed,
+    NotificationNews,
+    PeerNotified,
+    SafetyConcernRaised,
+)
 from shared.kafka import is_passing
 from shared.mail import Outreach
 
@@ -30,6 +38,9 @@ class CoordinatorAlerts:
     email: Channel
     addresses: dict[str, list[str]]
     """Each hospital's coordinators."""
+    safety_contacts: dict[str, list[str]]
+    """Each hospital's professional back-up, told of safety concerns with the coordinators."""
+    supporters: Supporters
     desk_url: str
     digest_every: timedelta
     contact_grace: timedelta
@@ -39,6 +50,16 @@ class CoordinatorAlerts:
 
     async def escalated(self, event: CaseEscalated) -> None:
         await self._add(escalation_alert(event))
+
+    async def concern(self, event: SafetyConcernRaised) -> None:
+        supporter = await self.supporters.of(event.supporter_id) if event.supporter_id else None
+        await self._add(concern_alert(event, supporter))
+        await self.send_due()
+
+    def _recipients(self, alert: Alert) -> list[str]:
+        hospital = alert.hospital_id
+        back_up = self.safety_contacts.get(hospital, []) if alert.kind == CONCERN else []
+        return [*self.addresses.get(hospital, []), *back_up]
 
     async def heard(self, notifications: Sequence[NotificationNews]) -> None:
         """Notify's own news, in order: a failure makes an alert; messages that got
@@ -54,7 +75,7 @@ class CoordinatorAlerts:
         await self.alerts.got_through(through)
 
     async def _add(self, alert: Alert) -> None:
-        if not self.addresses.get(alert.hospital_id):
+        if not self._recipients(alert):
             self.log.warning(
                 "no coordinator address for the hospital; the desk's worklist has it",
                 hospital_id=alert.hospital_id,
@@ -103,7 +124,7 @@ class CoordinatorAlerts:
             return False
         hospital_id = claimed[0].hospital_id
         try:
-            for to in self.addresses.get(hospital_id, []):
+            for to in self._recipients(claimed[0]):
                 await self.email.send(
                     compose(claimed, to), f"coordinator.{claimed[0].alert_id}.{to}"
                 )

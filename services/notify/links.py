@@ -25,6 +25,8 @@ class Purpose(StrEnum):
     RESPOND = "respond"
     LOG_CONTACT = "log-contact"
     END_SUPPORT = "end-support"
+    CONCERN = "concern"
+    """A concern for the colleague's safety, raised by the supporter who holds the case."""
 
 
 @dataclass(frozen=True)

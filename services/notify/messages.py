@@ -21,6 +21,7 @@ from shared.events import (
     CaseContactRecorded,
     CaseOrigin,
     Category,
+    ConcernRaisedBy,
     ContactMode,
     Function,
     Harm,
@@ -28,6 +29,7 @@ from shared.events import (
     PeerAssigned,
     PeerNotified,
     ReferralKind,
+    SafetyConcernRaised,
     ScoreItem,
     SupportContactLogged,
     SupportEnded,
@@ -223,6 +225,8 @@ class Links:
     log_contact: str = ""
     end: str = ""
     """To say support has ended (with how), or that it goes on."""
+    concern: str = ""
+    """To raise a concern for the colleague's safety."""
 
 
 _STEP_TEXTS = {
@@ -249,6 +253,9 @@ $log_url
 
 Is de ondersteuning afgerond, of loopt ze nog? Laat het ons weten:
 $end_url
+
+Maak je je zorgen om de veiligheid van je collega? Meld het meteen:
+$concern_url
 
 Peer support
 """,
@@ -306,6 +313,9 @@ $log_url
 
 Has support ended, or is it going on? Let us know:
 $end_url
+
+Worried about your colleague's safety? Raise it at once:
+$concern_url
 
 Peer support
 """,
@@ -369,6 +379,7 @@ def compose(
         "respond_url": links.respond,
         "log_url": links.log_contact,
         "end_url": links.end,
+        "concern_url": links.concern,
         "day": step.rsplit("_", 1)[-1].removesuffix("s"),
         "reasons": "\n".join(
             f"- {reason}"
@@ -474,6 +485,18 @@ def _about(assignment: PeerAssigned, at: datetime) -> dict[str, Any]:
         "causation_id": assignment.event_id,
         "hospital_id": assignment.hospital_id,
     }
+
+
+def concern_raised(assignment: PeerAssigned, nonce: str, at: datetime) -> SafetyConcernRaised:
+    """One per concern form the supporter sent: a repeated post is the same event."""
+    about = _about(assignment, at)
+    del about["assignment_id"]
+    return SafetyConcernRaised(
+        event_id=derived_event_id("concern", assignment.assignment_id, nonce),
+        raised_by=ConcernRaisedBy.SUPPORTER,
+        supporter_id=assignment.supporter_id,
+        **about,
+    )
 
 
 def answered(

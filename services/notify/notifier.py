@@ -22,6 +22,7 @@ from services.notify.messages import (
     ContactEntry,
     answered,
     compose,
+    concern_raised,
     contact_logged,
     failed,
     notified,
@@ -518,6 +519,7 @@ class Notifier:
         return MessageLinks(
             log_contact=self.links.url(Purpose.LOG_CONTACT, assignment_id, nonce=message_id),
             end=self.links.url(Purpose.END_SUPPORT, assignment_id, nonce=message_id),
+            concern=self.links.url(Purpose.CONCERN, assignment_id),
         )
 
     async def _settle_and_announce(
@@ -643,6 +645,20 @@ class Notifier:
         if ended:
             self.log.info("support ended", assignment_id=assignment_id, outcome=outcome)
         return ended
+
+    async def raise_concern(self, offer: Offer, nonce: str) -> bool:
+        """The supporter's concern for the colleague's safety, announced once per form (a
+        second click on the same page raises nothing more); False once support has ended."""
+        if not offer.in_support:
+            return False
+        assignment = offer.assignment
+
+        async def record(session: AsyncClientSession, now: datetime) -> Announcements:
+            raised = concern_raised(assignment, nonce, now)
+            return [(self.topics.responses, raised)]
+
+        await self.unit_of_work.run(record)
+        return True
 
     async def still_supporting(self, link: Link, offer: Offer) -> bool:
         """One more follow-up, and the lapse moves after it; once per link."""

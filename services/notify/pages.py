@@ -39,6 +39,16 @@ $body
 
 _TEXT = {
     "nl": {
+        "concern_title": "Zorgen om de veiligheid van je collega",
+        "concern_intro": "Maak je je zorgen dat je collega zichzelf of een ander iets aandoet, "
+        "of niet veilig is? Meld het hier: de coördinator en de achterwacht van het ziekenhuis "
+        "(psycholoog, bedrijfsarts) krijgen meteen bericht en bellen jou binnen het uur. "
+        "Schrijf hier niets over wat er gezegd is.",
+        "raise": "Zorg nu melden",
+        "raised_title": "Je zorg is gemeld",
+        "raised": "De coördinator en de achterwacht zijn gewaarschuwd en bellen je binnen het uur.",
+        "danger": "Bij direct gevaar: bel 112.",
+        "concern_link": "Zorgen om de veiligheid van je collega? Meld het meteen.",
         "question_title": "Verzoek om collegiale ondersteuning",
         "question": "Kun je contact opnemen met je collega en ondersteuning aanbieden?",
         "accept": "Ja, ik neem contact op",
@@ -95,6 +105,17 @@ _TEXT = {
         "before_acceptance": "De datum ligt vóór de dag dat je het verzoek aannam ({day}).",
     },
     "en": {
+        "concern_title": "Worried about your colleague's safety",
+        "concern_intro": "Are you worried that your colleague may harm themselves or someone "
+        "else, or is not safe? Raise it here: the coordinator and the hospital's back-up "
+        "(psychologist, occupational physician) are told at once and call you within the hour. "
+        "Write nothing here about what was said.",
+        "raise": "Raise the concern now",
+        "raised_title": "Your concern was raised",
+        "raised": "The coordinator and the back-up have been alerted and will call you within "
+        "the hour.",
+        "danger": "In immediate danger: call 112.",
+        "concern_link": "Worried about your colleague's safety? Raise it at once.",
         "question_title": "Request for peer support",
         "question": "Can you get in touch with your colleague and offer support?",
         "accept": "Yes, I will reach out",
@@ -192,7 +213,9 @@ def problem_page(problem: LinkProblem) -> str:
     return _page("nl", "link_title", body)
 
 
-def contact_form_page(language: str, token: str, typed: dict[str, str], problems: str = "") -> str:
+def contact_form_page(
+    language: str, token: str, typed: dict[str, str], problems: str = "", concern_url: str = ""
+) -> str:
     """`typed`: what the supporter typed (kept after a refusal), or the day's date alone."""
     text = _TEXT[_known(language)]
     modes = "".join(
@@ -217,8 +240,13 @@ required></label></p>
 <p><label><input type="checkbox" name="referred" value="true"{checked}>
 {escape(text["referred"])}</label></p>
 <p><button type="submit">{escape(text["save"])}</button></p>
-</form>"""
+</form>{_concern_link(text, concern_url)}"""
     return _page(language, "log_title", form)
+
+
+def _concern_link(text: dict[str, str], url: str) -> str:
+    """On every page about a case the supporter holds: how to raise a safety concern."""
+    return f'<p><a href="{escape(url)}">{escape(text["concern_link"])}</a></p>' if url else ""
 
 
 def date_refusal(language: str, refusal: str, accepted_on: str) -> str:
@@ -245,7 +273,7 @@ REFERRALS = (
 )
 
 
-def end_form_page(language: str, token: str, problems: str = "") -> str:
+def end_form_page(language: str, token: str, problems: str = "", concern_url: str = "") -> str:
     """How support ended (no free text, nothing chosen beforehand), or that it goes on; each
     link answers once."""
     text = _TEXT[_known(language)]
@@ -266,7 +294,7 @@ def end_form_page(language: str, token: str, problems: str = "") -> str:
 <p><button type="submit" name="choice" value="end">{escape(text["end"])}</button>
 <button type="submit" name="choice" value="continue" formnovalidate>
 {escape(text["still_supporting"])}</button></p>
-</form>"""
+</form>{_concern_link(text, concern_url)}"""
     return _page(language, "end_title", form)
 
 
@@ -282,3 +310,22 @@ def continuing_page(language: str) -> str:
 def not_in_support_page(language: str) -> str:
     text = _TEXT[_known(language)]
     return _page(language, "closed_title", f"<p>{escape(text['not_in_support'])}</p>")
+
+
+def concern_page(language: str, token: str, nonce: str) -> str:
+    """Raised by a button, so that a mail scanner opening the link raises nothing."""
+    text = _TEXT[_known(language)]
+    form = f"""<p>{escape(text["concern_intro"])}</p>
+<form method="post" action="concern?t={escape(token)}">
+<input type="hidden" name="nonce" value="{escape(nonce)}">
+<p><button type="submit" style="font-size: 1.1rem; padding: 0.6rem 1rem">
+{escape(text["raise"])}</button></p>
+</form>
+<p><strong>{escape(text["danger"])}</strong></p>"""
+    return _page(language, "concern_title", form)
+
+
+def raised_page(language: str) -> str:
+    text = _TEXT[_known(language)]
+    body = f"<p>{escape(text['raised'])}</p><p><strong>{escape(text['danger'])}</strong></p>"
+    return _page(language, "raised_title", body)

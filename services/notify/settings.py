@@ -45,6 +45,10 @@ class NotifySettings(ServiceSettings, MailSettings, ErasureSettings):
     coordinators: dict[HospitalId, list[Email]] = Field(default_factory=dict)
     """Each hospital's coordinators, e.g. `{"ZH-A": ["peer-support@zh-a.example"]}`: told at
     once of an urgent escalation, daily of the rest."""
+    safety_contacts: dict[HospitalId, list[Email]] = Field(default_factory=dict)
+    """Each hospital's professional back-up for a concern about a colleague's safety (the
+    on-call psychologist, the occupational physician), e.g.
+    `{"ZH-A": ["psychologist-on-call@zh-a.example"]}`: mailed at once with the coordinators."""
     desk_url: str = "http://127.0.0.1:8082"
     """Where coordinators reach the desk (matching): the base of the links in their mail."""
     coordinator_digest_every: timedelta = timedelta(days=1)

@@ -1,6 +1,7 @@
 """The pages supporters reach through the links in their messages: answering an offer and
 logging a contact. Each link is signed, expires, and records what it is for once."""
 
+import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -19,6 +20,7 @@ from services.notify.pages import (
     Closed,
     Outcome,
     closed_page,
+    concern_page,
     contact_form_page,
     continuing_page,
     date_refusal,
@@ -29,6 +31,7 @@ from services.notify.pages import (
     outcome_page,
     problem_page,
     question_page,
+    raised_page,
     used_page,
 )
 from services.notify.store import Offer
@@ -103,6 +106,22 @@ class SupporterPages:
         """GET asks how support stands; POST ends it with an outcome, or continues it."""
         await self._offer_page(scope, receive, send, Purpose.END_SUPPORT, self._ending)
 
+    async def concern(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """GET explains and asks for the button; POST raises the concern (once per form)."""
+        await self._offer_page(scope, receive, send, Purpose.CONCERN, self._concern)
+
+    async def _concern(
+        self, link: Link, offer: Offer, token: str, form: dict[str, str] | None
+    ) -> HTMLResponse:
+        if not offer.in_support:
+            return HTMLResponse(not_in_support_page(offer.language), 409)
+        if form is None:
+            return HTMLResponse(concern_page(offer.language, token, secrets.token_urlsafe(12)))
+        nonce = form.get("nonce", "")[:64] or secrets.token_urlsafe(12)
+        if not await self.notifier.raise_concern(offer, nonce):
+            return HTMLResponse(not_in_support_page(offer.language), 409)
+        return HTMLResponse(raised_page(offer.language))
+
     async def _offer_page(
         self,
         scope: Scope,
@@ -134,23 +153,25 @@ class SupporterPages:
         acceptance and today; a refusal keeps what was typed and says why."""
         language, timezone = offer.language, self.notifier.settings.timezone
         now = datetime.now(UTC).astimezone(ZoneInfo(timezone))
+        concern = self.links.url(Purpose.CONCERN, link.assignment_id)
         if not offer.in_support:
             return HTMLResponse(not_in_support_page(language), 409)
         if await self.notifier.link_used(link, Purpose.LOG_CONTACT):
             return HTMLResponse(used_page(language), 409)
         if form is None:
             today = {"contact_date": f"{now:%Y-%m-%d}"}
-            return HTMLResponse(contact_form_page(language, token, today))
+            return HTMLResponse(contact_form_page(language, token, today, "", concern))
         try:
             entry = ContactEntry.model_validate(
                 {**form, "referred": form.get("referred") == "true"}
             )
         except ValidationError as error:
-            return HTMLResponse(contact_form_page(language, token, form, describe(error)), 422)
+            page = contact_form_page(language, token, form, describe(error), concern)
+            return HTMLResponse(page, 422)
         if refusal := contact_date_refusal(entry.contact_date, offer.answered_at, now, timezone):
             accepted_on = f"{(offer.answered_at or now).astimezone(now.tzinfo):%Y-%m-%d}"
             why = date_refusal(language, refusal, accepted_on)
-            return HTMLResponse(contact_form_page(language, token, form, why), 422)
+            return HTMLResponse(contact_form_page(language, token, form, why, concern), 422)
         logged = await self.notifier.log_contact(link, offer.assignment, entry)
         page = logged_page(language) if logged else used_page(language)
         return HTMLResponse(page, 200 if logged else 409)
@@ -162,12 +183,13 @@ class SupporterPages:
             return HTMLResponse(not_in_support_page(offer.language), 409)
         if await self.notifier.link_used(link, Purpose.END_SUPPORT):
             return HTMLResponse(used_page(offer.language), 409)
+        concern = self.links.url(Purpose.CONCERN, link.assignment_id)
         if form is None:
-            return HTMLResponse(end_form_page(offer.language, token))
-        return await self._ended(link, offer, token, form)
+            return HTMLResponse(end_form_page(offer.language, token, "", concern))
+        return await self._ended(link, offer, token, form, concern)
 
     async def _ended(
-        self, link: Link, offer: Offer, token: str, form: dict[str, str]
+        self, link: Link, offer: Offer, token: str, form: dict[str, str], concern: str
     ) -> HTMLResponse:
         language = offer.language
         if form.get("choice") == "continue":
@@ -177,7 +199,7 @@ class SupporterPages:
         try:
             ending = Ending.model_validate(form)
         except ValidationError as error:
-            return HTMLResponse(end_form_page(language, token, describe(error)), 422)
+            return HTMLResponse(end_form_page(language, token, describe(error), concern), 422)
         if await self.notifier.end_support(link, offer, ending.outcome, ending.referral):
             return HTMLResponse(ended_page(language))
         return HTMLResponse(used_page(language), 409)

@@ -19,6 +19,7 @@ from shared.events import (
     CaseEvent,
     CaseOrigin,
     CaseProfile,
+    ConcernCounted,
     ContactCounted,
     EndCounted,
     EscalationCounted,
@@ -43,12 +44,14 @@ COUNTS = (
     "contacts_logged",
     "supporter_minutes",
     "referrals",
+    "safety_concerns",
     *(f"ended_{outcome}" for outcome in SupportOutcome),
     *(f"referred_{kind}" for kind in ReferralKind),
     *(f"opened_from_{origin}" for origin in CaseOrigin),
 )
 """`referrals` counts contacts that referred; `referred_<kind>` cases that ended so;
-`opened_from_<origin>` cases opened after an incident, a request or a colleague's referral."""
+`opened_from_<origin>` cases opened after an incident, a request or a colleague's referral;
+`safety_concerns` concerns raised for a colleague's safety (never what was said)."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,8 @@ def measures_of(event: CaseEvent) -> tuple[CaseProfile, dict[str, int]] | None:
             return event.profile, _ended(event)
         case ContactCounted():
             return event.profile, _contact(event)
+        case ConcernCounted():
+            return event.profile, {"safety_concerns": 1}
     return None
 
 

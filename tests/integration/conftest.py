@@ -68,8 +68,10 @@ DIRECTORY = [
 ]
 """The request page's tests' hospitals' staff directory: the staff id's third digit is the
 hospital."""
-COORDINATORS = {f"C{n}": [f"coordinator@c{n}.example".lower()] for n in "123456789A"}
+COORDINATORS = {f"C{n}": [f"coordinator@c{n}.example".lower()] for n in "123456789AH"}
 """The coordinator desk's tests' hospitals, each with a coordinator to tell."""
+SAFETY_CONTACTS = {"CH": ["psychologist@ch.example"]}
+"""The back-up of the hospital whose test raises a safety concern."""
 
 
 def _docker_answers() -> bool:
@@ -143,6 +145,7 @@ async def pipeline(servers: Servers) -> AsyncIterator[Pipeline]:
             link_secret=LINK_SECRET,
             public_url="http://notify",
             coordinators=COORDINATORS,
+            safety_contacts=SAFETY_CONTACTS,
             desk_url="http://desk",
         )
     )

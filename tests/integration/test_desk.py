@@ -2,6 +2,7 @@
 worklist, the coordinator assigns it by hand (never against a rule that protects the
 colleague), the supporter's offer mail goes out, and the audit log says who did it."""
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,9 @@ from axe_playwright_python.async_playwright import Axe
 
 from services.matching.roster import RosterEntry
 from services.matching.settings import MatchingSettings
+from services.notify.links import Links, Purpose
 from shared.tokens import ApiTokens
-from tests.factories import incident_json, participant, roster_entry
+from tests.factories import LINK_SECRET, incident_json, participant, roster_entry
 from tests.integration.pipeline import Pipeline
 from tests.integration.rig import until_true
 from tests.integration.test_dashboard import browser, photographed, signed_in
@@ -587,3 +589,68 @@ async def test_in_the_browser_support_is_handed_over_ended_and_reopened(
     actions = [line["action"] for line in audit if line["case_id"] == case_id]
     assert actions[:2] == ["reopen", "end: referred"]
     assert sorted(actions[2:]) == ["assign", "assign", "hand over"], "one moment, one order"
+
+
+def concern_link(pipeline: Pipeline, case_id: str) -> str:
+    """The link the supporter's follow-up mails and contact pages carry, for this case."""
+    (offer,) = [
+        e
+        for e in pipeline.log.events(pipeline.topics.assignments)
+        if e["event_type"] == "support.peer_assigned" and e["case_id"] == case_id
+    ]
+    url = Links(LINK_SECRET, "http://notify", 3600).url(Purpose.CONCERN, offer["assignment_id"])
+    return url.removeprefix("http://notify")
+
+
+async def test_a_supporters_safety_concern_reaches_the_back_up_and_heads_the_worklist(
+    pipeline: Pipeline, desk_url: str
+) -> None:
+    """Raised with a button (twice, by a double tap: one alert), mailed at once to the
+    hospital's coordinator and its on-call psychologist with whom to call, first on the
+    worklist with an hour's target, settled on the desk with what was done, counted."""
+    case_id, token = await assigned_case(pipeline, "CH")
+    await accepted_by(pipeline, "icu@ch.example", token, case_id)
+    link = concern_link(pipeline, case_id)
+    asked = await pipeline.supporter.get(link)
+    assert asked.status_code == 200
+    assert "Zorg nu melden" in asked.text, "a button, so a mail scanner raises nothing"
+    nonce = re.search(r'name="nonce" value="([^"]+)"', asked.text)
+    assert nonce
+    for _ in range(2):
+        raised = await pipeline.supporter.post(link, data={"nonce": nonce.group(1)})
+        assert raised.status_code == 200
+    assert "bellen je binnen het uur" in raised.text
+
+    subject = "Peer support: a concern for a colleague's safety (CH)"
+
+    def alerted() -> set[str]:
+        return {m["To"] for m in pipeline.mail.messages if m["Subject"] == subject}
+
+    await pipeline.until(
+        lambda: alerted() == {"coordinator@ch.example", "psychologist@ch.example"},
+        what="the coordinator and the back-up alerted",
+    )
+    (alert,) = pipeline.mail.to("psychologist@ch.example")
+    said = body_of(alert)
+    assert "raised by the supporter: act within the hour" in said
+    assert "Call the supporter, Supporter ICU: icu@ch.example." in said
+    assert f"http://desk/cases/{case_id}" in said
+
+    items = await until_true(
+        lambda: worklist(pipeline, token),
+        lambda items: bool(items) and items[0]["need"] == "safety_concern",
+        "the concern first on the worklist",
+    )
+    assert (items[0]["case_id"], items[0]["target_minutes"]) == (case_id, 60)
+    async with browser() as chromium:
+        page = await signed_in(chromium, desk_url, token)
+        await page.goto(f"{desk_url}/cases/{case_id}")
+        await page.fill("#concern input[name=reason]", "psychologist called them, safe at home")
+        await page.get_by_role("button", name="Settle the concern").click()
+        await page.wait_for_url(f"**/cases/{case_id}?done=settle_concern")
+    assert not [i for i in await worklist(pipeline, token) if i["need"] == "safety_concern"]
+    await until_true(
+        lambda: pipeline.counted("CH"),
+        lambda counted: counted["safety_concerns"] == 1,
+        "reporting counted one concern",
+    )

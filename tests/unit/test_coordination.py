@@ -18,7 +18,9 @@ from shared.access import Grant
 from shared.events import (
     AssignmentCancelled,
     CancelReason,
+    ConcernRaisedBy,
     PeerAssigned,
+    SafetyConcernRaised,
     SupportEnded,
     SupportOutcome,
     SupportReopened,
@@ -237,3 +239,23 @@ async def test_a_case_ended_longer_ago_than_the_window_is_not_reopened(desk: Des
         await desk.coordination.reopen(case_id, "the colleague called again", COORDINATOR)
     assert refused.value.status == 409
     assert desk.book.status(case_id) == Status.ENDED
+
+
+async def test_a_coordinators_concern_is_announced_and_settled_only_with_what_was_done(
+    desk: Desk,
+) -> None:
+    case_id = await accepted_by_the_icu_nurse(desk)
+    await desk.coordination.raise_concern(case_id, COORDINATOR)
+    (raised,) = desk.unit_of_work.events(SafetyConcernRaised)
+    assert (raised.raised_by, raised.supporter_id) == (ConcernRaisedBy.COORDINATOR, "ICU-NURSE")
+    await desk.records.notes.concern(case_id, raised.occurred_at, raised.raised_by)
+    with pytest.raises(Refused, match="say what was done"):
+        await desk.coordination.settle_concern(case_id, " ", COORDINATOR)
+    await desk.coordination.settle_concern(case_id, "back-up called them", COORDINATOR)
+    with pytest.raises(Refused, match="no open safety concern") as refused:
+        await desk.coordination.settle_concern(case_id, "again", COORDINATOR)
+    assert refused.value.status == 409
+    assert [line.action for line in desk.audit.lines][-2:] == [
+        "safety concern raised",
+        "safety concern settled",
+    ]

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from html import unescape
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -29,9 +30,21 @@ from services.matching.desk_cases import STATUS_WORDS, CaseQuery, case_lines, no
 from services.matching.desk_pages import duration, render, sign_in_page
 from services.matching.policy import Policy, explain
 from services.matching.store import CaseRecord, Status, case_document, case_record
-from services.notify.coordinator_mail import alert_mail, digest_mail, due_digest, escalation_alert
+from services.notify.coordinator_mail import (
+    alert_mail,
+    concern_alert,
+    digest_mail,
+    due_digest,
+    escalation_alert,
+)
 from services.notify.messages import ContactEntry, contact_logged
-from shared.events import CaseContactRecorded, CaseEscalated, EscalationReason
+from shared.events import (
+    CaseContactRecorded,
+    CaseEscalated,
+    ConcernRaisedBy,
+    EscalationReason,
+    SafetyConcernRaised,
+)
 from tests.factories import (
     NOW,
     assignment_and_contacts,
@@ -328,3 +341,51 @@ def test_an_unanswered_offer_names_the_supporter_and_how_to_reach_them() -> None
     assert (reachable.reach.name, reachable.reach.phone) == ("Supporter P1", "+31612345678")
     html = render("worklist", "worklist", scope="x", items=[reachable], needs=list(Need), asked={})
     assert 'href="tel:+31612345678"' in html
+
+
+def test_a_safety_concern_heads_the_worklist_with_an_hour_to_act() -> None:
+    waiting_long = record(since=NOW - timedelta(hours=3))
+    in_support = record(
+        harm="mild", calamity=False, status=Status.ACCEPTED, accepted_at=NOW, supporter_id="P1"
+    )
+    concern = CaseNotes(concern_at=NOW - timedelta(minutes=30), concern_by="supporter")
+    first, second = worklist([(waiting_long, CaseNotes()), (in_support, concern)], [], NOW, TARGETS)
+    assert (first.need, first.case_id) == (Need.SAFETY_CONCERN, in_support.case_id)
+    assert (first.urgent, first.target_minutes, first.overdue) == (True, 60, False)
+    assert first.detail == "raised by the supporter"
+    assert second.case_id == waiting_long.case_id
+    (late,) = worklist([(in_support, concern)], [], NOW + timedelta(minutes=31), TARGETS)
+    assert late.overdue
+
+
+def about(rec: CaseRecord, producer: str) -> dict[str, Any]:
+    """What an event about the record's case carries, from `producer`, now."""
+    return {
+        "event_id": uuid.uuid4(),
+        "occurred_at": NOW,
+        "producer": producer,
+        "correlation_id": rec.case.correlation_id,
+        "hospital_id": rec.case.hospital_id,
+        "case_id": rec.case.case_id,
+    }
+
+
+def test_a_concern_alert_says_whom_to_call_and_how_to_reach_the_colleague() -> None:
+    rec = record()
+    raised = SafetyConcernRaised(
+        **about(rec, "notify"),
+        profile=rec.case.profile,
+        raised_by=ConcernRaisedBy.SUPPORTER,
+        supporter_id="P1",
+    )
+    helper = supporter("P1").contact.model_copy(update={"phone": "+31611111111"})
+    alert = concern_alert(raised, helper)
+    assert alert.urgent
+    contact = CaseContactRecorded(**about(rec, "intake"), phone="+31622222222")
+    mail = alert_mail(alert, contact, "https://desk", "psychologist@zh-a.example")
+    assert (
+        mail.subject == f"Peer support: a concern for a colleague's safety ({rec.case.hospital_id})"
+    )
+    assert "raised by the supporter: act within the hour" in mail.body
+    assert f"Call the supporter, {helper.display_name}: +31611111111, " in mail.body
+    assert "To reach the colleague yourself: +31622222222." in mail.body
