@@ -499,6 +499,8 @@ class GroupDebriefRecorded(Envelope):
     participants: int | None = Field(default=None, ge=1, le=MAX_PARTICIPANTS)
     facilitator_id: Code | None = None
     """The supporter from the roster who led it."""
+    decided_not_to: bool = False
+    """The coordinator decided not to hold one (those involved are supported one by one)."""
 
 
 class CaseContactRecorded(Envelope):

@@ -16,6 +16,7 @@ from services.intake.cases import Choice, IncidentRecord
 from services.intake.directory import StaffMember
 from services.intake.directory_store import StaffDirectory
 from services.intake.store import IncidentRecords, Preferences, WaitingContacts
+from services.matching.desk import Remark
 from services.matching.desk_store import AuditLine, AuditLog, DeskRecords, Notes
 from services.matching.store import (
     HOLDING_CAPACITY,
@@ -543,10 +544,22 @@ class FakeAuditLog(AuditLog):
 
 
 class FakeNotes(Notes):
-    """A case's safety concern, raised and settled: what the desk's actions read and write."""
+    """A case's safety concern, owner and remarks: what the desk's actions read and write."""
 
     def __init__(self) -> None:
         self.concerns: dict[str, tuple[datetime, str]] = {}
+        self.owners: dict[str, str] = {}
+        self.remarks: dict[str, list[Remark]] = {}
+
+    async def claim(
+        self, session: AsyncClientSession, case_id: str, owner: str, at: datetime
+    ) -> str | None:
+        before = self.owners.get(case_id)
+        self.owners[case_id] = owner
+        return before
+
+    async def remark(self, session: AsyncClientSession, case_id: str, remark: Remark) -> None:
+        self.remarks.setdefault(case_id, []).append(remark)
 
     async def concern(self, case_id: str, at: datetime, raised_by: str) -> None:
         self.concerns.setdefault(case_id, (at, raised_by))

@@ -13,12 +13,12 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from services.matching.desk import Debrief
+from services.matching.desk import Debrief, DebriefDecision, Remark
 from services.matching.desk_store import AuditLine, DeskRecords
 from services.matching.matcher import CaseStep
 from services.matching.policy import (
@@ -274,20 +274,40 @@ class Coordination:
 
         await self._run(step)
 
+    async def claim(self, case_id: str, grant: Grant) -> None:
+        """The coordinator takes the case's worklist items on: others see who has them."""
+        record = await self.case(case_id, grant)
+
+        async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
+            before = await self.records.notes.claim(session, case_id, grant.holder, now)
+            taken = f"taken over from {before}" if before and before != grant.holder else ""
+            await self._log_case(session, grant, now, "claim", record, taken)
+            return []
+
+        await self._run(step)
+
+    async def note(self, case_id: str, text: str, grant: Grant) -> None:
+        """A note on the case, kept with it until it is erased; the audit log says only that
+        one was added."""
+        if not text.strip():
+            raise Refused(422, "write the note first")
+        record = await self.case(case_id, grant)
+
+        async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
+            remark = Remark(at=now, who=grant.holder, text=text.strip())
+            await self.records.notes.remark(session, case_id, remark)
+            await self._log_case(session, grant, now, "note added", record, "")
+            return []
+
+        await self._run(step)
+
     async def record_debrief(
-        self,
-        hospital_id: str,
-        incident_id: str,
-        grant: Grant,
-        *,
-        planned_on: date | None = None,
-        held_on: date | None = None,
-        participants: int | None = None,
-        facilitator_id: str | None = None,
+        self, hospital_id: str, incident_id: str, decision: DebriefDecision, grant: Grant
     ) -> None:
         debrief = await debrief_in_scope(self.records, hospital_id, incident_id, grant)
-        if planned_on is None and held_on is None:
-            raise Refused(422, "give the day it is planned for, or the day it was held")
+        if refusal := decision.refusal():
+            raise Refused(422, refusal)
+        facilitator_id, facts = decision.facilitator_id, decision.facts()
 
         async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
             if facilitator_id:
@@ -296,26 +316,16 @@ class Coordination:
                     raise Refused(
                         422, f"{facilitator_id} is not on the roster of {debrief.hospital_id}"
                     )
-            facts = {
-                k: v
-                for k, v in (
-                    ("planned_on", planned_on),
-                    ("held_on", held_on),
-                    ("participants", participants),
-                    ("facilitator_id", facilitator_id),
-                )
-                if v is not None
-            }
             await self.records.debriefs.record(session, hospital_id, incident_id, **facts)
-            what = f"group debriefing {'held' if held_on else 'planned'}"
             await self._log(
                 session,
                 grant,
                 now,
-                what,
+                decision.what,
                 debrief.hospital_id,
                 incident_id=incident_id,
                 supporter_id=facilitator_id,
+                reason=decision.reason,
             )
             return [
                 GroupDebriefRecorded(

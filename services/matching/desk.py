@@ -10,19 +10,21 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from services.matching.desk_words import in_words, said
 from services.matching.policy import Case, Judged, Policy, explain
 from services.matching.store import CaseRecord, Status
 from services.matching.supporters import Supporter
 from shared.events import (
+    MAX_PARTICIPANTS,
     AssignmentAccepted,
     AssignmentCancelled,
     AssignmentDeclined,
     CaseEscalated,
+    Code,
     Envelope,
     NotificationFailed,
     PeerAssigned,
@@ -101,6 +103,18 @@ class CaseNotes:
     concern_at: datetime | None = None
     """A safety concern not yet settled, since when."""
     concern_by: str | None = None
+    owner: str | None = None
+    """The coordinator who took the case's items on."""
+    remarks: tuple["Remark", ...] = ()
+
+
+class Remark(BaseModel):
+    """A coordinator's note on a case (a call made, what was agreed): kept with the case and
+    erased with it, never in the audit log or on a topic."""
+
+    at: datetime
+    who: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -114,6 +128,41 @@ class Debrief:
     held_on: date | None = None
     participants: int | None = None
     facilitator_id: str | None = None
+    decided_not_to: bool = False
+
+    @property
+    def settled(self) -> bool:
+        """Planned, held, or decided against: nothing left for the worklist."""
+        return self.decided_not_to or self.planned_on is not None or self.held_on is not None
+
+
+class DebriefDecision(BaseModel):
+    """The day a group debriefing is planned for, or held (with participants and
+    facilitator); or that none is held, with the `reason` (for the audit log)."""
+
+    planned_on: date | None = None
+    held_on: date | None = None
+    participants: int | None = Field(default=None, ge=1, le=MAX_PARTICIPANTS)
+    facilitator_id: Code | None = None
+    decided_not_to: bool = False
+    reason: Annotated[str, Field(max_length=500)] = ""
+
+    def refusal(self) -> str | None:
+        """Why the decision cannot be recorded as given, if it cannot."""
+        if self.decided_not_to and not self.reason.strip():
+            return "say why no group debriefing is held: it stays in the audit log"
+        if not self.decided_not_to and self.planned_on is None and self.held_on is None:
+            return "give the day it is planned for, or the day it was held"
+        return None
+
+    def facts(self) -> dict[str, Any]:
+        """What is kept and published: the reason stays in the audit log."""
+        return self.model_dump(exclude={"reason"}, exclude_defaults=True)
+
+    @property
+    def what(self) -> str:
+        held = "held" if self.held_on else "planned" if self.planned_on else None
+        return f"group debriefing {held or 'not held: decided not to'}"
 
 
 class SupporterReach(BaseModel):
@@ -141,6 +190,8 @@ class WorkItem(BaseModel):
     supporter_id: str | None = None
     """The supporter who holds the case (offered or accepted), when there is one."""
     reach: SupporterReach | None = None
+    owner: str | None = None
+    """Who took it on, if anybody did."""
 
 
 def reached(items: list[WorkItem], supporters: Iterable[Supporter]) -> list[WorkItem]:
@@ -174,7 +225,7 @@ def worklist(
             }
         )
         for d in debriefs
-        if d.planned_on is None and d.held_on is None
+        if not d.settled
     ]
     return sorted(
         items, key=lambda i: (i.need is not Need.SAFETY_CONCERN, not i.urgent, -i.waited_minutes)
@@ -190,7 +241,12 @@ def needs_of(
     def item(need: Need, since: datetime, detail: str = "", **more: Any) -> WorkItem:
         made = _item(need, record.case.hospital_id, urgent, since, now, targets)
         holder = record.supporter_id if record.holds_capacity else None
-        changes = {"case_id": record.case_id, "detail": detail, "supporter_id": holder}
+        changes = {
+            "case_id": record.case_id,
+            "detail": detail,
+            "supporter_id": holder,
+            "owner": notes.owner,
+        }
         return made.model_copy(update={**changes, **more})
 
     items = []
@@ -372,6 +428,8 @@ class CaseView(BaseModel):
     supporter_name: str | None = None
     concern_since: datetime | None = None
     """A safety concern not yet settled."""
+    owner: str | None = None
+    remarks: list[Remark] = []
 
 
 def case_view(

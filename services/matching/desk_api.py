@@ -4,19 +4,26 @@ Reads answer at once; an action answers 202 once its transaction (state, audit l
 the events it causes) has committed: the offer mail and the rest follow from the events."""
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from services.matching.coordination import Coordination, Refused
-from services.matching.desk import CandidateView, CaseView, Need, RosterLine, WorkItem
+from services.matching.desk import (
+    CandidateView,
+    CaseView,
+    DebriefDecision,
+    Need,
+    RosterLine,
+    WorkItem,
+)
 from services.matching.desk_cases import CaseList, CaseQuery, SupporterView
 from services.matching.desk_store import AuditLine
 from services.matching.desk_views import DeskViews
 from shared.access import Grant
-from shared.events import MAX_PARTICIPANTS, Code, HospitalId, ReferralKind, SupportOutcome
+from shared.events import Code, HospitalId, ReferralKind, SupportOutcome
 from shared.gate import Refusals
 
 Reason = Annotated[str, Field(max_length=500)]
@@ -48,11 +55,11 @@ class Ending(Withdrawal):
     referral: ReferralKind | None = None
 
 
-class DebriefFacts(BaseModel):
-    planned_on: date | None = None
-    held_on: date | None = None
-    participants: int | None = Field(default=None, ge=1, le=MAX_PARTICIPANTS)
-    facilitator_id: Code | None = None
+class Note(BaseModel):
+    """Kept with the case until it is erased: write what a colleague taking over needs, not
+    what the colleague confided."""
+
+    text: Annotated[str, Field(min_length=1, max_length=1000)]
 
 
 class Standing(Withdrawal):
@@ -164,6 +171,17 @@ def _actions(coordination: Coordination, granted: Granted, refusals: Refusals) -
         await acting(request, coordination.settle_concern(case_id, body.reason, grant))
         return Accepted()
 
+    @router.post("/cases/{case_id}/claim", status_code=202, response_model=Accepted)
+    async def claim(request: Request, case_id: str, grant: Coordinator) -> Any:
+        """The case's worklist items are the caller's: the worklist names them as owner."""
+        await acting(request, coordination.claim(case_id, grant))
+        return Accepted()
+
+    @router.post("/cases/{case_id}/notes", status_code=202, response_model=Accepted)
+    async def note(request: Request, case_id: str, body: Note, grant: Coordinator) -> Any:
+        await acting(request, coordination.note(case_id, body.text, grant))
+        return Accepted()
+
     @router.post("/cases/{case_id}/end", status_code=202, response_model=Accepted)
     async def end(request: Request, case_id: str, body: Ending, grant: Coordinator) -> Any:
         ending = coordination.end(case_id, body.outcome, body.referral, body.reason, grant)
@@ -175,13 +193,12 @@ def _actions(coordination: Coordination, granted: Granted, refusals: Refusals) -
         request: Request,
         hospital_id: Code,
         incident_id: Code,
-        body: DebriefFacts,
+        body: DebriefDecision,
         grant: Coordinator,
     ) -> Any:
-        recording = coordination.record_debrief(
-            hospital_id, incident_id, grant, **body.model_dump()
-        )
-        await acting(request, recording)
+        """The day it is planned for, or held (with participants and facilitator); or
+        `decided_not_to` with a `reason`."""
+        await acting(request, coordination.record_debrief(hospital_id, incident_id, body, grant))
         return Accepted()
 
     @router.post("/roster/{supporter_id}/standing", status_code=202, response_model=Accepted)

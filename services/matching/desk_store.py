@@ -11,7 +11,14 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.matching.desk import CaseNotes, Debrief, Notice, TimelineEntry, timeline_entry
+from services.matching.desk import (
+    CaseNotes,
+    Debrief,
+    Notice,
+    Remark,
+    TimelineEntry,
+    timeline_entry,
+)
 from shared.events import (
     AboutCase,
     CaseEscalated,
@@ -108,6 +115,28 @@ class Notes:
         )
         return bool(result.modified_count)
 
+    async def claim(
+        self, session: AsyncClientSession, case_id: str, owner: str, at: datetime
+    ) -> str | None:
+        """The case's items are `owner`'s now; returns whose they were. Read, then written:
+        SecantusDB (the local server) scans the whole collection for a find-and-modify."""
+        before = await self.collection.find_one({"_id": case_id}, {"owner": 1}, session=session)
+        await self.collection.update_one(
+            {"_id": case_id},
+            {"$set": {"owner": owner, "owned_at": at}},
+            upsert=True,
+            session=session,
+        )
+        return before.get("owner") if before else None
+
+    async def remark(self, session: AsyncClientSession, case_id: str, remark: Remark) -> None:
+        await self.collection.update_one(
+            {"_id": case_id},
+            {"$push": {"remarks": remark.model_dump()}},
+            upsert=True,
+            session=session,
+        )
+
     async def with_notice(self, case_ids: Collection[str]) -> set[str]:
         """Those of the cases with a message that did not get through on their notes."""
         if not case_ids:
@@ -131,6 +160,8 @@ def _notes(doc: Document) -> CaseNotes:
         first_contact_at=doc.get("first_contact_at"),
         concern_at=doc.get("concern_at"),
         concern_by=doc.get("concern_by"),
+        owner=doc.get("owner"),
+        remarks=tuple(Remark.model_validate(r) for r in doc.get("remarks", [])),
     )
 
 
@@ -200,6 +231,7 @@ def _debrief(doc: Document) -> Debrief:
         urgent=doc.get("urgent", False),
         participants=doc.get("participants"),
         facilitator_id=doc.get("facilitator_id"),
+        decided_not_to=doc.get("decided_not_to", False),
         **days,
     )
 

@@ -66,7 +66,13 @@ class DeskViews:
         roster = await self.roster.of_hospital(record.case.hospital_id)
         names = {s.supporter_id: s.contact.display_name for s in roster}
         view = case_view(record, timeline, names, self.policy.timezone)
-        return view.model_copy(update={"concern_since": notes.concern_at})
+        return view.model_copy(
+            update={
+                "concern_since": notes.concern_at,
+                "owner": notes.owner,
+                "remarks": list(notes.remarks),
+            }
+        )
 
     async def cases(self, grant: Grant, query: CaseQuery) -> CaseList:
         criteria: dict[str, Any] = {}

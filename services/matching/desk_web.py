@@ -13,12 +13,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from services.matching.coordination import Coordination, Refused, debrief_in_scope
-from services.matching.desk import Need
+from services.matching.desk import DebriefDecision, Need
 from services.matching.desk_cases import STATUS_WORDS, CaseList, CaseQuery, not_searched
 from services.matching.desk_pages import render, sign_in_page
 from services.matching.desk_views import DeskViews
 from shared.access import NETWORK, Grant
-from shared.events import ReferralKind, SupportOutcome
+from shared.events import MAX_PARTICIPANTS, ReferralKind, SupportOutcome
 from shared.gate import Refusals
 from shared.signin import Door, SignIn
 
@@ -32,6 +32,8 @@ DONE = {
     "concern": "The concern was raised: the coordinators and the hospital's back-up are "
     "being mailed now.",
     "settle_concern": "The concern was settled; what was done is in the audit log.",
+    "claim": "The case is yours: the worklist names you beside its items.",
+    "note": "The note was added to the case.",
     "reopen": "The case was reopened: it is on your worklist to offer again.",
 }
 """What an action did, said on the page it leads back to."""
@@ -143,6 +145,10 @@ class DeskPages:
             await self.coordination.raise_concern(case_id, grant)
         elif action == "settle_concern":
             await self.coordination.settle_concern(case_id, reason, grant)
+        elif action == "claim":
+            await self.coordination.claim(case_id, grant)
+        elif action == "note":
+            await self.coordination.note(case_id, form.get("text", "")[:1000], grant)
         elif action == "reopen":
             await self.coordination.reopen(case_id, reason, grant)
         elif action == "end":
@@ -152,22 +158,41 @@ class DeskPages:
             raise Refused(404, f"no action {action}")
         raise Redirect(f"/cases/{case_id}?done={action}")
 
-    async def incident(self, grant: Grant, scope: str, hospital_id: str, incident_id: str) -> Page:
+    async def incident(
+        self,
+        grant: Grant,
+        scope: str,
+        hospital_id: str,
+        incident_id: str,
+        refused: tuple[Refused, Form] | None = None,
+    ) -> Page:
+        """`refused`: a record turned down on this page, with its form as typed."""
         debrief = await debrief_in_scope(self.views.records, hospital_id, incident_id, grant)
         supporters = await self.views.roster_lines(grant, debrief.hospital_id, datetime.now(UTC))
-        values = {"scope": scope, "debrief": debrief, "supporters": supporters}
+        values = {
+            "scope": scope,
+            "debrief": debrief,
+            "supporters": supporters,
+            "zone": self.views.policy.timezone,
+            "problem": refused[0].reason if refused else "",
+            "typed": refused[1] if refused else {},
+        }
         return "incident", f"incident {incident_id}", values
 
     async def debrief(self, grant: Grant, hospital_id: str, incident_id: str, form: Form) -> Page:
-        await self.coordination.record_debrief(
-            hospital_id,
-            incident_id,
-            grant,
-            planned_on=_day(form.get("planned_on")),
-            held_on=_day(form.get("held_on")),
-            participants=_number(form.get("participants")),
-            facilitator_id=form.get("facilitator_id") or None,
-        )
+        try:
+            decision = DebriefDecision(
+                planned_on=_day(form.get("planned_on")),
+                held_on=_day(form.get("held_on")),
+                participants=_number(form.get("participants")),
+                facilitator_id=form.get("facilitator_id") or None,
+                decided_not_to=form.get("decided_not_to") == "true",
+                reason=form.get("reason", "")[:500],
+            )
+        except ValidationError as error:
+            between = f"from 1 to {MAX_PARTICIPANTS}"
+            raise Refused(422, f"Not recorded: give the participants {between}") from error
+        await self.coordination.record_debrief(hospital_id, incident_id, decision, grant)
         raise Redirect(f"/incidents/{hospital_id}/{incident_id}")
 
     async def supporter(self, grant: Grant, scope: str, supporter_id: str) -> Page:
@@ -225,7 +250,9 @@ def desk_pages_router(views: DeskViews, coordination: Coordination, sign_in: Sig
     async def debrief(request: Request, hospital_id: str, incident_id: str) -> Response:
         form = await _form(request)
         return await pages.answer(
-            request, lambda g, s: pages.debrief(g, hospital_id, incident_id, form)
+            request,
+            lambda g, s: pages.debrief(g, hospital_id, incident_id, form),
+            lambda g, s, refused: pages.incident(g, s, hospital_id, incident_id, (refused, form)),
         )
 
     @router.get("/supporters/{supporter_id}")
@@ -260,10 +287,10 @@ def _pages(found: CaseList, query: CaseQuery, filters: Mapping[str, str]) -> dic
 
 def _typed(action: str, form: Form) -> dict[str, str]:
     """What was typed in a refused form, for the page to show it again in that form: the
-    reason (beside the supporter it was for), the outcome and referral chosen."""
+    reason (beside the supporter it was for), the outcome and referral chosen, a note."""
     if supporter_id := form.get("supporter_id"):
         return {supporter_id: form.get("reason", "")}
-    kept = {key: form[key] for key in ("outcome", "referral", "reason") if key in form}
+    kept = {key: form[key] for key in ("outcome", "referral", "reason", "text") if key in form}
     return {f"{action}_{key}": value for key, value in kept.items()}
 
 

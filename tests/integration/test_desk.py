@@ -326,6 +326,48 @@ async def test_a_large_incidents_debriefing_is_planned_then_held(pipeline: Pipel
     ]
 
 
+async def test_in_the_browser_a_coordinator_decides_against_a_group_debriefing(
+    pipeline: Pipeline, desk_url: str
+) -> None:
+    await pipeline.load_roster(roster("CI"))
+    people = [participant(f"E8CI{n}", department="ED") for n in range(6)]
+    await pipeline.report(incident_json("INC-LARGE-CI", people, hospital_id="CI", harm="mild"))
+    token = await coordinator_token(pipeline, "CI")
+    await until_true(
+        lambda: worklist(pipeline, token),
+        lambda items: any(i["need"] == "group_debrief_not_planned" for i in items),
+        "the debriefing on the worklist",
+    )
+    path = "/api/v1/debriefs/CI/INC-LARGE-CI"
+    unexplained = await pipeline.desk.post(
+        path, json={"decided_not_to": True}, headers=bearer(token)
+    )
+    assert unexplained.status_code == 422
+    async with browser() as chromium:
+        page = await signed_in(chromium, desk_url, token)
+        await page.click("a[href='/incidents/CI/INC-LARGE-CI']")
+        await page.fill("#debrief input[name=participants]", "6")
+        await page.click("#debrief button[type=submit]")
+        await page.wait_for_load_state()
+        slip = await page.locator("main").inner_text()
+        kept = await page.input_value("#debrief input[name=participants]")
+        await page.fill("#no-debrief input[name=reason]", "each supported one by one")
+        await page.click("#no-debrief button[type=submit]")
+        await page.wait_for_url("**/incidents/CI/INC-LARGE-CI")
+        state = await page.locator("#debrief-state").inner_text()
+    assert "give the day it is planned for, or the day it was held" in slip
+    assert kept == "6", "what was typed stays"
+    assert state.startswith("Decided not to hold a group debriefing")
+    assert not [
+        i for i in await worklist(pipeline, token) if i["need"] == "group_debrief_not_planned"
+    ]
+    audit = (await pipeline.desk.get("/api/v1/audit", headers=bearer(token))).json()
+    assert (audit[0]["action"], audit[0]["reason"]) == (
+        "group debriefing not held: decided not to",
+        "each supported one by one",
+    )
+
+
 async def test_a_supporter_deactivated_at_the_desk_is_deactivated_in_matching(
     pipeline: Pipeline,
 ) -> None:
@@ -654,3 +696,37 @@ async def test_a_supporters_safety_concern_reaches_the_back_up_and_heads_the_wor
         lambda counted: counted["safety_concerns"] == 1,
         "reporting counted one concern",
     )
+
+
+NOTE = "Called the ICU head: the colleague is on nights until Friday."
+
+
+async def test_in_the_browser_a_worklist_item_is_taken_on_and_annotated(
+    pipeline: Pipeline, desk_url: str
+) -> None:
+    case_id = await escalated_case(pipeline, "CJ")
+    token = await coordinator_token(pipeline, "CJ")
+    async with browser() as chromium:
+        page = await signed_in(chromium, desk_url, token)
+        await page.click(f"a[href='/cases/{case_id}']")
+        await page.get_by_role("button", name="Take it on").click()
+        await page.wait_for_url(f"**/cases/{case_id}?done=claim")
+        await page.fill(
+            "#note-text", "Called the ICU head: the colleague is on nights until Friday."
+        )
+        await page.get_by_role("button", name="Add the note").click()
+        await page.wait_for_url(f"**/cases/{case_id}?done=note")
+        notes = await page.locator("#notes").inner_text()
+        owner = await page.locator("#owner").inner_text()
+        await page.goto(f"{desk_url}/")
+        row = await page.locator(f"tr:has(a[href='/cases/{case_id}'])").inner_text()
+    assert NOTE in notes
+    assert "Coordinator CJ" in owner
+    assert "taken on by Coordinator CJ" in row
+    (item,) = [i for i in await worklist(pipeline, token) if i["case_id"] == case_id]
+    assert item["owner"].startswith("Coordinator CJ")
+    audit = (await pipeline.desk.get("/api/v1/audit", headers=bearer(token))).json()
+    assert [(line["action"], line["reason"]) for line in audit[:2]] == [
+        ("note added", ""),
+        ("claim", ""),
+    ], "the note itself stays with the case, never in the five-year audit log"

@@ -39,6 +39,7 @@ from tests.fakes import (
     FakeAuditLog,
     FakeCaseBook,
     FakeDeskRecords,
+    FakeNotes,
     FakeRoster,
     FakeUnitOfWork,
 )
@@ -259,3 +260,30 @@ async def test_a_coordinators_concern_is_announced_and_settled_only_with_what_wa
         "safety concern raised",
         "safety concern settled",
     ]
+
+
+async def test_a_case_is_claimed_and_annotated_and_the_audit_log_keeps_no_note(
+    desk: Desk,
+) -> None:
+    case_id = await desk.opened()
+    await desk.coordination.claim(case_id, COORDINATOR)
+    colleague = Grant("ZH-A", "Second coordinator ZH-A (def)")
+    await desk.coordination.claim(case_id, colleague)
+    with pytest.raises(Refused, match="write the note first"):
+        await desk.coordination.note(case_id, "  ", colleague)
+    await desk.coordination.note(case_id, "called the ward; nights until Friday", colleague)
+
+    notes = desk.records.notes
+    assert isinstance(notes, FakeNotes)
+    assert notes.owners[case_id] == colleague.holder
+    (remark,) = notes.remarks[case_id]
+    assert (remark.who, remark.text) == (colleague.holder, "called the ward; nights until Friday")
+    lines = [(line.action, line.reason) for line in desk.audit.lines]
+    assert lines == [
+        ("claim", ""),
+        ("claim", f"taken over from {COORDINATOR.holder}"),
+        ("note added", ""),
+    ], "the note's text stays with the case, erased with it"
+    with pytest.raises(Refused) as refused:
+        await desk.coordination.claim(case_id, Grant("UMC-B", "other"))
+    assert refused.value.status == 404

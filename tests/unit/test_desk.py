@@ -139,6 +139,7 @@ def test_a_large_incident_is_listed_until_its_debriefing_is_planned() -> None:
         None,
     )
     assert worklist([], [replace(suggested, planned_on=date(2026, 11, 25))], NOW, TARGETS) == []
+    assert worklist([], [replace(suggested, decided_not_to=True)], NOW, TARGETS) == []
 
 
 def test_the_desk_words_age_and_experience_in_bands_only() -> None:
@@ -389,3 +390,8 @@ def test_a_concern_alert_says_whom_to_call_and_how_to_reach_the_colleague() -> N
     assert "raised by the supporter: act within the hour" in mail.body
     assert f"Call the supporter, {helper.display_name}: +31611111111, " in mail.body
     assert "To reach the colleague yourself: +31622222222." in mail.body
+
+
+def test_an_item_names_who_took_it_on() -> None:
+    (item,) = worklist([(record(), CaseNotes(owner="Coordinator ZH-A"))], [], NOW, TARGETS)
+    assert item.owner == "Coordinator ZH-A"
