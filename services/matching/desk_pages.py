@@ -5,9 +5,10 @@ from typing import Any
 
 from services.matching.coordination import ENDED_BY_COORDINATOR
 from services.matching.desk_cases import STATUS_WORDS
-from services.matching.desk_words import at_local, said, turned_away
+from services.matching.desk_words import said
 from shared.events import ReferralKind
 from shared.pages import templates_beside
+from shared.words import at_local, turned_away
 
 _templates = templates_beside(__file__)
 

@@ -231,6 +231,7 @@ def _coordinators(
         digest_every=settings.coordinator_digest_every,
         contact_grace=settings.coordinator_contact_grace,
         log=wiring.log,
+        zone=settings.timezone,
     )
     alerting = subscription(settings, SERVICE, "coordinator_alerts", batch=True)
 

@@ -10,17 +10,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from services.notify.steps import kind_of
 from shared.events import (
     AboutCase,
     CaseContactRecorded,
     CaseEscalated,
     ConcernRaisedBy,
     EscalationReason,
+    Harm,
     NotificationFailed,
     SafetyConcernRaised,
     SupporterContact,
 )
 from shared.mail import Outreach
+from shared.words import at_local, turned_away
 
 ESCALATED = "escalated"
 UNDELIVERED = "undelivered"
@@ -82,8 +85,8 @@ def undelivered_alert(event: NotificationFailed) -> Alert:
         urgent=False,
         at=event.occurred_at,
         needed=(
-            f"The supporter's {event.step} by {event.channel} did not get through "
-            f"({event.reason}): check with the supporter."
+            f"The supporter's {_STEPS.get(kind_of(event.step), 'message')} by "
+            f"{_CHANNELS[event.channel]} did not get through ({event.reason}): check with them."
         ),
         about=_about(event),
         assignment_id=str(event.assignment_id),
@@ -111,12 +114,31 @@ def concern_alert(event: SafetyConcernRaised, supporter: SupporterContact | None
     )
 
 
+_STEPS = {
+    "offer": "offer",
+    "reminder": "reminder",
+    "follow_up": "follow-up",
+    "closing": "question whether support ended",
+    "handed_over": "thanks for a handover",
+}
+_CHANNELS = {"email": "e-mail", "sms": "text message"}
+_HARM = {
+    Harm.NONE: "no harm",
+    Harm.MILD: "mild harm",
+    Harm.MODERATE: "moderate harm",
+    Harm.SEVERE: "severe harm",
+    Harm.DEATH: "a death",
+    Harm.UNKNOWN: "harm not known",
+}
+
+
 def _about(event: AboutCase) -> str:
     p = event.profile
     calamity = ", a calamity" if p.calamity else ""
+    function, category = (str(v).replace("_", " ") for v in (p.function, p.category))
     return (
-        f"a {p.function} in {p.department}; incident: {p.category}, harm {p.harm}{calamity}, "
-        f"{p.incident_occurred_at:%Y-%m-%d}"
+        f"a colleague ({function}) in {p.department}; incident: {category}, {_HARM[p.harm]}"
+        f"{calamity}, on {p.incident_occurred_at:%Y-%m-%d}"
     )
 
 
@@ -148,8 +170,9 @@ def digest_mail(
     contacts: Mapping[str, CaseContactRecorded],
     desk_url: str,
     to: str,
+    zone: str,
 ) -> Outreach:
-    """What came up since the last digest, oldest first."""
+    """What came up since the last digest, oldest first, at the hospital's time."""
     lines = [
         f"{len(alerts)} thing(s) came up for the coordinator since the last digest. The "
         f"worklist on the desk has everything that still needs you: {desk_url}/",
@@ -157,7 +180,7 @@ def digest_mail(
     ]
     for n, alert in enumerate(sorted(alerts, key=lambda a: a.at), 1):
         lines += [
-            f"{n}. {alert.at:%Y-%m-%d %H:%M} UTC",
+            f"{n}. {at_local(alert.at, zone)}",
             *_lines(alert, contacts.get(alert.case_id), desk_url),
             "",
         ]
@@ -172,10 +195,7 @@ def _lines(alert: Alert, contact: CaseContactRecorded | None, desk_url: str) -> 
         f"On the desk: {desk_url}/cases/{alert.case_id}",
     ]
     if alert.rejections:
-        turned = ", ".join(
-            f"{rule.replace('_', ' ')} {n}" for rule, n in sorted(alert.rejections.items())
-        )
-        lines.append(f"Turned away on the roster: {turned}.")
+        lines.append(f"Turned away on the roster: {turned_away(alert.rejections)}.")
     if alert.no_peer or alert.reach_colleague:
         ways = [w for w in (contact.email, contact.phone) if w] if contact else []
         reach = ", ".join(ways) if ways else "no contact details were given"

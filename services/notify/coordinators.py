@@ -47,6 +47,8 @@ class CoordinatorAlerts:
     """How long an urgent alert about a case nobody fits waits for the colleague's contact
     details (they come on another topic) before it goes without them."""
     log: Any
+    zone: str
+    """The hospitals' time zone, for the times in a digest."""
 
     async def escalated(self, event: CaseEscalated) -> None:
         await self._add(escalation_alert(event))
@@ -111,7 +113,8 @@ class CoordinatorAlerts:
             if a.no_peer and (contact := await self.contacts.of_case(a.case_id))
         }
         if await self._mail(
-            waiting, lambda told, to: digest_mail(hospital_id, told, contacts, self.desk_url, to)
+            waiting,
+            lambda told, to: digest_mail(hospital_id, told, contacts, self.desk_url, to, self.zone),
         ):
             await self.alerts.digested(hospital_id, now)
 

@@ -401,8 +401,10 @@ async def test_an_urgent_escalation_reaches_the_hospitals_coordinator_at_once(
     assert str(mail["Subject"]) == "Peer support: a case needs you now (C9)"
     assert "Nobody on the roster fits this case" in body
     assert f"http://desk/cases/{case_id}" in body
-    assert "a nurse in ICU; incident: medication, harm severe, a calamity" in body
-    assert "investigates incident 1, same department 1" in body
+    assert "a colleague (nurse) in ICU; incident: medication, severe harm, a calamity" in body
+    assert "Turned away on the roster: 1: " in body
+    assert "1: investigates the incident" in body
+    assert "1: in the colleague's department" in body
     assert f"To reach the colleague yourself: {COLLEAGUE.lower()}c9@zh-a.example" in body
 
 
@@ -413,7 +415,8 @@ async def test_other_escalations_wait_for_the_hospitals_digest(pipeline: Pipelin
     body = body_of(mail)
     assert str(mail["Subject"]) == "Peer support: the coordinator's digest (CA, 1)"
     assert f"http://desk/cases/{case_id}" in body
-    assert "harm mild" in body
+    assert "mild harm" in body
+    assert re.search(r"1\. \d{4}-\d\d-\d\d \d\d:\d\d CES?T", body), "the hospital's time, named"
 
 
 async def assigned_case(pipeline: Pipeline, hospital: str) -> tuple[str, str]:

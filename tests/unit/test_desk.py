@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from html import unescape
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import ValidationError
@@ -237,10 +238,14 @@ def test_an_urgent_alert_says_what_is_needed_and_how_to_reach_the_colleague() ->
     mail = alert_mail(alert, contact, "https://desk", "coordinator@zh-a.example")
     assert f"https://desk/cases/{rec.case_id}" in mail.body
     assert "To reach the colleague yourself: colleague@zh-a.example." in mail.body
-    assert "Turned away on the roster: same department 1." in mail.body
-    digest = digest_mail("ZH-A", [alert, alert], {}, "https://desk", "c@zh-a.example")
+    assert "Turned away on the roster: 1: in the colleague's department." in mail.body
+    assert "incident: medication, severe harm, a calamity, on " in mail.body
+    digest = digest_mail(
+        "ZH-A", [alert, alert], {}, "https://desk", "c@zh-a.example", "Europe/Amsterdam"
+    )
     assert "(ZH-A, 2)" in digest.subject
     assert "no contact details were given" in digest.body
+    assert f"1. {NOW.astimezone(ZoneInfo('Europe/Amsterdam')):%Y-%m-%d %H:%M} CET" in digest.body
 
 
 @pytest.mark.parametrize(
