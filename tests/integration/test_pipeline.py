@@ -155,6 +155,7 @@ async def test_analysts_see_cells_large_enough(pipeline: Pipeline) -> None:
             "contacts_logged": 0,
             "supporter_minutes": 0,
             "referrals": 0,
+            "safety_concerns": 0,
             "ended_completed": 0,
             "ended_referred": 0,
             "ended_declined_by_colleague": 0,
