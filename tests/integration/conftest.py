@@ -68,9 +68,12 @@ DIRECTORY = [
 ]
 """The request page's tests' hospitals' staff directory: the staff id's third digit is the
 hospital."""
-COORDINATORS = {f"C{n}": [f"coordinator@c{n}.example".lower()] for n in "123456789AH"}
+COORDINATORS = {
+    hospital: [f"coordinator@{hospital.lower()}.example"]
+    for hospital in (*(f"C{n}" for n in "123456789A"), "CH", "CHP")
+}
 """The coordinator desk's tests' hospitals, each with a coordinator to tell."""
-SAFETY_CONTACTS = {"CH": ["psychologist@ch.example"]}
+SAFETY_CONTACTS = {h: [f"psychologist@{h.lower()}.example"] for h in ("CH", "CHP")}
 """The back-up of the hospital whose test raises a safety concern."""
 
 

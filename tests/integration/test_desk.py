@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from axe_playwright_python.async_playwright import Axe
+from playwright.async_api import Browser, Page, ViewportSize
 
 from services.matching.roster import RosterEntry
 from services.matching.settings import MatchingSettings
@@ -327,25 +328,26 @@ async def test_a_large_incidents_debriefing_is_planned_then_held(pipeline: Pipel
 
 
 async def test_in_the_browser_a_coordinator_decides_against_a_group_debriefing(
-    pipeline: Pipeline, desk_url: str
+    pipeline: Pipeline, desk_url: str, size: str
 ) -> None:
-    await pipeline.load_roster(roster("CI"))
+    hospital = walked(size, "CI")
+    await pipeline.load_roster(roster(hospital))
     people = [participant(f"E8CI{n}", department="ED") for n in range(6)]
-    await pipeline.report(incident_json("INC-LARGE-CI", people, hospital_id="CI", harm="mild"))
-    token = await coordinator_token(pipeline, "CI")
+    await pipeline.report(incident_json("INC-LARGE-CI", people, hospital_id=hospital, harm="mild"))
+    token = await coordinator_token(pipeline, hospital)
     await until_true(
         lambda: worklist(pipeline, token),
         lambda items: any(i["need"] == "group_debrief_not_planned" for i in items),
         "the debriefing on the worklist",
     )
-    path = "/api/v1/debriefs/CI/INC-LARGE-CI"
+    path = f"/api/v1/debriefs/{hospital}/INC-LARGE-CI"
     unexplained = await pipeline.desk.post(
         path, json={"decided_not_to": True}, headers=bearer(token)
     )
     assert unexplained.status_code == 422
     async with browser() as chromium:
-        page = await signed_in(chromium, desk_url, token)
-        await page.click("a[href='/incidents/CI/INC-LARGE-CI']")
+        page = await at(chromium, desk_url, token, size)
+        await page.click(f"a[href='/incidents/{hospital}/INC-LARGE-CI']")
         await page.fill("#debrief input[name=participants]", "6")
         await page.click("#debrief button[type=submit]")
         await page.wait_for_load_state()
@@ -353,7 +355,7 @@ async def test_in_the_browser_a_coordinator_decides_against_a_group_debriefing(
         kept = await page.input_value("#debrief input[name=participants]")
         await page.fill("#no-debrief input[name=reason]", "each supported one by one")
         await page.click("#no-debrief button[type=submit]")
-        await page.wait_for_url("**/incidents/CI/INC-LARGE-CI")
+        await page.wait_for_url(f"**/incidents/{hospital}/INC-LARGE-CI")
         state = await page.locator("#debrief-state").inner_text()
     assert "give the day it is planned for, or the day it was held" in slip
     assert kept == "6", "what was typed stays"
@@ -528,6 +530,30 @@ async def test_every_desk_page_is_accessible_on_a_phone_and_a_desk(
     assert found == []
 
 
+SIZES: dict[str, ViewportSize] = {
+    "desk": {"width": 1366, "height": 900},
+    "phone": {"width": 390, "height": 844},
+}
+"""The coordinator's day is walked at both: at a desk, and on a phone between rounds."""
+
+
+@pytest.fixture(params=list(SIZES))
+def size(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def walked(size: str, hospital: str) -> str:
+    """The hospital a walk at `size` uses: each walk its own cases, roster and mail."""
+    return hospital if size == "desk" else f"{hospital}P"
+
+
+async def at(chromium: Browser, desk_url: str, token: str, size: str) -> Page:
+    """The desk, signed in, at the walk's size."""
+    page = await signed_in(chromium, desk_url, token)
+    await page.set_viewport_size(SIZES[size])
+    return page
+
+
 async def accepted_by(pipeline: Pipeline, address: str, token: str, case_id: str) -> None:
     """The supporter at `address` accepts the newest offer in their mail; matching knows."""
     offer_subject = "Verzoek om collegiale ondersteuning"
@@ -575,26 +601,34 @@ async def ended_after_a_slip(page: Any, case_id: str) -> tuple[str, tuple[str, s
     return slip, kept
 
 
+async def accepted_beside_a_free_colleague(pipeline: Pipeline, hospital: str) -> tuple[str, str]:
+    """A case its ICU supporter accepted, and a supporter in Surgery who could take it over.
+    Returns the case id and the coordinator's token."""
+    case_id, token = await assigned_case(pipeline, hospital)
+    await accepted_by(pipeline, f"icu@{hospital.lower()}.example", token, case_id)
+    ward = roster_entry(hospital, "WARD", f"E9{hospital}3", "Surgery", max_open_cases=3)
+    await pipeline.load_roster([*roster(hospital), ward])
+    return case_id, token
+
+
 async def test_in_the_browser_support_is_handed_over_ended_and_reopened(
-    pipeline: Pipeline, desk_url: str
+    pipeline: Pipeline, desk_url: str, size: str
 ) -> None:
     """A coordinator's afternoon with one case: its supporter goes on leave, so support is
     handed to a colleague (the first is thanked by mail); it ends, a slip in the form is
     said and nothing typed is lost; then the colleague asks again and it is reopened."""
-    case_id, token = await assigned_case(pipeline, "CG")
-    await accepted_by(pipeline, "icu@cg.example", token, case_id)
-    ward = roster_entry("CG", "WARD", "E9CG3", "Surgery", max_open_cases=3)
-    await pipeline.load_roster([*roster("CG"), ward])
+    hospital = walked(size, "CG")
+    case_id, token = await accepted_beside_a_free_colleague(pipeline, hospital)
 
     async with browser() as chromium:
-        page = await signed_in(chromium, desk_url, token)
+        page = await at(chromium, desk_url, token, size)
         await page.goto(f"{desk_url}/cases/{case_id}")
-        row = page.locator("tr[data-supporter='CG-WARD']")
+        row = page.locator(f"tr[data-supporter='{hospital}-WARD']")
         await row.locator("input[name=reason]").fill("the ICU supporter goes on leave")
         await row.get_by_role("button", name="Hand over").click()
         await page.wait_for_url(f"**/cases/{case_id}?done=hand_over")
         handed = await page.locator("main").inner_text()
-        await accepted_by(pipeline, "ward@cg.example", token, case_id)
+        await accepted_by(pipeline, f"ward@{hospital.lower()}.example", token, case_id)
 
         await page.goto(f"{desk_url}/cases/{case_id}")
         slip, kept = await ended_after_a_slip(page, case_id)
@@ -609,7 +643,9 @@ async def test_in_the_browser_support_is_handed_over_ended_and_reopened(
 
     assert "Handed over: the new supporter is offered the case" in handed
     assert "supporter Supporter WARD" in handed
-    assert "Je hoeft niets meer te doen" in await thanked(pipeline, "icu@cg.example")
+    assert "Je hoeft niets meer te doen" in await thanked(
+        pipeline, f"icu@{hospital.lower()}.example"
+    )
     assert "give a referral kind exactly when the outcome is referred" in slip
     assert kept == ("referred", "psychologist next week"), "what was typed stays"
     assert status == "escalated"
@@ -648,13 +684,14 @@ def concern_link(pipeline: Pipeline, case_id: str) -> str:
 
 
 async def test_a_supporters_safety_concern_reaches_the_back_up_and_heads_the_worklist(
-    pipeline: Pipeline, desk_url: str
+    pipeline: Pipeline, desk_url: str, size: str
 ) -> None:
     """Raised with a button (twice, by a double tap: one alert), mailed at once to the
     hospital's coordinator and its on-call psychologist with whom to call, first on the
     worklist with an hour's target, settled on the desk with what was done, counted."""
-    case_id, token = await assigned_case(pipeline, "CH")
-    await accepted_by(pipeline, "icu@ch.example", token, case_id)
+    hospital = walked(size, "CH")
+    case_id, token = await assigned_case(pipeline, hospital)
+    await accepted_by(pipeline, f"icu@{hospital.lower()}.example", token, case_id)
     link = concern_link(pipeline, case_id)
     asked = await pipeline.supporter.get(link)
     assert asked.status_code == 200
@@ -666,19 +703,21 @@ async def test_a_supporters_safety_concern_reaches_the_back_up_and_heads_the_wor
         assert raised.status_code == 200
     assert "bellen je binnen het uur" in raised.text
 
-    subject = "Peer support: a concern for a colleague's safety (CH)"
+    subject = f"Peer support: a concern for a colleague's safety ({hospital})"
+
+    told = ("coordinator", "psychologist")
 
     def alerted() -> set[str]:
         return {m["To"] for m in pipeline.mail.messages if m["Subject"] == subject}
 
     await pipeline.until(
-        lambda: alerted() == {"coordinator@ch.example", "psychologist@ch.example"},
+        lambda: alerted() == {f"{who}@{hospital.lower()}.example" for who in told},
         what="the coordinator and the back-up alerted",
     )
-    (alert,) = pipeline.mail.to("psychologist@ch.example")
+    (alert,) = pipeline.mail.to(f"psychologist@{hospital.lower()}.example")
     said = body_of(alert)
     assert "raised by the supporter: act within the hour" in said
-    assert "Call the supporter, Supporter ICU: icu@ch.example." in said
+    assert f"Call the supporter, Supporter ICU: icu@{hospital.lower()}.example." in said
     assert f"http://desk/cases/{case_id}" in said
 
     items = await until_true(
@@ -688,14 +727,14 @@ async def test_a_supporters_safety_concern_reaches_the_back_up_and_heads_the_wor
     )
     assert (items[0]["case_id"], items[0]["target_minutes"]) == (case_id, 60)
     async with browser() as chromium:
-        page = await signed_in(chromium, desk_url, token)
+        page = await at(chromium, desk_url, token, size)
         await page.goto(f"{desk_url}/cases/{case_id}")
         await page.fill("#concern input[name=reason]", "psychologist called them, safe at home")
         await page.get_by_role("button", name="Settle the concern").click()
         await page.wait_for_url(f"**/cases/{case_id}?done=settle_concern")
     assert not [i for i in await worklist(pipeline, token) if i["need"] == "safety_concern"]
     await until_true(
-        lambda: pipeline.counted("CH"),
+        lambda: pipeline.counted(hospital),
         lambda counted: counted["safety_concerns"] == 1,
         "reporting counted one concern",
     )
@@ -705,12 +744,13 @@ NOTE = "Called the ICU head: the colleague is on nights until Friday."
 
 
 async def test_in_the_browser_a_worklist_item_is_taken_on_and_annotated(
-    pipeline: Pipeline, desk_url: str
+    pipeline: Pipeline, desk_url: str, size: str
 ) -> None:
-    case_id = await escalated_case(pipeline, "CJ")
-    token = await coordinator_token(pipeline, "CJ")
+    hospital = walked(size, "CJ")
+    case_id = await escalated_case(pipeline, hospital)
+    token = await coordinator_token(pipeline, hospital)
     async with browser() as chromium:
-        page = await signed_in(chromium, desk_url, token)
+        page = await at(chromium, desk_url, token, size)
         await page.click(f"a[href='/cases/{case_id}']")
         await page.get_by_role("button", name="Take it on").click()
         await page.wait_for_url(f"**/cases/{case_id}?done=claim")
@@ -724,10 +764,10 @@ async def test_in_the_browser_a_worklist_item_is_taken_on_and_annotated(
         await page.goto(f"{desk_url}/")
         row = await page.locator(f"tr:has(a[href='/cases/{case_id}'])").inner_text()
     assert NOTE in notes
-    assert "Coordinator CJ" in owner
-    assert "taken on by Coordinator CJ" in row
+    assert f"Coordinator {hospital}" in owner
+    assert f"taken on by Coordinator {hospital}" in row
     (item,) = [i for i in await worklist(pipeline, token) if i["case_id"] == case_id]
-    assert item["owner"].startswith("Coordinator CJ")
+    assert item["owner"].startswith(f"Coordinator {hospital}")
     audit = (await pipeline.desk.get("/api/v1/audit", headers=bearer(token))).json()
     assert [(line["action"], line["reason"]) for line in audit[:2]] == [
         ("note added", ""),
