@@ -97,8 +97,7 @@ class Coordination:
     async def hand_over(self, case_id: str, supporter_id: str, reason: str, grant: Grant) -> None:
         """Accepted support moves to another supporter, who is offered it as any case; the
         one who had it is thanked and their capacity is free again."""
-        if not reason.strip():
-            raise Refused(422, "give a reason for the handover: it stays in the audit log")
+        _given(reason, "give a reason for the handover: it stays in the audit log")
         await self.case(case_id, grant)
 
         async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
@@ -219,8 +218,7 @@ class Coordination:
     async def reopen(self, case_id: str, reason: str, grant: Grant) -> None:
         """An ended case is the coordinator's to offer again (its last supporter first, if
         they can): the colleague needed more, or support ended by mistake."""
-        if not reason.strip():
-            raise Refused(422, "give a reason for reopening: it stays in the audit log")
+        _given(reason, "give a reason for reopening: it stays in the audit log")
         await self.case(case_id, grant)
 
         async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
@@ -262,8 +260,7 @@ class Coordination:
 
     async def settle_concern(self, case_id: str, reason: str, grant: Grant) -> None:
         """Someone has acted on the concern: what they did stays in the audit log."""
-        if not reason.strip():
-            raise Refused(422, "say what was done about the concern: it stays in the audit log")
+        _given(reason, "say what was done about the concern: it stays in the audit log")
         record = await self.case(case_id, grant)
 
         async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
@@ -289,8 +286,7 @@ class Coordination:
     async def note(self, case_id: str, text: str, grant: Grant) -> None:
         """A note on the case, kept with it until it is erased; the audit log says only that
         one was added."""
-        if not text.strip():
-            raise Refused(422, "write the note first")
+        _given(text, "write the note first")
         record = await self.case(case_id, grant)
 
         async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
@@ -469,5 +465,10 @@ def _may_assign(judged: Judged, reason: str) -> None:
         raise Refused(422, f"{refusal}: a rule that protects the colleague is never overridden")
     if not judged.overridable:
         raise Refused(422, f"{refusal}: this supporter cannot be assigned")
-    if not reason.strip():
-        raise Refused(422, f"{refusal}: give a reason to override this rule")
+    _given(reason, f"{refusal}: give a reason to override this rule")
+
+
+def _given(text: str, otherwise: str) -> None:
+    """Text a coordinator must write (a reason, a note), refused with `otherwise` if blank."""
+    if not text.strip():
+        raise Refused(422, otherwise)

@@ -56,7 +56,6 @@ class CoordinatorAlerts:
     async def concern(self, event: SafetyConcernRaised) -> None:
         supporter = await self.supporters.of(event.supporter_id) if event.supporter_id else None
         await self._add(concern_alert(event, supporter))
-        await self.send_due()
 
     def _recipients(self, alert: Alert) -> list[str]:
         hospital = alert.hospital_id
