@@ -625,7 +625,7 @@ def _rule_items(
     """The department's part where the hospital has a rule, the protective rules, language."""
     items = []
     if judge.department_rule is not DepartmentRule.EITHER:
-        same = department == 1.0
+        same = supporter.department == colleague.department
         items.append(
             ScoreItem(
                 rule="department",
