@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SETUP  := $(VENV)/.installed
 
-.PHONY: setup lock browser demo up down feed token tokens revoke coordinator coordinators revoke-coordinator docs test chaos bench lint format clean
+.PHONY: setup lock browser demo up down feed token tokens revoke coordinator coordinators revoke-coordinator docs messages test chaos bench lint format clean
 
 # Every dependency, transitive ones included, is pinned with its hashes in the lock files
 # (`make lock` rewrites them from pyproject.toml); setup installs exactly those, then the
@@ -79,6 +79,10 @@ bench: $(SETUP)
 
 docs: $(SETUP) ## write each service's AsyncAPI document to docs/asyncapi/ (make test checks it)
 	$(BIN)/python -m deploy.docs
+
+messages: $(SETUP) ## gather the words the code says into shared/locale; then translate the new ones in nl
+	$(BIN)/pybabel -q extract -F babel.cfg -k N_ --no-location --sort-output --omit-header -o shared/locale/messages.pot .
+	$(BIN)/pybabel -q update -i shared/locale/messages.pot -d shared/locale -l nl -w 100 --no-fuzzy-matching --ignore-obsolete
 
 lint: $(SETUP)
 	$(BIN)/ruff check .

@@ -487,6 +487,9 @@ class GroupDebriefSuggested(Envelope):
     event_type: Literal["support.group_debrief_suggested"] = "support.group_debrief_suggested"
     incident_id: Code
     professionals_involved: int = Field(ge=1, le=MAX_PARTICIPANTS)
+    incident_ref: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")] | None = None
+    """The incident's cases carry this reference: the debriefing lists them for the
+    coordinator who plans it. None on events from before it was sent."""
 
 
 class GroupDebriefRecorded(Envelope):

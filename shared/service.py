@@ -30,7 +30,7 @@ from shared.mongo import Document, Outbox, UnitOfWork, create_client, is_reachab
 from shared.settings import ServiceSettings
 from shared.timing import woken_or_after
 from shared.tracing import tracer_provider
-from shared.web import BearerOnly, Proxied, Secured, may_scrape
+from shared.web import BearerOnly, Proxied, Secured, Speaking, language_switch, may_scrape
 
 
 @dataclass(frozen=True)
@@ -225,10 +225,13 @@ def web_app(
     on_startup: Sequence[Callable[[], Awaitable[Any]]] = (),
     background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
     publishes: Publishes = (),
+    translated: bool = False,
 ) -> FastAPI:
     """The same as `service_app` for a service with an API of its own (reporting's
     aggregates, matching's coordinator desk): a FastAPI app, `Secured`, whose lifespan runs
-    the broker and the background tasks; the routers are the service's to include."""
+    the broker and the background tasks; the routers are the service's to include.
+    `translated`: its pages speak from the catalogues, in each reader's language, with a
+    switch (`Speaking`)."""
     health = Health(wiring, settings)
     tasks = Background(wiring.outbox.relay, health.watch, *background)
     # Swagger UI and ReDoc load scripts from a public CDN: the contract is /openapi.json.
@@ -240,6 +243,9 @@ def web_app(
         docs_url=None,
         redoc_url=None,
     )
+    if translated:
+        api.add_middleware(Speaking, pages_in=settings.page_language)
+        api.include_router(language_switch())
     api.add_middleware(Secured, hsts=settings.secure_cookies)
     api.add_middleware(Proxied, trusted=settings.trusted_proxies)  # outermost: added last
     _operator_routes(api, wiring, health, publishes, _secret(settings.metrics_token))

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, Field, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from shared.i18n import Language
 from shared.pseudonyms import PseudonymKeys
 
 MIN_SECRET_BITS = 48
@@ -208,6 +209,9 @@ class ServiceSettings(Settings):
     secure_cookies: bool = False
     """The service is reached over HTTPS only: every answer carries HSTS, and session cookies
     are marked `Secure` even where the TLS proxy is not among `TRUSTED_PROXIES`."""
+    page_language: Language = "nl"
+    """Pages for a browser that asks for no language the product speaks (nl, en); a person
+    switches on any page, and the API answers in English."""
     max_event_bytes: int = Field(default=256 * 1024, ge=1024)
     """A larger event is refused (dead-lettered) before it is parsed."""
 

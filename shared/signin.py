@@ -18,6 +18,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from shared.access import Grant, grant_from_claims
 from shared.gate import Refusals
+from shared.i18n import _
 from shared.settings import IdentityProviderSettings, PagesSettings
 from shared.tokens import ApiTokens, Sessions
 
@@ -162,7 +163,7 @@ def _token_routes(
         token = (form.get("token") or [""])[0].strip()
         if not token or await tokens.grant_for(token) is None:
             await refusals.unknown_token(request, f"unknown token (sign-in at {request.url.path})")
-            return HTMLResponse(page("That token is not known."), 401)
+            return HTMLResponse(page(_("That token is not known.")), 401)
         return await signed.open(request, partial(sessions.open, token))
 
     @router.post("/session/end")
@@ -187,10 +188,10 @@ def _provider_routes(
             token = await provider.client.authorize_access_token(request)
         except OAuthError as error:
             refusals.count(401, f"hospital sign-in failed: {error.error}", request.url.path)
-            return HTMLResponse(page("The hospital's sign-in did not complete; try again."), 401)
+            return HTMLResponse(page(_("The hospital's sign-in did not complete; try again.")), 401)
         grant = grant_from_claims(token.get("userinfo") or {}, provider.scope_claim)
         if grant is None:
             refusals.count(403, "hospital sign-in without a scope", request.url.path)
-            message = "Your account is not given access here; ask the programme's operator."
+            message = _("Your account is not given access here; ask the programme's operator.")
             return HTMLResponse(page(message), 403)
         return await signed.open(request, partial(sessions.open_for, grant), cross_site=True)

@@ -1,6 +1,6 @@
 """What every page and answer of the product's HTTP services carries: security headers, a
-refusal of state-changing requests sent from another site (CSRF) and of oversized bodies, and
-who the caller is when a proxy stands in front."""
+refusal of state-changing requests sent from another site (CSRF) and of oversized bodies, who
+the caller is when a proxy stands in front, and the language the person reads."""
 
 import hmac
 import ipaddress
@@ -8,8 +8,14 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
 from faststream.asgi.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+from shared.i18n import LANGUAGES, SOURCE, Language, preferred, speaking
 
 SECURITY_HEADERS = {
     "content-security-policy": (
@@ -174,3 +180,47 @@ async def _refuse(send: Send, status: int, reason: str) -> None:
         }
     )
     await send({"type": "http.response.body", "body": reason.encode()})
+
+
+LANGUAGE_COOKIE = "peer_support_language"
+
+
+class Speaking:
+    """ASGI middleware: each request answered in the language its person chose (the language
+    switch's cookie) or their browser asks for; otherwise pages in the hospital's language and
+    the API, read by machines, in English."""
+
+    def __init__(self, app: ASGIApp, *, pages_in: Language) -> None:
+        self.app = app
+        self.pages_in = pages_in
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        chosen = cookie_parser(headers.get("cookie", "")).get(LANGUAGE_COOKIE)
+        fallback = SOURCE if scope["path"].startswith("/api/") else self.pages_in
+        with speaking(preferred(chosen, headers.get("accept-language"), fallback)):
+            await self.app(scope, receive, send)
+
+
+def language_switch() -> APIRouter:
+    """`GET /language/{nl|en}`: the choice kept in a cookie for a year, then back to the page
+    the switch was on (the same origin's `Referer`, which `referrer-policy` keeps)."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/language/{language}")
+    async def switch(request: Request, language: str) -> Response:
+        came_from = urlsplit(request.headers.get("referer", ""))
+        back = "/"
+        if came_from.netloc == request.url.netloc and came_from.path.startswith("/"):
+            back = came_from.path + (f"?{came_from.query}" if came_from.query else "")
+        answer = RedirectResponse(back, 303)
+        if language in LANGUAGES:
+            answer.set_cookie(
+                LANGUAGE_COOKIE, language, max_age=365 * 24 * 3600, samesite="lax", httponly=True
+            )
+        return answer
+
+    return router

@@ -327,6 +327,7 @@ def _debrief(
             event_id=derived_event_id("group_debrief", occasion.key),
             incident_id=occasion.incident_id,
             professionals_involved=involved,
+            incident_ref=record.reference,
             correlation_id=occasion.key,
             causation_id=occasion.event_id,
             **envelope,

@@ -86,6 +86,7 @@ def create_app(settings: MatchingSettings | None = None) -> FastAPI:
             refusals.ensure_indexes,
         ],
         background=[clock.keep, erasing.keep, rosters.follow],
+        translated=True,
         publishes=[
             (topics.assignments, AssignmentNews, "offers, escalations, coordinators' decisions"),
             (topics.roster, RosterChange, "supporters deactivated or reactivated at the desk"),

@@ -19,7 +19,9 @@ from typing import TypeVar
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.matching.desk import Debrief, DebriefDecision, Remark
+from services.matching.desk_cases import STATUS_WORDS
 from services.matching.desk_store import AuditLine, DeskRecords
+from services.matching.desk_words import said
 from services.matching.matcher import CaseStep
 from services.matching.policy import (
     PROTECTIVE,
@@ -46,8 +48,10 @@ from shared.events import (
     ReferralKind,
     SupportOutcome,
 )
+from shared.i18n import N_, _
 from shared.mongo import Announcements, UnitOfWork
 from shared.settings import Topics
+from shared.words import rule_said
 
 ENDED_BY_COORDINATOR = (
     SupportOutcome.COMPLETED,
@@ -89,7 +93,9 @@ class Coordination:
         await self.case(case_id, grant)
 
         async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
-            record = await self._take(session, case_id, ASSIGNABLE, "withdraw its open offer first")
+            record = await self._take(
+                session, case_id, ASSIGNABLE, _("withdraw its open offer first")
+            )
             return [await self._offer(session, record, supporter_id, reason, grant, now)]
 
         await self._run(step)
@@ -97,16 +103,16 @@ class Coordination:
     async def hand_over(self, case_id: str, supporter_id: str, reason: str, grant: Grant) -> None:
         """Accepted support moves to another supporter, who is offered it as any case; the
         one who had it is thanked and their capacity is free again."""
-        _given(reason, "give a reason for the handover: it stays in the audit log")
+        _given(reason, _("give a reason for the handover: it stays in the audit log"))
         await self.case(case_id, grant)
 
         async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
             record = await self._take(
-                session, case_id, (Status.ACCEPTED,), "only accepted support is handed over"
+                session, case_id, (Status.ACCEPTED,), _("only accepted support is handed over")
             )
             previous = record.holder
             if supporter_id == previous:
-                raise Refused(422, "the case is with this supporter already")
+                raise Refused(422, _("the case is with this supporter already"))
             await self.roster.release(session, previous, case_id)
             await self.book.tried(session, case_id, previous)
             self.capacity_freed.set()
@@ -133,7 +139,12 @@ class Coordination:
         """The case offered to the supporter the coordinator chose, within the rules."""
         supporter = await self.roster.one(supporter_id, session)
         if supporter is None or supporter.hospital_id != record.case.hospital_id:
-            raise Refused(422, f"{supporter_id} is not on the roster of {record.case.hospital_id}")
+            raise Refused(
+                422,
+                _("{supporter} is not on the roster of {hospital}").format(
+                    supporter=supporter_id, hospital=record.case.hospital_id
+                ),
+            )
         share = await incident_share(self.book, self.policy, record, session)
         (judged,) = judge_each(record.case, [supporter], self.policy, now, share)
         _may_assign(judged, reason)
@@ -141,7 +152,12 @@ class Coordination:
         if not await self.roster.reserve(
             session, supporter_id, record.case_id, now, beyond_capacity=beyond
         ):
-            raise Refused(409, f"{supporter_id} can no longer take the case; look again")
+            raise Refused(
+                409,
+                _("{supporter} can no longer take the case; look again").format(
+                    supporter=supporter_id
+                ),
+            )
         assigned = assignment_for(
             record.case,
             Candidate(supporter, judged.score),
@@ -163,7 +179,9 @@ class Coordination:
         await self.case(case_id, grant)
 
         async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
-            record = await self._take(session, case_id, (Status.OFFERED,), "it has no open offer")
+            record = await self._take(
+                session, case_id, (Status.OFFERED,), _("it has no open offer")
+            )
             holder = record.holder
             await self.roster.release(session, holder, case_id)
             await self.book.tried(session, case_id, holder)
@@ -189,13 +207,15 @@ class Coordination:
     ) -> None:
         """Support ends as the coordinator decides, as it ends elsewhere in the product."""
         if outcome not in ENDED_BY_COORDINATOR:
-            raise Refused(422, f"{outcome} is not the coordinator's to choose")
+            raise Refused(
+                422, _("{outcome} is not the coordinator's to choose").format(outcome=said(outcome))
+            )
         if (referral is not None) != (outcome is SupportOutcome.REFERRED):
-            raise Refused(422, "give a referral kind exactly when the outcome is referred")
+            raise Refused(422, _("give a referral kind exactly when the outcome is referred"))
         await self.case(case_id, grant)
 
         async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
-            record = await self._take(session, case_id, IN_PROGRESS, "it has ended already")
+            record = await self._take(session, case_id, IN_PROGRESS, _("it has ended already"))
             cause, events = uuid.uuid4(), list[Envelope]()
             if record.holds_capacity:
                 await self.roster.release(session, record.holder, case_id)
@@ -218,15 +238,20 @@ class Coordination:
     async def reopen(self, case_id: str, reason: str, grant: Grant) -> None:
         """An ended case is the coordinator's to offer again (its last supporter first, if
         they can): the colleague needed more, or support ended by mistake."""
-        _given(reason, "give a reason for reopening: it stays in the audit log")
+        _given(reason, _("give a reason for reopening: it stays in the audit log"))
         await self.case(case_id, grant)
 
         async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
-            record = await self._take(session, case_id, (Status.ENDED,), "only an ended case")
+            record = await self._take(
+                session, case_id, (Status.ENDED,), _("only an ended case is reopened")
+            )
             ended_at = record.ended_at or now
             if now - ended_at > self.reopen_within:
                 days = self.reopen_within.days
-                raise Refused(409, f"support ended more than {days} days ago: open a new case")
+                raise Refused(
+                    409,
+                    _("support ended more than {days} days ago: open a new case").format(days=days),
+                )
             await self.book.update(
                 session,
                 case_id,
@@ -248,7 +273,7 @@ class Coordination:
         a supporter raises it, and the worklist holds it until it is settled."""
         record = await self.case(case_id, grant)
         if record.status not in IN_PROGRESS:
-            raise Refused(409, "support has ended: call the hospital's back-up directly")
+            raise Refused(409, _("support has ended: call the hospital's back-up directly"))
 
         async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
             await self._log_case(session, grant, now, "safety concern raised", record, "")
@@ -260,12 +285,12 @@ class Coordination:
 
     async def settle_concern(self, case_id: str, reason: str, grant: Grant) -> None:
         """Someone has acted on the concern: what they did stays in the audit log."""
-        _given(reason, "say what was done about the concern: it stays in the audit log")
+        _given(reason, _("say what was done about the concern: it stays in the audit log"))
         record = await self.case(case_id, grant)
 
         async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
             if not await self.records.notes.concern_settled(session, case_id):
-                raise Refused(409, "there is no open safety concern on this case")
+                raise Refused(409, _("there is no open safety concern on this case"))
             await self._log_case(session, grant, now, "safety concern settled", record, reason)
             return []
 
@@ -286,7 +311,7 @@ class Coordination:
     async def note(self, case_id: str, text: str, grant: Grant) -> None:
         """A note on the case, kept with it until it is erased; the audit log says only that
         one was added."""
-        _given(text, "write the note first")
+        _given(text, _("write the note first"))
         record = await self.case(case_id, grant)
 
         async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
@@ -310,7 +335,10 @@ class Coordination:
                 facilitator = await self.roster.one(facilitator_id, session)
                 if facilitator is None or facilitator.hospital_id != debrief.hospital_id:
                     raise Refused(
-                        422, f"{facilitator_id} is not on the roster of {debrief.hospital_id}"
+                        422,
+                        _("{supporter} is not on the roster of {hospital}").format(
+                            supporter=facilitator_id, hospital=debrief.hospital_id
+                        ),
                     )
             await self.records.debriefs.record(session, hospital_id, incident_id, **facts)
             await self._log(
@@ -343,7 +371,7 @@ class Coordination:
             await self.roster.profile(supporter_id),
             lambda profile: profile.hospital_id,
             grant,
-            f"no supporter {supporter_id}",
+            _("no supporter {id}").format(id=supporter_id),
         )
 
         async def step(session: AsyncClientSession, now: datetime) -> list[Envelope]:
@@ -373,8 +401,13 @@ class Coordination:
         record = await self.book.take(session, case_id, status={"$in": list(allowed)})
         if record is None:
             current = await self.book.get(case_id)
-            status = current.status if current else "gone"
-            raise Refused(409, f"the case is {status}: {otherwise}")
+            status = STATUS_WORDS[current.status] if current else N_("gone")
+            raise Refused(
+                409,
+                _("the case is {status}: {otherwise}").format(
+                    status=_(status), otherwise=otherwise
+                ),
+            )
         return record
 
     async def _log_case(
@@ -425,7 +458,12 @@ class Coordination:
 
 async def case_in_scope(book: CaseBook, case_id: str, grant: Grant) -> CaseRecord:
     """The case, if it is within the token's scope."""
-    return found(await book.get(case_id), lambda r: r.case.hospital_id, grant, f"no case {case_id}")
+    return found(
+        await book.get(case_id),
+        lambda r: r.case.hospital_id,
+        grant,
+        _("no case {id}").format(id=case_id),
+    )
 
 
 async def incident_share(
@@ -445,7 +483,7 @@ async def debrief_in_scope(
         await records.debriefs.get(hospital_id, incident_id),
         lambda debrief: debrief.hospital_id,
         grant,
-        f"no group debriefing was suggested for incident {incident_id}",
+        _("no group debriefing was suggested for incident {id}").format(id=incident_id),
     )
 
 
@@ -462,10 +500,20 @@ def _may_assign(judged: Judged, reason: str) -> None:
     if refusal is None:
         return
     if refusal in PROTECTIVE:
-        raise Refused(422, f"{refusal}: a rule that protects the colleague is never overridden")
+        raise Refused(
+            422,
+            _("{rule}: a rule that protects the colleague is never overridden").format(
+                rule=rule_said(refusal)
+            ),
+        )
     if not judged.overridable:
-        raise Refused(422, f"{refusal}: this supporter cannot be assigned")
-    _given(reason, f"{refusal}: give a reason to override this rule")
+        raise Refused(
+            422, _("{rule}: this supporter cannot be assigned").format(rule=rule_said(refusal))
+        )
+    _given(
+        reason,
+        _("{rule}: give a reason to override this rule").format(rule=rule_said(refusal)),
+    )
 
 
 def _given(text: str, otherwise: str) -> None:

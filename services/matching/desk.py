@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from services.matching.desk_words import in_words, said
+from services.matching.desk_words import in_words, reason_said, said
 from services.matching.policy import Case, Judged, Policy, explain
 from services.matching.store import CaseRecord, Status
 from services.matching.supporters import Supporter
@@ -39,6 +39,7 @@ from shared.events import (
     SupportEnded,
     SupportReopened,
 )
+from shared.i18n import N_, _
 
 
 class Need(StrEnum):
@@ -57,16 +58,34 @@ class Need(StrEnum):
 
 
 WHAT_IS_NEEDED = {
-    Need.NO_PEER_AVAILABLE: "nobody on the roster fits: assign someone, or reach out yourself",
-    Need.ATTEMPTS_EXHAUSTED: "offers were declined or unanswered: the case is yours to assign",
-    Need.OFFER_UNANSWERED: "the supporter has not answered: a call may help, or withdraw it",
-    Need.NOTIFICATION_FAILED: "the supporter may not have received the message: check with them",
-    Need.NO_FIRST_CONTACT: "no first contact logged within the programme's target",
-    Need.GROUP_DEBRIEF_NOT_PLANNED: "a large incident: plan a group debriefing, or decide not to",
-    Need.REOPENED: "support was reopened: offer it again, to its last supporter if they can",
-    Need.SAFETY_CONCERN: "a concern for the colleague's safety: call the supporter now; the "
-    "back-up was alerted too. Settle it here once someone has acted",
+    Need.NO_PEER_AVAILABLE: N_("nobody on the roster fits: assign someone, or reach out yourself"),
+    Need.ATTEMPTS_EXHAUSTED: N_("offers were declined or unanswered: the case is yours to assign"),
+    Need.OFFER_UNANSWERED: N_("the supporter has not answered: a call may help, or withdraw it"),
+    Need.NOTIFICATION_FAILED: N_(
+        "the supporter may not have received the message: check with them"
+    ),
+    Need.NO_FIRST_CONTACT: N_("no first contact logged within the programme's target"),
+    Need.GROUP_DEBRIEF_NOT_PLANNED: N_(
+        "a large incident: plan a group debriefing, or decide not to"
+    ),
+    Need.REOPENED: N_("support was reopened: offer it again, to its last supporter if they can"),
+    Need.SAFETY_CONCERN: N_(
+        "a concern for the colleague's safety: call the supporter now; the "
+        "back-up was alerted too. Settle it here once someone has acted"
+    ),
 }
+
+NEED_WORDS = {
+    Need.NO_PEER_AVAILABLE: N_("nobody fits"),
+    Need.ATTEMPTS_EXHAUSTED: N_("offers came to nothing"),
+    Need.OFFER_UNANSWERED: N_("offer unanswered"),
+    Need.NOTIFICATION_FAILED: N_("message not delivered"),
+    Need.NO_FIRST_CONTACT: N_("no first contact"),
+    Need.GROUP_DEBRIEF_NOT_PLANNED: N_("group debriefing to plan"),
+    Need.REOPENED: N_("reopened"),
+    Need.SAFETY_CONCERN: N_("safety concern"),
+}
+"""Why an item is on the worklist, in a word or two."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +148,8 @@ class Debrief:
     participants: int | None = None
     facilitator_id: str | None = None
     decided_not_to: bool = False
+    incident_ref: str | None = None
+    """What the incident's cases carry in place of its id."""
 
     @property
     def settled(self) -> bool:
@@ -150,9 +171,9 @@ class DebriefDecision(BaseModel):
     def refusal(self) -> str | None:
         """Why the decision cannot be recorded as given, if it cannot."""
         if self.decided_not_to and not self.reason.strip():
-            return "say why no group debriefing is held: it stays in the audit log"
+            return _("say why no group debriefing is held: it stays in the audit log")
         if not self.decided_not_to and self.planned_on is None and self.held_on is None:
-            return "give the day it is planned for, or the day it was held"
+            return _("give the day it is planned for, or the day it was held")
         return None
 
     def facts(self) -> dict[str, Any]:
@@ -221,7 +242,7 @@ def worklist(
         ).model_copy(
             update={
                 "incident_id": d.incident_id,
-                "detail": f"{d.professionals_involved} professionals involved",
+                "detail": _("{n} professionals involved").format(n=d.professionals_involved),
             }
         )
         for d in debriefs
@@ -251,7 +272,11 @@ def needs_of(
 
     items = []
     if notes.concern_at is not None:
-        concern = item(Need.SAFETY_CONCERN, notes.concern_at, f"raised by the {notes.concern_by}")
+        concern = item(
+            Need.SAFETY_CONCERN,
+            notes.concern_at,
+            _("raised by the {who}").format(who=said(notes.concern_by)),
+        )
         items.append(_within(concern, targets.safety))
     if record.status == Status.WAITING:
         items.append(item(Need.NO_PEER_AVAILABLE, record.since, rejections=dict(notes.rejections)))
@@ -266,12 +291,16 @@ def needs_of(
                 item(
                     Need.OFFER_UNANSWERED,
                     halfway,
-                    f"answer due {record.respond_by:%Y-%m-%d %H:%M} UTC",
+                    _("answer due {moment}").format(
+                        moment=f"{record.respond_by:%Y-%m-%d %H:%M} UTC"
+                    ),
                 )
             )
     notice = notes.notice
     if notice and notice.assignment_id == record.assignment_id and record.holds_capacity:
-        detail = f"{said(notice.step)} by {said(notice.channel)}: {said(notice.reason)}"
+        detail = _("{step} by {channel}: {why}").format(
+            step=said(notice.step), channel=said(notice.channel), why=said(notice.reason)
+        )
         items.append(item(Need.NOTIFICATION_FAILED, notice.at, detail))
     if record.status == Status.ACCEPTED and notes.first_contact_at is None:
         due = (record.case.opened_at or record.accepted_at or record.since) + targets.first_contact
@@ -300,7 +329,7 @@ def _item(
     waited = max(now - since, timedelta(0))
     return WorkItem(
         need=need,
-        what_is_needed=WHAT_IS_NEEDED[need],
+        what_is_needed=_(WHAT_IS_NEEDED[need]),
         hospital_id=hospital_id,
         urgent=urgent,
         since=since,
@@ -327,7 +356,7 @@ def _assigned(event: PeerAssigned) -> dict[str, Any]:
         "supporter_id": event.supporter_id,
         "score": event.score,
         "explanation": [
-            {"rule": i.rule, "points": i.points, "detail": i.detail}
+            {"rule": i.rule, "points": i.points, "detail": i.detail, "terms": i.terms}
             for i in map(for_the_desk, event.explanation)
         ],
         "respond_by": event.respond_by,
@@ -383,33 +412,36 @@ def timeline_entry(event: Envelope) -> TimelineEntry | None:
 
 
 SENIORITY_BANDS = (
-    (2, "under 2 years"),
-    (5, "2 to 5 years"),
-    (10, "5 to 10 years"),
-    (20, "10 to 20 years"),
+    (2, N_("under 2 years")),
+    (5, N_("2 to 5 years")),
+    (10, N_("5 to 10 years")),
+    (20, N_("10 to 20 years")),
 )
 
 
 def for_the_desk(item: ScoreItem) -> ScoreItem:
-    """A reason as the desk words it: the colleague's age and experience only as bands."""
-    terms = item.terms
-    if item.rule == "age":
-        apart = terms.get("years_apart", "unknown")
-        detail = "age unknown" if apart == "unknown" else f"{apart} years apart in age"
-    elif item.rule == "seniority":
-        colleague = terms.get("colleague", "unknown")
-        band = seniority_band(int(colleague) if colleague.isdigit() else None)
-        detail = f"{terms.get('years', 'unknown')} years of experience, colleague {band}"
-    else:
-        return item
-    return item.model_copy(update={"detail": detail, "terms": {}})
+    """A reason as the desk keeps and words it: the colleague's experience only as a band,
+    the words in the language being spoken (`desk_words.reason_said`)."""
+    terms = dict(item.terms)
+    if item.rule == "seniority":
+        colleague = terms.pop("colleague", "unknown")
+        terms["colleague_band"] = seniority_band(int(colleague) if colleague.isdigit() else None)
+    detail = reason_said(item.rule, terms, item.detail)
+    return item.model_copy(update={"detail": detail, "terms": terms})
+
+
+def _reworded(reason: Mapping[str, Any]) -> dict[str, Any]:
+    """A reason the timeline keeps, said in the reader's language."""
+    detail = reason_said(reason["rule"], reason.get("terms") or {}, reason["detail"])
+    return {**reason, "detail": detail}
 
 
 def seniority_band(years: int | None) -> str:
-    """Enough to match by hand, without the exact figure."""
+    """Enough to match by hand, without the exact figure (in the source language: the desk
+    keeps it so, and says it in the reader's)."""
     if years is None:
-        return "unknown"
-    return next((band for limit, band in SENIORITY_BANDS if years < limit), "20 years or more")
+        return N_("unknown")
+    return next((band for limit, band in SENIORITY_BANDS if years < limit), N_("20 years or more"))
 
 
 class CaseView(BaseModel):
@@ -448,7 +480,7 @@ def case_view(
             "function": colleague.function,
             "department": colleague.department,
             "team": colleague.team,
-            "seniority": seniority_band(colleague.seniority_years),
+            "seniority": _(seniority_band(colleague.seniority_years)),
         },
         incident={
             "category": profile.category,
@@ -467,12 +499,14 @@ def _told(
 ) -> list[TimelineEntry]:
     """Each entry named and said in words. An answer, a message or a contact is about the
     supporter last offered the case; the events themselves name them by id only."""
-    told, current = [], "the supporter"
+    told, current = [], _("the supporter")
     for entry in timeline:
         detail = entry.detail
         if (supporter_id := detail.get("supporter_id")) is not None:
-            current = names.get(supporter_id, f"supporter {supporter_id}")
+            current = names.get(supporter_id, _("supporter {id}").format(id=supporter_id))
             detail = {"supporter": current, **detail}
+        if "explanation" in detail:
+            detail = {**detail, "explanation": [_reworded(i) for i in detail["explanation"]]}
         what = in_words(entry.kind, detail, current, zone)
         told.append(entry.model_copy(update={"detail": detail, "what": what}))
     return told

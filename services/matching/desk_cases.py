@@ -12,37 +12,43 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from services.matching.desk import RosterLine
 from services.matching.store import CaseRecord, Status
 from shared.events import Code, HospitalId
+from shared.i18n import N_, _
 
 Month = Annotated[str, StringConstraints(pattern=r"^20\d\d-(0[1-9]|1[0-2])$")]
 
 STATUS_WORDS = {
-    Status.NEW: "new",
-    Status.WAITING: "waiting: nobody fits yet",
-    Status.OFFERED: "offered, awaiting an answer",
-    Status.ACCEPTED: "in support",
-    Status.ESCALATED: "with the coordinator",
-    Status.OPTED_OUT: "not approached: the colleague opted out",
-    Status.CLOSED: "closed before support",
-    Status.ENDED: "support ended",
+    Status.NEW: N_("new"),
+    Status.WAITING: N_("waiting: nobody fits yet"),
+    Status.OFFERED: N_("offered, awaiting an answer"),
+    Status.ACCEPTED: N_("in support"),
+    Status.ESCALATED: N_("with the coordinator"),
+    Status.OPTED_OUT: N_("not approached: the colleague opted out"),
+    Status.CLOSED: N_("closed before support"),
+    Status.ENDED: N_("support ended"),
 }
 
 
 FILTERS_AS_WRITTEN = {
-    "hospital_id": "the hospital as its id, such as ZH-A",
-    "status": "one of the statuses in the list",
-    "supporter_id": "the supporter as their id, such as ZH-A-ICU-1",
-    "month": "the month written as 2026-11",
-    "order": "newest or oldest first",
-    "limit": "a number from 1 to 200",
-    "offset": "a number from 0",
+    "hospital_id": N_("the hospital as its id, such as ZH-A"),
+    "status": N_("one of the statuses in the list"),
+    "supporter_id": N_("the supporter as their id, such as ZH-A-ICU-1"),
+    "month": N_("the month written as 2026-11"),
+    "order": N_("newest or oldest first"),
+    "limit": N_("a number from 1 to 200"),
+    "offset": N_("a number from 0"),
 }
 
 
 def not_searched(error: ValidationError) -> str:
     """Why a search was not made, in a coordinator's words: which filter, written how."""
     fields = dict.fromkeys(str(problem["loc"][0]) for problem in error.errors() if problem["loc"])
-    wanted = [FILTERS_AS_WRITTEN.get(field, f"{field} is not a filter") for field in fields]
-    return "Not searched: give " + "; ".join(wanted) + "."
+    wanted = [
+        _(FILTERS_AS_WRITTEN[field])
+        if field in FILTERS_AS_WRITTEN
+        else _("{field} is not a filter").format(field=field)
+        for field in fields
+    ]
+    return _("Not searched: give {what}.").format(what="; ".join(wanted))
 
 
 class CaseOrder(StrEnum):
@@ -107,7 +113,7 @@ def case_lines(
                 case_id=record.case_id,
                 hospital_id=record.case.hospital_id,
                 status=record.status,
-                status_words=STATUS_WORDS[record.status],
+                status_words=_(STATUS_WORDS[record.status]),
                 function=record.case.colleague.function,
                 department=record.case.colleague.department,
                 incident_day=record.case.profile.incident_occurred_at.date(),

@@ -232,6 +232,7 @@ def _debrief(doc: Document) -> Debrief:
         participants=doc.get("participants"),
         facilitator_id=doc.get("facilitator_id"),
         decided_not_to=doc.get("decided_not_to", False),
+        incident_ref=doc.get("incident_ref"),
         **days,
     )
 
@@ -326,6 +327,7 @@ class DeskRecords:
                         hospital_id=event.hospital_id,
                         professionals_involved=event.professionals_involved,
                         suggested_at=event.occurred_at,
+                        incident_ref=event.incident_ref,
                     )
                 )
             case CaseEscalated():

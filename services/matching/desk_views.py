@@ -11,6 +11,7 @@ from services.matching.desk import (
     CandidateView,
     CaseNotes,
     CaseView,
+    Debrief,
     Need,
     RosterLine,
     Targets,
@@ -32,6 +33,7 @@ from services.matching.desk_store import AuditLine, DeskRecords
 from services.matching.policy import Policy, judge_each
 from services.matching.store import CaseBook, Roster, Status
 from shared.access import Grant, OutOfScope
+from shared.i18n import _
 
 WORKLIST_CASES = 5000
 """Cases in progress looked at per worklist: far more than any programme has open."""
@@ -84,6 +86,17 @@ class DeskViews:
             criteria["supporter_id"] = query.supporter_id
         if between := query.opened_between():
             criteria["opened_at"] = {"$gte": between[0], "$lt": between[1]}
+        return await self._listed(criteria, query)
+
+    async def incident_cases(self, debrief: Debrief) -> CaseList:
+        """The cases a large incident opened, for its debriefing: the case book knows the
+        incident only by the random reference its cases carry."""
+        if debrief.incident_ref is None:
+            return CaseList(total=0, offset=0, items=[])
+        criteria = {"incident": debrief.incident_ref, "profile.hospital_id": debrief.hospital_id}
+        return await self._listed(criteria, CaseQuery(order=CaseOrder.OLDEST, limit=200))
+
+    async def _listed(self, criteria: dict[str, Any], query: CaseQuery) -> CaseList:
         total, records = await self.book.listing(
             criteria,
             newest_first=query.order is CaseOrder.NEWEST,
@@ -99,7 +112,7 @@ class DeskViews:
         counted across hospitals."""
         known = [s for s in await self.roster.some([supporter_id]) if grant.reads(s.hospital_id)]
         if not known:
-            raise Refused(404, f"no supporter {supporter_id}")
+            raise Refused(404, _("no supporter {id}").format(id=supporter_id))
         found = known[0]
         since = now - self.policy.recent_window
         severe = await self.book.severe_accepted_since(found.hospital_id, since)

@@ -20,21 +20,25 @@ from services.matching.desk_views import DeskViews
 from shared.access import NETWORK, Grant
 from shared.events import MAX_PARTICIPANTS, ReferralKind, SupportOutcome
 from shared.gate import Refusals
+from shared.i18n import N_, _
 from shared.signin import Door, SignIn
 
 SESSION_COOKIE = "peer_support_desk_session"
 DONE = {
-    "assign": "Assigned: the offer is on its way to the supporter, who is reminded if needed.",
-    "hand_over": "Handed over: the new supporter is offered the case; the previous one is "
-    "thanked and free again.",
-    "withdraw": "The open offer was withdrawn: the case is yours to assign.",
-    "end": "The case was ended; the supporter's capacity is free again.",
-    "concern": "The concern was raised: the coordinators and the hospital's back-up are "
-    "being mailed now.",
-    "settle_concern": "The concern was settled; what was done is in the audit log.",
-    "claim": "The case is yours: the worklist names you beside its items.",
-    "note": "The note was added to the case.",
-    "reopen": "The case was reopened: it is on your worklist to offer again.",
+    "assign": N_("Assigned: the offer is on its way to the supporter, who is reminded if needed."),
+    "hand_over": N_(
+        "Handed over: the new supporter is offered the case; the previous one is "
+        "thanked and free again."
+    ),
+    "withdraw": N_("The open offer was withdrawn: the case is yours to assign."),
+    "end": N_("The case was ended; the supporter's capacity is free again."),
+    "concern": N_(
+        "The concern was raised: the coordinators and the hospital's back-up are being mailed now."
+    ),
+    "settle_concern": N_("The concern was settled; what was done is in the audit log."),
+    "claim": N_("The case is yours: the worklist names you beside its items."),
+    "note": N_("The note was added to the case."),
+    "reopen": N_("The case was reopened: it is on your worklist to offer again."),
 }
 """What an action did, said on the page it leads back to."""
 Page = tuple[str, str, dict[str, Any]]
@@ -68,7 +72,11 @@ class DeskPages:
         grant = await self.door.grant_of(request)
         if grant is None:
             return HTMLResponse(self.door.page())
-        scope = "the whole network" if grant.scope == NETWORK else f"hospital {grant.scope}"
+        scope = (
+            _("the whole network")
+            if grant.scope == NETWORK
+            else _("hospital {id}").format(id=grant.scope)
+        )
         holder = f"{grant.holder}, {scope}"
         try:
             name, title, values = await make(grant, holder)
@@ -77,7 +85,7 @@ class DeskPages:
         except Refused as refused:
             self.refusals.count(refused.status, refused.reason, request.url.path)
             if kept is None or refused.status == 404:
-                page = render("base", "refused", problem=refused.reason, scope=holder)
+                page = render("base", _("refused"), problem=refused.reason, scope=holder)
                 return HTMLResponse(page, refused.status)
             name, title, values = await kept(grant, holder, refused)
             return HTMLResponse(render(name, title, **values), refused.status)
@@ -90,7 +98,7 @@ class DeskPages:
         hospital = asked.get("hospital_id") or None
         items = await self.views.worklist(grant, hospital, datetime.now(UTC), chosen)
         values = {"scope": scope, "items": items, "needs": list(Need), "asked": asked}
-        return "worklist", "worklist", values
+        return "worklist", _("worklist"), values
 
     async def cases(self, grant: Grant, scope: str, asked: Mapping[str, str]) -> Page:
         """The filters as typed stay in the form, a refusal included."""
@@ -105,9 +113,13 @@ class DeskPages:
         try:
             query = CaseQuery.model_validate(filters)
         except ValidationError as error:
-            return "cases", "cases", {**values, "problem": not_searched(error)}
+            return "cases", _("cases"), {**values, "problem": not_searched(error)}
         found = await self.views.cases(grant, query)
-        return "cases", "cases", {**values, "found": found, "pages": _pages(found, query, filters)}
+        return (
+            "cases",
+            _("cases"),
+            {**values, "found": found, "pages": _pages(found, query, filters)},
+        )
 
     async def case(
         self,
@@ -126,12 +138,12 @@ class DeskPages:
             "scope": scope,
             "case": view,
             "candidates": candidates,
-            "done": DONE.get(done, ""),
+            "done": _(DONE[done]) if done in DONE else "",
             "zone": self.views.policy.timezone,
             "problem": refused[0].reason if refused else "",
             "typed": _typed(*refused[1:]) if refused else {},
         }
-        return "case", f"case {case_id[:8]}", values
+        return "case", _("case {id}").format(id=case_id[:8]), values
 
     async def act(self, grant: Grant, case_id: str, action: str, form: Form) -> Page:
         reason = form.get("reason", "")
@@ -155,7 +167,7 @@ class DeskPages:
             outcome, referral = _ending(form)
             await self.coordination.end(case_id, outcome, referral, reason, grant)
         else:
-            raise Refused(404, f"no action {action}")
+            raise Refused(404, _("no action {action}").format(action=action))
         raise Redirect(f"/cases/{case_id}?done={action}")
 
     async def incident(
@@ -172,12 +184,13 @@ class DeskPages:
         values = {
             "scope": scope,
             "debrief": debrief,
+            "cases": await self.views.incident_cases(debrief),
             "supporters": supporters,
             "zone": self.views.policy.timezone,
             "problem": refused[0].reason if refused else "",
             "typed": refused[1] if refused else {},
         }
-        return "incident", f"incident {incident_id}", values
+        return "incident", _("incident {id}").format(id=incident_id), values
 
     async def debrief(self, grant: Grant, hospital_id: str, incident_id: str, form: Form) -> Page:
         try:
@@ -190,8 +203,12 @@ class DeskPages:
                 reason=form.get("reason", "")[:500],
             )
         except ValidationError as error:
-            between = f"from 1 to {MAX_PARTICIPANTS}"
-            raise Refused(422, f"Not recorded: give the participants {between}") from error
+            raise Refused(
+                422,
+                _("Not recorded: give the participants from 1 to {most}").format(
+                    most=MAX_PARTICIPANTS
+                ),
+            ) from error
         await self.coordination.record_debrief(hospital_id, incident_id, decision, grant)
         raise Redirect(f"/incidents/{hospital_id}/{incident_id}")
 
@@ -201,7 +218,7 @@ class DeskPages:
 
     async def roster(self, grant: Grant, scope: str) -> Page:
         lines = await self.views.roster_lines(grant, None, datetime.now(UTC))
-        return "roster", "roster", {"scope": scope, "lines": lines}
+        return "roster", _("roster"), {"scope": scope, "lines": lines}
 
     async def standing(self, grant: Grant, supporter_id: str, form: Form) -> Page:
         active = form.get("active") == "true"
@@ -210,7 +227,7 @@ class DeskPages:
 
     async def audit(self, grant: Grant, scope: str) -> Page:
         lines = await self.views.audit(grant, None, 200)
-        return "audit", "audit log", {"scope": scope, "lines": lines}
+        return "audit", _("audit log"), {"scope": scope, "lines": lines}
 
 
 def desk_pages_router(views: DeskViews, coordination: Coordination, sign_in: SignIn) -> APIRouter:
@@ -304,20 +321,20 @@ def _ending(form: Form) -> tuple[SupportOutcome, ReferralKind | None]:
         outcome = SupportOutcome(form.get("outcome", ""))
         referral = ReferralKind(form["referral"]) if form.get("referral") else None
     except ValueError as error:
-        raise Refused(422, str(error)) from error
+        raise Refused(422, _("choose how support ended, from the list")) from error
     return outcome, referral
 
 
 def _day(value: str | None) -> date | None:
-    return _parsed(value, date.fromisoformat, "a date")
+    return _parsed(value, date.fromisoformat, N_("{value} is not a date"))
 
 
 def _number(value: str | None) -> int | None:
-    return _parsed(value, int, "a number")
+    return _parsed(value, int, N_("{value} is not a number"))
 
 
 def _parsed(value: str | None, parse: Callable[[str], T], what: str) -> T | None:
     try:
         return parse(value) if value else None
     except ValueError as error:
-        raise Refused(422, f"{value!r} is not {what}") from error
+        raise Refused(422, _(what).format(value=value)) from error

@@ -279,7 +279,7 @@ async def test_in_the_browser_a_coordinator_assigns_from_the_candidates(
         audit_dom = await page.content()
         colours, cookies = await photographed(page, tmp_path / "desk.png")
     assert "Worklist:" in worklist_dom
-    assert "no peer available (urgent)" in worklist_dom
+    assert "nobody fits (urgent)" in worklist_dom
     assert status == "offered"
     assert "Assigned: the offer is on its way to the supporter" in said
     assert "offered, awaiting an answer" in said
@@ -773,3 +773,94 @@ async def test_in_the_browser_a_worklist_item_is_taken_on_and_annotated(
         ("note added", ""),
         ("claim", ""),
     ], "the note itself stays with the case, never in the five-year audit log"
+
+
+CODE_OR_REPR = re.compile(r"support\.[a-z_]+|\b[a-z]+_[a-z_]+\b|\d\.\d{3,}|[{}\[\]]|'[a-z_]+':")
+"""An event's name, a code with underscores, an unrounded float, a Python dict or list."""
+
+
+async def test_a_dutch_browser_reads_the_desk_in_dutch_and_may_switch_to_english(
+    pipeline: Pipeline, desk_url: str
+) -> None:
+    """Worklist, case (its timeline and candidates' reasons included) and roster in Dutch for
+    a browser that asks for it, with no code or raw value; the switch on the page turns the
+    desk to English and the choice stays."""
+    case_id = await escalated_case(pipeline, "CL")
+    token = await coordinator_token(pipeline, "CL")
+    async with browser() as chromium:
+        context = await chromium.new_context(locale="nl-NL", viewport=SIZES["phone"])
+        page = await context.new_page()
+        await page.goto(desk_url)
+        await page.fill("input[name=token]", token)
+        await page.click("button[type=submit]")
+        await page.wait_for_load_state()
+        worklist_nl = await page.locator("body").inner_text()
+        await page.goto(f"{desk_url}/cases/{case_id}")
+        language = await page.get_attribute("html", "lang")
+        case_nl = await page.locator("main").inner_text()
+        axe = await Axe().run(page)
+        await page.click("a[href='/language/en']")
+        await page.wait_for_url(f"**/cases/{case_id}")
+        case_en = await page.locator("main").inner_text()
+        await page.goto(f"{desk_url}/roster")
+        roster_en = await page.locator("main").inner_text()
+        await context.close()
+    assert language == "nl"
+    assert "Werklijst: 1 punt vraagt om een mens" in worklist_nl
+    assert "niemand past (dringend)" in worklist_nl
+    assert "Casus geopend na een incident." in case_nl
+    assert "Doorgegeven aan de coördinator: niemand op het rooster past" in case_nl
+    assert "afgevallen: op de afdeling van de collega" in case_nl
+    assert "zelfde functie" in case_nl, "the candidates' reasons in Dutch too"
+    assert not CODE_OR_REPR.findall(case_nl), "no codes or raw values"
+    assert not [v["id"] for v in axe.response["violations"] if v["impact"] in SEVERE]
+    assert "Case opened after an incident." in case_en
+    assert "Passed to the coordinator: nobody on the roster fits" in case_en
+    assert "The roster: 2 supporters" in roster_en, "the choice stays on the next page"
+
+
+SEVERE = ("serious", "critical")
+
+
+async def test_a_debriefing_lists_the_incidents_cases_and_its_pages_are_accessible(
+    pipeline: Pipeline, desk_url: str
+) -> None:
+    """The incident's six cases on its debriefing page, each a link to the case; axe-core
+    finds nothing serious there nor on an ended case's page."""
+    await pipeline.load_roster(roster("CM"))
+    people = [participant(f"E8CM{n}", department="ED") for n in range(6)]
+    await pipeline.report(incident_json("INC-LARGE-CM", people, hospital_id="CM", harm="mild"))
+    token = await coordinator_token(pipeline, "CM")
+    await until_true(
+        lambda: worklist(pipeline, token),
+        lambda items: any(i["need"] == "group_debrief_not_planned" for i in items),
+        "the debriefing on the worklist",
+    )
+    found: list[str] = []
+    async with browser() as chromium:
+        page = await at(chromium, desk_url, token, "phone")
+        await page.goto(f"{desk_url}/incidents/CM/INC-LARGE-CM")
+        listed = await page.locator("#incident-cases tbody tr").count()
+        heading = await page.locator("main section h2").nth(1).inner_text()
+        found += [
+            f"incident: {v['id']}"
+            for v in (await Axe().run(page)).response["violations"]
+            if v["impact"] in SEVERE
+        ]
+        await page.click("#incident-cases a >> nth=0")
+        await page.select_option("select[name=outcome]", "unreachable")
+        ending = "form[action^='/cases/'][action$='/end']"
+        await page.fill(f"{ending} input[name=reason]", "no answer to three calls")
+        await page.click(f"{ending} button[type=submit]")
+        await page.wait_for_selector("#status[data-status=ended]")
+        found += [
+            f"ended case: {v['id']}"
+            for v in (await Axe().run(page)).response["violations"]
+            if v["impact"] in SEVERE
+        ]
+        ended = await page.locator("main").inner_text()
+    assert listed == 6
+    assert heading == "The incident's 6 cases"
+    assert found == []
+    assert "Reopen the case" in ended
+    assert not CODE_OR_REPR.findall(ended)

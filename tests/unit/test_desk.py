@@ -197,7 +197,7 @@ def test_every_page_renders_and_escapes_what_it_shows() -> None:
     assert "<script>x" not in html
     items = worklist([(rec, CaseNotes(rejections={"at_capacity": 1}))], [], NOW, TARGETS)
     listed = render("worklist", "worklist", scope="x", items=items, needs=list(Need), asked={})
-    assert "no peer available (urgent)" in listed
+    assert "nobody fits (urgent)" in listed
     lines = roster_lines([supporter("P1")], {"P1": 2}, NOW, timedelta(days=90), timedelta(days=730))
     assert "Supporter P1" in render("roster", "roster", scope="x", lines=lines)
     assert lines[0].refresher_due == date(2027, 3, 1)
