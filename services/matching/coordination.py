@@ -19,7 +19,7 @@ from typing import TypeVar
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.matching.desk import Debrief, DebriefDecision, Remark
-from services.matching.desk_cases import STATUS_WORDS
+from services.matching.desk_cases import status_said
 from services.matching.desk_store import AuditLine, DeskRecords
 from services.matching.desk_words import said
 from services.matching.matcher import CaseStep
@@ -48,7 +48,7 @@ from shared.events import (
     ReferralKind,
     SupportOutcome,
 )
-from shared.i18n import N_, _
+from shared.i18n import _
 from shared.mongo import Announcements, UnitOfWork
 from shared.settings import Topics
 from shared.words import rule_said
@@ -401,12 +401,10 @@ class Coordination:
         record = await self.book.take(session, case_id, status={"$in": list(allowed)})
         if record is None:
             current = await self.book.get(case_id)
-            status = STATUS_WORDS[current.status] if current else N_("gone")
+            status = status_said(current.status) if current else _("gone")
             raise Refused(
                 409,
-                _("the case is {status}: {otherwise}").format(
-                    status=_(status), otherwise=otherwise
-                ),
+                _("the case is {status}: {otherwise}").format(status=status, otherwise=otherwise),
             )
         return record
 

@@ -10,13 +10,14 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from services.matching.desk import RosterLine
+from services.matching.desk_words import said
 from services.matching.store import CaseRecord, Status
 from shared.events import Code, HospitalId
 from shared.i18n import N_, _
 
 Month = Annotated[str, StringConstraints(pattern=r"^20\d\d-(0[1-9]|1[0-2])$")]
 
-STATUS_WORDS = {
+STATUS_WORDS: dict[str, str] = {
     Status.NEW: N_("new"),
     Status.WAITING: N_("waiting: nobody fits yet"),
     Status.OFFERED: N_("offered, awaiting an answer"),
@@ -26,6 +27,12 @@ STATUS_WORDS = {
     Status.CLOSED: N_("closed before support"),
     Status.ENDED: N_("support ended"),
 }
+
+
+def status_said(status: str) -> str:
+    """A case's status as people say it, in the language being spoken."""
+    words = STATUS_WORDS.get(status)
+    return _(words) if words else said(status)
 
 
 FILTERS_AS_WRITTEN = {
@@ -113,7 +120,7 @@ def case_lines(
                 case_id=record.case_id,
                 hospital_id=record.case.hospital_id,
                 status=record.status,
-                status_words=_(STATUS_WORDS[record.status]),
+                status_words=status_said(record.status),
                 function=record.case.colleague.function,
                 department=record.case.colleague.department,
                 incident_day=record.case.profile.incident_occurred_at.date(),

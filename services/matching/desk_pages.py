@@ -5,7 +5,7 @@ from typing import Any
 
 from services.matching.coordination import ENDED_BY_COORDINATOR
 from services.matching.desk import NEED_WORDS
-from services.matching.desk_cases import STATUS_WORDS
+from services.matching.desk_cases import status_said
 from services.matching.desk_words import language_said, said
 from shared.events import ReferralKind
 from shared.i18n import _
@@ -30,9 +30,7 @@ _templates.filters["duration"] = duration
 _templates.filters["said"] = said
 _templates.filters["local"] = at_local
 _templates.filters["turned_away"] = turned_away
-_templates.filters["status"] = lambda status: (
-    _(STATUS_WORDS[status]) if status in STATUS_WORDS else said(status)
-)
+_templates.filters["status"] = status_said
 _templates.filters["need"] = lambda need: _(NEED_WORDS[need])
 _templates.filters["language_name"] = language_said
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.i18n import N_, _
-from shared.words import RULE_WORDS, at_local, turned_away
+from shared.words import at_local, rule_said, turned_away
 
 WORDS = {
     # how support ended
@@ -90,8 +90,7 @@ def said(value: object) -> str:
     text = str(value)
     if text.startswith("follow_up_day_"):
         return _("the follow-up of day {day}").format(day=text.removeprefix("follow_up_day_"))
-    known = WORDS.get(text, RULE_WORDS.get(text))
-    return _(known) if known else text.replace("_", " ")
+    return _(WORDS[text]) if text in WORDS else rule_said(text)
 
 
 Words = Callable[[Mapping[str, Any], str, str], str]
@@ -122,9 +121,8 @@ WISHES = {
 
 def _wish(key: str, value: str) -> str:
     which = {"own": N_("their own"), "other": N_("another")}.get(value)
-    if which is None and value in LANGUAGES:
-        return _(WISHES[key]).format(which=language_said(value))
-    return _(WISHES[key]).format(which=_(which) if which else said(value))
+    said_as = _(which) if which else language_said(value) if value in LANGUAGES else said(value)
+    return _(WISHES[key]).format(which=said_as)
 
 
 def _offered(detail: Mapping[str, Any], name: str, zone: str) -> str:
