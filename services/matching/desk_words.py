@@ -233,8 +233,7 @@ def reason_said(rule: str, terms: Mapping[str, str], written: str) -> str:
             return _("{years} years of experience, colleague {band}").format(
                 years=said(terms.get("years", "unknown")), band=_(band)
             )
-        case "age":
-            apart = terms.get("years_apart", "unknown")
+        case "age" if apart := terms.get("years_apart"):
             if apart == "unknown":
                 return _("age unknown")
             return _("{years} years apart in age").format(years=apart)

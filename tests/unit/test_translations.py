@@ -10,7 +10,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from services.matching.desk_pages import duration
-from services.matching.desk_words import in_words, said
+from services.matching.desk_words import in_words, reason_said, said
 from shared.i18n import LOCALES, _, preferred, speaking
 
 ROOT = Path(__file__).parents[2]
@@ -81,3 +81,11 @@ def test_the_language_is_the_persons_choice_then_their_browsers_then_the_hospita
     assert preferred(None, "fr;q=0.5, nl-BE;q=0.9", "en") == "nl", "by weight, not by order"
     assert preferred(None, "de-DE", "nl") == "nl", "none we speak: the hospital's language"
     assert preferred("xx", "", "en") == "en"
+
+
+def test_a_reason_kept_before_reasons_had_terms_reads_as_it_was_written() -> None:
+    """Timelines stored before the desk kept the terms hold only the words: they stay."""
+    with speaking("nl"):
+        assert reason_said("age", {}, "12 years apart in age") == "12 years apart in age"
+        assert reason_said("age", {"years_apart": "12"}, "") == "12 jaar leeftijdsverschil"
+        assert reason_said("age", {"years_apart": "unknown"}, "") == "leeftijd onbekend"
