@@ -289,8 +289,8 @@ TIMELINE_WORDS: dict[str, Words] = {
     "support.case_escalated": _escalated,
     "support.peer_notified": _notified,
     "support.notification_failed": _not_notified,
-    "support.assignment_accepted": lambda _d, name, _zone: _("{name} accepted.").format(name=name),
-    "support.assignment_declined": lambda _d, name, _zone: _("{name} declined.").format(name=name),
+    "assignment.accepted": lambda _d, name, _zone: _("{name} accepted.").format(name=name),
+    "assignment.declined": lambda _d, name, _zone: _("{name} declined.").format(name=name),
     "support.contact_logged": _contact,
     "support.ended": _ended,
     "support.safety_concern_raised": lambda d, _name, _zone: _(

@@ -775,7 +775,9 @@ async def test_in_the_browser_a_worklist_item_is_taken_on_and_annotated(
     ], "the note itself stays with the case, never in the five-year audit log"
 
 
-CODE_OR_REPR = re.compile(r"support\.[a-z_]+|\b[a-z]+_[a-z_]+\b|\d\.\d{3,}|[{}\[\]]|'[a-z_]+':")
+CODE_OR_REPR = re.compile(
+    r"(?:support|assignment)\.[a-z_]+|\b[a-z]+_[a-z_]+\b|\d\.\d{3,}|[{}\[\]]|'[a-z_]+':"
+)
 """An event's name, a code with underscores, an unrounded float, a Python dict or list."""
 
 

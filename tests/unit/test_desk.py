@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from services.matching.desk import (
     CaseNotes,
@@ -29,6 +29,7 @@ from services.matching.desk import (
 )
 from services.matching.desk_cases import STATUS_WORDS, CaseQuery, case_lines, not_searched
 from services.matching.desk_pages import duration, render, sign_in_page
+from services.matching.desk_words import TIMELINE_WORDS
 from services.matching.policy import Policy, explain
 from services.matching.store import CaseRecord, Status, case_document, case_record
 from services.notify.coordinator_mail import (
@@ -39,6 +40,7 @@ from services.notify.coordinator_mail import (
     escalation_alert,
 )
 from services.notify.messages import ContactEntry, contact_logged
+from shared import events
 from shared.events import (
     CaseContactRecorded,
     CaseEscalated,
@@ -300,13 +302,13 @@ TIMELINE = [
     ("support.response_deadline_moved", {"respond_by": NOW + timedelta(days=2)}),
     ("support.peer_notified", {"step": "offer", "channel": "email"}),
     ("support.notification_failed", {"step": "follow_up_day_3", "channel": "sms", "reason": "x"}),
-    ("support.assignment_declined", {}),
+    ("assignment.declined", {}),
     ("support.assignment_cancelled", {"supporter_id": "P1", "reason": "no_response"}),
     (
         "support.case_escalated",
         {"reason": "no_peer_available", "rejections": {"at_capacity": 9, "same_department": 3}},
     ),
-    ("support.assignment_accepted", {}),
+    ("assignment.accepted", {}),
     (
         "support.contact_logged",
         {"date": date(2026, 11, 21), "minutes": 45, "mode": "phone", "tier": 1},
@@ -324,16 +326,29 @@ def test_a_case_page_speaks_words_not_codes_reprs_or_long_floats() -> None:
     view = case_view(record(), entries, {"P1": "Anna de Vries"}, "Europe/Amsterdam")
     html = render("case", "case", scope="x", case=view, candidates=[], zone="Europe/Amsterdam")
     text = unescape(re.sub(r"<[^>]+>", " ", html.split("<main>")[1]))
-    assert not re.search(r"support\.[a-z]", text), "no event type"
+    assert not re.search(r"(support|assignment)\.[a-z]", text), "no event type"
     assert not re.search(r"\{'|\[\{|None|True|False", text), "no Python repr"
     assert not re.search(r"\d\.\d{3,}", text), "no unrounded float"
     assert not re.search(r"\b[a-z]+_[a-z_]+\b", text), "no code with underscores"
     assert "2026-11-20 10:00 CET" in text, "times in the hospital's zone, named"
     assert "Case opened at the colleague's own request; they would like support in English." in text
     assert "Anna de Vries declined." in text
+    assert "Anna de Vries accepted." in text
     assert "(turned away: 9: has as many cases as they take, 3: in the colleague's" in text
     assert "Support ended: referred to the occupational physician." in text
     assert "logged a contact on 2026-11-21: 45 minutes by phone, peer support." in text
+
+
+def test_every_timeline_sentence_is_for_an_event_that_exists() -> None:
+    """A sentence keyed by a misspelt event type is never said: the page shows the raw name."""
+    kinds = {
+        model.model_fields["event_type"].default
+        for model in vars(events).values()
+        if isinstance(model, type)
+        and issubclass(model, BaseModel)
+        and "event_type" in model.model_fields
+    }
+    assert set(TIMELINE_WORDS) <= kinds, set(TIMELINE_WORDS) - kinds
 
 
 def test_an_unanswered_offer_names_the_supporter_and_how_to_reach_them() -> None:
