@@ -521,13 +521,22 @@ async def test_every_desk_page_is_accessible_on_a_phone_and_a_desk(
                 await page.goto(desk_url + path)
                 result = await Axe().run(page)
                 wide = await page.evaluate("document.documentElement.scrollWidth")
+                cut = await page.evaluate(BEYOND_THE_SCREEN)
                 found += [
                     f"{path} at {width}: {v['id']} ({v['impact']})"
                     for v in result.response["violations"]
                     if v["impact"] in ("serious", "critical")
                 ]
                 found += [f"{path} at {width}: {wide} px wide"] if wide > width else []
+                found += [f"{path} at {width}: {tag} reaches past the screen" for tag in cut]
     assert found == []
+
+
+BEYOND_THE_SCREEN = """[...document.querySelectorAll('main *')]
+    .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+    .map(e => e.tagName + (e.id ? '#' + e.id : '') + (e.name ? '[' + e.name + ']' : ''))"""
+"""Elements inside the page that a box scrolling sideways would hide: a table too wide for the
+phone, an input longer than its section."""
 
 
 SIZES: dict[str, ViewportSize] = {
